@@ -1,0 +1,87 @@
+"""The one place that opens connections and knows which query engine is used.
+
+Domain modules work on Ibis expressions only and never import DuckDB (or, later, PySpark).
+Default engine: DuckDB in-process. DuckDB files are opened read-only except while they are
+being built (:func:`write_database`), so an open notebook never blocks a scheduled run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+from ibis.expr.types import Table
+
+from .errors import ConfigError
+
+ENGINES = ("duckdb",)
+
+
+def connect(engine: str = "duckdb", path: str | os.PathLike | None = None, read_only: bool = True):
+    """Return an Ibis backend connection.
+
+    ``engine``: ``"duckdb"`` (in-process). ``path``: a DuckDB database file, or ``None`` for
+    an in-memory database. Files are opened read-only unless ``read_only=False``.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: '{engine}' is not one of {', '.join(ENGINES)}")
+    if path is None:
+        return ibis.duckdb.connect()
+    path = Path(path)
+    if read_only and not path.exists():
+        raise ConfigError(f"database file '{path}' does not exist")
+    return ibis.duckdb.connect(str(path), read_only=read_only)
+
+
+def as_table(data: pd.DataFrame | pa.Table | Table) -> Table:
+    """Return ``data`` as an Ibis table (pandas and Arrow inputs become in-memory tables)."""
+    if isinstance(data, Table):
+        return data
+    if isinstance(data, pd.DataFrame | pa.Table):
+        return ibis.memtable(data)
+    raise TypeError(f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}")
+
+
+def to_pandas(expr: Table) -> pd.DataFrame:
+    """Execute an Ibis table expression and return a pandas DataFrame."""
+    return expr.to_pandas()
+
+
+def read_file(con, path: Path, fmt: str) -> Table:
+    """Register a CSV (all columns read as text, typed later by validation) or Parquet file."""
+    if fmt == "csv":
+        return con.read_csv(str(path), all_varchar=True, header=True)
+    if fmt == "parquet":
+        return con.read_parquet(str(path))
+    raise ConfigError(f"file '{path}': format '{fmt}' is not csv or parquet")
+
+
+def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.DataFrame]) -> Path:
+    """Write ``tables`` into a new DuckDB file at ``path``, atomically.
+
+    The file is built under a temporary name next to ``path`` and renamed into place only
+    when every table is written, so a reader never sees a half-built database and a failed
+    build leaves the previous file untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".duckdb", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # DuckDB must create the file itself
+    try:
+        con = ibis.duckdb.connect(tmp, read_only=False)
+        for name, table in tables.items():
+            con.create_table(name, table)
+        con.disconnect()
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, tmp + ".wal"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+        raise
+    return path

@@ -1,0 +1,293 @@
+"""The canonical data model: every table collect_kit reads, written once as data.
+
+Each table is a :class:`TableSpec` holding :class:`Column` specs. The same specs drive
+validation (:mod:`collect_kit.sources`), the documentation (:func:`describe`) and the
+sample generator (:mod:`collect_kit.synth`, which builds its tables in this column order
+with these types).
+
+Conventions:
+
+- money is in the portfolio currency (one currency per portfolio, stated in the sources
+  YAML), as a float with the currency's usual decimals;
+- dates are calendar dates (no time of day);
+- ``personal`` columns (names, phones, e-mails) are read for contactability features and
+  never leave the engine: no snapshot, report or run folder carries them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+DType = Literal["string", "date", "float", "int", "bool"]
+
+CUSTOMER_TYPES = ("person", "company")
+COMPANY_SIZES = ("micro", "small", "medium", "large")
+CHANNELS = ("sms", "email", "call", "whatsapp", "letter")
+#: Contact outcomes are nested: attempt ⊃ contacted ⊃ right_party ⊃ {promise, refused}.
+OUTCOMES = ("no_answer", "delivered", "contacted", "right_party", "promise", "refused")
+RIGHT_PARTY_OUTCOMES = ("right_party", "promise", "refused")
+CONTACTED_OUTCOMES = ("contacted", *RIGHT_PARTY_OUTCOMES)
+ADJUSTMENT_KINDS = ("write_off", "discount", "credit_note", "reversal")
+#: Adjustment kinds that reduce a balance; a ``reversal`` (a bounced payment) adds back.
+REDUCING_ADJUSTMENTS = ("write_off", "discount", "credit_note")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column.
+
+    ``required``: the source must provide it (otherwise an optional column absent from the
+    source is added as all-null). ``nullable``: missing values are allowed.
+    ``categories``: the allowed codes (after the YAML value mapping). ``min_value`` with
+    ``min_inclusive``: a lower bound (amounts are strictly positive: a reversal is an
+    adjustment, not a negative payment). ``references``: ``"table.column"`` it must match.
+    ``event_date``: a date that cannot be after the data's extraction date.
+    """
+
+    name: str
+    dtype: DType
+    description: str
+    unit: str = ""
+    required: bool = True
+    nullable: bool = False
+    categories: tuple[str, ...] | None = None
+    min_value: float | None = None
+    min_inclusive: bool = True
+    references: str | None = None
+    event_date: bool = False
+    personal: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One canonical table: its grain, key and columns.
+
+    ``key``: columns whose combination is unique. ``may_be_empty``: the table is optional
+    (absent from a source or without rows). ``date_order``: pairs ``(earlier, later)`` that
+    must hold on every row where both are present.
+    """
+
+    name: str
+    grain: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    may_be_empty: bool = False
+    date_order: tuple[tuple[str, str], ...] = ()
+    example_id: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table '{self.name}' has no column '{name}'")
+
+    @property
+    def id_column(self) -> str:
+        """The column whose values identify a row in error examples."""
+        return self.example_id or self.key[0]
+
+
+def _money(name: str, description: str, **kw) -> Column:
+    return Column(name, "float", description, unit="portfolio currency", **kw)
+
+
+CUSTOMERS = TableSpec(
+    name="customers",
+    grain="one row per customer",
+    key=("customer_id",),
+    columns=(
+        Column("customer_id", "string", "Customer identifier."),
+        Column("name", "string", "Person's or company's name.", nullable=True, personal=True),
+        Column("customer_type", "string", "Person or company.", categories=CUSTOMER_TYPES),
+        Column(
+            "company_size",
+            "string",
+            "Company size band; null for persons.",
+            required=False,
+            nullable=True,
+            categories=COMPANY_SIZES,
+        ),
+        Column("industry", "string", "Industry (companies).", required=False, nullable=True),
+        Column("region", "string", "Region of the customer.", required=False, nullable=True),
+        Column("customer_since", "date", "Start of the relationship.", event_date=True),
+        Column("phone", "string", "Phone number.", required=False, nullable=True, personal=True),
+        Column("email", "string", "E-mail address.", required=False, nullable=True, personal=True),
+        Column(
+            "preferred_channel",
+            "string",
+            "Channel the customer prefers.",
+            required=False,
+            nullable=True,
+            categories=CHANNELS,
+        ),
+        Column(
+            "open_dispute",
+            "bool",
+            "The customer has an open dispute or complaint.",
+            required=False,
+            nullable=True,
+        ),
+    ),
+)
+
+RECEIVABLES = TableSpec(
+    name="receivables",
+    grain="one row per invoice / instalment / statement",
+    key=("receivable_id",),
+    columns=(
+        Column("receivable_id", "string", "Receivable identifier."),
+        Column("customer_id", "string", "Debtor.", references="customers.customer_id"),
+        Column("product", "string", "Product or document type.", required=False, nullable=True),
+        Column("issued_at", "date", "Issue date.", event_date=True),
+        Column("due_at", "date", "Due date (future-dated by nature)."),
+        _money("amount", "Amount owed at issue.", min_value=0, min_inclusive=False),
+        Column("currency", "string", "ISO 4217 code; one per portfolio.", required=False),
+    ),
+    date_order=(("issued_at", "due_at"),),
+)
+
+PAYMENTS = TableSpec(
+    name="payments",
+    grain="one row per payment",
+    key=("payment_id",),
+    columns=(
+        Column("payment_id", "string", "Payment identifier."),
+        Column("customer_id", "string", "Payer.", references="customers.customer_id"),
+        Column(
+            "receivable_id",
+            "string",
+            "Receivable paid; null = paid on account (allocated oldest due first).",
+            required=False,
+            nullable=True,
+            references="receivables.receivable_id",
+        ),
+        Column("paid_at", "date", "Payment date.", event_date=True),
+        _money("amount", "Amount paid.", min_value=0, min_inclusive=False),
+    ),
+)
+
+ADJUSTMENTS = TableSpec(
+    name="adjustments",
+    grain="one row per non-cash change of a balance",
+    key=("adjustment_id",),
+    may_be_empty=True,
+    columns=(
+        Column("adjustment_id", "string", "Adjustment identifier."),
+        Column(
+            "receivable_id",
+            "string",
+            "Receivable adjusted.",
+            references="receivables.receivable_id",
+        ),
+        Column("customer_id", "string", "Customer.", references="customers.customer_id"),
+        Column("at", "date", "Date of the adjustment.", event_date=True),
+        Column("kind", "string", "Kind; a reversal adds back.", categories=ADJUSTMENT_KINDS),
+        _money("amount", "Amount adjusted (positive).", min_value=0, min_inclusive=False),
+    ),
+)
+
+CONTACTS = TableSpec(
+    name="contacts",
+    grain="one row per collection action",
+    key=("contact_id",),
+    columns=(
+        Column("contact_id", "string", "Action identifier."),
+        Column("customer_id", "string", "Customer.", references="customers.customer_id"),
+        Column("at", "date", "Date of the action.", event_date=True),
+        Column("channel", "string", "Channel used.", categories=CHANNELS),
+        Column("outcome", "string", "Outcome (nested, see OUTCOMES).", categories=OUTCOMES),
+        _money(
+            "promise_amount",
+            "Amount promised (outcome = promise).",
+            required=False,
+            nullable=True,
+            min_value=0,
+            min_inclusive=False,
+        ),
+        Column(
+            "promise_due",
+            "date",
+            "Date the promise is due (future-dated by nature).",
+            required=False,
+            nullable=True,
+        ),
+        _money("cost", "Cost of the action.", required=False, nullable=True, min_value=0),
+    ),
+)
+
+SCORES = TableSpec(
+    name="scores",
+    grain="one row per score per customer per date",
+    key=("customer_id", "scored_at", "source"),
+    may_be_empty=True,
+    example_id="customer_id",
+    columns=(
+        Column("customer_id", "string", "Customer.", references="customers.customer_id"),
+        Column("scored_at", "date", "Date of the score.", event_date=True),
+        Column("score", "float", "External score; orientation in the sources YAML.", unit="points"),
+        Column("source", "string", "Who produced it (e.g. bureau).", required=False),
+    ),
+)
+
+ASSIGNMENTS = TableSpec(
+    name="assignments",
+    grain="one row per customer per experiment",
+    key=("experiment_id", "customer_id"),
+    may_be_empty=True,
+    example_id="customer_id",
+    columns=(
+        Column("experiment_id", "string", "Experiment."),
+        Column("customer_id", "string", "Customer.", references="customers.customer_id"),
+        Column("arm", "string", "Strategy arm (champion or a challenger)."),
+        Column("segment", "string", "Segment at assignment (analyse by it)."),
+        Column("assigned_at", "date", "Assignment date.", event_date=True),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (CUSTOMERS, RECEIVABLES, PAYMENTS, ADJUSTMENTS, CONTACTS, SCORES, ASSIGNMENTS)
+}
+
+PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    t.name: tuple(c.name for c in t.columns if c.personal) for t in TABLES.values()
+}
+
+
+def describe() -> pd.DataFrame:
+    """Return the canonical model as a tidy table (one row per column), for documentation."""
+    rows = []
+    for t in TABLES.values():
+        for c in t.columns:
+            checks = []
+            if c.name in t.key:
+                checks.append("key" if len(t.key) == 1 else f"key({', '.join(t.key)})")
+            if c.categories:
+                checks.append("one of " + ", ".join(c.categories))
+            if c.min_value is not None:
+                checks.append(f"{'>=' if c.min_inclusive else '>'} {c.min_value:g}")
+            if c.references:
+                checks.append(f"references {c.references}")
+            if c.event_date:
+                checks.append("<= extraction date")
+            rows.append(
+                {
+                    "table": t.name,
+                    "column": c.name,
+                    "type": c.dtype,
+                    "unit": c.unit,
+                    "required": c.required,
+                    "nullable": c.nullable,
+                    "checks": "; ".join(checks),
+                    "personal": c.personal,
+                    "description": c.description,
+                }
+            )
+    return pd.DataFrame(rows)

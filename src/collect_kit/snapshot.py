@@ -1,0 +1,389 @@
+"""Point-in-time portfolio snapshot: one row per customer as of a date.
+
+The snapshot is what segmentation, scoring and the KPIs read. It uses only events dated on
+or before ``as_of`` (receivables issued, payments, adjustments, contacts, the latest score),
+so a past month's snapshot never sees the future. Everything runs as Ibis expressions on the
+engine; only the result (one row per customer, no personal data) comes back.
+
+Payment allocation (DESIGN §9), written once in :func:`receivable_balances`:
+
+1. adjustments change a receivable's balance (write-offs, discounts and credit notes reduce
+   it, a reversal adds back);
+2. a payment naming a receivable pays that receivable; money beyond its balance joins the
+   customer's pool;
+3. the pool (payments with no ``receivable_id`` plus any such excess) pays the customer's
+   open receivables oldest ``due_at`` first (ties: ``issued_at``, then ``receivable_id``),
+   computed with window sums; money beyond all open balances is a credit.
+
+A receivable is *settled* on the date its balance reached zero through payments: the last
+linked payment, or the date the customer's cumulative pool first covered it (never before
+its issue date). Receivables closed by adjustments alone (write-off, full credit note) are
+not settlements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import ibis
+import pandas as pd
+from ibis.expr.types import Table
+
+from . import schema
+from .engine import as_table
+
+#: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
+DPD_BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("current", 0),
+    ("1-30", 30),
+    ("31-60", 60),
+    ("61-90", 90),
+    ("91-180", 180),
+    ("181-360", 360),
+    ("361+", None),
+)
+DPD_BUCKET_LABELS = tuple(label for label, _ in DPD_BUCKETS)
+
+#: Phone numbers: 8-15 digits after removing spaces, dashes, dots and parentheses,
+#: optionally led by "+".
+VALID_PHONE = r"^\+?[0-9]{8,15}$"
+VALID_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+#: Snapshot columns and their definitions (units in brackets). ``N`` = ``lookback_months``.
+FEATURES: dict[str, str] = {
+    "customer_id": "Customer identifier.",
+    "customer_type": "person or company.",
+    "company_size": "micro / small / medium / large; null for persons.",
+    "industry": "Industry (companies).",
+    "region": "Region.",
+    "preferred_channel": "Channel the customer prefers.",
+    "open_dispute": "The customer has an open dispute or complaint.",
+    "tenure_days": "Days from customer_since to as_of [days].",
+    "is_new": "tenure_days < new_customer_days (default 90).",
+    "balance": "Open balance of receivables issued on or before as_of, after the allocation "
+    "above [currency]; 0 when nothing is owed.",
+    "overdue_balance": "Part of balance on receivables with due_at < as_of [currency].",
+    "current_balance": "balance - overdue_balance: not yet due [currency].",
+    "credit_balance": "Money paid beyond all open balances [currency].",
+    "open_receivables": "Receivables with a positive balance [count].",
+    "overdue_receivables": "Receivables with a positive balance and due_at < as_of [count].",
+    "max_days_past_due": "Largest as_of - due_at over receivables with a positive balance; "
+    "0 when nothing is overdue [days].",
+    "weighted_days_past_due": "Days past due of the overdue receivables weighted by their "
+    "balance; 0 when nothing is overdue [days].",
+    "dpd_bucket": "Bucket of max_days_past_due: current, 1-30, 31-60, 61-90, 91-180, "
+    "181-360, 361+.",
+    "settled_receivables": "Receivables settled by payment in the last N months [count].",
+    "avg_payment_term_days": "Mean settled_at - issued_at over those receivables; null "
+    "without any [days].",
+    "avg_days_late": "Mean settled_at - due_at over those receivables, negative when paid "
+    "early; null without any [days].",
+    "late_payments": "Of those receivables, how many were settled after due_at [count].",
+    "payments": "Payments dated in the last N months [count].",
+    "paid_amount": "Sum of payments dated in the last N months [currency].",
+    "days_since_last_payment": "as_of - date of the latest payment; null if the customer "
+    "never paid [days].",
+    "contact_attempts": "Collection actions in the last N months [count].",
+    "right_party_contacts": "Actions that reached the debtor (right_party, promise, "
+    "refused) in the last N months [count].",
+    "promises_due": "Promises to pay due in the last N months and not superseded by a newer "
+    "promise made before they fell due [count].",
+    "broken_promises": "Of promises_due, those the customer's payments from the promise "
+    "date to promise_due did not cover (promise_amount x (1 - tolerance)) [count].",
+    "has_valid_phone": f"Phone present and matching {VALID_PHONE} after removing "
+    "separators.",
+    "has_valid_email": "E-mail present and well formed.",
+    "score": "Latest external score dated on or before as_of; null if none [points].",
+    "score_at": "Date of that score.",
+}
+
+
+@dataclass(frozen=True)
+class SnapshotWindow:
+    """The dates a snapshot uses: ``as_of`` and the start (exclusive) of the lookback."""
+
+    as_of: pd.Timestamp
+    lookback_start: pd.Timestamp
+
+    @classmethod
+    def of(cls, as_of, lookback_months: int) -> SnapshotWindow:
+        as_of = pd.Timestamp(as_of).normalize()
+        if lookback_months < 1:
+            raise ValueError(f"lookback_months: must be >= 1 (got {lookback_months})")
+        return cls(as_of, as_of - pd.DateOffset(months=lookback_months))
+
+
+def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], bool]:
+    """Ibis tables for every canonical table (empty ones for absent optional tables)."""
+    missing = [n for n in ("customers", "receivables", "payments") if n not in tables]
+    if missing:
+        raise ValueError(f"tables: missing {', '.join(missing)}")
+    any_pandas = any(isinstance(t, pd.DataFrame) for t in tables.values())
+    out = {}
+    for name, spec in schema.TABLES.items():
+        if name in tables and tables[name] is not None:
+            out[name] = as_table(tables[name])
+        else:
+            out[name] = ibis.memtable(_empty_frame(spec))
+    return out, any_pandas
+
+
+def _empty_frame(spec: schema.TableSpec) -> pd.DataFrame:
+    kinds = {"string": "string", "date": "datetime64[s]", "float": "float64", "int": "int64", "bool": "boolean"}
+    frame = pd.DataFrame({c.name: pd.Series([], dtype=kinds[c.dtype]) for c in spec.columns})
+    return frame
+
+
+def _days(later, earlier):
+    return later.delta(earlier, unit="day")
+
+
+def receivable_balances(
+    receivables: Table, payments: Table, adjustments: Table, as_of
+) -> tuple[Table, Table]:
+    """Return (receivables with balance and settled_at, pool per customer) as of ``as_of``.
+
+    The first table has one row per receivable issued on or before ``as_of`` with
+    ``balance`` (currency, >= 0) and ``settled_at`` (null when still open or closed without
+    payment). The second has ``customer_id`` and ``credit_balance`` (currency). This is the
+    one place where payments are allocated (module docstring).
+    """
+    as_of = ibis.date(pd.Timestamp(as_of).date())
+    rec = receivables.filter(receivables.issued_at <= as_of)
+    pay = payments.filter(payments.paid_at <= as_of)
+    adj = adjustments.filter(adjustments.at <= as_of)
+
+    signed = ibis.cases(
+        (adj.kind.isin(schema.REDUCING_ADJUSTMENTS), adj.amount),
+        (adj.kind == "reversal", -adj.amount),
+        else_=0.0,
+    )
+    adj_net = adj.group_by("receivable_id").aggregate(adjusted=signed.sum())
+    linked = pay.filter(pay.receivable_id.notnull())
+    linked_sum = linked.group_by("receivable_id").aggregate(
+        linked_paid=linked.amount.sum(), last_linked_at=linked.paid_at.max()
+    )
+    r = rec.left_join(adj_net, "receivable_id").left_join(linked_sum, "receivable_id")
+    r = r.select(
+        "receivable_id",
+        "customer_id",
+        "issued_at",
+        "due_at",
+        "amount",
+        "last_linked_at",
+        after_adj=ibis.greatest(r.amount - r.adjusted.fill_null(0.0), 0.0),
+        linked_paid=r.linked_paid.fill_null(0.0),
+    )
+    r = r.mutate(
+        residual=ibis.greatest(r.after_adj - r.linked_paid, 0.0),
+        excess=ibis.greatest(r.linked_paid - r.after_adj, 0.0),
+    )
+
+    # the pool: payments on account, plus linked money beyond a receivable's balance
+    unlinked = pay.filter(pay.receivable_id.isnull()).select(
+        "customer_id", at=pay.paid_at, amount=pay.amount, tiebreak=pay.payment_id
+    )
+    excess = r.filter(r.excess > 0).select(
+        "customer_id", at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
+    )
+    events = unlinked.union(excess)
+    ev_window = ibis.cumulative_window(group_by="customer_id", order_by=["at", "tiebreak"])
+    events = events.mutate(cum_pool=events.amount.sum().over(ev_window))
+    pool = events.group_by("customer_id").aggregate(pool=events.amount.sum())
+
+    order = ibis.cumulative_window(
+        group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
+    )
+    r = r.left_join(pool, "customer_id").drop("customer_id_right")
+    r = r.mutate(pool=r.pool.fill_null(0.0), cum_through=r.residual.sum().over(order))
+    r = r.mutate(cum_before=r.cum_through - r.residual)
+    allocated = ibis.least(ibis.greatest(r.pool - r.cum_before, 0.0), r.residual)
+    r = r.mutate(balance=r.residual - allocated, from_pool=allocated)
+
+    # settlement dates of receivables closed from the pool: first event covering them
+    need = r.filter((r.residual > 0) & (r.balance <= 0.005))
+    # half a cent below the threshold absorbs floating-point error in the running sums
+    need = need.select("receivable_id", "customer_id", key=-(need.cum_through - 0.005))
+    ev = events.select("customer_id", pool_at="at", key=-events.cum_pool)
+    found = need.asof_join(ev, on=need.key >= ev.key, predicates="customer_id").select(
+        "receivable_id", "pool_at"
+    )
+    r = r.left_join(found, "receivable_id").drop("receivable_id_right")
+    settled = ibis.cases(
+        ((r.residual > 0) & (r.balance <= 0.005), r.pool_at),
+        ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
+        else_=ibis.null("date"),
+    )
+    settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
+    balances = r.select(
+        "receivable_id",
+        "customer_id",
+        "issued_at",
+        "due_at",
+        "amount",
+        balance=ibis.cases((r.balance <= 0.005, 0.0), else_=r.balance),
+        settled_at=settled,
+    )
+    credit = (
+        r.group_by("customer_id")
+        .aggregate(pool=r.pool.max(), owed=r.residual.sum())
+        .select("customer_id", credit_balance=ibis.greatest(ibis._.pool - ibis._.owed, 0.0))
+    )
+    return balances, credit
+
+
+def snapshot(
+    tables: Mapping[str, Table | pd.DataFrame],
+    as_of,
+    lookback_months: int = 6,
+    new_customer_days: int = 90,
+    promise_tolerance: float = 0.01,
+) -> Table | pd.DataFrame:
+    """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
+
+    ``tables``: the canonical tables by name (pandas DataFrames or Ibis tables, e.g.
+    ``Portfolio.tables``); ``adjustments``, ``contacts`` and ``scores`` may be absent.
+    ``as_of``: the snapshot date (inclusive; usually a month end). ``lookback_months``
+    (``N``): the window for the behaviour features, ``(as_of - N months, as_of]``.
+    ``promise_tolerance``: fraction of a promise that may be missing and still count as
+    kept. Returns an Ibis table, or a pandas DataFrame when any input was pandas.
+    Personal columns (name, phone, e-mail) are read for the contactability flags only.
+    """
+    if not 0 <= promise_tolerance < 1:
+        raise ValueError(f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})")
+    t, any_pandas = _tables(tables)
+    win = SnapshotWindow.of(as_of, lookback_months)
+    as_of_d = ibis.date(win.as_of.date())
+    start_d = ibis.date(win.lookback_start.date())
+
+    cust = t["customers"].filter(t["customers"].customer_since <= as_of_d)
+    balances, credit = receivable_balances(t["receivables"], t["payments"], t["adjustments"], win.as_of)
+
+    # balances and days past due
+    b = balances
+    dpd = _days(as_of_d, b.due_at)
+    is_open = b.balance > 0
+    is_overdue = is_open & (dpd > 0)
+    per_cust = b.group_by("customer_id").aggregate(
+        balance=b.balance.sum(),
+        overdue_balance=b.balance.sum(where=is_overdue),
+        open_receivables=is_open.sum(),
+        overdue_receivables=is_overdue.sum(),
+        max_days_past_due=dpd.max(where=is_overdue),
+        dpd_weight=(b.balance * dpd).sum(where=is_overdue),
+    )
+    in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
+    s = b.filter(in_window)
+    behaviour = s.group_by("customer_id").aggregate(
+        settled_receivables=s.count(),
+        avg_payment_term_days=_days(s.settled_at, s.issued_at).mean(),
+        avg_days_late=_days(s.settled_at, s.due_at).mean(),
+        late_payments=(s.settled_at > s.due_at).sum(),
+    )
+
+    pay = t["payments"].filter(t["payments"].paid_at <= as_of_d)
+    pay_stats = pay.group_by("customer_id").aggregate(
+        payments=pay.count(where=pay.paid_at > start_d),
+        paid_amount=pay.amount.sum(where=pay.paid_at > start_d),
+        last_paid_at=pay.paid_at.max(),
+    )
+
+    ct = t["contacts"].filter((t["contacts"].at <= as_of_d) & (t["contacts"].at > start_d))
+    contact_stats = ct.group_by("customer_id").aggregate(
+        contact_attempts=ct.count(),
+        right_party_contacts=ct.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).sum(),
+    )
+    promise_stats = _promise_stats(t["contacts"], pay, as_of_d, start_d, promise_tolerance)
+
+    sc = t["scores"].filter(t["scores"].scored_at <= as_of_d)
+    latest = ibis.window(group_by="customer_id", order_by=[ibis.desc("scored_at"), ibis.desc("score")])
+    sc = sc.mutate(rank=ibis.row_number().over(latest))
+    sc = sc.filter(sc["rank"] == 0).select("customer_id", "score", score_at="scored_at")
+
+    out = cust
+    for part in (per_cust, credit, behaviour, pay_stats, contact_stats, promise_stats, sc):
+        out = out.left_join(part, "customer_id").drop("customer_id_right")
+    tenure = _days(as_of_d, out.customer_since)
+    max_dpd = out.max_days_past_due.fill_null(0)
+    overdue = out.overdue_balance.fill_null(0.0)
+    balance = out.balance.fill_null(0.0)
+    phone = out.phone.re_replace(r"[\s\-\(\)\.]", "")
+    bucket = ibis.cases(
+        *[(max_dpd <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
+        else_=DPD_BUCKETS[-1][0],
+    )
+    result = out.select(
+        "customer_id",
+        "customer_type",
+        "company_size",
+        "industry",
+        "region",
+        "preferred_channel",
+        "open_dispute",
+        tenure_days=tenure,
+        is_new=tenure < new_customer_days,
+        balance=balance,
+        overdue_balance=overdue,
+        current_balance=balance - overdue,
+        credit_balance=out.credit_balance.fill_null(0.0),
+        open_receivables=out.open_receivables.fill_null(0),
+        overdue_receivables=out.overdue_receivables.fill_null(0),
+        max_days_past_due=max_dpd,
+        weighted_days_past_due=ibis.cases(
+            (overdue > 0, out.dpd_weight / overdue), else_=0.0
+        ),
+        dpd_bucket=bucket,
+        settled_receivables=out.settled_receivables.fill_null(0),
+        avg_payment_term_days=out.avg_payment_term_days,
+        avg_days_late=out.avg_days_late,
+        late_payments=out.late_payments.fill_null(0),
+        payments=out.payments.fill_null(0),
+        paid_amount=out.paid_amount.fill_null(0.0),
+        days_since_last_payment=_days(as_of_d, out.last_paid_at),
+        contact_attempts=out.contact_attempts.fill_null(0),
+        right_party_contacts=out.right_party_contacts.fill_null(0),
+        promises_due=out.promises_due.fill_null(0),
+        broken_promises=out.broken_promises.fill_null(0),
+        has_valid_phone=(phone.re_search(VALID_PHONE)).fill_null(False),
+        has_valid_email=(out.email.re_search(VALID_EMAIL)).fill_null(False),
+        score=out.score,
+        score_at=out.score_at,
+    )
+    if any_pandas:
+        frame = result.to_pandas()
+        return frame.sort_values("customer_id", ignore_index=True)
+    return result
+
+
+def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: float) -> Table:
+    """Per customer: promises due in the window (not superseded) and how many were broken."""
+    p = contacts.filter(contacts.outcome == "promise")
+    order = ibis.window(group_by="customer_id", order_by=["at", "contact_id"])
+    p = p.mutate(next_at=p.at.lead().over(order))
+    p = p.filter(
+        (p.promise_due > start_d)
+        & (p.promise_due <= as_of_d)
+        & (p.at <= as_of_d)
+        & (p.next_at.isnull() | (p.next_at > p.promise_due))
+    )
+    j = p.left_join(
+        pay,
+        [p.customer_id == pay.customer_id, pay.paid_at >= p.at, pay.paid_at <= p.promise_due],
+    )
+    per_promise = j.group_by("contact_id", "customer_id", "promise_amount").aggregate(
+        paid=j.amount.sum()
+    )
+    paid = per_promise.paid.fill_null(0.0)
+    kept = ibis.cases(
+        (per_promise.promise_amount.isnull(), paid > 0),
+        else_=paid >= per_promise.promise_amount * (1 - tolerance),
+    )
+    return per_promise.group_by("customer_id").aggregate(
+        promises_due=per_promise.count(), broken_promises=(~kept).sum()
+    )
+
+
+snapshot.__doc__ += "\n\n    Features:\n\n" + "\n".join(
+    f"    - ``{name}``: {text}" for name, text in FEATURES.items()
+)
