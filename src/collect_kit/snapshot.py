@@ -17,8 +17,8 @@ Payment allocation (DESIGN §9), written once in :func:`receivable_balances`:
 
 A receivable is *settled* on the date its balance reached zero through payments: the last
 linked payment, or the date the customer's cumulative pool first covered it (never before
-its issue date). Receivables closed by adjustments alone (write-off, full credit note) are
-not settlements.
+its issue date). A receivable with a write-off, or closed by adjustments alone (a full
+credit note), has no settlement date.
 """
 
 from __future__ import annotations
@@ -123,10 +123,20 @@ def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], bool]:
     out = {}
     for name, spec in schema.TABLES.items():
         if name in tables and tables[name] is not None:
-            out[name] = as_table(tables[name])
+            out[name] = _dates_as_dates(as_table(tables[name]), spec)
         else:
             out[name] = ibis.memtable(_empty_frame(spec))
     return out, any_pandas
+
+
+def _dates_as_dates(t: Table, spec: schema.TableSpec) -> Table:
+    """Timestamp columns where the model has dates (pandas datetime64) become dates."""
+    fix = {
+        c.name: t[c.name].date()
+        for c in spec.columns
+        if c.dtype == "date" and c.name in t.columns and t[c.name].type().is_timestamp()
+    }
+    return t.mutate(**fix) if fix else t
 
 
 def _empty_frame(spec: schema.TableSpec) -> pd.DataFrame:
@@ -159,7 +169,9 @@ def receivable_balances(
         (adj.kind == "reversal", -adj.amount),
         else_=0.0,
     )
-    adj_net = adj.group_by("receivable_id").aggregate(adjusted=signed.sum())
+    adj_net = adj.group_by("receivable_id").aggregate(
+        adjusted=signed.sum(), written_off=(adj.kind == "write_off").any()
+    )
     linked = pay.filter(pay.receivable_id.notnull())
     linked_sum = linked.group_by("receivable_id").aggregate(
         linked_paid=linked.amount.sum(), last_linked_at=linked.paid_at.max()
@@ -172,6 +184,7 @@ def receivable_balances(
         "due_at",
         "amount",
         "last_linked_at",
+        written_off=r.written_off.fill_null(False),
         after_adj=ibis.greatest(r.amount - r.adjusted.fill_null(0.0), 0.0),
         linked_paid=r.linked_paid.fill_null(0.0),
     )
@@ -211,6 +224,7 @@ def receivable_balances(
     )
     r = r.left_join(found, "receivable_id").drop("receivable_id_right")
     settled = ibis.cases(
+        (r.written_off, ibis.null("date")),
         ((r.residual > 0) & (r.balance <= 0.005), r.pool_at),
         ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
         else_=ibis.null("date"),

@@ -1,0 +1,271 @@
+"""Snapshot features: a hand-worked fixture and an independent plain-Python recomputation."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from collect_kit.snapshot import DPD_BUCKETS, FEATURES, snapshot
+
+D = pd.Timestamp
+AS_OF = D("2025-03-31")
+
+
+def days(a: str, b: str) -> int:
+    return (D(a) - D(b)).days
+
+
+@pytest.fixture
+def snap(tiny) -> pd.DataFrame:
+    return snapshot(tiny, AS_OF).set_index("customer_id")
+
+
+def test_customers_known_at_as_of_only(snap):
+    assert sorted(snap.index) == ["A", "B", "C"]  # D arrives after as_of
+
+
+def test_columns_are_the_documented_features_and_no_personal_data(snap):
+    assert ["customer_id", *snap.columns] == list(FEATURES)
+    assert not {"name", "phone", "email"} & set(snap.columns)
+
+
+def test_customer_a_fifo_partial_payments_and_promises(snap):
+    a = snap.loc["A"]
+    # p1 (150, on account, 2025-02-10) pays A1 (100) then 50 of A2; p2 pays 100 of A2.
+    # A2: 200 - 100 - 50 = 50 open, due 2025-01-31; A3 (300) not yet due.
+    assert a.balance == 50 + 300
+    assert a.overdue_balance == 50
+    assert a.current_balance == 300
+    assert a.credit_balance == 0
+    assert a.open_receivables == 2 and a.overdue_receivables == 1
+    assert a.max_days_past_due == days("2025-03-31", "2025-01-31") == 59
+    assert a.weighted_days_past_due == 59
+    assert a.dpd_bucket == "31-60"
+    # A1 settled by p1 on 2025-02-10: term from 2024-12-01, late from 2024-12-31
+    assert a.settled_receivables == 1
+    assert a.avg_payment_term_days == days("2025-02-10", "2024-12-01") == 71
+    assert a.avg_days_late == days("2025-02-10", "2024-12-31") == 41
+    assert a.late_payments == 1
+    assert a.payments == 2 and a.paid_amount == 250
+    assert a.days_since_last_payment == days("2025-03-31", "2025-03-05")
+    assert a.contact_attempts == 4 and a.right_party_contacts == 3
+    # k2 (150 by 02-12) kept by p1; k8 (200 between 03-25 and 03-28) broken
+    assert a.promises_due == 2 and a.broken_promises == 1
+    assert a.has_valid_phone and a.has_valid_email
+    assert a.score == 620 and D(a.score_at) == D("2025-03-31")  # the April score is later
+    assert a.tenure_days == days("2025-03-31", "2020-01-01") and not a.is_new
+
+
+def test_customer_b_new_partial_payment_and_superseded_promise(snap):
+    b = snap.loc["B"]
+    # p3 pays 400 of B1 (1000); p4 (2025-04-05) is after as_of and ignored
+    assert b.balance == 600 and b.overdue_balance == 600 and b.current_balance == 0
+    assert b.max_days_past_due == days("2025-03-31", "2025-03-01") == 30
+    assert b.dpd_bucket == "1-30"
+    assert b.settled_receivables == 0 and pd.isna(b.avg_payment_term_days) and pd.isna(b.avg_days_late)
+    assert b.payments == 1 and b.paid_amount == 400
+    assert b.days_since_last_payment == 11
+    assert b.contact_attempts == 3 and b.right_party_contacts == 2
+    # k9 (due 03-15) is superseded by k4 made on 03-10; k4 (500) got only 400 -> broken
+    assert b.promises_due == 1 and b.broken_promises == 1
+    assert not b.has_valid_phone and not b.has_valid_email  # null phone, e-mail without @
+    assert pd.isna(b.score)
+    assert b.tenure_days == 44 and b.is_new
+    assert b.open_dispute and pd.isna(b.industry)
+
+
+def test_customer_c_write_off_credit_and_future_events(snap):
+    c = snap.loc["C"]
+    # C1: 500 - 100 paid - 400 written off = 0; C2 is issued after as_of
+    assert c.balance == 0 and c.overdue_balance == 0 and c.open_receivables == 0
+    assert c.max_days_past_due == 0 and c.dpd_bucket == "current"
+    assert c.credit_balance == 30  # p6 found nothing open
+    assert c.settled_receivables == 0  # a write-off is not a settlement
+    assert c.payments == 1 and c.paid_amount == 30
+    assert c.days_since_last_payment == 16
+    assert c.contact_attempts == 1  # k7 is after as_of
+    assert c.promises_due == 0  # k6 falls due after as_of
+    assert not c.has_valid_phone and not c.has_valid_email
+    assert c.score == 450
+
+
+def test_later_as_of_sees_later_payment(tiny):
+    later = snapshot(tiny, "2025-04-30").set_index("customer_id")
+    assert later.loc["B", "balance"] == 0  # p4 settles B1
+    assert later.loc["B", "settled_receivables"] == 1
+    assert later.loc["B", "avg_days_late"] == days("2025-04-05", "2025-03-01")
+    assert "D" not in later.index
+
+
+def test_ibis_input_gives_ibis_output(tiny):
+    tables = {k: ibis.memtable(v) for k, v in tiny.items()}
+    out = snapshot(tables, AS_OF)
+    assert isinstance(out, ibis.expr.types.Table)
+    assert out.count().execute() == 3
+
+
+def test_reversal_adds_back(tiny):
+    tiny["adjustments"] = pd.concat(
+        [
+            tiny["adjustments"],
+            pd.DataFrame(
+                {"adjustment_id": ["a2"], "receivable_id": ["B1"], "customer_id": ["B"],
+                 "at": [D("2025-03-25")], "kind": ["reversal"], "amount": [400.0]}
+            ).astype({"at": "datetime64[s]"}),
+        ]
+    )  # fmt: skip
+    b = snapshot(tiny, AS_OF).set_index("customer_id").loc["B"]
+    assert b.balance == 1000  # the 400 payment bounced
+
+
+# ------------------------------------------------------------ independent recomputation
+
+
+def reference_snapshot(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: int = 6) -> pd.DataFrame:
+    """A deliberately plain, sequential re-implementation of the snapshot definitions."""
+    start = as_of - pd.DateOffset(months=months)
+    cust = t["customers"][t["customers"].customer_since <= as_of]
+    rec = t["receivables"][t["receivables"].issued_at <= as_of]
+    pay = t["payments"][t["payments"].paid_at <= as_of]
+    adj = t["adjustments"][t["adjustments"]["at"] <= as_of]
+    ct = t["contacts"][(t["contacts"]["at"] <= as_of)]
+    sc = t["scores"][t["scores"].scored_at <= as_of]
+    rec_by = {k: g for k, g in rec.groupby("customer_id")}
+    pay_by = {k: g for k, g in pay.groupby("customer_id")}
+    adj_by_rec = {k: g for k, g in adj.groupby("receivable_id")}
+    linked_by_rec = {k: (g.amount.sum(), g.paid_at.max()) for k, g in pay.groupby("receivable_id")}
+    ct_by = {k: g for k, g in ct.groupby("customer_id")}
+    sc_by = {k: g for k, g in sc.groupby("customer_id")}
+    rows = []
+    for c in cust.itertuples(index=False):
+        r = rec_by.get(c.customer_id, rec.iloc[:0]).sort_values(["due_at", "issued_at", "receivable_id"])
+        p = pay_by.get(c.customer_id, pay.iloc[:0])
+        items = []
+        pool_events = []
+        for x in r.itertuples(index=False):
+            a = adj_by_rec.get(x.receivable_id)
+            net, wo = 0.0, False
+            if a is not None:
+                for y in a.itertuples(index=False):
+                    net += -y.amount if y.kind == "reversal" else y.amount
+                    wo = wo or y.kind == "write_off"
+            lp, last = linked_by_rec.get(x.receivable_id, (0.0, None))
+            after = max(x.amount - net, 0.0)
+            residual = max(after - lp, 0.0)
+            if lp > after:
+                pool_events.append((last, x.receivable_id, lp - after))
+            items.append(dict(rid=x.receivable_id, issued=x.issued_at, due=x.due_at, residual=residual,
+                              balance=residual, wo=wo, lp=lp, last=last, settled=None))  # fmt: skip
+        for y in p[p.receivable_id.isna()].itertuples(index=False):
+            pool_events.append((y.paid_at, y.payment_id, y.amount))
+        pool_events.sort()
+        credit = 0.0
+        for when, _tie, money in pool_events:  # pay oldest due first, event by event
+            for it in items:
+                if money <= 0:
+                    break
+                take = min(money, it["balance"])
+                if take > 0:
+                    it["balance"] -= take
+                    money -= take
+                    if it["balance"] <= 0.005:
+                        it["balance"] = 0.0
+                        it["settled"] = when
+            credit += money
+        for it in items:
+            if it["wo"]:
+                it["settled"] = None
+            elif it["residual"] <= 0 and it["lp"] > 0:
+                it["settled"] = it["last"]
+            if it["settled"] is not None and it["settled"] < it["issued"]:
+                it["settled"] = it["issued"]
+        open_ = [it for it in items if it["balance"] > 0]
+        overdue = [it for it in open_ if (as_of - it["due"]).days > 0]
+        ob = sum(it["balance"] for it in overdue)
+        maxdpd = max([(as_of - it["due"]).days for it in overdue], default=0)
+        wdpd = sum(it["balance"] * (as_of - it["due"]).days for it in overdue) / ob if ob > 0 else 0.0
+        bucket = next(label for label, up in DPD_BUCKETS if up is None or maxdpd <= up)
+        settled = [it for it in items if it["settled"] is not None and start < it["settled"] <= as_of]
+        pw = p[(p.paid_at > start)]
+        cw = ct_by.get(c.customer_id, ct.iloc[:0])
+        cw = cw[cw["at"] > start]
+        # promises: due in the window, not superseded by the next promise made before due
+        allp = ct_by.get(c.customer_id, ct.iloc[:0])
+        allp = allp[allp.outcome == "promise"].sort_values(["at", "contact_id"])
+        due_n = broken = 0
+        rows_p = list(allp.itertuples(index=False))
+        for i, q in enumerate(rows_p):
+            if not (start < q.promise_due <= as_of):
+                continue
+            if i + 1 < len(rows_p) and rows_p[i + 1].at <= q.promise_due:
+                continue
+            due_n += 1
+            got = p[(p.paid_at >= q.at) & (p.paid_at <= q.promise_due)].amount.sum()
+            kept = got > 0 if pd.isna(q.promise_amount) else got >= q.promise_amount * 0.99
+            broken += not kept
+        s = sc_by.get(c.customer_id)
+        if s is not None and len(s):
+            s = s.sort_values(["scored_at", "score"]).iloc[-1]
+        phone = c.phone if isinstance(c.phone, str) else None
+        email = c.email if isinstance(c.email, str) else None
+        rows.append(
+            {
+                "customer_id": c.customer_id,
+                "tenure_days": (as_of - c.customer_since).days,
+                "balance": sum(it["balance"] for it in items),
+                "overdue_balance": ob,
+                "credit_balance": credit,
+                "open_receivables": len(open_),
+                "overdue_receivables": len(overdue),
+                "max_days_past_due": maxdpd,
+                "weighted_days_past_due": wdpd,
+                "dpd_bucket": bucket,
+                "settled_receivables": len(settled),
+                "avg_payment_term_days": np.mean([(it["settled"] - it["issued"]).days for it in settled]) if settled else np.nan,
+                "avg_days_late": np.mean([(it["settled"] - it["due"]).days for it in settled]) if settled else np.nan,
+                "late_payments": sum(it["settled"] > it["due"] for it in settled),
+                "payments": len(pw),
+                "paid_amount": pw.amount.sum(),
+                "days_since_last_payment": (as_of - p.paid_at.max()).days if len(p) else np.nan,
+                "contact_attempts": len(cw),
+                "right_party_contacts": int(cw.outcome.isin(["right_party", "promise", "refused"]).sum()),
+                "promises_due": due_n,
+                "broken_promises": broken,
+                "has_valid_phone": bool(phone and re.fullmatch(r"\+?\d{8,15}", re.sub(r"[\s\-().]", "", phone))),
+                "has_valid_email": bool(email and re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", email)),
+                "score": s.score if s is not None and len(s) else np.nan,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows).set_index("customer_id").sort_index()
+
+
+def test_tiny_matches_reference(tiny):
+    ref = reference_snapshot(tiny, AS_OF)
+    got = snapshot(tiny, AS_OF).set_index("customer_id").sort_index()
+    pd.testing.assert_frame_equal(got[ref.columns], ref, check_dtype=False)
+
+
+@pytest.mark.parametrize("as_of", ["2026-10-31", "2026-04-30"])
+def test_sample_matches_independent_recomputation(small_sample, as_of):
+    tables = {k: small_sample.frame(k) for k in small_sample.tables}
+    for frame in tables.values():  # the reference works on pandas Timestamps
+        for col in frame.columns:
+            if col in ("customer_since", "issued_at", "due_at", "paid_at", "at", "promise_due", "scored_at"):
+                frame[col] = pd.to_datetime(frame[col])
+    ref = reference_snapshot(tables, D(as_of))
+    got = snapshot(tables, as_of).set_index("customer_id").sort_index()
+    assert len(got) == len(ref) > 1000
+    assert got.index.equals(ref.index)
+    for col in ref.columns:
+        if ref[col].dtype.kind in "fc" or got[col].dtype.kind == "f":
+            np.testing.assert_allclose(got[col].astype(float), ref[col].astype(float), rtol=1e-9, atol=1e-6, err_msg=col)
+        else:
+            assert (got[col].astype(str) == ref[col].astype(str)).all(), col
+    # the sample exercises every path of the allocation
+    assert got.balance.sum() > 0 and (got.dpd_bucket != "current").sum() > 100
+    assert got.settled_receivables.sum() > 1000 and math.isfinite(got.avg_days_late.mean())
