@@ -82,7 +82,16 @@ def tiny() -> dict[str, pd.DataFrame]:
             ("k6", "C", "2025-03-20", "call", "promise", 100.0, "2025-04-10", 650.0),
             ("k7", "C", "2025-04-02", "call", "no_answer", None, None, 650.0),
         ],
-        ["contact_id", "customer_id", "at", "channel", "outcome", "promise_amount", "promise_due", "cost"],
+        [
+            "contact_id",
+            "customer_id",
+            "at",
+            "channel",
+            "outcome",
+            "promise_amount",
+            "promise_due",
+            "cost",
+        ],
         ("at", "promise_due"),
     )
     scores = _frame(

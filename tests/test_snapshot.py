@@ -67,7 +67,9 @@ def test_customer_b_new_partial_payment_and_superseded_promise(snap):
     assert b.balance == 600 and b.overdue_balance == 600 and b.current_balance == 0
     assert b.max_days_past_due == days("2025-03-31", "2025-03-01") == 30
     assert b.dpd_bucket == "1-30"
-    assert b.settled_receivables == 0 and pd.isna(b.avg_payment_term_days) and pd.isna(b.avg_days_late)
+    assert (
+        b.settled_receivables == 0 and pd.isna(b.avg_payment_term_days) and pd.isna(b.avg_days_late)
+    )
     assert b.payments == 1 and b.paid_amount == 400
     assert b.days_since_last_payment == 11
     assert b.contact_attempts == 3 and b.right_party_contacts == 2
@@ -126,7 +128,9 @@ def test_reversal_adds_back(tiny):
 # ------------------------------------------------------------ independent recomputation
 
 
-def reference_snapshot(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: int = 6) -> pd.DataFrame:
+def reference_snapshot(
+    t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: int = 6
+) -> pd.DataFrame:
     """A deliberately plain, sequential re-implementation of the snapshot definitions."""
     start = as_of - pd.DateOffset(months=months)
     cust = t["customers"][t["customers"].customer_since <= as_of]
@@ -143,7 +147,9 @@ def reference_snapshot(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: 
     sc_by = {k: g for k, g in sc.groupby("customer_id")}
     rows = []
     for c in cust.itertuples(index=False):
-        r = rec_by.get(c.customer_id, rec.iloc[:0]).sort_values(["due_at", "issued_at", "receivable_id"])
+        r = rec_by.get(c.customer_id, rec.iloc[:0]).sort_values(
+            ["due_at", "issued_at", "receivable_id"]
+        )
         p = pay_by.get(c.customer_id, pay.iloc[:0])
         items = []
         pool_events = []
@@ -188,9 +194,13 @@ def reference_snapshot(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: 
         overdue = [it for it in open_ if (as_of - it["due"]).days > 0]
         ob = sum(it["balance"] for it in overdue)
         maxdpd = max([(as_of - it["due"]).days for it in overdue], default=0)
-        wdpd = sum(it["balance"] * (as_of - it["due"]).days for it in overdue) / ob if ob > 0 else 0.0
+        wdpd = (
+            sum(it["balance"] * (as_of - it["due"]).days for it in overdue) / ob if ob > 0 else 0.0
+        )
         bucket = next(label for label, up in DPD_BUCKETS if up is None or maxdpd <= up)
-        settled = [it for it in items if it["settled"] is not None and start < it["settled"] <= as_of]
+        settled = [
+            it for it in items if it["settled"] is not None and start < it["settled"] <= as_of
+        ]
         pw = p[(p.paid_at > start)]
         cw = ct_by.get(c.customer_id, ct.iloc[:0])
         cw = cw[cw["at"] > start]
@@ -255,7 +265,15 @@ def test_sample_matches_independent_recomputation(small_sample, as_of):
     tables = {k: small_sample.frame(k) for k in small_sample.tables}
     for frame in tables.values():  # the reference works on pandas Timestamps
         for col in frame.columns:
-            if col in ("customer_since", "issued_at", "due_at", "paid_at", "at", "promise_due", "scored_at"):
+            if col in (
+                "customer_since",
+                "issued_at",
+                "due_at",
+                "paid_at",
+                "at",
+                "promise_due",
+                "scored_at",
+            ):
                 frame[col] = pd.to_datetime(frame[col])
     ref = reference_snapshot(tables, D(as_of))
     got = snapshot(tables, as_of).set_index("customer_id").sort_index()
@@ -263,7 +281,9 @@ def test_sample_matches_independent_recomputation(small_sample, as_of):
     assert got.index.equals(ref.index)
     for col in ref.columns:
         if ref[col].dtype.kind in "fc" or got[col].dtype.kind == "f":
-            np.testing.assert_allclose(got[col].astype(float), ref[col].astype(float), rtol=1e-9, atol=1e-6, err_msg=col)
+            np.testing.assert_allclose(
+                got[col].astype(float), ref[col].astype(float), rtol=1e-9, atol=1e-6, err_msg=col
+            )
         else:
             assert (got[col].astype(str) == ref[col].astype(str)).all(), col
     # the sample exercises every path of the allocation

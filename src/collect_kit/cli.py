@@ -41,14 +41,18 @@ def _main(
 
 @app.command()
 def demo(
-    customers: int = typer.Option(DEFAULT_CUSTOMERS, "--customers", min=10, help="Customers to generate."),
+    customers: int = typer.Option(
+        DEFAULT_CUSTOMERS, "--customers", min=10, help="Customers to generate."
+    ),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Random seed."),
     data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Folder for sample.duckdb."),
 ) -> None:
     """Build the sample portfolio database, validate it and summarise the latest month."""
     try:
         with out.status("Starting", spinner="dots") as status:
-            summary = run_demo(data_dir, customers, seed, progress=lambda m: status.update(m + " ..."))
+            summary = run_demo(
+                data_dir, customers, seed, progress=lambda m: status.update(m + " ...")
+            )
     except CollectKitError as exc:
         _user_error(exc)
     cur = summary.currency
@@ -62,7 +66,12 @@ def demo(
     for col in ("DPD bucket", "Customers", f"Balance ({cur})", "Share of balance"):
         table.add_column(col, justify="left" if col == "DPD bucket" else "right")
     for row in summary.buckets.itertuples(index=False):
-        table.add_row(row.dpd_bucket, f"{row.customers:,}", f"{row.balance:,.0f}", f"{row.share_of_balance:.1%}")
+        table.add_row(
+            row.dpd_bucket,
+            f"{row.customers:,}",
+            f"{row.balance:,.0f}",
+            f"{row.share_of_balance:.1%}",
+        )
     out.print(table)
     out.print("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.timings.items()))
 
@@ -70,7 +79,9 @@ def demo(
 @app.command()
 def validate(
     config: Path = typer.Argument(..., help="Sources YAML (configs/sources/*.yaml)."),
-    data: Path | None = typer.Option(None, "--data", help="DuckDB file overriding the YAML's database."),
+    data: Path | None = typer.Option(
+        None, "--data", help="DuckDB file overriding the YAML's database."
+    ),
 ) -> None:
     """Validate a portfolio: print every problem; exit 2 when there is any, 0 when clean."""
     try:

@@ -16,7 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
@@ -259,6 +259,21 @@ TABLES: dict[str, TableSpec] = {
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     t.name: tuple(c.name for c in t.columns if c.personal) for t in TABLES.values()
 }
+
+
+#: pandas dtypes of the canonical types (dates as datetime64 seconds).
+PANDAS_DTYPES = {
+    "string": "string",
+    "date": "datetime64[s]",
+    "float": "float64",
+    "int": "Int64",
+    "bool": "boolean",
+}
+
+
+def empty_frame(spec: TableSpec) -> pd.DataFrame:
+    """A typed pandas DataFrame with the table's columns and no rows."""
+    return pd.DataFrame({c.name: pd.Series([], dtype=PANDAS_DTYPES[c.dtype]) for c in spec.columns})
 
 
 def describe() -> pd.DataFrame:

@@ -31,7 +31,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from . import schema
-from .engine import as_table
+from .engine import as_table, release
 
 #: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
 DPD_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -91,8 +91,7 @@ FEATURES: dict[str, str] = {
     "promise made before they fell due [count].",
     "broken_promises": "Of promises_due, those the customer's payments from the promise "
     "date to promise_due did not cover (promise_amount x (1 - tolerance)) [count].",
-    "has_valid_phone": f"Phone present and matching {VALID_PHONE} after removing "
-    "separators.",
+    "has_valid_phone": f"Phone present and matching {VALID_PHONE} after removing separators.",
     "has_valid_email": "E-mail present and well formed.",
     "score": "Latest external score dated on or before as_of; null if none [points].",
     "score_at": "Date of that score.",
@@ -114,19 +113,27 @@ class SnapshotWindow:
         return cls(as_of, as_of - pd.DateOffset(months=lookback_months))
 
 
-def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], bool]:
-    """Ibis tables for every canonical table (empty ones for absent optional tables)."""
+def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], list[Table], bool]:
+    """Ibis tables for every canonical table (empty ones for absent optional tables).
+
+    Also returns the raw tables created from pandas/Arrow inputs (to release after use) and
+    whether any input was pandas.
+    """
     missing = [n for n in ("customers", "receivables", "payments") if n not in tables]
     if missing:
         raise ValueError(f"tables: missing {', '.join(missing)}")
     any_pandas = any(isinstance(t, pd.DataFrame) for t in tables.values())
-    out = {}
+    out, created = {}, []
     for name, spec in schema.TABLES.items():
-        if name in tables and tables[name] is not None:
-            out[name] = _dates_as_dates(as_table(tables[name]), spec)
+        given = tables.get(name)
+        if given is None:  # an in-memory table works next to tables of any connection
+            raw = ibis.memtable(schema.empty_frame(spec))
         else:
-            out[name] = ibis.memtable(_empty_frame(spec))
-    return out, any_pandas
+            raw = as_table(given, spec)
+            if raw is not given:
+                created.append(raw)
+        out[name] = _dates_as_dates(raw, spec)
+    return out, created, any_pandas
 
 
 def _dates_as_dates(t: Table, spec: schema.TableSpec) -> Table:
@@ -137,12 +144,6 @@ def _dates_as_dates(t: Table, spec: schema.TableSpec) -> Table:
         if c.dtype == "date" and c.name in t.columns and t[c.name].type().is_timestamp()
     }
     return t.mutate(**fix) if fix else t
-
-
-def _empty_frame(spec: schema.TableSpec) -> pd.DataFrame:
-    kinds = {"string": "string", "date": "datetime64[s]", "float": "float64", "int": "int64", "bool": "boolean"}
-    frame = pd.DataFrame({c.name: pd.Series([], dtype=kinds[c.dtype]) for c in spec.columns})
-    return frame
 
 
 def _days(later, earlier):
@@ -266,13 +267,15 @@ def snapshot(
     """
     if not 0 <= promise_tolerance < 1:
         raise ValueError(f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})")
-    t, any_pandas = _tables(tables)
+    t, created, any_pandas = _tables(tables)
     win = SnapshotWindow.of(as_of, lookback_months)
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
 
     cust = t["customers"].filter(t["customers"].customer_since <= as_of_d)
-    balances, credit = receivable_balances(t["receivables"], t["payments"], t["adjustments"], win.as_of)
+    balances, credit = receivable_balances(
+        t["receivables"], t["payments"], t["adjustments"], win.as_of
+    )
 
     # balances and days past due
     b = balances
@@ -311,7 +314,9 @@ def snapshot(
     promise_stats = _promise_stats(t["contacts"], pay, as_of_d, start_d, promise_tolerance)
 
     sc = t["scores"].filter(t["scores"].scored_at <= as_of_d)
-    latest = ibis.window(group_by="customer_id", order_by=[ibis.desc("scored_at"), ibis.desc("score")])
+    latest = ibis.window(
+        group_by="customer_id", order_by=[ibis.desc("scored_at"), ibis.desc("score")]
+    )
     sc = sc.mutate(rank=ibis.row_number().over(latest))
     sc = sc.filter(sc["rank"] == 0).select("customer_id", "score", score_at="scored_at")
 
@@ -344,9 +349,7 @@ def snapshot(
         open_receivables=out.open_receivables.fill_null(0),
         overdue_receivables=out.overdue_receivables.fill_null(0),
         max_days_past_due=max_dpd,
-        weighted_days_past_due=ibis.cases(
-            (overdue > 0, out.dpd_weight / overdue), else_=0.0
-        ),
+        weighted_days_past_due=ibis.cases((overdue > 0, out.dpd_weight / overdue), else_=0.0),
         dpd_bucket=bucket,
         settled_receivables=out.settled_receivables.fill_null(0),
         avg_payment_term_days=out.avg_payment_term_days,
@@ -366,6 +369,7 @@ def snapshot(
     )
     if any_pandas:
         frame = result.to_pandas()
+        release(created)
         return frame.sort_values("customer_id", ignore_index=True)
     return result
 

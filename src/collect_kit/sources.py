@@ -44,7 +44,13 @@ from .errors import ConfigError, DataValidationError
 
 MAX_EXAMPLES = 5
 
-_IBIS_TYPES = {"string": "string", "date": "date", "float": "float64", "int": "int64", "bool": "boolean"}
+_IBIS_TYPES = {
+    "string": "string",
+    "date": "date",
+    "float": "float64",
+    "int": "int64",
+    "bool": "boolean",
+}
 
 
 # ------------------------------------------------------------------------- config
@@ -211,7 +217,11 @@ def load(
         p = Path(p)
         return p if p.is_absolute() else Path(os.path.normpath(base / p))
 
-    db_path = Path(database) if database is not None else (resolve(cfg.database) if cfg.database else None)
+    db_path = (
+        Path(database)
+        if database is not None
+        else (resolve(cfg.database) if cfg.database else None)
+    )
     con = engine.connect("duckdb", db_path)
     report = ValidationReport()
     existing = set(con.list_tables()) if db_path else set()
@@ -223,11 +233,15 @@ def load(
             path = resolve(src.path)
             origin = str(src.path)
             if not path.exists():
-                report.problems.append(Problem(name, origin, "*", "missing_file", 0, "an existing CSV or Parquet file"))
+                report.problems.append(
+                    Problem(name, origin, "*", "missing_file", 0, "an existing CSV or Parquet file")
+                )
                 continue
             fmt = path.suffix.lower().lstrip(".")
             if fmt not in ("csv", "parquet"):
-                raise ConfigError(f"{config_path}: tables.{name}.path: '{src.path}' is not a .csv or .parquet file")
+                raise ConfigError(
+                    f"{config_path}: tables.{name}.path: '{src.path}' is not a .csv or .parquet file"
+                )
             raw = engine.read_file(con, path, fmt)
         else:
             table_name = src.table or name
@@ -239,7 +253,14 @@ def load(
                     origins[name] = "(absent)"
                     continue
                 report.problems.append(
-                    Problem(name, origin, "*", "missing_table", 0, f"a table '{table_name}' with {spec.grain}")
+                    Problem(
+                        name,
+                        origin,
+                        "*",
+                        "missing_table",
+                        0,
+                        f"a table '{table_name}' with {spec.grain}",
+                    )
                 )
                 continue
             raw = con.table(table_name)
@@ -250,10 +271,14 @@ def load(
 
     extraction = pd.Timestamp(cfg.extraction_date) if cfg.extraction_date else _newest_event(typed)
     if cfg.extraction_date is None:
-        report.info.append(f"extraction_date not set: using the newest event date {extraction.date()}")
+        report.info.append(
+            f"extraction_date not set: using the newest event date {extraction.date()}"
+        )
     for name, t in typed.items():
         if origins.get(name) != "(absent)":
-            _row_checks(t, schema.TABLES[name], origins[name], extraction, cfg.currency, typed, report)
+            _row_checks(
+                t, schema.TABLES[name], origins[name], extraction, cfg.currency, typed, report
+            )
     portfolio = Portfolio(
         name=cfg.portfolio,
         currency=cfg.currency,
@@ -269,13 +294,12 @@ def load(
 
 
 def _empty(spec: schema.TableSpec) -> Table:
-    return ibis.memtable(
-        pd.DataFrame({c.name: pd.Series([], dtype="object") for c in spec.columns}),
-        schema=ibis.schema({c.name: _IBIS_TYPES[c.dtype] for c in spec.columns}),
-    )
+    return ibis.memtable(schema.empty_frame(spec))
 
 
-def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: str, report: ValidationReport):
+def _map_and_type(
+    raw: Table, spec: schema.TableSpec, src: TableSource, origin: str, report: ValidationReport
+):
     """Rename, map codes and cast to canonical types, recording unparsable values."""
     mapping = {c.name: src.columns.get(c.name, c.name) for c in spec.columns}
     present = set(raw.columns)
@@ -283,7 +307,14 @@ def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: 
     for c in missing:
         hint = f" (mapped from '{mapping[c.name]}')" if mapping[c.name] != c.name else ""
         report.problems.append(
-            Problem(spec.name, origin, c.name, "missing_column", 0, f"a column '{mapping[c.name]}'{hint} of type {c.dtype}")
+            Problem(
+                spec.name,
+                origin,
+                c.name,
+                "missing_column",
+                0,
+                f"a column '{mapping[c.name]}'{hint} of type {c.dtype}",
+            )
         )
     if missing:
         return None
@@ -292,7 +323,9 @@ def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: 
         report.info.append(f"{origin}: unmapped columns ignored: {', '.join(extra)}")
     absent = [c.name for c in spec.columns if mapping[c.name] not in present]
     if absent:
-        report.info.append(f"{origin}: optional columns not provided (all null): {', '.join(absent)}")
+        report.info.append(
+            f"{origin}: optional columns not provided (all null): {', '.join(absent)}"
+        )
 
     id_col = raw[mapping[spec.id_column]].cast("string")
     cols = {}
@@ -315,7 +348,9 @@ def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: 
                 value = col.date()
             elif dtype.is_string():
                 value = col.try_cast("date")
-                parse_checks[(c.name, "unparsable_date", "dates as YYYY-MM-DD")] = col.notnull() & value.isnull()
+                parse_checks[(c.name, "unparsable_date", "dates as YYYY-MM-DD")] = (
+                    col.notnull() & value.isnull()
+                )
             else:
                 parse_checks[(c.name, "wrong_type", f"a date, got {dtype}")] = col.notnull()
                 value = ibis.null("date")
@@ -324,9 +359,9 @@ def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: 
                 value = col.cast(target)
             elif dtype.is_string():
                 value = col.try_cast(target)
-                parse_checks[(c.name, "not_a_number", f"a number ({c.dtype}) with '.' as decimal mark")] = (
-                    col.notnull() & value.isnull()
-                )
+                parse_checks[
+                    (c.name, "not_a_number", f"a number ({c.dtype}) with '.' as decimal mark")
+                ] = col.notnull() & value.isnull()
             else:
                 parse_checks[(c.name, "wrong_type", f"a number, got {dtype}")] = col.notnull()
                 value = ibis.null(target)
@@ -335,23 +370,34 @@ def _map_and_type(raw: Table, spec: schema.TableSpec, src: TableSource, origin: 
                 value = col
             else:
                 value = col.cast("string").lower().try_cast("boolean")
-                parse_checks[(c.name, "not_a_boolean", "true/false, yes/no or 1/0")] = col.notnull() & value.isnull()
+                parse_checks[(c.name, "not_a_boolean", "true/false, yes/no or 1/0")] = (
+                    col.notnull() & value.isnull()
+                )
         cols[c.name] = value.cast(target)
     if parse_checks:
         _count_and_report(raw, parse_checks, id_col, spec.name, origin, report)
     return raw.select(**cols)
 
 
-def _count_and_report(t: Table, checks: dict, id_col, table: str, origin: str, report: ValidationReport) -> None:
+def _count_and_report(
+    t: Table, checks: dict, id_col, table: str, origin: str, report: ValidationReport
+) -> None:
     """Count the rows failing each boolean check in one query; fetch examples for failures."""
     names = {f"c{i}": key for i, key in enumerate(checks)}
     counts = t.aggregate(**{k: checks[key].sum() for k, key in names.items()}).to_pandas().iloc[0]
     for k, (column, check, expected) in names.items():
         rows = int(counts[k] or 0)
         if rows:
-            ex = t.filter(checks[(column, check, expected)]).select(i=id_col).limit(MAX_EXAMPLES).to_pandas()
+            ex = (
+                t.filter(checks[(column, check, expected)])
+                .select(i=id_col)
+                .limit(MAX_EXAMPLES)
+                .to_pandas()
+            )
             report.problems.append(
-                Problem(table, origin, column, check, rows, expected, tuple(str(x) for x in ex["i"]))
+                Problem(
+                    table, origin, column, check, rows, expected, tuple(str(x) for x in ex["i"])
+                )
             )
 
 
@@ -386,36 +432,50 @@ def _row_checks(
         if c.min_value is not None:
             bad = col < c.min_value if c.min_inclusive else col <= c.min_value
             op = ">=" if c.min_inclusive else ">"
-            note = " (a reversal is an adjustment, not a negative amount)" if c.name == "amount" else ""
+            note = (
+                " (a reversal is an adjustment, not a negative amount)"
+                if c.name == "amount"
+                else ""
+            )
             checks[(c.name, "out_of_range", f"{op} {c.min_value:g}{note}")] = bad
         if c.categories:
-            checks[(c.name, "unknown_code", "one of " + ", ".join(c.categories) + " (map other codes under values:)")] = (
-                col.notnull() & ~col.isin(c.categories)
-            )
+            checks[
+                (
+                    c.name,
+                    "unknown_code",
+                    "one of " + ", ".join(c.categories) + " (map other codes under values:)",
+                )
+            ] = col.notnull() & ~col.isin(c.categories)
         if c.event_date:
-            checks[(c.name, "after_extraction_date", f"a date on or before the extraction date {extraction.date()}")] = (
-                col > limit
-            )
+            checks[
+                (
+                    c.name,
+                    "after_extraction_date",
+                    f"a date on or before the extraction date {extraction.date()}",
+                )
+            ] = col > limit
     for earlier, later in spec.date_order:
-        checks[(later, f"{later}_before_{earlier}", f"{later} on or after {earlier}")] = t[later] < t[earlier]
+        checks[(later, f"{later}_before_{earlier}", f"{later} on or after {earlier}")] = (
+            t[later] < t[earlier]
+        )
     if spec.name == "receivables":
         expected = f"the portfolio currency {currency} on every row (convert other currencies before loading)"
-        checks[("currency", "mixed_currencies", expected)] = (
-            t.currency.notnull() & (t.currency != currency)
+        checks[("currency", "mixed_currencies", expected)] = t.currency.notnull() & (
+            t.currency != currency
         )
     if spec.name == "contacts":
         checks[("promise_due", "promise_without_due_date", "a promise_due on every promise")] = (
-            (t.outcome == "promise") & t.promise_due.isnull()
-        )
+            t.outcome == "promise"
+        ) & t.promise_due.isnull()
     for c in spec.columns:
         if c.references:
             parent_name, parent_col = c.references.split(".")
             if parent_name in typed:
                 parent = typed[parent_name].select(_k=typed[parent_name][parent_col]).distinct()
                 known = t[c.name].isin(parent._k)
-                checks[(c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")] = (
-                    t[c.name].notnull() & ~known
-                )
+                checks[
+                    (c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")
+                ] = t[c.name].notnull() & ~known
     _count_and_report(t, checks, id_col, spec.name, origin, report)
 
     # duplicated keys

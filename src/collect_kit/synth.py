@@ -160,7 +160,9 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int, suffix: np.ndarray | None = None) -> pa.Array:
+def _ids(
+    prefix: str, numbers: np.ndarray, width: int, suffix: np.ndarray | None = None
+) -> pa.Array:
     """Fixed-width ids ``prefix + zero-padded number (+ suffix bytes)`` built without Python loops."""
     n = len(numbers)
     extra = 0 if suffix is None else suffix.shape[1]
@@ -316,7 +318,10 @@ def _open_at_month_start(rc: _Receivables, st: _Settlement, month_start, n, mont
     """Per customer x month: number and amount of overdue receivables open at the month start."""
     # open overdue at start of m  <=>  due < start(m) <= close day
     first = np.searchsorted(month_start, rc.due, side="right")  # first m with start(m) > due
-    last = np.searchsorted(month_start, np.minimum(st.close_day, month_start[-1] + 40), side="right") - 1
+    last = (
+        np.searchsorted(month_start, np.minimum(st.close_day, month_start[-1] + 40), side="right")
+        - 1
+    )
     ok = first <= last
     c, f, la = rc.cust[ok], first[ok], last[ok]
     width = months + 1
@@ -381,13 +386,12 @@ def generate(
     since = np.where(
         existing,
         month_start[0] - rng.integers(30, 6 * 365, size=n),
-        month_start[np.maximum(arrival, 0)] + (rng.random(n) * dim[np.maximum(arrival, 0)]).astype(np.int64),
+        month_start[np.maximum(arrival, 0)]
+        + (rng.random(n) * dim[np.maximum(arrival, 0)]).astype(np.int64),
     )
     defaults = rng.random(n) < _sigmoid(-3.2 - 1.2 * z)
     first_active = np.maximum(arrival + 1, 0)
-    default_month = np.where(
-        defaults, first_active + rng.integers(0, months, size=n), -1
-    )
+    default_month = np.where(defaults, first_active + rng.integers(0, months, size=n), -1)
     default_month = np.where(default_month >= months, -1, default_month)
     last_billing = np.where(default_month >= 0, default_month + 3, months)
 
@@ -399,12 +403,16 @@ def generate(
     u = rng.random((n, months), dtype=np.float32)
     # good payers pay earlier in the month
     early = rng.beta(1.2, 1.8, size=(n, months)).astype(np.float32)
-    pay_day = (np.where(propensity[:, None] > 0.8, early * 0.7, early) * dim[None, :]).astype(np.int64)
+    pay_day = (np.where(propensity[:, None] > 0.8, early * 0.7, early) * dim[None, :]).astype(
+        np.int64
+    )
     offer = np.zeros((n, months), dtype=bool)
 
     # -------------------------------------------------------------- receivables
     month_ix = np.arange(months)
-    bill = (month_ix[None, :] >= first_active[:, None]) & (month_ix[None, :] < last_billing[:, None])
+    bill = (month_ix[None, :] >= first_active[:, None]) & (
+        month_ix[None, :] < last_billing[:, None]
+    )
     person_bill = bill & ~is_company[:, None] & (rng.random((n, months)) < 0.85)
     pc_c, pc_m = np.nonzero(person_bill)
     due_day = rng.choice(np.array([5, 10, 15, 20, 25]), size=n)
@@ -431,10 +439,18 @@ def generate(
     amount = np.maximum(np.concatenate([p_amount, c_amount]), 1000.0)
     product = np.concatenate([p_product, np.full(len(co_c), 2)])
     order = np.lexsort((due, cust))
-    cust, issued, due, amount, product = cust[order], issued[order], due[order], amount[order], product[order]
+    cust, issued, due, amount, product = (
+        cust[order],
+        issued[order],
+        due[order],
+        amount[order],
+        product[order],
+    )
     n_rc = len(cust)
     credit_note = np.where(
-        (product == 2) & (rng.random(n_rc) < 0.03), np.round(amount * rng.uniform(0.05, 0.3, n_rc)), 0.0
+        (product == 2) & (rng.random(n_rc) < 0.03),
+        np.round(amount * rng.uniform(0.05, 0.3, n_rc)),
+        0.0,
     )
     rc = _Receivables(
         cust=cust,
@@ -452,6 +468,8 @@ def generate(
         writeoff_gap=rng.geometric(0.15, n_rc) - 1,
     )
     rc.due_month = np.where(due > month_end[-1], months, rc.due_month)
+    # a relationship starts no later than its first document
+    np.minimum.at(since, rc.cust, rc.issued)
 
     # ------------------------------------------------------------------- scores
     bureau = rng.random(n) < 0.90
@@ -493,7 +511,9 @@ def generate(
                     "window_end": month_ends[m],
                 }
             )
-        assignments.append((exp_id, ids, np.where(arm_is_ch, 1, 0), seg, seg_labels, month_start[m]))
+        assignments.append(
+            (exp_id, ids, np.where(arm_is_ch, 1, 0), seg, seg_labels, month_start[m])
+        )
         return ids, arm_is_ch
 
     mask = u < p
@@ -526,7 +546,13 @@ def generate(
     pay_d = np.concatenate([st.pay1_day[st.pay1_month >= 0], st.pay2_day[st.pay2_month >= 0]])
     pay_a = np.concatenate([st.pay1_amount[st.pay1_month >= 0], st.pay2_amount[st.pay2_month >= 0]])
     keep = pay_a > 0
-    pay_c, pay_r, pay_m, pay_d, pay_a = pay_c[keep], pay_r[keep], pay_m[keep], pay_d[keep], pay_a[keep]
+    pay_c, pay_r, pay_m, pay_d, pay_a = (
+        pay_c[keep],
+        pay_r[keep],
+        pay_m[keep],
+        pay_d[keep],
+        pay_a[keep],
+    )
     on_account = (rng.random((n, months)) < 0.15)[pay_c, pay_m]
     # merge each on-account customer-month into one payment without a receivable
     key = pay_c[on_account] * (months + 1) + pay_m[on_account]
@@ -549,7 +575,9 @@ def generate(
         ("write_off", st.writeoff_amount, st.writeoff_day),
     ):
         sel = np.nonzero(amt > 0)[0]
-        adj_parts.append((np.full(len(sel), schema.ADJUSTMENT_KINDS.index(kind)), sel, day[sel], amt[sel]))
+        adj_parts.append(
+            (np.full(len(sel), schema.ADJUSTMENT_KINDS.index(kind)), sel, day[sel], amt[sel])
+        )
     adj_kind = np.concatenate([a[0] for a in adj_parts])
     adj_r = np.concatenate([a[1] for a in adj_parts])
     adj_d = np.concatenate([a[2] for a in adj_parts])
@@ -576,7 +604,9 @@ def generate(
     use_pref = rng.random(n_ct) < 0.6
     ch_idx = np.where(use_pref, pref_ix[ct_c], ch_idx)
     n_extra = len(extra_c)
-    ch_idx[n_ct - n_extra :] = np.tile([schema.CHANNELS.index("sms"), schema.CHANNELS.index("call")], n_extra // 2)
+    ch_idx[n_ct - n_extra :] = np.tile(
+        [schema.CHANNELS.index("sms"), schema.CHANNELS.index("call")], n_extra // 2
+    )
     ct_day = month_start[ct_m] + (rng.random(n_ct) * dim[ct_m]).astype(np.int64)
     ct_day[n_ct - n_extra :] = month_start[m1] + rng.integers(0, 5, n_extra)
 
@@ -617,16 +647,29 @@ def generate(
     cost = np.array([_CHANNEL_COST[c] for c in schema.CHANNELS])[ch_idx]
     order = np.lexsort((ct_c, ct_day))
     ct_c, ct_day, ch_idx, outcome_ix = ct_c[order], ct_day[order], ch_idx[order], outcome_ix[order]
-    promise, promise_due, promise_amount, cost = promise[order], promise_due[order], promise_amount[order], cost[order]
+    promise, promise_due, promise_amount, cost = (
+        promise[order],
+        promise_due[order],
+        promise_amount[order],
+        cost[order],
+    )
 
     # -------------------------------------------------------------------- tables
-    letters = (np.stack([(np.arange(n) * 7919) % 26, (np.arange(n) * 104729 // 7) % 26], axis=1) + 65).astype(np.uint8)
+    letters = (
+        np.stack([(np.arange(n) * 7919) % 26, (np.arange(n) * 104729 // 7) % 26], axis=1) + 65
+    ).astype(np.uint8)
     customer_id = _ids("CU", np.arange(n), 7, letters)
     first = rng.integers(0, len(_FIRST), n)
     s1 = rng.integers(0, len(_SURNAMES), n)
     s2 = rng.integers(0, len(_SURNAMES), n)
     person_name = _join(_take(_FIRST, first), " ", _take(_SURNAMES, s1), " ", _take(_SURNAMES, s2))
-    company_name = _join(_take(_SURNAMES, s1), " ", _take(_SURNAMES, s2), " ", _take(_COMPANY_SUFFIX, rng.integers(0, 4, n)))
+    company_name = _join(
+        _take(_SURNAMES, s1),
+        " ",
+        _take(_SURNAMES, s2),
+        " ",
+        _take(_COMPANY_SUFFIX, rng.integers(0, 4, n)),
+    )
     name = pc.if_else(pa.array(is_company), company_name, person_name)
     num = _ids("", np.arange(n), 7)
     local = pc.utf8_lower(_join(pc.if_else(pa.array(is_company), _take(np.array(["pagos"]), np.zeros(n, int)), _take(_FIRST, first)),
@@ -645,7 +688,11 @@ def generate(
             "name": name,
             "customer_type": pc.if_else(pa.array(is_company), "company", "person"),
             "company_size": pc.if_else(pa.array(is_company), _take(_SIZES, size_ix), null_str),
-            "industry": pc.if_else(pa.array(is_company), _take(_INDUSTRIES, rng.integers(0, len(_INDUSTRIES), n)), null_str),
+            "industry": pc.if_else(
+                pa.array(is_company),
+                _take(_INDUSTRIES, rng.integers(0, len(_INDUSTRIES), n)),
+                null_str,
+            ),
             "region": _take(_REGIONS, rng.choice(len(_REGIONS), size=n, p=_REGION_P)),
             "customer_since": _dates(since),
             "phone": phone,
@@ -746,7 +793,9 @@ def generate(
     return Sample(tables=tables, truth=truth, extraction_date=end)
 
 
-def _inject_defects(tables: dict[str, pa.Table], defects: tuple[str, ...], rng) -> dict[str, list[str]]:
+def _inject_defects(
+    tables: dict[str, pa.Table], defects: tuple[str, ...], rng
+) -> dict[str, list[str]]:
     """Damage a few rows per requested defect kind; return kind -> the ids concerned."""
     out: dict[str, list[str]] = {}
     if "invalid_contact_details" in defects:
