@@ -21,8 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="collect_kit: segmentation, recovery KPIs, risk and strategy tests for collection teams.",
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _user_error(exc: Exception) -> None:

@@ -1,0 +1,293 @@
+"""Loading and validation: every defect kind reported with file, column, count and examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from collect_kit import schema, sources, synth
+from collect_kit.cli import app
+from collect_kit.errors import ConfigError, DataValidationError
+from collect_kit.snapshot import snapshot
+
+
+@pytest.fixture(scope="module")
+def base() -> dict[str, pd.DataFrame]:
+    s = synth.generate(400, seed=4)
+    return {k: s.frame(k) for k in s.tables}
+
+
+def write_portfolio(
+    folder: Path, frames: dict[str, pd.DataFrame], tables_cfg: dict | None = None, **settings
+) -> Path:
+    """Write each table as CSV (Parquet where the frame is marked) and a sources YAML."""
+    cfg_tables = {}
+    for name, df in frames.items():
+        path = f"{name}.csv"
+        df.to_csv(folder / path, index=False)
+        cfg_tables[name] = {"path": path}
+    for name, extra in (tables_cfg or {}).items():
+        cfg_tables.setdefault(name, {}).update(extra)
+    cfg = {"portfolio": "Test", "currency": "CLP", "extraction_date": "2026-10-31", **settings, "tables": cfg_tables}
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def problems(path: Path) -> list[sources.Problem]:
+    with pytest.raises(DataValidationError) as info:
+        sources.load(path)
+    return info.value.report.problems
+
+
+def only(found: list[sources.Problem], check: str) -> sources.Problem:
+    hits = [p for p in found if p.check == check]
+    assert len(hits) == 1, [str(p) for p in found]
+    return hits[0]
+
+
+def copy(base):
+    return {k: v.copy() for k, v in base.items()}
+
+
+# ------------------------------------------------------------------------------ clean
+
+
+def test_clean_sample_database_passes(sample_db, sample_yaml):
+    portfolio = sources.load(sample_yaml, database=sample_db)
+    assert portfolio.report.ok and portfolio.report.problems == []
+    assert portfolio.currency == "CLP" and portfolio.score_higher_is == "safer"
+    assert portfolio.extraction_date == pd.Timestamp("2026-10-31")
+    assert set(portfolio.tables) == set(schema.TABLES)
+    n = portfolio.tables["customers"].count().execute()
+    assert n == 2_000
+
+
+def test_clean_csv_portfolio_passes_and_is_typed(tmp_path, base):
+    path = write_portfolio(tmp_path, base)
+    portfolio = sources.load(path)
+    assert portfolio.report.ok
+    types = portfolio.tables["receivables"].schema()
+    assert types["issued_at"].is_date() and types["amount"].is_float64()
+    assert portfolio.tables["customers"].schema()["open_dispute"].is_boolean()
+    # the loaded tables feed the snapshot directly
+    snap = snapshot(portfolio.tables, "2026-10-31").to_pandas()
+    assert len(snap) == 400 and snap.balance.sum() > 0
+
+
+# ----------------------------------------------------------------- one test per defect
+
+
+def test_missing_column(tmp_path, base):
+    f = copy(base)
+    f["receivables"] = f["receivables"].drop(columns="due_at")
+    p = only(problems(write_portfolio(tmp_path, f)), "missing_column")
+    assert (p.file, p.table, p.column) == ("receivables.csv", "receivables", "due_at")
+    assert "receivables.csv [receivables.due_at] missing_column" in str(p)
+
+
+def test_wrong_type(tmp_path, base):
+    f = copy(base)
+    pay = f.pop("payments")
+    pay["paid_at"] = 20250101  # an integer where a date is expected
+    pay.to_parquet(tmp_path / "payments.parquet")
+    path = write_portfolio(tmp_path, f, {"payments": {"path": "payments.parquet"}})
+    p = only(problems(path), "wrong_type")
+    assert (p.file, p.column, p.rows) == ("payments.parquet", "paid_at", len(pay))
+    assert "a date" in p.expected and "int64" in p.expected
+
+
+def test_unparsable_dates(tmp_path, base):
+    f = copy(base)
+    f["payments"]["paid_at"] = f["payments"]["paid_at"].astype(str)
+    f["payments"].loc[[3, 7, 11], "paid_at"] = ["2025-13-45", "ayer", "31/02/2025"]
+    p = only(problems(write_portfolio(tmp_path, f)), "unparsable_date")
+    assert (p.file, p.column, p.rows) == ("payments.csv", "paid_at", 3)
+    assert set(p.examples) == set(f["payments"].payment_id.iloc[[3, 7, 11]])
+
+
+def test_numbers_with_a_decimal_comma(tmp_path, base):
+    f = copy(base)
+    f["receivables"]["amount"] = f["receivables"]["amount"].astype(str)
+    f["receivables"].loc[[0, 1], "amount"] = ["1.234,50", "12,5"]
+    p = only(problems(write_portfolio(tmp_path, f)), "not_a_number")
+    assert (p.file, p.column, p.rows) == ("receivables.csv", "amount", 2)
+
+
+def test_negative_amounts(tmp_path):
+    s = synth.generate(400, seed=4, defects=["negative_amounts"])
+    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "out_of_range")
+    assert (p.file, p.column, p.rows) == ("payments.csv", "amount", 6)
+    assert set(p.examples) == set(s.truth.defects["negative_amounts"][:5]) or set(p.examples) <= set(
+        s.truth.defects["negative_amounts"]
+    )
+    assert "reversal is an adjustment" in p.expected
+
+
+def test_due_before_issue(tmp_path, base):
+    f = copy(base)
+    r = f["receivables"]
+    r.loc[[5, 6], "due_at"] = r.loc[[5, 6], "issued_at"] - pd.Timedelta(days=3)
+    p = only(problems(write_portfolio(tmp_path, f)), "due_at_before_issued_at")
+    assert (p.file, p.column, p.rows) == ("receivables.csv", "due_at", 2)
+    assert set(p.examples) == set(r.receivable_id.iloc[[5, 6]])
+
+
+def test_duplicated_ids(tmp_path):
+    s = synth.generate(400, seed=4, defects=["duplicate_ids"])
+    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "duplicated_key")
+    assert (p.file, p.column, p.rows) == ("payments.csv", "payment_id", 6)
+    assert set(p.examples) == set(s.truth.defects["duplicate_ids"])
+
+
+def test_orphan_payments_contacts_and_adjustments(tmp_path):
+    s = synth.generate(400, seed=4, defects=["orphan_payments"])
+    f = {k: s.frame(k) for k in s.tables}
+    f["contacts"].loc[[0, 1], "customer_id"] = "CU9999999ZZ"
+    f["adjustments"].loc[[0], "receivable_id"] = "RC999999999"
+    found = [p for p in problems(write_portfolio(tmp_path, f)) if p.check == "unknown_reference"]
+    got = {(p.file, p.column): p for p in found}
+    assert got[("payments.csv", "customer_id")].rows == 4
+    assert set(got[("payments.csv", "customer_id")].examples) == set(s.truth.defects["orphan_payments"])
+    assert got[("contacts.csv", "customer_id")].rows == 2
+    assert got[("adjustments.csv", "receivable_id")].rows == 1
+    assert "present in customers" in got[("payments.csv", "customer_id")].expected
+
+
+def test_events_after_extraction_date_but_not_due_dates(tmp_path, base):
+    f = copy(base)
+    f["payments"].loc[[1, 2], "paid_at"] = pd.Timestamp("2027-01-15")
+    # due dates and promise due dates are future-dated by nature: never flagged
+    assert (pd.to_datetime(f["receivables"].due_at) > pd.Timestamp("2026-10-31")).any()
+    f["contacts"].loc[f["contacts"].outcome == "promise", "promise_due"] = pd.Timestamp("2027-02-01")
+    found = problems(write_portfolio(tmp_path, f))
+    p = only(found, "after_extraction_date")
+    assert (p.file, p.column, p.rows) == ("payments.csv", "paid_at", 2)
+    assert "2026-10-31" in p.expected
+
+
+def test_unknown_codes_and_the_value_mapping(tmp_path, base):
+    f = copy(base)
+    f["contacts"].loc[[0, 1, 2], "channel"] = "telegram"
+    f["contacts"].loc[[3, 4], "channel"] = "llamada"  # mapped below, so fine
+    path = write_portfolio(tmp_path, f, {"contacts": {"values": {"channel": {"llamada": "call"}}}})
+    p = only(problems(path), "unknown_code")
+    assert (p.file, p.column, p.rows) == ("contacts.csv", "channel", 3)
+    assert "one of sms, email" in p.expected
+
+
+def test_mixed_currencies(tmp_path, base):
+    f = copy(base)
+    f["receivables"].loc[:4, "currency"] = "USD"
+    p = only(problems(write_portfolio(tmp_path, f)), "mixed_currencies")
+    assert (p.file, p.column, p.rows) == ("receivables.csv", "currency", 5)
+    assert "CLP" in p.expected
+
+
+def test_missing_required_table(tmp_path, base):
+    f = copy(base)
+    del f["payments"]
+    p = only(problems(write_portfolio(tmp_path, f)), "missing_table")
+    assert p.table == "payments"
+
+
+def test_every_problem_reported_at_once(tmp_path):
+    s = synth.generate(400, seed=4, defects=["negative_amounts", "duplicate_ids", "orphan_payments"])
+    f = {k: s.frame(k) for k in s.tables}
+    f["receivables"].loc[:1, "currency"] = "EUR"
+    with pytest.raises(DataValidationError) as info:
+        sources.load(write_portfolio(tmp_path, f))
+    checks = {p.check for p in info.value.report.problems}
+    assert {"out_of_range", "duplicated_key", "unknown_reference", "mixed_currencies"} <= checks
+    text = str(info.value)
+    assert text.startswith("Validation failed") and "payments.csv [payments.amount]" in text
+    frame = info.value.report.to_frame()
+    assert list(frame.columns) == ["table", "file", "column", "check", "rows", "expected", "examples"]
+
+
+# ----------------------------------------------------------------------- mapping & info
+
+
+def test_user_names_and_codes_are_mapped(tmp_path, base):
+    f = copy(base)
+    c = f["customers"].rename(columns={"customer_id": "rut", "customer_type": "tipo", "customer_since": "fecha_alta"})
+    c["tipo"] = c["tipo"].map({"person": "persona", "company": "empresa"})
+    c["ejecutivo"] = "x"  # an extra column: information, not an error
+    f["customers"] = c
+    path = write_portfolio(
+        tmp_path,
+        f,
+        {
+            "customers": {
+                "columns": {"customer_id": "rut", "customer_type": "tipo", "customer_since": "fecha_alta"},
+                "values": {"customer_type": {"persona": "person", "empresa": "company"}},
+            }
+        },
+    )
+    portfolio = sources.load(path)
+    got = portfolio.frame("customers")
+    assert set(got.customer_type) == {"person", "company"}
+    assert got.customer_id.tolist() == base["customers"].customer_id.tolist()
+    info = [i for i in portfolio.report.info if "unmapped" in i]
+    assert info == ["customers.csv: unmapped columns ignored: ejecutivo"]
+
+
+def test_optional_columns_and_tables_may_be_absent(tmp_path, base):
+    f = copy(base)
+    f["contacts"] = f["contacts"].drop(columns=["cost"])
+    del f["scores"], f["adjustments"]
+    portfolio = sources.load(write_portfolio(tmp_path, f))
+    assert portfolio.tables["adjustments"].count().execute() == 0
+    assert portfolio.tables["contacts"].cost.isnull().all().execute()
+    assert any("cost" in i for i in portfolio.report.info)
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"currency": "pesos"}, "currency"),
+        ({"tables": {"clients": {"path": "x.csv"}}}, "'clients' is not a canonical table"),
+        ({"tables": {"customers": {"columns": {"rut": "rut"}}}}, "'rut' is not a column of customers"),
+        ({"tables": {"customers": {"values": {"region": {"RM": "Metropolitana"}}}}}, "not a categorical column"),
+        ({"score": {"higher_is": "better"}}, "score.higher_is"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_config_errors_name_file_and_field(tmp_path, change, message):
+    cfg = {"portfolio": "T", "currency": "CLP", **change}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as info:
+        sources.read_config(path)
+    assert "bad.yaml" in str(info.value) and message in str(info.value)
+
+
+def test_yaml_syntax_error(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("portfolio: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        sources.read_config(path)
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def test_cli_validate_exit_codes(tmp_path, base, sample_db, sample_yaml):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(sample_yaml), "--data", str(sample_db)])
+    assert ok.exit_code == 0, ok.output
+    assert "Validation passed: 0 problems." in ok.output
+    f = copy(base)
+    f["receivables"].loc[:2, "currency"] = "USD"
+    bad = runner.invoke(app, ["validate", str(write_portfolio(tmp_path, f))])
+    assert bad.exit_code == 2
+    assert "receivables.csv [receivables.currency] mixed_currencies: 3 row(s)" in bad.output
+    missing = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
