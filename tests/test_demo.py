@@ -29,7 +29,9 @@ def test_demo_succeeds_and_builds_the_database(demo_run):
     assert done.returncode == 0, done.stderr
     db = cwd / "data" / "sample.duckdb"
     assert db.exists()
-    assert not [p.name for p in (cwd / "data").iterdir() if p.name != "sample.duckdb"]  # no temp leftovers
+    assert not [
+        p.name for p in (cwd / "data").iterdir() if p.name != "sample.duckdb"
+    ]  # no temp leftovers
     expected = synth.generate(DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
     con = duckdb.connect(str(db), read_only=True)
     for name in schema.TABLES:
@@ -56,10 +58,14 @@ def test_printed_overdue_balance_equals_the_snapshot_total(demo_run):
 def test_demo_reports_user_errors_with_status_2(tmp_path):
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data folder should be")
-    done = subprocess.run([str(EXE), "demo", "--customers", "50"], cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(EXE), "demo", "--customers", "50"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 2 and "a file is in the way" in done.stderr
     assert "Traceback" not in done.stderr
-    bad = subprocess.run([str(EXE), "demo", "--customers", "3"], cwd=tmp_path, capture_output=True, text=True)
+    bad = subprocess.run(
+        [str(EXE), "demo", "--customers", "3"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert bad.returncode == 2
 
 

@@ -32,7 +32,13 @@ def write_portfolio(
         cfg_tables[name] = {"path": path}
     for name, extra in (tables_cfg or {}).items():
         cfg_tables.setdefault(name, {}).update(extra)
-    cfg = {"portfolio": "Test", "currency": "CLP", "extraction_date": "2026-10-31", **settings, "tables": cfg_tables}
+    cfg = {
+        "portfolio": "Test",
+        "currency": "CLP",
+        "extraction_date": "2026-10-31",
+        **settings,
+        "tables": cfg_tables,
+    }
     path = folder / "sources.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return path
@@ -122,9 +128,9 @@ def test_negative_amounts(tmp_path):
     s = synth.generate(400, seed=4, defects=["negative_amounts"])
     p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "out_of_range")
     assert (p.file, p.column, p.rows) == ("payments.csv", "amount", 6)
-    assert set(p.examples) == set(s.truth.defects["negative_amounts"][:5]) or set(p.examples) <= set(
-        s.truth.defects["negative_amounts"]
-    )
+    assert set(p.examples) == set(s.truth.defects["negative_amounts"][:5]) or set(
+        p.examples
+    ) <= set(s.truth.defects["negative_amounts"])
     assert "reversal is an adjustment" in p.expected
 
 
@@ -139,7 +145,9 @@ def test_due_before_issue(tmp_path, base):
 
 def test_duplicated_ids(tmp_path):
     s = synth.generate(400, seed=4, defects=["duplicate_ids"])
-    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "duplicated_key")
+    p = only(
+        problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "duplicated_key"
+    )
     assert (p.file, p.column, p.rows) == ("payments.csv", "payment_id", 6)
     assert set(p.examples) == set(s.truth.defects["duplicate_ids"])
 
@@ -152,7 +160,9 @@ def test_orphan_payments_contacts_and_adjustments(tmp_path):
     found = [p for p in problems(write_portfolio(tmp_path, f)) if p.check == "unknown_reference"]
     got = {(p.file, p.column): p for p in found}
     assert got[("payments.csv", "customer_id")].rows == 4
-    assert set(got[("payments.csv", "customer_id")].examples) == set(s.truth.defects["orphan_payments"])
+    assert set(got[("payments.csv", "customer_id")].examples) == set(
+        s.truth.defects["orphan_payments"]
+    )
     assert got[("contacts.csv", "customer_id")].rows == 2
     assert got[("adjustments.csv", "receivable_id")].rows == 1
     assert "present in customers" in got[("payments.csv", "customer_id")].expected
@@ -163,7 +173,9 @@ def test_events_after_extraction_date_but_not_due_dates(tmp_path, base):
     f["payments"].loc[[1, 2], "paid_at"] = pd.Timestamp("2027-01-15")
     # due dates and promise due dates are future-dated by nature: never flagged
     assert (pd.to_datetime(f["receivables"].due_at) > pd.Timestamp("2026-10-31")).any()
-    f["contacts"].loc[f["contacts"].outcome == "promise", "promise_due"] = pd.Timestamp("2027-02-01")
+    f["contacts"].loc[f["contacts"].outcome == "promise", "promise_due"] = pd.Timestamp(
+        "2027-02-01"
+    )
     found = problems(write_portfolio(tmp_path, f))
     p = only(found, "after_extraction_date")
     assert (p.file, p.column, p.rows) == ("payments.csv", "paid_at", 2)
@@ -196,7 +208,9 @@ def test_missing_required_table(tmp_path, base):
 
 
 def test_every_problem_reported_at_once(tmp_path):
-    s = synth.generate(400, seed=4, defects=["negative_amounts", "duplicate_ids", "orphan_payments"])
+    s = synth.generate(
+        400, seed=4, defects=["negative_amounts", "duplicate_ids", "orphan_payments"]
+    )
     f = {k: s.frame(k) for k in s.tables}
     f["receivables"].loc[:1, "currency"] = "EUR"
     with pytest.raises(DataValidationError) as info:
@@ -206,7 +220,15 @@ def test_every_problem_reported_at_once(tmp_path):
     text = str(info.value)
     assert text.startswith("Validation failed") and "payments.csv [payments.amount]" in text
     frame = info.value.report.to_frame()
-    assert list(frame.columns) == ["table", "file", "column", "check", "rows", "expected", "examples"]
+    assert list(frame.columns) == [
+        "table",
+        "file",
+        "column",
+        "check",
+        "rows",
+        "expected",
+        "examples",
+    ]
 
 
 # ----------------------------------------------------------------------- mapping & info
@@ -214,7 +236,9 @@ def test_every_problem_reported_at_once(tmp_path):
 
 def test_user_names_and_codes_are_mapped(tmp_path, base):
     f = copy(base)
-    c = f["customers"].rename(columns={"customer_id": "rut", "customer_type": "tipo", "customer_since": "fecha_alta"})
+    c = f["customers"].rename(
+        columns={"customer_id": "rut", "customer_type": "tipo", "customer_since": "fecha_alta"}
+    )
     c["tipo"] = c["tipo"].map({"person": "persona", "company": "empresa"})
     c["ejecutivo"] = "x"  # an extra column: information, not an error
     f["customers"] = c
@@ -223,7 +247,11 @@ def test_user_names_and_codes_are_mapped(tmp_path, base):
         f,
         {
             "customers": {
-                "columns": {"customer_id": "rut", "customer_type": "tipo", "customer_since": "fecha_alta"},
+                "columns": {
+                    "customer_id": "rut",
+                    "customer_type": "tipo",
+                    "customer_since": "fecha_alta",
+                },
                 "values": {"customer_type": {"persona": "person", "empresa": "company"}},
             }
         },
@@ -254,8 +282,14 @@ def test_optional_columns_and_tables_may_be_absent(tmp_path, base):
     [
         ({"currency": "pesos"}, "currency"),
         ({"tables": {"clients": {"path": "x.csv"}}}, "'clients' is not a canonical table"),
-        ({"tables": {"customers": {"columns": {"rut": "rut"}}}}, "'rut' is not a column of customers"),
-        ({"tables": {"customers": {"values": {"region": {"RM": "Metropolitana"}}}}}, "not a categorical column"),
+        (
+            {"tables": {"customers": {"columns": {"rut": "rut"}}}},
+            "'rut' is not a column of customers",
+        ),
+        (
+            {"tables": {"customers": {"values": {"region": {"RM": "Metropolitana"}}}}},
+            "not a categorical column",
+        ),
         ({"score": {"higher_is": "better"}}, "score.higher_is"),
         ({"colour": "red"}, "colour"),
     ],

@@ -107,7 +107,9 @@ def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.D
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"cannot create the folder '{path.parent}': a file is in the way") from None
+        raise ConfigError(
+            f"cannot create the folder '{path.parent}': a file is in the way"
+        ) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".duckdb", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # DuckDB must create the file itself

@@ -5,7 +5,7 @@ or before ``as_of`` (receivables issued, payments, adjustments, contacts, the la
 so a past month's snapshot never sees the future. Everything runs as Ibis expressions on the
 engine; only the result (one row per customer, no personal data) comes back.
 
-Payment allocation (DESIGN §9), written once in :func:`receivable_balances`:
+Payment allocation (DESIGN §9), written once in :func:`allocate`:
 
 1. adjustments change a receivable's balance (write-offs, discounts and credit notes reduce
    it, a reversal adds back);
@@ -150,16 +150,70 @@ def _days(later, earlier):
     return later.delta(earlier, unit="day")
 
 
-def receivable_balances(
-    receivables: Table, payments: Table, adjustments: Table, as_of
-) -> tuple[Table, Table]:
-    """Return (receivables with balance and settled_at, pool per customer) as of ``as_of``.
+@dataclass(frozen=True)
+class Allocation:
+    """Payments allocated to receivables as of a date (the one place this is done).
 
-    The first table has one row per receivable issued on or before ``as_of`` with
-    ``balance`` (currency, >= 0) and ``settled_at`` (null when still open or closed without
-    payment). The second has ``customer_id`` and ``credit_balance`` (currency). This is the
-    one place where payments are allocated (module docstring).
+    Build it with :func:`allocate`. ``receivables`` holds one row per receivable issued on
+    or before ``as_of`` with the working columns of the allocation; ``events`` the
+    customer's pool events (payments on account and linked excess) with running totals.
     """
+
+    receivables: Table
+    events: Table
+
+    def balances(self) -> Table:
+        """One row per receivable: ids, dates, amount and ``balance`` (currency, >= 0)."""
+        r = self.receivables
+        return r.select(
+            "receivable_id", "customer_id", "issued_at", "due_at", "amount",
+            balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
+        )  # fmt: skip
+
+    def settlements(self) -> Table:
+        """:meth:`balances` plus ``settled_at``: the date payments closed the receivable.
+
+        Null while open, when written off, or when closed by adjustments alone. For a
+        receivable paid from the pool, the date of the first pool event whose running total
+        covers it (an as-of join), never before its issue date.
+        """
+        r = self.receivables
+        need = r.filter((r.residual > 0) & (r.balance <= _CENT / 2))
+        # half a cent below the threshold absorbs floating-point error in the running sums
+        need = need.select("receivable_id", "customer_id", key=-(need.cum_through - _CENT / 2))
+        ev = self.events.select("customer_id", pool_at="at", key=-self.events.cum_pool)
+        found = need.asof_join(ev, on=need.key >= ev.key, predicates="customer_id").select(
+            "receivable_id", "pool_at"
+        )
+        r = r.left_join(found, "receivable_id").drop("receivable_id_right")
+        settled = ibis.cases(
+            (r.written_off, ibis.null("date")),
+            ((r.residual > 0) & (r.balance <= _CENT / 2), r.pool_at),
+            ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
+            else_=ibis.null("date"),
+        )
+        settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
+        return r.select(
+            "receivable_id", "customer_id", "issued_at", "due_at", "amount",
+            balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
+            settled_at=settled,
+        )  # fmt: skip
+
+    def credit(self) -> Table:
+        """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
+        r = self.receivables
+        return (
+            r.group_by("customer_id")
+            .aggregate(pool=r.pool.max(), owed=r.residual.sum())
+            .select("customer_id", credit_balance=ibis.greatest(ibis._.pool - ibis._.owed, 0.0))
+        )
+
+
+_CENT = 0.01
+
+
+def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> Allocation:
+    """Allocate payments and adjustments dated on or before ``as_of`` (module docstring)."""
     as_of = ibis.date(pd.Timestamp(as_of).date())
     rec = receivables.filter(receivables.issued_at <= as_of)
     pay = payments.filter(payments.paid_at <= as_of)
@@ -213,39 +267,8 @@ def receivable_balances(
     r = r.mutate(pool=r.pool.fill_null(0.0), cum_through=r.residual.sum().over(order))
     r = r.mutate(cum_before=r.cum_through - r.residual)
     allocated = ibis.least(ibis.greatest(r.pool - r.cum_before, 0.0), r.residual)
-    r = r.mutate(balance=r.residual - allocated, from_pool=allocated)
-
-    # settlement dates of receivables closed from the pool: first event covering them
-    need = r.filter((r.residual > 0) & (r.balance <= 0.005))
-    # half a cent below the threshold absorbs floating-point error in the running sums
-    need = need.select("receivable_id", "customer_id", key=-(need.cum_through - 0.005))
-    ev = events.select("customer_id", pool_at="at", key=-events.cum_pool)
-    found = need.asof_join(ev, on=need.key >= ev.key, predicates="customer_id").select(
-        "receivable_id", "pool_at"
-    )
-    r = r.left_join(found, "receivable_id").drop("receivable_id_right")
-    settled = ibis.cases(
-        (r.written_off, ibis.null("date")),
-        ((r.residual > 0) & (r.balance <= 0.005), r.pool_at),
-        ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
-        else_=ibis.null("date"),
-    )
-    settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
-    balances = r.select(
-        "receivable_id",
-        "customer_id",
-        "issued_at",
-        "due_at",
-        "amount",
-        balance=ibis.cases((r.balance <= 0.005, 0.0), else_=r.balance),
-        settled_at=settled,
-    )
-    credit = (
-        r.group_by("customer_id")
-        .aggregate(pool=r.pool.max(), owed=r.residual.sum())
-        .select("customer_id", credit_balance=ibis.greatest(ibis._.pool - ibis._.owed, 0.0))
-    )
-    return balances, credit
+    r = r.mutate(balance=r.residual - allocated)
+    return Allocation(receivables=r, events=events)
 
 
 def snapshot(
@@ -273,12 +296,11 @@ def snapshot(
     start_d = ibis.date(win.lookback_start.date())
 
     cust = t["customers"].filter(t["customers"].customer_since <= as_of_d)
-    balances, credit = receivable_balances(
-        t["receivables"], t["payments"], t["adjustments"], win.as_of
-    )
+    allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
+    credit = allocation.credit()
 
     # balances and days past due
-    b = balances
+    b = allocation.settlements()
     dpd = _days(as_of_d, b.due_at)
     is_open = b.balance > 0
     is_overdue = is_open & (dpd > 0)

@@ -346,6 +346,9 @@ def _map_and_type(
                 value = col
             elif dtype.is_timestamp():
                 value = col.date()
+                report.info.append(
+                    f"{origin}: {mapping[c.name]} holds timestamps; their date part is used"
+                )
             elif dtype.is_string():
                 value = col.try_cast("date")
                 parse_checks[(c.name, "unparsable_date", "dates as YYYY-MM-DD")] = (
