@@ -53,7 +53,10 @@ def problems(path: Path) -> list[sources.Problem]:
 def only(found: list[sources.Problem], check: str) -> sources.Problem:
     hits = [p for p in found if p.check == check]
     assert len(hits) == 1, [str(p) for p in found]
-    return hits[0]
+    p = hits[0]
+    # the readable message names the file, the column and the number of rows
+    assert str(p).startswith(f"{p.file} [{p.table}.{p.column}] {check}: {p.rows} row(s)")
+    return p
 
 
 def copy(base):

@@ -104,7 +104,7 @@ CUSTOMERS = TableSpec(
     key=("customer_id",),
     columns=(
         Column("customer_id", "string", "Customer identifier."),
-        Column("name", "string", "Person's or company's name.", nullable=True, personal=True),
+        Column("name", "string", "Person's or company's name.", required=False, nullable=True, personal=True),
         Column("customer_type", "string", "Person or company.", categories=CUSTOMER_TYPES),
         Column(
             "company_size",
@@ -306,3 +306,31 @@ def describe() -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def to_markdown() -> str:
+    """The canonical model as Markdown (``docs/data-model.md`` is this text, kept in sync by a test)."""
+    lines = [
+        "# Canonical data model",
+        "",
+        "Generated from `collect_kit.schema` (`python -m collect_kit.schema > docs/data-model.md`).",
+        "Money is in the portfolio currency; dates are calendar dates. Personal columns are read",
+        "for contactability features only and never leave the engine.",
+    ]
+    frame = describe()
+    for t in TABLES.values():
+        lines += ["", f"## `{t.name}`", "", f"Grain: {t.grain}. Key: {', '.join(t.key)}."]
+        if t.may_be_empty:
+            lines[-1] += " May be absent or empty."
+        lines += ["", "| column | type | unit | required | nullable | checks | description |", "|---|---|---|---|---|---|---|"]
+        for row in frame[frame.table == t.name].itertuples(index=False):
+            desc = row.description + (" **Personal data.**" if row.personal else "")
+            lines.append(
+                f"| `{row.column}` | {row.type} | {row.unit} | {'yes' if row.required else 'no'} | "
+                f"{'yes' if row.nullable else 'no'} | {row.checks} | {desc} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(to_markdown(), end="")
