@@ -34,7 +34,9 @@ def test_personal_columns_are_marked():
 
 def test_docs_are_generated_from_the_specs():
     doc = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
-    assert doc == schema.to_markdown(), "regenerate: python -m collect_kit.schema > docs/data-model.md"
+    assert doc == schema.to_markdown(), (
+        "regenerate: python -m collect_kit.schema > docs/data-model.md"
+    )
 
 
 def test_empty_frame_is_typed():

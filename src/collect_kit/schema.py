@@ -104,7 +104,14 @@ CUSTOMERS = TableSpec(
     key=("customer_id",),
     columns=(
         Column("customer_id", "string", "Customer identifier."),
-        Column("name", "string", "Person's or company's name.", required=False, nullable=True, personal=True),
+        Column(
+            "name",
+            "string",
+            "Person's or company's name.",
+            required=False,
+            nullable=True,
+            personal=True,
+        ),
         Column("customer_type", "string", "Person or company.", categories=CUSTOMER_TYPES),
         Column(
             "company_size",
@@ -322,7 +329,11 @@ def to_markdown() -> str:
         lines += ["", f"## `{t.name}`", "", f"Grain: {t.grain}. Key: {', '.join(t.key)}."]
         if t.may_be_empty:
             lines[-1] += " May be absent or empty."
-        lines += ["", "| column | type | unit | required | nullable | checks | description |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| column | type | unit | required | nullable | checks | description |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in frame[frame.table == t.name].itertuples(index=False):
             desc = row.description + (" **Personal data.**" if row.personal else "")
             lines.append(

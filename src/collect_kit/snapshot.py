@@ -194,7 +194,7 @@ class Allocation:
         )
         settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
         return r.select(
-            "receivable_id", "customer_id", "issued_at", "due_at", "amount",
+            "receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool", "residual",
             balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
             settled_at=settled,
         )  # fmt: skip
@@ -202,11 +202,12 @@ class Allocation:
     def credit(self) -> Table:
         """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
         r = self.receivables
-        return (
-            r.group_by("customer_id")
-            .aggregate(pool=r.pool.max(), owed=r.residual.sum())
-            .select("customer_id", credit_balance=ibis.greatest(ibis._.pool - ibis._.owed, 0.0))
-        )
+        return r.group_by("customer_id").aggregate(credit_balance=credit_balance(r))
+
+
+def credit_balance(r: Table):
+    """Aggregate over one customer's allocated receivables: pool money left after all (currency)."""
+    return ibis.greatest(r.pool.max() - r.residual.sum(), 0.0)
 
 
 _CENT = 0.01
@@ -297,13 +298,13 @@ def snapshot(
 
     cust = t["customers"].filter(t["customers"].customer_since <= as_of_d)
     allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
-    credit = allocation.credit()
 
-    # balances and days past due
+    # balances and days past due (one pass over the allocation, which is the costly part)
     b = allocation.settlements()
     dpd = _days(as_of_d, b.due_at)
     is_open = b.balance > 0
     is_overdue = is_open & (dpd > 0)
+    settled_in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
     per_cust = b.group_by("customer_id").aggregate(
         balance=b.balance.sum(),
         overdue_balance=b.balance.sum(where=is_overdue),
@@ -311,14 +312,11 @@ def snapshot(
         overdue_receivables=is_overdue.sum(),
         max_days_past_due=dpd.max(where=is_overdue),
         dpd_weight=(b.balance * dpd).sum(where=is_overdue),
-    )
-    in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
-    s = b.filter(in_window)
-    behaviour = s.group_by("customer_id").aggregate(
-        settled_receivables=s.count(),
-        avg_payment_term_days=_days(s.settled_at, s.issued_at).mean(),
-        avg_days_late=_days(s.settled_at, s.due_at).mean(),
-        late_payments=(s.settled_at > s.due_at).sum(),
+        credit_balance=credit_balance(b),
+        settled_receivables=settled_in_window.sum(),
+        avg_payment_term_days=_days(b.settled_at, b.issued_at).mean(where=settled_in_window),
+        avg_days_late=_days(b.settled_at, b.due_at).mean(where=settled_in_window),
+        late_payments=(b.settled_at > b.due_at).sum(where=settled_in_window),
     )
 
     pay = t["payments"].filter(t["payments"].paid_at <= as_of_d)
@@ -336,14 +334,13 @@ def snapshot(
     promise_stats = _promise_stats(t["contacts"], pay, as_of_d, start_d, promise_tolerance)
 
     sc = t["scores"].filter(t["scores"].scored_at <= as_of_d)
-    latest = ibis.window(
-        group_by="customer_id", order_by=[ibis.desc("scored_at"), ibis.desc("score")]
-    )
-    sc = sc.mutate(rank=ibis.row_number().over(latest))
-    sc = sc.filter(sc["rank"] == 0).select("customer_id", "score", score_at="scored_at")
+    # latest date wins; several scores on that date (sources): the highest
+    latest = ibis.struct({"at": sc.scored_at, "score": sc.score}).max()
+    sc = sc.group_by("customer_id").aggregate(latest=latest)
+    sc = sc.select("customer_id", score=sc.latest["score"], score_at=sc.latest["at"])
 
     out = cust
-    for part in (per_cust, credit, behaviour, pay_stats, contact_stats, promise_stats, sc):
+    for part in (per_cust, pay_stats, contact_stats, promise_stats, sc):
         out = out.left_join(part, "customer_id").drop("customer_id_right")
     tenure = _days(as_of_d, out.customer_since)
     max_dpd = out.max_days_past_due.fill_null(0)
