@@ -195,12 +195,36 @@ def _dates(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     return pa.array(np.asarray(days, dtype=np.int32), type=pa.int32(), mask=mask).cast(pa.date32())
 
 
-def _month_grid(end: pd.Timestamp, months: int):
-    ends = pd.date_range(end=end, periods=months, freq="ME")
-    starts = ends - pd.offsets.MonthBegin(1)
-    epoch = np.datetime64("1970-01-01", "D")
-    to_days = lambda ix: (ix.values.astype("datetime64[D]") - epoch).astype(np.int64)  # noqa: E731
-    return ends, to_days(starts), to_days(ends)
+@dataclass(frozen=True)
+class _Grid:
+    """The calendar: month ends, and first/last day of each month as int days since 1970."""
+
+    month_ends: pd.DatetimeIndex
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, end: pd.Timestamp, months: int) -> _Grid:
+        ends = pd.date_range(end=end, periods=months, freq="ME")
+        starts = ends - pd.offsets.MonthBegin(1)
+        epoch = np.datetime64("1970-01-01", "D")
+
+        def to_days(ix):
+            return (ix.values.astype("datetime64[D]") - epoch).astype(np.int64)
+
+        return cls(ends, to_days(starts), to_days(ends))
+
+    @property
+    def months(self) -> int:
+        return len(self.start)
+
+    @property
+    def days(self) -> np.ndarray:
+        return self.end - self.start + 1
+
+    @property
+    def calendar_month(self) -> np.ndarray:
+        return self.month_ends.month.to_numpy()
 
 
 def _next_true(mask: np.ndarray) -> np.ndarray:
@@ -343,6 +367,49 @@ def _oldest_overdue_due(rc, st, day, n):
     return oldest
 
 
+@dataclass
+class _Customers:
+    """Per customer (arrays of length n): profile, latent willingness and lifecycle."""
+
+    is_company: np.ndarray
+    size_ix: np.ndarray
+    size_effect: np.ndarray
+    z: np.ndarray
+    propensity: np.ndarray
+    since: np.ndarray  # int days
+    first_active: np.ndarray  # first month index with documents
+    default_month: np.ndarray  # month index of a permanent stop, or -1
+    last_billing: np.ndarray  # month index after the last document
+
+    @property
+    def n(self) -> int:
+        return len(self.z)
+
+
+@dataclass
+class _Decisions:
+    """Per customer x month: probability of paying, the uniform draw, pay day, discount offer."""
+
+    p: np.ndarray
+    u: np.ndarray
+    pay_day: np.ndarray
+    offer: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.u < self.p
+
+
+@dataclass
+class _Experiment:
+    experiment_id: str
+    month: int
+    ids: np.ndarray
+    challenger: np.ndarray
+    segment: np.ndarray
+    labels: list[str]
+
+
 def generate(
     n_customers: int = 20_000,
     seed: int = 7,
@@ -369,94 +436,142 @@ def generate(
     if end != end + pd.offsets.MonthEnd(0):
         raise ValueError(f"end: must be a month end (got {end.date()})")
     rng = np.random.default_rng(seed)
-    n = n_customers
-    month_ends, month_start, month_end = _month_grid(end, months)
-    cal_month = month_ends.month.to_numpy()
-    dim = (month_end - month_start + 1).astype(np.int64)
+    grid = _Grid.of(end, months)
 
-    # ---------------------------------------------------------------- customers
+    cust = _draw_customers(rng, n_customers, grid)
+    dec = _draw_decisions(rng, cust, grid)
+    rc = _draw_receivables(rng, cust, grid)
+    score, scored = _draw_scores(rng, cust, grid)
+    st, experiments, exp_truth = _run_experiments(rng, rc, dec, score, scored, grid)
+    details = _draw_contact_details(rng, cust)
+    contacts = _draw_contacts(rng, rc, st, cust, dec, details, experiments[0], grid)
+
+    customer_id = _customer_ids(cust.n)
+    receivable_id = _ids("RC", np.arange(len(rc.cust)), 9)
+    tables = {
+        "customers": _customers_table(rng, cust, details, customer_id),
+        "receivables": _receivables_table(rc, customer_id, receivable_id),
+        "payments": _payments_table(rng, rc, st, grid, customer_id, receivable_id),
+        "adjustments": _adjustments_table(rc, st, grid, customer_id, receivable_id),
+        "contacts": _contacts_table(contacts, customer_id),
+        "scores": _scores_table(score, scored, grid, customer_id),
+        "assignments": _assignments_table(experiments, grid, customer_id),
+    }
+    injected = _inject_defects(tables, defects, rng) if defects else {}
+    truth = GroundTruth(
+        customers=pd.DataFrame(
+            {
+                "customer_id": customer_id.to_pandas(),
+                "latent_z": cust.z,
+                "propensity": cust.propensity,
+                "default_month": cust.default_month,
+            }
+        ),
+        experiments=pd.DataFrame(exp_truth),
+        months=grid.month_ends,
+        defects=injected,
+    )
+    return Sample(tables=tables, truth=truth, extraction_date=end)
+
+
+# ------------------------------------------------------------------ the model, step by step
+
+
+def _draw_customers(rng, n: int, grid: _Grid) -> _Customers:
+    months = grid.months
     is_company = rng.random(n) < 0.30
     size_ix = rng.choice(4, size=n, p=_SIZE_P)
     size_effect = np.where(is_company, _SIZE_EFFECT[size_ix], 0.0)
     z = rng.standard_normal(n)
-    propensity = _sigmoid(1.5 + 1.7 * z + size_effect)
     existing = rng.random(n) < 0.55
-    w = np.array([_ARRIVALS.get(int(mo), 1.0) for mo in cal_month])
+    w = np.array([_ARRIVALS.get(int(mo), 1.0) for mo in grid.calendar_month])
     arrival = np.where(existing, -1, rng.choice(months, size=n, p=w / w.sum()))
+    arrival_ix = np.maximum(arrival, 0)
     since = np.where(
         existing,
-        month_start[0] - rng.integers(30, 6 * 365, size=n),
-        month_start[np.maximum(arrival, 0)]
-        + (rng.random(n) * dim[np.maximum(arrival, 0)]).astype(np.int64),
+        grid.start[0] - rng.integers(30, 6 * 365, size=n),
+        grid.start[arrival_ix] + (rng.random(n) * grid.days[arrival_ix]).astype(np.int64),
     )
     defaults = rng.random(n) < _sigmoid(-3.2 - 1.2 * z)
     first_active = np.maximum(arrival + 1, 0)
     default_month = np.where(defaults, first_active + rng.integers(0, months, size=n), -1)
     default_month = np.where(default_month >= months, -1, default_month)
-    last_billing = np.where(default_month >= 0, default_month + 3, months)
+    return _Customers(
+        is_company=is_company,
+        size_ix=size_ix,
+        size_effect=size_effect,
+        z=z,
+        propensity=_sigmoid(1.5 + 1.7 * z + size_effect),
+        since=since,
+        first_active=first_active,
+        default_month=default_month,
+        last_billing=np.where(default_month >= 0, default_month + 3, months),
+    )
 
-    # --------------------------------------------------------- monthly decisions
-    season = np.array([_SEASON[int(mo)] for mo in cal_month])
-    p = _sigmoid(1.5 + 1.7 * z[:, None] + size_effect[:, None] + season[None, :]).astype(np.float32)
-    stopped = (default_month[:, None] >= 0) & (np.arange(months)[None, :] >= default_month[:, None])
+
+def _draw_decisions(rng, cust: _Customers, grid: _Grid) -> _Decisions:
+    n, months = cust.n, grid.months
+    season = np.array([_SEASON[int(mo)] for mo in grid.calendar_month])
+    logit = 1.5 + 1.7 * cust.z[:, None] + cust.size_effect[:, None] + season[None, :]
+    p = _sigmoid(logit).astype(np.float32)
+    stopped = (cust.default_month[:, None] >= 0) & (
+        np.arange(months)[None, :] >= cust.default_month[:, None]
+    )
     p[stopped] = 0.0
     u = rng.random((n, months), dtype=np.float32)
     # good payers pay earlier in the month
     early = rng.beta(1.2, 1.8, size=(n, months)).astype(np.float32)
-    pay_day = (np.where(propensity[:, None] > 0.8, early * 0.7, early) * dim[None, :]).astype(
-        np.int64
-    )
-    offer = np.zeros((n, months), dtype=bool)
+    early = np.where(cust.propensity[:, None] > 0.8, early * 0.7, early)
+    pay_day = (early * grid.days[None, :]).astype(np.int64)
+    return _Decisions(p=p, u=u, pay_day=pay_day, offer=np.zeros((n, months), dtype=bool))
 
-    # -------------------------------------------------------------- receivables
+
+def _draw_receivables(rng, cust: _Customers, grid: _Grid) -> _Receivables:
+    """Monthly instalments for persons, Poisson invoices for companies (sorted by customer, due)."""
+    n, months = cust.n, grid.months
     month_ix = np.arange(months)
-    bill = (month_ix[None, :] >= first_active[:, None]) & (
-        month_ix[None, :] < last_billing[:, None]
+    bill = (month_ix[None, :] >= cust.first_active[:, None]) & (
+        month_ix[None, :] < cust.last_billing[:, None]
     )
-    person_bill = bill & ~is_company[:, None] & (rng.random((n, months)) < 0.85)
+    person_bill = bill & ~cust.is_company[:, None] & (rng.random((n, months)) < 0.85)
     pc_c, pc_m = np.nonzero(person_bill)
     due_day = rng.choice(np.array([5, 10, 15, 20, 25]), size=n)
-    p_due = month_start[pc_m] + due_day[pc_c] - 1
-    p_issued = p_due - 20
+    p_due = grid.start[pc_m] + due_day[pc_c] - 1
     scale = rng.lognormal(np.log(120_000), 0.8, size=n)
     p_amount = np.round(scale[pc_c] * rng.lognormal(0.0, 0.25, size=len(pc_c)))
     p_product = np.where(rng.random(n) < 0.6, 0, 1)[pc_c]
 
-    lam = np.where(bill & is_company[:, None], _SIZE_INVOICES[size_ix][:, None], 0.0)
+    lam = np.where(bill & cust.is_company[:, None], _SIZE_INVOICES[cust.size_ix][:, None], 0.0)
     counts = rng.poisson(lam)
-    cc_flat = np.repeat(np.arange(n * months), counts.reshape(-1))
-    co_c, co_m = np.divmod(cc_flat, months)
-    c_issued = month_start[co_m] + (rng.random(len(co_c)) * dim[co_m]).astype(np.int64)
-    c_issued = np.minimum(c_issued, month_end[-1])
+    co_c, co_m = np.divmod(np.repeat(np.arange(n * months), counts.reshape(-1)), months)
+    c_issued = grid.start[co_m] + (rng.random(len(co_c)) * grid.days[co_m]).astype(np.int64)
     term = rng.choice(np.array([30, 45, 60]), size=n, p=[0.5, 0.3, 0.2])
-    c_due = c_issued + term[co_c]
-    c_scale = rng.lognormal(np.log(900_000) + _SIZE_AMOUNT[size_ix], 1.0, size=n)
+    c_scale = rng.lognormal(np.log(900_000) + _SIZE_AMOUNT[cust.size_ix], 1.0, size=n)
     c_amount = np.round(c_scale[co_c] * rng.lognormal(0.0, 0.3, size=len(co_c)))
 
-    cust = np.concatenate([pc_c, co_c])
-    issued = np.concatenate([p_issued, c_issued])
-    due = np.concatenate([p_due, c_due])
+    cust_ix = np.concatenate([pc_c, co_c])
+    issued = np.concatenate([p_due - 20, c_issued])
+    due = np.concatenate([p_due, c_issued + term[co_c]])
     amount = np.maximum(np.concatenate([p_amount, c_amount]), 1000.0)
     product = np.concatenate([p_product, np.full(len(co_c), 2)])
-    order = np.lexsort((due, cust))
-    cust, issued, due, amount, product = (
-        cust[order],
-        issued[order],
-        due[order],
-        amount[order],
-        product[order],
+    order = np.lexsort((due, cust_ix))
+    cust_ix, issued, due, amount, product = (
+        a[order] for a in (cust_ix, issued, due, amount, product)
     )
-    n_rc = len(cust)
+    n_rc = len(cust_ix)
     credit_note = np.where(
         (product == 2) & (rng.random(n_rc) < 0.03),
         np.round(amount * rng.uniform(0.05, 0.3, n_rc)),
         0.0,
     )
-    rc = _Receivables(
-        cust=cust,
+    due_month = np.searchsorted(grid.start, due, side="right") - 1
+    # a relationship starts no later than its first document
+    np.minimum.at(cust.since, cust_ix, issued)
+    return _Receivables(
+        cust=cust_ix,
         issued=issued,
         due=due,
-        due_month=np.searchsorted(month_start, due, side="right") - 1,
+        due_month=np.where(due > grid.end[-1], months, due_month),
         amount=amount,
         to_pay=amount - credit_note,
         credit_note=credit_note,
@@ -467,160 +582,150 @@ def generate(
         discount_f=rng.uniform(0.05, 0.2, n_rc),
         writeoff_gap=rng.geometric(0.15, n_rc) - 1,
     )
-    rc.due_month = np.where(due > month_end[-1], months, rc.due_month)
-    # a relationship starts no later than its first document
-    np.minimum.at(since, rc.cust, rc.issued)
 
-    # ------------------------------------------------------------------- scores
+
+def _draw_scores(rng, cust: _Customers, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Month-end bureau score (customer x month) and whether it exists."""
+    n, months = cust.n, grid.months
     bureau = rng.random(n) < 0.90
     e_c = rng.normal(0.0, SCORE_NOISE_SD[0], n)
     e_cm = rng.normal(0.0, SCORE_NOISE_SD[1], (n, months)).astype(np.float32)
     norm = np.sqrt(1 + SCORE_NOISE_SD[0] ** 2 + SCORE_NOISE_SD[1] ** 2)
-    score = np.clip(np.round(650 + 100 * (z[:, None] + e_c[:, None] + e_cm) / norm), 300, 999)
-    scored = bureau[:, None] & (since[:, None] <= month_end[None, :])
+    latent = cust.z[:, None] + e_c[:, None] + e_cm
+    score = np.clip(np.round(650 + 100 * latent / norm), 300, 999)
+    scored = bureau[:, None] & (cust.since[:, None] <= grid.end[None, :])
+    return score, scored
 
-    # --------------------------------------------------------------- experiments
-    exp_rows = []
-    assignments = []
 
-    def run_experiment(exp_id, m, eligible, seg_labels, seg_ix, lifts, challenger_share, kind):
-        nonlocal mask, st
+def _run_experiments(rng, rc, dec: _Decisions, score, scored, grid: _Grid):
+    """Assign and apply the two past experiments; return the final settlement and the truth."""
+    months, n = grid.months, dec.p.shape[0]
+    st = _settle(rc, dec.mask, dec.pay_day, grid.start, dec.offer, months)
+    experiments: list[_Experiment] = []
+    truth: list[dict] = []
+
+    def run(exp_id, m, eligible, labels, seg_ix, lifts, challenger_share, discount):
         ids = np.nonzero(eligible)[0]
-        arm_is_ch = rng.random(len(ids)) < challenger_share
+        challenger = rng.random(len(ids)) < challenger_share
         seg = seg_ix[ids]
-        lift = np.asarray(lifts)[seg]
-        base = p[ids, m].astype(np.float64)
-        true_lift = np.minimum(base + lift, 1.0) - base
-        ch = ids[arm_is_ch]
-        p[ch, m] = np.minimum(p[ch, m] + np.asarray(lifts, dtype=np.float32)[seg[arm_is_ch]], 1.0)
-        if kind == "discount":
-            offer[ch, m] = True
-        mask = u < p
-        st = _settle(rc, mask, pay_day, month_start, offer, months)
-        for s, label in enumerate(seg_labels):
+        base = dec.p[ids, m].astype(np.float64)
+        true_lift = np.minimum(base + np.asarray(lifts)[seg], 1.0) - base
+        ch = ids[challenger]
+        lift32 = np.asarray(lifts, dtype=np.float32)[seg[challenger]]
+        dec.p[ch, m] = np.minimum(dec.p[ch, m] + lift32, 1.0)
+        if discount:
+            dec.offer[ch, m] = True
+        experiments.append(_Experiment(exp_id, m, ids, challenger, seg, labels))
+        for s, label in enumerate(labels):
             in_s = seg == s
-            exp_rows.append(
+            truth.append(
                 {
                     "experiment_id": exp_id,
                     "segment": label,
                     "designed_lift": lifts[s],
                     "true_lift": float(true_lift[in_s].mean()) if in_s.any() else np.nan,
-                    "n_champion": int((in_s & ~arm_is_ch).sum()),
-                    "n_challenger": int((in_s & arm_is_ch).sum()),
-                    "window_start": month_ends[m] - pd.offsets.MonthBegin(1),
-                    "window_end": month_ends[m],
+                    "n_champion": int((in_s & ~challenger).sum()),
+                    "n_challenger": int((in_s & challenger).sum()),
+                    "window_start": grid.month_ends[m] - pd.offsets.MonthBegin(1),
+                    "window_end": grid.month_ends[m],
                 }
             )
-        assignments.append(
-            (exp_id, ids, np.where(arm_is_ch, 1, 0), seg, seg_labels, month_start[m])
-        )
-        return ids, arm_is_ch
-
-    mask = u < p
-    st = _settle(rc, mask, pay_day, month_start, offer, months)
+        # later months' payments follow the changed decisions; earlier ones do not move
+        return _settle(rc, dec.mask, dec.pay_day, grid.start, dec.offer, months)
 
     m1 = months - 8
-    od_count, _ = _open_at_month_start(rc, st, month_start, n, months)
+    od_count, _ = _open_at_month_start(rc, st, grid.start, n, months)
     last_score = np.where(scored[:, m1 - 1], score[:, m1 - 1], np.nan)
     risk_seg = np.where(last_score < 550, 0, np.where(last_score < 700, 1, 2))
-    eligible1 = (od_count[:, m1] > 0) & ~np.isnan(last_score)
-    e1_ids, e1_ch = run_experiment(
-        "sms_call_pilot", m1, eligible1, ["High risk", "Medium risk", "Low risk"],
-        risk_seg, [0.03, 0.015, 0.0], 0.2, "contact",
+    eligible = (od_count[:, m1] > 0) & ~np.isnan(last_score)
+    st = run(
+        "sms_call_pilot", m1, eligible, ["High risk", "Medium risk", "Low risk"],
+        risk_seg, [0.03, 0.015, 0.0], 0.2, discount=False,
     )  # fmt: skip
 
     m2 = months - 4
-    oldest = _oldest_overdue_due(rc, st, month_start[m2], n)
-    dpd = month_start[m2] - oldest
+    oldest = _oldest_overdue_due(rc, st, grid.start[m2], n)
+    dpd = grid.start[m2] - oldest
     dpd_seg = np.where(dpd <= 90, 0, np.where(dpd <= 180, 1, 2))
-    eligible2 = (oldest < _OPEN) & (dpd >= 61)
-    run_experiment(
-        "discount_offer", m2, eligible2, ["61-90", "91-180", "181+"],
-        dpd_seg, [0.03, 0.02, 0.0], 0.5, "discount",
+    eligible = (oldest < _OPEN) & (dpd >= 61)
+    st = run(
+        "discount_offer", m2, eligible, ["61-90", "91-180", "181+"],
+        dpd_seg, [0.03, 0.02, 0.0], 0.5, discount=True,
     )  # fmt: skip
+    return st, experiments, truth
 
-    # ----------------------------------------------------------------- payments
-    pay_c = np.concatenate([rc.cust[st.pay1_month >= 0], rc.cust[st.pay2_month >= 0]])
-    pay_r = np.concatenate([np.nonzero(st.pay1_month >= 0)[0], np.nonzero(st.pay2_month >= 0)[0]])
-    pay_m = np.concatenate([st.pay1_month[st.pay1_month >= 0], st.pay2_month[st.pay2_month >= 0]])
-    pay_d = np.concatenate([st.pay1_day[st.pay1_month >= 0], st.pay2_day[st.pay2_month >= 0]])
-    pay_a = np.concatenate([st.pay1_amount[st.pay1_month >= 0], st.pay2_amount[st.pay2_month >= 0]])
-    keep = pay_a > 0
-    pay_c, pay_r, pay_m, pay_d, pay_a = (
-        pay_c[keep],
-        pay_r[keep],
-        pay_m[keep],
-        pay_d[keep],
-        pay_a[keep],
+
+@dataclass
+class _ContactDetails:
+    """Per customer: preferred channel (index into CHANNELS), phone and e-mail presence/validity."""
+
+    preferred: np.ndarray
+    has_phone: np.ndarray
+    phone_ok: np.ndarray
+    has_email: np.ndarray
+    email_ok: np.ndarray
+
+
+def _draw_contact_details(rng, cust: _Customers) -> _ContactDetails:
+    n = cust.n
+    preferred = np.where(
+        cust.is_company,
+        rng.choice(5, size=n, p=[0.05, 0.6, 0.3, 0.0, 0.05]),
+        rng.choice(5, size=n, p=[0.2, 0.25, 0.2, 0.35, 0.0]),
     )
-    on_account = (rng.random((n, months)) < 0.15)[pay_c, pay_m]
-    # merge each on-account customer-month into one payment without a receivable
-    key = pay_c[on_account] * (months + 1) + pay_m[on_account]
-    ukey, inv = np.unique(key, return_inverse=True)
-    u_amount = np.bincount(inv, pay_a[on_account])
-    u_day = np.zeros(len(ukey), dtype=np.int64)
-    u_day[inv] = pay_d[on_account]
-    pay_c = np.concatenate([pay_c[~on_account], ukey // (months + 1)])
-    pay_r = np.concatenate([pay_r[~on_account], np.full(len(ukey), -1)])
-    pay_d = np.concatenate([pay_d[~on_account], u_day])
-    pay_a = np.concatenate([pay_a[~on_account], u_amount])
-    order = np.lexsort((pay_c, pay_d))
-    pay_c, pay_r, pay_d, pay_a = pay_c[order], pay_r[order], pay_d[order], pay_a[order]
+    has_phone = rng.random(n) < 0.92
+    has_email = rng.random(n) < np.where(cust.is_company, 0.90, 0.70)
+    return _ContactDetails(
+        preferred=preferred,
+        has_phone=has_phone,
+        phone_ok=has_phone & (rng.random(n) >= 0.04),
+        has_email=has_email,
+        email_ok=has_email & (rng.random(n) >= 0.03),
+    )
 
-    # -------------------------------------------------------------- adjustments
-    adj_parts = []
-    for kind, amt, day in (
-        ("credit_note", rc.credit_note, np.minimum(rc.issued + 1, month_end[-1])),
-        ("discount", st.discount, st.discount_day),
-        ("write_off", st.writeoff_amount, st.writeoff_day),
-    ):
-        sel = np.nonzero(amt > 0)[0]
-        adj_parts.append(
-            (np.full(len(sel), schema.ADJUSTMENT_KINDS.index(kind)), sel, day[sel], amt[sel])
-        )
-    adj_kind = np.concatenate([a[0] for a in adj_parts])
-    adj_r = np.concatenate([a[1] for a in adj_parts])
-    adj_d = np.concatenate([a[2] for a in adj_parts])
-    adj_a = np.concatenate([a[3] for a in adj_parts])
-    order = np.lexsort((adj_r, adj_d))
-    adj_kind, adj_r, adj_d, adj_a = adj_kind[order], adj_r[order], adj_d[order], adj_a[order]
 
-    # ----------------------------------------------------------------- contacts
-    od_count, od_amount = _open_at_month_start(rc, st, month_start, n, months)
+@dataclass
+class _Contacts:
+    """Collection actions, sorted by date: customer index, day, channel and outcome indexes..."""
+
+    cust: np.ndarray
+    day: np.ndarray
+    channel: np.ndarray
+    outcome: np.ndarray
+    promise: np.ndarray
+    promise_amount: np.ndarray
+    promise_due: np.ndarray
+    cost: np.ndarray
+
+
+def _draw_contacts(rng, rc, st, cust, dec, details: _ContactDetails, pilot: _Experiment, grid):
+    """Actions for customers who start a month overdue, plus the pilot challenger's extra ones."""
+    n, months = cust.n, grid.months
+    od_count, od_amount = _open_at_month_start(rc, st, grid.start, n, months)
     k = rng.poisson(2.5, size=(n, months)) * (od_count > 0)
-    flat = np.repeat(np.arange(n * months), k.reshape(-1))
-    ct_c, ct_m = np.divmod(flat, months)
-    # the pilot's challenger arm: an extra SMS and call early in the assignment month
-    extra_c = np.repeat(e1_ids[e1_ch], 2)
+    ct_c, ct_m = np.divmod(np.repeat(np.arange(n * months), k.reshape(-1)), months)
+    # the pilot's challenger arm: an extra SMS and call in the first days of the month
+    extra_c = np.repeat(pilot.ids[pilot.challenger], 2)
+    n_extra = len(extra_c)
     ct_c = np.concatenate([ct_c, extra_c])
-    ct_m = np.concatenate([ct_m, np.full(len(extra_c), m1)])
+    ct_m = np.concatenate([ct_m, np.full(n_extra, pilot.month)])
     n_ct = len(ct_c)
     ch_idx = np.empty(n_ct, dtype=np.int64)
-    person = ~is_company[ct_c]
+    person = ~cust.is_company[ct_c]
     ch_idx[person] = rng.choice(5, size=person.sum(), p=_PERSON_CHANNEL_P)
     ch_idx[~person] = rng.choice(5, size=(~person).sum(), p=_COMPANY_CHANNEL_P)
-    pref_ix = np.where(is_company, rng.choice(5, size=n, p=[0.05, 0.6, 0.3, 0.0, 0.05]),
-                       rng.choice(5, size=n, p=[0.2, 0.25, 0.2, 0.35, 0.0]))  # fmt: skip
-    use_pref = rng.random(n_ct) < 0.6
-    ch_idx = np.where(use_pref, pref_ix[ct_c], ch_idx)
-    n_extra = len(extra_c)
-    ch_idx[n_ct - n_extra :] = np.tile(
-        [schema.CHANNELS.index("sms"), schema.CHANNELS.index("call")], n_extra // 2
-    )
-    ct_day = month_start[ct_m] + (rng.random(n_ct) * dim[ct_m]).astype(np.int64)
-    ct_day[n_ct - n_extra :] = month_start[m1] + rng.integers(0, 5, n_extra)
+    ch_idx = np.where(rng.random(n_ct) < 0.6, details.preferred[ct_c], ch_idx)
+    sms_call = [schema.CHANNELS.index("sms"), schema.CHANNELS.index("call")]
+    ch_idx[n_ct - n_extra :] = np.tile(sms_call, n_extra // 2)
+    day = grid.start[ct_m] + (rng.random(n_ct) * grid.days[ct_m]).astype(np.int64)
+    day[n_ct - n_extra :] = grid.start[pilot.month] + rng.integers(0, 5, n_extra)
 
-    # contact details and their validity
-    has_phone = rng.random(n) < 0.92
-    phone_ok = has_phone & (rng.random(n) >= 0.04)
-    has_email = rng.random(n) < np.where(is_company, 0.90, 0.70)
-    email_ok = has_email & (rng.random(n) >= 0.03)
     channel = np.array(schema.CHANNELS)[ch_idx]
     reachable = np.where(
-        np.isin(channel, ["sms", "whatsapp", "call"]), phone_ok[ct_c],
-        np.where(channel == "email", email_ok[ct_c], True),
+        np.isin(channel, ["sms", "whatsapp", "call"]), details.phone_ok[ct_c],
+        np.where(channel == "email", details.email_ok[ct_c], True),
     )  # fmt: skip
-    pays_now = mask[ct_c, ct_m]
+    pays_now = dec.mask[ct_c, ct_m]
     r = rng.random(n_ct)
     is_call = channel == "call"
     # calls: no answer 50 %, a third party 15 %, the right party 35 %;
@@ -630,79 +735,79 @@ def generate(
     r2 = rng.random(n_ct)
     promise = rpc & (r2 < np.where(pays_now, 0.45, 0.20))
     refused = rpc & ~promise & (r2 > 0.85)
-    outcome_ix = np.where(
-        promise, 4, np.where(refused, 5, np.where(rpc, 3, np.where(contacted, 2,
-        np.where(reachable & ~is_call, 1, 0)))),
-    )  # fmt: skip
-    pay_day_abs = month_start[ct_m] + pay_day[ct_c, ct_m]
+    pay_day = grid.start[ct_m] + dec.pay_day[ct_c, ct_m]
     # a promise made when the customer will pay this month comes 1-7 days before the pay day
-    promise_kept_day = np.maximum(pay_day_abs - rng.integers(1, 8, n_ct), month_start[ct_m])
-    ct_day = np.where(promise & pays_now, promise_kept_day, ct_day)
-    ct_day = np.minimum(ct_day, month_end[-1])
-    promise_due = ct_day + rng.integers(3, 15, n_ct)
-    promise_due = np.where(promise & pays_now, np.maximum(promise_due, pay_day_abs), promise_due)
+    before_pay = np.maximum(pay_day - rng.integers(1, 8, n_ct), grid.start[ct_m])
+    day = np.minimum(np.where(promise & pays_now, before_pay, day), grid.end[-1])
+    promise_due = day + rng.integers(3, 15, n_ct)
+    promise_due = np.where(promise & pays_now, np.maximum(promise_due, pay_day), promise_due)
     promise_amount = np.round(od_amount[ct_c, ct_m] * rng.uniform(0.3, 0.9, n_ct))
     promise = promise & (promise_amount > 0)
-    outcome_ix = np.where((outcome_ix == 4) & ~promise, 3, outcome_ix)
+    outcome = np.select(
+        [promise, refused, rpc, contacted, reachable & ~is_call],
+        [
+            schema.OUTCOMES.index(o)
+            for o in ("promise", "refused", "right_party", "contacted", "delivered")
+        ],
+        default=schema.OUTCOMES.index("no_answer"),
+    )
     cost = np.array([_CHANNEL_COST[c] for c in schema.CHANNELS])[ch_idx]
-    order = np.lexsort((ct_c, ct_day))
-    ct_c, ct_day, ch_idx, outcome_ix = ct_c[order], ct_day[order], ch_idx[order], outcome_ix[order]
-    promise, promise_due, promise_amount, cost = (
-        promise[order],
-        promise_due[order],
-        promise_amount[order],
-        cost[order],
+    order = np.lexsort((ct_c, day))
+    return _Contacts(
+        *(
+            a[order]
+            for a in (ct_c, day, ch_idx, outcome, promise, promise_amount, promise_due, cost)
+        )
     )
 
-    # -------------------------------------------------------------------- tables
-    letters = (
-        np.stack([(np.arange(n) * 7919) % 26, (np.arange(n) * 104729 // 7) % 26], axis=1) + 65
-    ).astype(np.uint8)
-    customer_id = _ids("CU", np.arange(n), 7, letters)
-    first = rng.integers(0, len(_FIRST), n)
-    s1 = rng.integers(0, len(_SURNAMES), n)
-    s2 = rng.integers(0, len(_SURNAMES), n)
-    person_name = _join(_take(_FIRST, first), " ", _take(_SURNAMES, s1), " ", _take(_SURNAMES, s2))
-    company_name = _join(
-        _take(_SURNAMES, s1),
-        " ",
-        _take(_SURNAMES, s2),
-        " ",
-        _take(_COMPANY_SUFFIX, rng.integers(0, 4, n)),
-    )
-    name = pc.if_else(pa.array(is_company), company_name, person_name)
-    num = _ids("", np.arange(n), 7)
-    local = pc.utf8_lower(_join(pc.if_else(pa.array(is_company), _take(np.array(["pagos"]), np.zeros(n, int)), _take(_FIRST, first)),
-                                ".", _take(_SURNAMES, s1), ".", num))  # fmt: skip
-    at = pc.if_else(pa.array(email_ok | ~has_email), "@", ".at.")
+
+# ------------------------------------------------------------------------------ tables
+
+
+def _customer_ids(n: int) -> pa.Array:
+    ix = np.arange(n)
+    letters = (np.stack([(ix * 7919) % 26, (ix * 104729 // 7) % 26], axis=1) + 65).astype(np.uint8)
+    return _ids("CU", ix, 7, letters)
+
+
+def _customers_table(rng, cust: _Customers, details: _ContactDetails, customer_id) -> pa.Table:
+    n = cust.n
+    company = pa.array(cust.is_company)
+    null_str = pa.scalar(None, pa.string())
+    first = _take(_FIRST, rng.integers(0, len(_FIRST), n))
+    s1 = _take(_SURNAMES, rng.integers(0, len(_SURNAMES), n))
+    s2 = _take(_SURNAMES, rng.integers(0, len(_SURNAMES), n))
+    suffix = _take(_COMPANY_SUFFIX, rng.integers(0, len(_COMPANY_SUFFIX), n))
+    name = pc.if_else(company, _join(s1, " ", s2, " ", suffix), _join(first, " ", s1, " ", s2))
+    mailbox = pc.if_else(company, pa.scalar("pagos"), first)
+    local = pc.utf8_lower(_join(mailbox, ".", s1, ".", _ids("", np.arange(n), 7)))
+    at = pc.if_else(pa.array(details.email_ok | ~details.has_email), "@", ".at.")
     email = _join(local, at, _take(_DOMAINS, rng.integers(0, len(_DOMAINS), n)))
-    email = pc.if_else(pa.array(has_email), email, pa.scalar(None, pa.string()))
     d4a = _ids("", rng.integers(0, 10_000, n), 4)
     d4b = _ids("", rng.integers(0, 10_000, n), 4)
-    phone = pc.if_else(pa.array(phone_ok), _join("+56 9 ", d4a, " ", d4b), _join("56-", d4a))
-    phone = pc.if_else(pa.array(has_phone), phone, pa.scalar(None, pa.string()))
-    null_str = pa.scalar(None, pa.string())
-    customers = pa.table(
+    phone = pc.if_else(
+        pa.array(details.phone_ok), _join("+56 9 ", d4a, " ", d4b), _join("56-", d4a)
+    )
+    industry = _take(_INDUSTRIES, rng.integers(0, len(_INDUSTRIES), n))
+    return pa.table(
         {
             "customer_id": customer_id,
             "name": name,
-            "customer_type": pc.if_else(pa.array(is_company), "company", "person"),
-            "company_size": pc.if_else(pa.array(is_company), _take(_SIZES, size_ix), null_str),
-            "industry": pc.if_else(
-                pa.array(is_company),
-                _take(_INDUSTRIES, rng.integers(0, len(_INDUSTRIES), n)),
-                null_str,
-            ),
+            "customer_type": pc.if_else(company, "company", "person"),
+            "company_size": pc.if_else(company, _take(_SIZES, cust.size_ix), null_str),
+            "industry": pc.if_else(company, industry, null_str),
             "region": _take(_REGIONS, rng.choice(len(_REGIONS), size=n, p=_REGION_P)),
-            "customer_since": _dates(since),
-            "phone": phone,
-            "email": email,
-            "preferred_channel": _take(np.array(schema.CHANNELS), pref_ix),
-            "open_dispute": pa.array(rng.random(n) < np.where(is_company, 0.06, 0.02)),
+            "customer_since": _dates(cust.since),
+            "phone": pc.if_else(pa.array(details.has_phone), phone, null_str),
+            "email": pc.if_else(pa.array(details.has_email), email, null_str),
+            "preferred_channel": _take(np.array(schema.CHANNELS), details.preferred),
+            "open_dispute": pa.array(rng.random(n) < np.where(cust.is_company, 0.06, 0.02)),
         }
     )
-    receivable_id = _ids("RC", np.arange(n_rc), 9)
-    receivables = pa.table(
+
+
+def _receivables_table(rc: _Receivables, customer_id, receivable_id) -> pa.Table:
+    return pa.table(
         {
             "receivable_id": receivable_id,
             "customer_id": customer_id.take(pa.array(rc.cust)),
@@ -710,87 +815,113 @@ def generate(
             "issued_at": _dates(rc.issued),
             "due_at": _dates(rc.due),
             "amount": pa.array(rc.amount, pa.float64()),
-            "currency": pa.array(np.full(n_rc, CURRENCY)),
+            "currency": pa.array(np.full(len(rc.cust), CURRENCY)),
         }
     )
-    linked = pay_r >= 0
-    payments = pa.table(
+
+
+def _payments_table(rng, rc, st: _Settlement, grid: _Grid, customer_id, receivable_id) -> pa.Table:
+    """One payment per receivable paid; in 15 % of customer-months one payment on account."""
+    months, n = grid.months, len(customer_id)
+    first, second = st.pay1_month >= 0, st.pay2_month >= 0
+    cust = np.concatenate([rc.cust[first], rc.cust[second]])
+    rec = np.concatenate([np.nonzero(first)[0], np.nonzero(second)[0]])
+    month = np.concatenate([st.pay1_month[first], st.pay2_month[second]])
+    day = np.concatenate([st.pay1_day[first], st.pay2_day[second]])
+    amount = np.concatenate([st.pay1_amount[first], st.pay2_amount[second]])
+    keep = amount > 0
+    cust, rec, month, day, amount = (a[keep] for a in (cust, rec, month, day, amount))
+    on_account = (rng.random((n, months)) < 0.15)[cust, month]
+    # merge each on-account customer-month into one payment without a receivable
+    key = cust[on_account] * (months + 1) + month[on_account]
+    ukey, inv = np.unique(key, return_inverse=True)
+    u_day = np.zeros(len(ukey), dtype=np.int64)
+    u_day[inv] = day[on_account]  # one pay day per customer-month
+    cust = np.concatenate([cust[~on_account], ukey // (months + 1)])
+    rec = np.concatenate([rec[~on_account], np.full(len(ukey), -1)])
+    day = np.concatenate([day[~on_account], u_day])
+    amount = np.concatenate([amount[~on_account], np.bincount(inv, amount[on_account])])
+    order = np.lexsort((cust, day))
+    cust, rec, day, amount = (a[order] for a in (cust, rec, day, amount))
+    linked = rec >= 0
+    return pa.table(
         {
-            "payment_id": _ids("PY", np.arange(len(pay_c)), 9),
-            "customer_id": customer_id.take(pa.array(pay_c)),
-            "receivable_id": receivable_id.take(pa.array(np.where(linked, pay_r, 0), mask=~linked)),
-            "paid_at": _dates(pay_d),
-            "amount": pa.array(pay_a, pa.float64()),
+            "payment_id": _ids("PY", np.arange(len(cust)), 9),
+            "customer_id": customer_id.take(pa.array(cust)),
+            "receivable_id": receivable_id.take(pa.array(np.where(linked, rec, 0), mask=~linked)),
+            "paid_at": _dates(day),
+            "amount": pa.array(amount, pa.float64()),
         }
     )
-    adjustments = pa.table(
+
+
+def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable_id) -> pa.Table:
+    parts = []
+    for kind, amount, day in (
+        ("credit_note", rc.credit_note, np.minimum(rc.issued + 1, grid.end[-1])),
+        ("discount", st.discount, st.discount_day),
+        ("write_off", st.writeoff_amount, st.writeoff_day),
+    ):
+        sel = np.nonzero(amount > 0)[0]
+        kind_ix = np.full(len(sel), schema.ADJUSTMENT_KINDS.index(kind))
+        parts.append((kind_ix, sel, day[sel], amount[sel]))
+    kind_ix, rec, day, amount = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    order = np.lexsort((rec, day))
+    kind_ix, rec, day, amount = (a[order] for a in (kind_ix, rec, day, amount))
+    return pa.table(
         {
-            "adjustment_id": _ids("AJ", np.arange(len(adj_r)), 8),
-            "receivable_id": receivable_id.take(pa.array(adj_r)),
-            "customer_id": customer_id.take(pa.array(rc.cust[adj_r])),
-            "at": _dates(adj_d),
-            "kind": _take(np.array(schema.ADJUSTMENT_KINDS), adj_kind),
-            "amount": pa.array(adj_a, pa.float64()),
+            "adjustment_id": _ids("AJ", np.arange(len(rec)), 8),
+            "receivable_id": receivable_id.take(pa.array(rec)),
+            "customer_id": customer_id.take(pa.array(rc.cust[rec])),
+            "at": _dates(day),
+            "kind": _take(np.array(schema.ADJUSTMENT_KINDS), kind_ix),
+            "amount": pa.array(amount, pa.float64()),
         }
     )
-    contacts = pa.table(
+
+
+def _contacts_table(ct: _Contacts, customer_id) -> pa.Table:
+    return pa.table(
         {
-            "contact_id": _ids("CT", np.arange(len(ct_c)), 9),
-            "customer_id": customer_id.take(pa.array(ct_c)),
-            "at": _dates(ct_day),
-            "channel": _take(np.array(schema.CHANNELS), ch_idx),
-            "outcome": _take(np.array(schema.OUTCOMES), outcome_ix),
-            "promise_amount": pa.array(promise_amount, pa.float64(), mask=~promise),
-            "promise_due": _dates(promise_due, promise),
-            "cost": pa.array(cost, pa.float64()),
+            "contact_id": _ids("CT", np.arange(len(ct.cust)), 9),
+            "customer_id": customer_id.take(pa.array(ct.cust)),
+            "at": _dates(ct.day),
+            "channel": _take(np.array(schema.CHANNELS), ct.channel),
+            "outcome": _take(np.array(schema.OUTCOMES), ct.outcome),
+            "promise_amount": pa.array(ct.promise_amount, pa.float64(), mask=~ct.promise),
+            "promise_due": _dates(ct.promise_due, ct.promise),
+            "cost": pa.array(ct.cost, pa.float64()),
         }
     )
-    sc_c, sc_m = np.nonzero(scored)
-    scores = pa.table(
+
+
+def _scores_table(score, scored, grid: _Grid, customer_id) -> pa.Table:
+    c, m = np.nonzero(scored)
+    return pa.table(
         {
-            "customer_id": customer_id.take(pa.array(sc_c)),
-            "scored_at": _dates(month_end[sc_m]),
-            "score": pa.array(score[sc_c, sc_m], pa.float64()),
-            "source": pa.array(np.full(len(sc_c), SCORE_SOURCE)),
+            "customer_id": customer_id.take(pa.array(c)),
+            "scored_at": _dates(grid.end[m]),
+            "score": pa.array(score[c, m], pa.float64()),
+            "source": pa.array(np.full(len(c), SCORE_SOURCE)),
         }
     )
-    a_parts = []
-    for exp_id, ids, arm, seg, labels, day in assignments:
-        a_parts.append(
+
+
+def _assignments_table(experiments: list[_Experiment], grid: _Grid, customer_id) -> pa.Table:
+    parts = []
+    for e in experiments:
+        parts.append(
             pa.table(
                 {
-                    "experiment_id": pa.array(np.full(len(ids), exp_id)),
-                    "customer_id": customer_id.take(pa.array(ids)),
-                    "arm": _take(np.array(["champion", "challenger"]), arm),
-                    "segment": _take(np.array(labels), seg),
-                    "assigned_at": _dates(np.full(len(ids), day)),
+                    "experiment_id": pa.array(np.full(len(e.ids), e.experiment_id)),
+                    "customer_id": customer_id.take(pa.array(e.ids)),
+                    "arm": pc.if_else(pa.array(e.challenger), "challenger", "champion"),
+                    "segment": _take(np.array(e.labels), e.segment),
+                    "assigned_at": _dates(np.full(len(e.ids), grid.start[e.month])),
                 }
             )
         )
-    tables = {
-        "customers": customers,
-        "receivables": receivables,
-        "payments": payments,
-        "adjustments": adjustments,
-        "contacts": contacts,
-        "scores": scores,
-        "assignments": pa.concat_tables(a_parts),
-    }
-    injected = _inject_defects(tables, defects, rng) if defects else {}
-    truth = GroundTruth(
-        customers=pd.DataFrame(
-            {
-                "customer_id": customer_id.to_pandas(),
-                "latent_z": z,
-                "propensity": propensity,
-                "default_month": default_month,
-            }
-        ),
-        experiments=pd.DataFrame(exp_rows),
-        months=month_ends,
-        defects=injected,
-    )
-    return Sample(tables=tables, truth=truth, extraction_date=end)
+    return pa.concat_tables(parts)
 
 
 def _inject_defects(
