@@ -421,6 +421,12 @@ def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: flo
     )
 
 
+def snapshot_schema():
+    """The Ibis schema of a snapshot (column name -> type), without touching any data."""
+    empty = {name: ibis.memtable(schema.empty_frame(spec)) for name, spec in schema.TABLES.items()}
+    return snapshot(empty, "2000-01-31").schema()
+
+
 snapshot.__doc__ += "\n\n    Features:\n\n" + "\n".join(
     f"    - ``{name}``: {text}" for name, text in FEATURES.items()
 )

@@ -1,0 +1,227 @@
+"""Compile a segmentation to one Ibis ``cases`` expression and assign customers.
+
+Leaves become Ibis comparisons with literal values; a comparison with a missing value is
+false (``fill_null(False)``), so ``all``/``any``/``not`` are plain boolean logic on top
+(the two-valued logic of :mod:`~collect_kit.segmentation.rules`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis.expr.types import BooleanValue, Table
+
+from ..engine import as_table, release
+from .rules import (
+    DEFAULT,
+    All,
+    Condition,
+    Leaf,
+    Not,
+    Segmentation,
+    SegmentationError,
+    leaves,
+)
+
+_ROW = "_ck_row"
+
+
+@dataclass(frozen=True)
+class RuleIssue:
+    """A problem of one leaf against the data's columns (unknown column, type mismatch)."""
+
+    segment: str
+    path: str
+    column: str
+    kind: str  # unknown_column | type_mismatch
+    message: str
+
+
+def _kind(dtype) -> str:
+    if dtype.is_boolean():
+        return "boolean"
+    if dtype.is_numeric():
+        return "number"
+    if dtype.is_string():
+        return "text"
+    if dtype.is_date() or dtype.is_timestamp():
+        return "date"
+    return str(dtype)
+
+
+def _value_kind(v) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, dt.date):
+        return "date"
+    return "text"
+
+
+def check_columns(
+    segmentation: Segmentation, schema, names: list[str] | None = None
+) -> list[RuleIssue]:
+    """Every leaf against the table schema: unknown columns (with the closest name) and
+    literals whose type differs from the column's (text vs number, date vs number...).
+
+    ``names``: all the data's column names, when ``schema`` holds only some of them.
+    """
+    issues: list[RuleIssue] = []
+    names = list(names if names is not None else schema.names)
+    for seg in segmentation.rules:
+        for path, leaf in leaves(seg.condition):
+            if leaf.column not in names:
+                hint = difflib.get_close_matches(leaf.column, names, n=1, cutoff=0.5)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                issues.append(
+                    RuleIssue(seg.name, path, leaf.column, "unknown_column",
+                              f"unknown column '{leaf.column}'{suggestion}")
+                )  # fmt: skip
+                continue
+            if leaf.op in ("is_null", "not_null"):
+                continue
+            col_kind = _kind(schema[leaf.column])
+            values = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+            for v in values:
+                v_kind = _value_kind(v)
+                if v_kind == col_kind or (
+                    col_kind == "date" and v_kind == "text" and _is_iso_date(v)
+                ):
+                    continue
+                issues.append(
+                    RuleIssue(seg.name, path, leaf.column, "type_mismatch",
+                              f"{leaf}: compares {col_kind} column '{leaf.column}' with {v_kind} {v!r}")
+                )  # fmt: skip
+                break
+            if col_kind == "boolean" and leaf.op in ("<", "<=", ">", ">=", "between"):
+                issues.append(
+                    RuleIssue(seg.name, path, leaf.column, "type_mismatch",
+                              f"{leaf}: '{leaf.op}' does not apply to true/false column '{leaf.column}'")
+                )  # fmt: skip
+    return issues
+
+
+def _is_iso_date(v) -> bool:
+    try:
+        dt.date.fromisoformat(str(v))
+    except ValueError:
+        return False
+    return True
+
+
+def raise_for(segmentation: Segmentation, issues: list[RuleIssue]) -> None:
+    """Raise one :class:`SegmentationError` listing every issue, or return if none."""
+    if issues:
+        raise SegmentationError(
+            "\n".join(f"{segmentation.where(i.segment)}: {i.path}: {i.message}" for i in issues)
+        )
+
+
+def _literal(v, column_kind: str):
+    if column_kind == "date" and isinstance(v, str):
+        return dt.date.fromisoformat(v)
+    return v
+
+
+def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
+    """One leaf as a non-null boolean (false where the compared value is missing)."""
+    col = t[leaf.column]
+    if leaf.op == "is_null":
+        return col.isnull()
+    if leaf.op == "not_null":
+        return col.notnull()
+    kind = _kind(col.type())
+    if isinstance(leaf.value, tuple):
+        values = [_literal(v, kind) for v in leaf.value]
+        if leaf.op == "between":
+            expr = col.between(values[0], values[1])
+        elif leaf.op == "in":
+            expr = col.isin(values) if values else ibis.literal(False)
+        else:
+            expr = col.notin(values) if values else col.notnull()
+    else:
+        v = _literal(leaf.value, kind)
+        expr = {
+            "==": lambda: col == v,
+            "!=": lambda: col != v,
+            "<": lambda: col < v,
+            "<=": lambda: col <= v,
+            ">": lambda: col > v,
+            ">=": lambda: col >= v,
+        }[leaf.op]()
+    # two-valued logic: a comparison with a missing value is false
+    return expr.fill_null(False) if leaf.op != "not_in" or leaf.value else expr
+
+
+def compile_condition(t: Table, cond: Condition) -> BooleanValue:
+    """A condition tree as a non-null Ibis boolean."""
+    if isinstance(cond, Leaf):
+        return compile_leaf(t, cond)
+    if isinstance(cond, Not):
+        return ~compile_condition(t, cond.item)
+    parts = [compile_condition(t, c) for c in cond.items]
+    out = parts[0]
+    for p in parts[1:]:
+        out = (out & p) if isinstance(cond, All) else (out | p)
+    return out
+
+
+def segment_expr(segmentation: Segmentation, t: Table, names: list[str] | None = None):
+    """The cascade as one ``ibis.cases`` expression (first match wins, else Default)."""
+    raise_for(segmentation, check_columns(segmentation, t.schema(), names))
+    branches = [(compile_condition(t, s.condition), s.name) for s in segmentation.rules]
+    if not branches:
+        return ibis.literal(DEFAULT)
+    return ibis.cases(*branches, else_=DEFAULT)
+
+
+def strategy_expr(segmentation: Segmentation, segment):
+    """The strategy of each segment (null where a segment names none)."""
+    mapping = {s.name: s.strategy for s in segmentation.segments if s.strategy is not None}
+    if not mapping:
+        return ibis.null("string")
+    return segment.substitute(mapping, else_=ibis.null("string"))
+
+
+def assigned(segmentation: Segmentation, t: Table, names: list[str] | None = None) -> Table:
+    """The Ibis table ``t`` with ``segment`` and ``strategy`` columns added."""
+    segment = segment_expr(segmentation, t, names)
+    return t.mutate(segment=segment).mutate(
+        strategy=lambda x: strategy_expr(segmentation, x.segment)
+    )
+
+
+def assign(segmentation: Segmentation, data: pd.DataFrame | Table) -> pd.DataFrame | Table:
+    """Return ``data``'s rows with ``segment`` and ``strategy`` added.
+
+    Each row lands in exactly one segment: the first whose condition holds, else
+    ``Default``. Evaluation runs on the engine (one ``CASE`` expression). A pandas input
+    gives a pandas DataFrame in the same row order and index; an Ibis table gives an Ibis
+    table. Raises :class:`SegmentationError` for unknown columns or type mismatches.
+    """
+    if isinstance(data, Table):
+        return assigned(segmentation, data)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(
+            f"data: expected a pandas DataFrame or an Ibis table, got {type(data).__name__}"
+        )
+    cols = [c for c in segmentation.columns if c in data.columns]
+    frame = data[cols].copy()
+    frame[_ROW] = np.arange(len(data))
+    t = as_table(frame)
+    try:
+        names = [str(c) for c in data.columns]
+        out = assigned(segmentation, t, names).select(_ROW, "segment", "strategy").to_pandas()
+    finally:
+        release([t])
+    out = out.sort_values(_ROW)
+    result = data.copy()
+    result["segment"] = out["segment"].to_numpy()
+    result["strategy"] = pd.array(out["strategy"].to_numpy(), dtype="string")
+    return result
