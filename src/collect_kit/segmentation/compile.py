@@ -123,9 +123,12 @@ def raise_for(segmentation: Segmentation, issues: list[RuleIssue]) -> None:
         )
 
 
-def _literal(v, column_kind: str):
-    if column_kind == "date" and isinstance(v, str):
-        return dt.date.fromisoformat(v)
+def _literal(v, dtype):
+    """The rule's value in the column's type (ISO text for dates; dates for timestamps)."""
+    if (dtype.is_date() or dtype.is_timestamp()) and isinstance(v, str):
+        v = dt.date.fromisoformat(v)
+    if dtype.is_timestamp() and isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        v = dt.datetime.combine(v, dt.time())
     return v
 
 
@@ -136,9 +139,9 @@ def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
         return col.isnull()
     if leaf.op == "not_null":
         return col.notnull()
-    kind = _kind(col.type())
+    dtype = col.type()
     if isinstance(leaf.value, tuple):
-        values = [_literal(v, kind) for v in leaf.value]
+        values = [_literal(v, dtype) for v in leaf.value]
         if leaf.op == "between":
             expr = col.between(values[0], values[1])
         elif leaf.op == "in":
@@ -146,7 +149,7 @@ def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
         else:
             expr = col.notin(values) if values else col.notnull()
     else:
-        v = _literal(leaf.value, kind)
+        v = _literal(leaf.value, dtype)
         expr = {
             "==": lambda: col == v,
             "!=": lambda: col != v,
