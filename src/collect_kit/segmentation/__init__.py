@@ -5,7 +5,24 @@
 production system.
 """
 
+from .compare import Comparison, compare
 from .compile import assign
+from .explain import Explanation, explain
+from .lint import lint
 from .rules import DEFAULT, Segment, Segmentation, SegmentationError, load
+from .sql import to_sql
 
-__all__ = ["DEFAULT", "Segment", "Segmentation", "SegmentationError", "assign", "load"]
+__all__ = [
+    "DEFAULT",
+    "Comparison",
+    "Explanation",
+    "Segment",
+    "Segmentation",
+    "SegmentationError",
+    "assign",
+    "compare",
+    "explain",
+    "lint",
+    "load",
+    "to_sql",
+]

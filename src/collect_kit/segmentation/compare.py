@@ -1,0 +1,136 @@
+"""What-if: migration between two segmentations, or between two snapshots, and PSI."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from ibis.expr.types import Table
+
+from ..engine import as_table, release
+from .compile import assigned
+from .rules import Segmentation
+
+ABSENT = "(not in snapshot)"
+#: Population stability index readings (Lewis 1994): below 0.1 stable, 0.1-0.25 some
+#: shift, above 0.25 major shift.
+PSI_THRESHOLDS = (0.1, 0.25)
+#: Added to every segment's count before shares are taken, so an empty segment gives a
+#: finite PSI (additive smoothing).
+PSI_SMOOTHING = 0.5
+
+
+@dataclass
+class Comparison:
+    """Migration between two assignments of customers to segments.
+
+    ``migration``: tidy rows (from_segment, to_segment, customers, balance_before,
+    balance_after) — customers matched by ``customer_id``; one present on one side only
+    goes from or to ``(not in snapshot)``. ``psi``: per segment the customers and shares
+    (fractions) before and after and the segment's PSI term; ``psi_total`` and ``reading``.
+    """
+
+    migration: pd.DataFrame
+    psi: pd.DataFrame
+    psi_total: float
+    reading: str
+    from_order: list[str]
+    to_order: list[str]
+
+    def matrix(self, values: str = "customers") -> pd.DataFrame:
+        """The migration as a from x to matrix (cascade order) of ``customers`` or a balance."""
+        m = self.migration.pivot_table(
+            index="from_segment", columns="to_segment", values=values, aggfunc="sum", fill_value=0
+        )
+        rows = [s for s in self.from_order if s in m.index]
+        cols = [s for s in self.to_order if s in m.columns]
+        return m.reindex(index=rows, columns=cols)
+
+
+def psi_reading(psi: float) -> str:
+    """stable (< 0.1), some shift (0.1-0.25) or major shift (> 0.25)."""
+    if math.isnan(psi):
+        return "undefined"
+    low, high = PSI_THRESHOLDS
+    return "stable" if psi < low else "some shift" if psi <= high else "major shift"
+
+
+def population_stability(before: pd.Series, after: pd.Series) -> pd.DataFrame:
+    """PSI terms per category from two count series (index = category).
+
+    PSI = sum over categories of (a - e) * ln(a / e), with e and a the shares before and
+    after, each count increased by :data:`PSI_SMOOTHING` so empty categories stay finite.
+    """
+    cats = list(dict.fromkeys([*before.index, *after.index]))
+    b = before.reindex(cats, fill_value=0).astype(float)
+    a = after.reindex(cats, fill_value=0).astype(float)
+    k = len(cats)
+    e_share = (b + PSI_SMOOTHING) / (b.sum() + PSI_SMOOTHING * k)
+    a_share = (a + PSI_SMOOTHING) / (a.sum() + PSI_SMOOTHING * k)
+    return pd.DataFrame(
+        {
+            "segment": cats,
+            "customers_before": b.astype(int).to_numpy(),
+            "customers_after": a.astype(int).to_numpy(),
+            "share_before": (b / b.sum() if b.sum() else b * np.nan).to_numpy(),
+            "share_after": (a / a.sum() if a.sum() else a * np.nan).to_numpy(),
+            "psi": ((a_share - e_share) * np.log(a_share / e_share)).to_numpy(),
+        }
+    )
+
+
+def compare(
+    a: Segmentation,
+    b: Segmentation,
+    snapshot: pd.DataFrame | Table,
+    snapshot_b: pd.DataFrame | Table | None = None,
+) -> Comparison:
+    """Compare segmentation ``a`` on ``snapshot`` with ``b`` on ``snapshot_b`` (default: the same).
+
+    Two rule sets on one snapshot answer "what would this change do?"; one rule set
+    (``a`` is ``b``) on two snapshots shows how customers moved between months.
+    """
+    t_a = as_table(snapshot)
+    t_b = t_a if snapshot_b is None else as_table(snapshot_b)
+    try:
+        return _compare(a, b, t_a, t_b)
+    finally:
+        release([t for t, given in ((t_a, snapshot), (t_b, snapshot_b)) if t is not given])
+
+
+def _compare(a: Segmentation, b: Segmentation, t_a: Table, t_b: Table) -> Comparison:
+    def side(seg: Segmentation, t: Table, suffix: str) -> Table:
+        x = assigned(seg, t)
+        balance = x.balance if "balance" in x.columns else 0.0
+        return x.select(
+            "customer_id", **{f"segment{suffix}": x.segment, f"balance{suffix}": balance}
+        )
+
+    left, right = side(a, t_a, "_a"), side(b, t_b, "_b")
+    j = left.outer_join(right, left.customer_id == right.customer_id)
+    grouped = j.group_by(
+        from_segment=j.segment_a.fill_null(ABSENT), to_segment=j.segment_b.fill_null(ABSENT)
+    ).aggregate(
+        customers=j.count(),
+        balance_before=j.balance_a.sum().fill_null(0.0),
+        balance_after=j.balance_b.sum().fill_null(0.0),
+    )
+    migration = grouped.to_pandas()
+    order_from = [*a.names, ABSENT]
+    order_to = [*b.names, ABSENT]
+    migration["_f"] = migration.from_segment.map({n: i for i, n in enumerate(order_from)})
+    migration["_t"] = migration.to_segment.map({n: i for i, n in enumerate(order_to)})
+    migration = (
+        migration.sort_values(["_f", "_t"]).drop(columns=["_f", "_t"]).reset_index(drop=True)
+    )
+
+    before = migration[migration.from_segment != ABSENT].groupby("from_segment").customers.sum()
+    after = migration[migration.to_segment != ABSENT].groupby("to_segment").customers.sum()
+    names = list(dict.fromkeys([*a.names, *b.names]))
+    psi = population_stability(
+        before.reindex(names, fill_value=0), after.reindex(names, fill_value=0)
+    )
+    total = float(psi["psi"].sum())
+    return Comparison(migration, psi, total, psi_reading(total), order_from, order_to)
