@@ -8,20 +8,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from . import __version__, sources
-from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo
-from .errors import CollectKitError, DataValidationError
+from . import __version__, segmentation, sources
+from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, latest_month_end, run_demo, sample_config
+from .engine import as_table, release
+from .errors import CollectKitError, ConfigError, DataValidationError
+from .segmentation.export import export_assignments
+from .snapshot import snapshot
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="collect_kit: segmentation, recovery KPIs, risk and strategy tests for collection teams.",
 )
-out = Console(soft_wrap=True)
+# wide enough for the segment table when the output is a file or a pipe (cron, CI)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -92,6 +97,107 @@ def validate(
     except CollectKitError as exc:
         _user_error(exc)
     out.print(str(portfolio.report), markup=False, highlight=False)
+
+
+def _load_portfolio(data: Path | None) -> sources.Portfolio:
+    """The portfolio of a sources YAML, or the sample built by `collect-kit demo` here."""
+    if data is not None:
+        return sources.load(data)
+    db = Path("data") / "sample.duckdb"
+    if not db.exists():
+        raise ConfigError(
+            "no --data given and no data/sample.duckdb here: run `collect-kit demo` first"
+        )
+    return sources.load(sample_config(), database=db)
+
+
+def _money(x: float) -> str:
+    return "" if x != x else f"{x:,.0f}"
+
+
+@app.command()
+def segment(
+    config: Path = typer.Argument(..., help="Segmentation YAML (configs/segments/*.yaml)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Sources YAML (default: the demo sample)."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Snapshot date (default: latest month end)."
+    ),
+    export: Path | None = typer.Option(
+        None, "--export", help="Write customer_id, segment, strategy (.csv or .parquet)."
+    ),
+) -> None:
+    """Segment the portfolio: per-segment table, diagnostics, optional export."""
+    try:
+        rules = segmentation.load(config)
+        with out.status("Loading and validating the portfolio", spinner="dots") as status:
+            portfolio = _load_portfolio(data)
+            when = latest_month_end(portfolio.extraction_date) if as_of is None else as_of
+            status.update(f"Computing the snapshot as of {when}")
+            snap = as_table(snapshot(portfolio.tables, when).to_pyarrow())
+            status.update("Segmenting")
+            try:
+                result = segmentation.explain(rules, snap)
+                if export is not None:
+                    export_assignments(rules, snap, export)
+            finally:
+                release([snap])
+    except DataValidationError as exc:
+        out.print(str(exc.report), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except CollectKitError as exc:
+        _user_error(exc)
+    cur = portfolio.currency
+    table = RichTable(title=f"{rules.name}: segments as of {pd.Timestamp(when).date()}")
+    for col in (
+        "Segment",
+        "Strategy",
+        "Customers",
+        "Share",
+        f"Balance ({cur})",
+        f"Overdue ({cur})",
+        "Mean DPD",
+    ):
+        table.add_column(col, justify="left" if col in ("Segment", "Strategy") else "right")
+    for r in result.segments.itertuples(index=False):
+        dpd = "" if r.mean_days_past_due != r.mean_days_past_due else f"{r.mean_days_past_due:.0f}"
+        table.add_row(r.segment, r.strategy or "", f"{r.customers:,}", f"{r.share:.1%}",
+                      _money(r.balance), _money(r.overdue_balance), dpd)  # fmt: skip
+    out.print(table)
+    matrix = result.absorption_matrix()
+    taken = int(matrix.to_numpy().sum() - sum(matrix.loc[s, s] for s in matrix.index))
+    if taken:
+        out.print(
+            f"Absorption: {taken:,} customers satisfied a segment but were taken by an earlier one"
+        )
+        out.print(matrix.to_string(), markup=False, highlight=False)
+    if len(result.lint):
+        out.print("Diagnostics:")
+        for r in result.lint.itertuples(index=False):
+            out.print(
+                f"  - {r.severity}: {r.segment}: {r.check}: {r.message}",
+                markup=False,
+                highlight=False,
+            )
+    if export is not None:
+        out.print(f"Exported {result.segments.customers.sum():,} customers to {export}")
+
+
+@app.command()
+def sql(
+    config: Path = typer.Argument(..., help="Segmentation YAML."),
+    dialect: str = typer.Option(
+        "duckdb", "--dialect", help="duckdb, spark, postgres or snowflake."
+    ),
+    table: str = typer.Option("snapshot", "--table", help="Table with one row per customer."),
+) -> None:
+    """Print the cascade as SQL for the production system."""
+    try:
+        text = segmentation.to_sql(segmentation.load(config), dialect, table)
+    except CollectKitError as exc:
+        _user_error(exc)
+    out.print(text, markup=False, highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`
