@@ -131,3 +131,23 @@ def sample_db(tmp_path_factory, small_sample) -> Path:
 @pytest.fixture(scope="session")
 def sample_yaml() -> Path:
     return sample_config()
+
+
+@pytest.fixture(scope="session")
+def sources_yaml(tmp_path_factory, sample_db) -> Path:
+    """A sources YAML pointing at the 2 000-customer sample database."""
+    path = tmp_path_factory.mktemp("cfg") / "sources.yaml"
+    path.write_text(
+        f"portfolio: Test\ncurrency: CLP\nextraction_date: 2026-10-31\ndatabase: {sample_db}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot() -> pd.DataFrame:
+    """The snapshot of the default demo sample (20 000 customers, seed 7) at its latest month."""
+    from collect_kit.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
+    from collect_kit.snapshot import snapshot
+
+    sample = synth.generate(DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
+    return snapshot(sample.tables, "2026-10-31").to_pandas()

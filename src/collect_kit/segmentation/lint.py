@@ -258,7 +258,8 @@ def lint(segmentation: Segmentation, schema=None) -> pd.DataFrame:
                         f"{text} can never hold together",
                     )
         conj = _conjunction(seg.condition)
-        if conj is not None:
+        # a contradictory condition selects nobody: reported above, not as unreachable
+        if conj is not None and not any(r.empty for r in _ranges(conj).values()):
             for name, cond in earlier:
                 if _implies(conj, cond):
                     add("warning", seg.name, "when", "unreachable",
