@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_segmentation.py
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
