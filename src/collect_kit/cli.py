@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -198,6 +199,73 @@ def sql(
     except CollectKitError as exc:
         _user_error(exc)
     out.print(text, markup=False, highlight=False)
+
+
+report_app = typer.Typer(no_args_is_help=True, help="Scheduled report runs.")
+app.add_typer(report_app, name="report")
+
+
+def _parse_parameters(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"-p '{item}': expected key=value")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+@report_app.command("run")
+def report_run(
+    config: Path = typer.Argument(..., help="Report config (configs/reports/*.yaml)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Month end to report (default: the config's)."
+    ),
+    parameter: list[str] = typer.Option(
+        [], "-p", "--parameter", help="key=value injected into every notebook."
+    ),
+    output_dir: Path = typer.Option(Path("reports"), "--output-dir", help="Where run folders go."),
+    database: Path | None = typer.Option(
+        None, "--database", help="DuckDB file overriding the sources'."
+    ),
+) -> None:
+    """Run a report: notebooks -> HTML and PDF in reports/<report>/<run-id>/.
+
+    Exit 0 when every notebook succeeded (``latest`` then points to this run), 1 when a
+    notebook failed (its run folder keeps the evidence), 2 for a bad config or data.
+    """
+    from .reports.runner import run_report
+
+    try:
+        params = _parse_parameters(parameter)
+        if database is None and Path("data/sample.duckdb").exists():
+            database = Path("data/sample.duckdb")
+        with out.status("Starting the report run", spinner="dots") as status:
+            result = run_report(
+                config,
+                as_of,
+                params,
+                output_dir,
+                database,
+                progress=lambda m: status.update(m + " ..."),
+            )
+    except CollectKitError as exc:
+        _user_error(exc)
+    if result.ok:
+        out.print(f"Report {result.report} run {result.run_id}: ok")
+        for path in [*result.files(".html"), *result.files(".pdf")]:
+            out.print(f"  {path}")
+        out.print(f"Latest: {result.folder.parent / 'latest'}")
+        return
+    err.print(
+        f"Report {result.report} run {result.run_id} FAILED: {result.error}",
+        markup=False,
+        highlight=False,
+    )
+    if result.console_detail:
+        err.print(result.console_detail, markup=False, highlight=False)
+    err.print(f"Evidence kept in {result.folder}", markup=False, highlight=False)
+    raise typer.Exit(1 if any(n.status == "failed" for n in result.notebooks) else 2)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`

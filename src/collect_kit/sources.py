@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -167,11 +167,16 @@ class ValidationReport:
         return pd.DataFrame([[getattr(p, c) for c in cols] for p in self.problems], columns=cols)
 
     def __str__(self) -> str:
+        return self.text(examples=True)
+
+    def text(self, examples: bool = True) -> str:
+        """The readable report; ``examples=False`` leaves out example ids (for run folders)."""
         if self.ok:
             head = "Validation passed: 0 problems."
         else:
             head = f"Validation failed: {len(self.problems)} problem(s)."
-        lines = [head, *(f"  - {p}" for p in self.problems)]
+        shown = self.problems if examples else [replace(p, examples=()) for p in self.problems]
+        lines = [head, *(f"  - {p}" for p in shown)]
         if self.info:
             lines.append("Information:")
             lines += [f"  - {i}" for i in self.info]

@@ -9,6 +9,7 @@ from .compare import Comparison, compare
 from .compile import assign
 from .explain import Explanation, explain
 from .lint import lint
+from .profile import profile
 from .rules import DEFAULT, Segment, Segmentation, SegmentationError, load
 from .sql import to_sql
 
@@ -24,5 +25,6 @@ __all__ = [
     "explain",
     "lint",
     "load",
+    "profile",
     "to_sql",
 ]

@@ -1,0 +1,69 @@
+"""What a report notebook needs, in one call each: the portfolio, snapshots, formats.
+
+Notebooks stay thin: they call these with their parameters. Running in JupyterLab with
+the defaults, they find the demo sample (``data/sample.duckdb`` in the working folder or a
+parent) and compute what the runner would otherwise have cached.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .. import sources as _sources
+from ..demo import latest_month_end, sample_config
+from ..errors import ConfigError, DataValidationError
+from ..snapshot import snapshot as _snapshot
+
+
+def find_sample_database(start: str | os.PathLike = ".") -> Path:
+    """``data/sample.duckdb`` in ``start`` or the nearest parent holding one."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "data" / "sample.duckdb"
+        if candidate.exists():
+            return candidate
+    raise ConfigError("no data/sample.duckdb found here or above: run `collect-kit demo` first")
+
+
+def open_portfolio(sources: str | None = None, database: str | None = None) -> _sources.Portfolio:
+    """Load and validate a portfolio (default: the demo sample).
+
+    A validation failure is raised without example ids, so an executed notebook never
+    carries them (the console run of ``collect-kit validate`` shows them).
+    """
+    config = sources or sample_config()
+    db = database if database is not None else (None if sources else find_sample_database())
+    try:
+        return _sources.load(config, database=db)
+    except DataValidationError as exc:
+        raise ConfigError(exc.report.text(examples=False)) from None
+
+
+def as_of_date(portfolio: _sources.Portfolio, as_of: str | None) -> pd.Timestamp:
+    """``as_of`` as a date; None or 'latest' -> the last complete month of the data."""
+    if as_of in (None, "", "latest"):
+        return latest_month_end(portfolio.extraction_date)
+    return pd.Timestamp(as_of).normalize()
+
+
+def previous_month_end(as_of) -> pd.Timestamp:
+    return pd.Timestamp(as_of) - pd.offsets.MonthEnd(1)
+
+
+def load_snapshot(
+    portfolio: _sources.Portfolio, as_of, cache_path: str | None = None
+) -> pd.DataFrame:
+    """The snapshot as of ``as_of``: read from the runner's cache when given, else computed."""
+    if cache_path and Path(cache_path).exists():
+        return pd.read_parquet(cache_path)
+    return _snapshot(portfolio.tables, as_of).to_pandas()
+
+
+def example_segmentation(name: str = "consumer") -> Path:
+    """A packaged example segmentation (``configs/segments/<name>.yaml``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("collect_kit") / "configs" / "segments" / f"{name}.yaml"))

@@ -1,0 +1,111 @@
+"""Executed notebook -> self-contained HTML (no code) -> paginated PDF (WeasyPrint).
+
+Route: nbconvert's ``basic`` template renders only the cells' outputs and markdown (no
+inputs, no prompts, images embedded as data URIs); we wrap them in our own page with a
+stylesheet for screen and print, so the HTML loads nothing from the internet. WeasyPrint
+(a PyPI package using Pango, no browser) lays the same HTML out on paper: ``@page`` rules
+set the size and margins, a running header with the report name and date, and page
+numbers; tables shrink to the page width and repeat their header; figures and short
+tables are never split across pages.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+_CSS = """
+:root { --ink: #1a1a1a; --muted: #555; --rule: #c8d3e0; --head: #08306b; }
+body { font-family: "DejaVu Sans", Verdana, sans-serif; color: var(--ink); font-size: 10pt;
+       line-height: 1.4; max-width: 1000px; margin: 0 auto; padding: 1.2em; }
+h1 { color: var(--head); font-size: 18pt; margin: 0 0 .2em; }
+h2 { color: var(--head); font-size: 13pt; border-bottom: 1px solid var(--rule);
+     padding-bottom: .15em; margin-top: 1.3em; page-break-after: avoid; }
+h3 { font-size: 11pt; page-break-after: avoid; }
+.ck-title .sub { color: var(--muted); font-size: 9pt; }
+table.ck-table { border-collapse: collapse; width: 100%; margin: .5em 0 1em;
+                 font-size: 8pt; table-layout: auto; }
+table.ck-table caption { caption-side: top; text-align: left; color: var(--muted);
+                         font-size: 8pt; padding-bottom: .2em; }
+table.ck-table th { background: #eef3f9; color: var(--head); font-weight: bold;
+                    text-align: left; vertical-align: bottom; }
+table.ck-table th, table.ck-table td { border-bottom: 1px solid var(--rule); padding: 2px 4px; }
+table.ck-table th { overflow-wrap: normal; word-break: normal; hyphens: manual; }
+table.ck-table td.text { overflow-wrap: anywhere; }
+table.ck-table td.num { text-align: right; white-space: nowrap; }
+table.ck-table th.row { background: none; font-weight: normal; color: var(--ink); }
+thead { display: table-header-group; }
+tr { page-break-inside: avoid; }
+img { max-width: 100%; height: auto; }
+.output_png, .output_svg, figure, .ck-keep { page-break-inside: avoid; break-inside: avoid; }
+.ck-note { color: var(--muted); font-size: 8.5pt; }
+.ck-warning { border-left: 3px solid #d94801; padding-left: .5em; }
+.input, .prompt, .input_prompt, .output_prompt { display: none; }
+pre { white-space: pre-wrap; font-size: 8pt; }
+"""
+
+_PRINT = """
+@page {{
+  size: {size}; margin: 20mm 13mm 17mm 13mm;
+  @top-center {{ content: "{header}"; font-family: "DejaVu Sans", sans-serif; font-size: 7.5pt;
+                 color: #555; }}
+  @bottom-right {{ content: "{page} " counter(page) " {of} " counter(pages);
+                   font-family: "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #555; }}
+}}
+@media print {{ body {{ max-width: none; padding: 0; font-size: 9pt; }} }}
+"""
+
+
+def _css_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def notebook_body(executed: str | os.PathLike) -> str:
+    """The outputs and markdown of an executed notebook as HTML (no code, no prompts)."""
+    nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":  # warnings and logs are not report content
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.output_type == "stream" and o.name == "stderr")
+            ]
+    exporter = HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def html_document(body: str, title: str, header: str, language: str, page_size: str) -> str:
+    """A complete, self-contained HTML page around ``body`` (screen and print styles)."""
+    page = "Página" if language == "es" else "Page"
+    of = "de" if language == "es" else "of"
+    print_css = _PRINT.format(size=page_size, header=_css_string(header), page=page, of=of)
+    return (
+        f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}{print_css}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write_html(document: str, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.write_text(document, encoding="utf-8")
+    return path
+
+
+def write_pdf(document: str, path: str | os.PathLike) -> Path:
+    """Render the HTML document to a paginated PDF with WeasyPrint."""
+    from weasyprint import HTML  # imported here: loading Pango costs ~0.5 s
+
+    path = Path(path)
+    HTML(string=document, base_url=str(path.parent)).write_pdf(str(path))
+    return path

@@ -1,0 +1,126 @@
+"""Numbers, dates and tables as a report shows them: locale-aware and privacy-safe.
+
+Privacy (DESIGN §9): a cell describing 1-4 customers is shown as "<5" (and the amounts of
+that row are withheld); zero stays 0, so empty segments remain visible.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+SMALL = 5  # counts of 1 .. SMALL-1 customers are suppressed
+SUPPRESSED = "<5"
+WITHHELD = "·"
+LANGUAGES = ("en", "es")
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Formats for one report language: ``en`` (1,234.5) or ``es`` (1.234,5)."""
+
+    language: str = "en"
+    currency: str = ""
+
+    def __post_init__(self):
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language: '{self.language}' is not one of {', '.join(LANGUAGES)}")
+
+    def number(self, x, decimals: int = 0) -> str:
+        """A number with thousands separators; empty for a missing value."""
+        if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+            return ""
+        text = f"{x:,.{decimals}f}"
+        if self.language == "es":
+            text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+        return text
+
+    def percent(self, fraction, decimals: int = 1) -> str:
+        """A fraction (0-1) as a percentage: 0.234 -> '23.4 %' / '23,4 %'."""
+        text = self.number(None if fraction is None else fraction * 100, decimals)
+        return f"{text} %" if text else ""
+
+    def money(self, x, decimals: int = 0) -> str:
+        text = self.number(x, decimals)
+        return f"{text} {self.currency}".strip() if text else ""
+
+    def date(self, d) -> str:
+        d = pd.Timestamp(d)
+        return d.strftime("%Y-%m-%d") if self.language == "en" else d.strftime("%d-%m-%Y")
+
+    def count(self, n) -> str:
+        """A count of customers with small-cell suppression: 1-4 -> '<5'; 0 stays 0."""
+        if n is None or (isinstance(n, float) and math.isnan(n)):
+            return ""
+        return SUPPRESSED if 0 < n < SMALL else self.number(n)
+
+
+def is_small(n) -> bool:
+    """Whether a count of customers must be suppressed (1 to 4)."""
+    return n is not None and not (isinstance(n, float) and math.isnan(n)) and 0 < n < SMALL
+
+
+def html_table(
+    frame: pd.DataFrame,
+    formats: Mapping[str, str],
+    fmt: Formatter,
+    labels: Mapping[str, str] | None = None,
+    count_column: str | None = None,
+    caption: str | None = None,
+) -> str:
+    """Render ``frame`` as an HTML table, every cell escaped, nothing truncated.
+
+    ``formats``: column -> ``text``, ``count``, ``number``, ``number1``, ``percent``,
+    ``money`` or ``days``; only these columns are shown, in this order. ``count_column``:
+    the customers behind each row; where it is 1-4 the row's other numbers are withheld.
+    """
+    labels = labels or {}
+    head = "".join(f"<th>{html.escape(str(labels.get(c, c)))}</th>" for c in formats)
+    body = []
+    for _, row in frame.iterrows():
+        small = count_column is not None and is_small(row[count_column])
+        cells = []
+        for col, kind in formats.items():
+            v = row[col]
+            if kind == "text":
+                text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                cells.append(f'<td class="text">{html.escape(text)}</td>')
+                continue
+            if kind == "count":
+                text = fmt.count(v)
+            elif small:
+                text = WITHHELD
+            elif kind == "percent":
+                text = fmt.percent(v)
+            elif kind == "money":
+                text = fmt.number(v)
+            elif kind == "number1":
+                text = fmt.number(v, 1)
+            else:  # number, days
+                text = fmt.number(v)
+            cells.append(f'<td class="num">{html.escape(text)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f'<table class="ck-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def html_matrix(
+    matrix: pd.DataFrame, fmt: Formatter, corner: str = "", caption: str | None = None
+) -> str:
+    """A matrix of customer counts (e.g. absorption, migration), suppressed and escaped."""
+    head = f"<th>{html.escape(corner)}</th>" + "".join(
+        f"<th>{html.escape(str(c))}</th>" for c in matrix.columns
+    )
+    rows = []
+    for idx, row in matrix.iterrows():
+        cells = "".join(f'<td class="num">{html.escape(fmt.count(v))}</td>' for v in row)
+        rows.append(f'<tr><th class="row">{html.escape(str(idx))}</th>{cells}</tr>')
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f'<table class="ck-table ck-matrix">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -1,0 +1,81 @@
+"""Words of the reports in English and Spanish, and sentences generated from numbers."""
+
+from __future__ import annotations
+
+import math
+
+from .format import Formatter
+
+LABELS: dict[str, dict[str, str]] = {
+    "segment": {"en": "Segment", "es": "Segmento"},
+    "strategy": {"en": "Strategy", "es": "Estrategia"},
+    "customers": {"en": "Customers", "es": "Clientes"},
+    "share": {"en": "Share", "es": "Proporción"},
+    "balance": {"en": "Balance", "es": "Saldo"},
+    "overdue_balance": {"en": "Overdue balance", "es": "Saldo vencido"},
+    "mean_days_past_due": {"en": "Mean days past due", "es": "Días de mora promedio"},
+    "satisfied": {"en": "Meet the condition", "es": "Cumplen la condición"},
+    "reason": {"en": "Why it is empty", "es": "Por qué está vacío"},
+    "severity": {"en": "Severity", "es": "Gravedad"},
+    "check": {"en": "Check", "es": "Revisión"},
+    "message": {"en": "Finding", "es": "Hallazgo"},
+    "column": {"en": "Column", "es": "Columna"},
+    "null_rate": {"en": "Missing", "es": "Sin dato"},
+    "distinct": {"en": "Distinct values", "es": "Valores distintos"},
+    "taken_by": {"en": "Condition of ↓ / taken by →", "es": "Condición de ↓ / asignado a →"},
+    "from_to": {"en": "Previous month ↓ / this month →", "es": "Mes anterior ↓ / este mes →"},
+    "page": {"en": "Page", "es": "Página"},
+    "of": {"en": "of", "es": "de"},
+    "as_of": {"en": "as of", "es": "al"},
+    "run": {"en": "run", "es": "ejecución"},
+    "mean_score": {"en": "Mean score", "es": "Puntaje promedio"},
+    "company_share": {"en": "Companies", "es": "Empresas"},
+    "valid_phone_share": {"en": "Valid phone", "es": "Teléfono válido"},
+    "new_share": {"en": "New customers", "es": "Clientes nuevos"},
+    "mean_broken_promises": {"en": "Broken promises (mean)", "es": "Promesas rotas (promedio)"},
+}
+
+
+def label(key: str, language: str) -> str:
+    """The word for ``key`` in ``language`` (the key itself when there is none)."""
+    return LABELS.get(key, {}).get(language, key)
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def change_sentence(name: str, current, previous, unit: str, fmt: Formatter) -> str:
+    """One sentence on how a figure moved since the previous month.
+
+    ``unit``: ``fraction`` (a rate; the change is in percentage points), ``currency``,
+    ``days`` or ``count``. Handles a rise, a fall, no change (equal when rounded as shown)
+    and a missing current or previous value.
+    """
+    es = fmt.language == "es"
+
+    def show(x):
+        if unit == "fraction":
+            return fmt.percent(x)
+        if unit == "currency":
+            return fmt.money(x)
+        if unit == "days":
+            return f"{fmt.number(x, 1)} {'días' if es else 'days'}"
+        return fmt.number(x)
+
+    if _missing(current):
+        return f"{name}: {'sin datos este mes' if es else 'no data this month'}."
+    if _missing(previous):
+        tail = "sin cifra del mes anterior" if es else "no figure for the previous month"
+        return f"{name} {'fue' if es else 'was'} {show(current)}; {tail}."
+    if unit == "fraction":
+        delta = round((current - previous) * 100, 1)
+        amount = f"{fmt.number(abs(delta), 1)} {'puntos' if es else 'points'}"
+    else:
+        delta = round(current - previous, 1 if unit == "days" else 0)
+        amount = show(abs(delta))
+    if delta == 0:
+        return f"{name} {'se mantuvo en' if es else 'was unchanged at'} {show(current)}."
+    rose, fell = ("subió", "bajó") if es else ("rose", "fell")
+    verb = rose if delta > 0 else fell
+    return f"{name} {verb} {amount} {'hasta' if es else 'to'} {show(current)}."
