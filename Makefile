@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/collect-kit demo
+	$(BIN)/collect-kit report run configs/reports/monthly.yaml
 
 test: setup
 	$(BIN)/pytest

@@ -38,6 +38,9 @@ table.ck-table th { overflow-wrap: normal; word-break: normal; hyphens: manual; 
 table.ck-table td.text { overflow-wrap: anywhere; }
 table.ck-table td.num { text-align: right; white-space: nowrap; }
 table.ck-table th.row { background: none; font-weight: normal; color: var(--ink); }
+table.ck-cols-l { font-size: 6.5pt; }
+table.ck-cols-xl { font-size: 5.5pt; }
+table.ck-cols-l td.num, table.ck-cols-xl td.num { white-space: normal; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; }
 img { max-width: 100%; height: auto; }

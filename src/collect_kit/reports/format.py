@@ -106,9 +106,14 @@ def html_table(
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
-        f'<table class="ck-table">{cap}<thead><tr>{head}</tr></thead>'
+        f'<table class="ck-table {_width_class(len(formats))}">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _width_class(columns: int) -> str:
+    """Wide tables get smaller type so they fit the page instead of being clipped."""
+    return "ck-cols-xl" if columns > 12 else "ck-cols-l" if columns > 8 else ""
 
 
 def html_matrix(
@@ -123,4 +128,5 @@ def html_matrix(
         cells = "".join(f'<td class="num">{html.escape(fmt.count(v))}</td>' for v in row)
         rows.append(f'<tr><th class="row">{html.escape(str(idx))}</th>{cells}</tr>')
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f'<table class="ck-table ck-matrix">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    width = _width_class(len(matrix.columns) + 1)
+    return f'<table class="ck-table ck-matrix {width}">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -1,0 +1,251 @@
+"""Report runs for real: papermill, nbconvert, WeasyPrint, run folders, failures, privacy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from pypdf import PdfReader
+from typer.testing import CliRunner
+
+from collect_kit import segmentation as sg
+from collect_kit.cli import app
+from collect_kit.reports.runner import run_report
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTHLY = ROOT / "src" / "collect_kit" / "configs" / "reports" / "monthly.yaml"
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("COLLECT_KIT_CACHE")
+    os.environ["COLLECT_KIT_CACHE"] = str(cache)
+    yield
+    if old is None:
+        os.environ.pop("COLLECT_KIT_CACHE")
+    else:
+        os.environ["COLLECT_KIT_CACHE"] = old
+
+
+def write_config(folder: Path, **changes) -> Path:
+    """A copy of the monthly config with absolute paths and some settings changed."""
+    cfg = yaml.safe_load(MONTHLY.read_text())
+    cfg["sources"] = str(ROOT / "src" / "collect_kit" / "configs" / "sources" / "sample.yaml")
+    cfg["segmentation"] = str(
+        ROOT / "src" / "collect_kit" / "configs" / "segments" / "consumer.yaml"
+    )
+    cfg.update(changes)
+    path = folder / f"report-{len(list(folder.glob('report-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_run(env, tmp_path_factory, sample_db):
+    out = tmp_path_factory.mktemp("reports")
+    result = run_report(MONTHLY, output_dir=out, database=sample_db)
+    return result, out
+
+
+def test_run_folder_has_everything(good_run):
+    result, out = good_run
+    assert result.ok, result.error
+    names = sorted(p.name for p in result.folder.iterdir())
+    assert names == [
+        "manifest.json",
+        "run.log",
+        "segmentation.html",
+        "segmentation.ipynb",
+        "segmentation.pdf",
+    ]
+    latest = out / "monthly" / "latest"
+    assert latest.is_symlink() and latest.resolve() == result.folder.resolve()
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["notebooks"][0]["status"] == "ok"
+    assert manifest["parameters"]["as_of"] == "2026-10-31"
+    assert len(manifest["config_sha256"]) == 64 and manifest["data_fingerprint"]
+    assert manifest["package_version"] and manifest["started_at"] and manifest["ended_at"]
+
+
+def test_html_has_no_code_and_loads_nothing(good_run):
+    result, _ = good_run
+    page = (result.folder / "segmentation.html").read_text()
+    assert "plots.apply_theme" not in page and "context.open_portfolio" not in page
+    assert "In&nbsp;[" not in page and "Out[" not in page
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert page.count("data:image/png;base64") >= 3  # figures embedded
+
+
+def test_pdf_pages_title_date_and_package_numbers(good_run, sample_db):
+    result, _ = good_run
+    pdf = result.folder / "segmentation.pdf"
+    reader = PdfReader(str(pdf))
+    assert len(reader.pages) > 1
+    text = pdf_text(pdf)
+    assert "Monthly collections report" in text and "2026-10-31" in text
+    assert "Page 1 of" in text
+    # the customers per segment the package computes for the same data
+    from collect_kit import sources
+    from collect_kit.snapshot import snapshot
+
+    portfolio = sources.load(
+        ROOT / "src/collect_kit/configs/sources/sample.yaml", database=sample_db
+    )
+    snap = snapshot(portfolio.tables, "2026-10-31").to_pandas()
+    seg = sg.explain(
+        sg.load(ROOT / "src/collect_kit/configs/segments/consumer.yaml"), snap
+    ).segments
+    for row in seg.itertuples():
+        if row.customers >= 5:
+            assert f"{row.customers:,}" in text, row.segment
+
+
+def test_no_personal_data_anywhere_in_the_run_folder(good_run, small_sample):
+    result, _ = good_run
+    customers = small_sample.frame("customers")
+    needles = set(customers.customer_id) | set(customers.name.dropna())
+    needles |= set(customers.phone.dropna()) | set(customers.email.dropna())
+    needles |= set(small_sample.frame("receivables").receivable_id.head(500))
+    contents = []
+    for path in result.folder.iterdir():
+        contents.append(
+            pdf_text(path) if path.suffix == ".pdf" else path.read_text(errors="replace")
+        )
+    blob = "\n".join(contents)
+    leaked = [n for n in needles if n in blob]
+    assert leaked == []
+
+
+def test_injected_as_of_appears_in_the_output(env, tmp_path, sample_db):
+    result = run_report(MONTHLY, as_of="2026-06-30", output_dir=tmp_path, database=sample_db)
+    assert result.ok, result.error
+    page = (result.folder / "segmentation.html").read_text()
+    assert "2026-06-30" in page and "2026-10-31" not in page
+
+
+def test_a_failing_notebook_keeps_evidence_and_latest(good_run, sample_db, tmp_path):
+    result, out = good_run
+    previous = (out / "monthly" / "latest").resolve()
+    cli = CliRunner().invoke(
+        app,
+        ["report", "run", str(MONTHLY), "--output-dir", str(out), "--database", str(sample_db),
+         "-p", f"segmentation={tmp_path / 'missing.yaml'}"],
+    )  # fmt: skip
+    assert cli.exit_code == 1, cli.output
+    failed = [
+        p
+        for p in (out / "monthly").iterdir()
+        if p.is_dir() and not p.is_symlink() and p != result.folder
+    ]
+    assert len(failed) == 1
+    manifest = json.loads((failed[0] / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    nb = manifest["notebooks"][0]
+    assert (
+        nb["status"] == "failed"
+        and isinstance(nb["failed_cell"], int)
+        and "does not exist" in nb["error"]
+    )
+    executed = json.loads((failed[0] / "segmentation.ipynb").read_text())
+    assert any(
+        o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", [])
+    )
+    assert not (failed[0] / "segmentation.pdf").exists()
+    assert (out / "monthly" / "latest").resolve() == previous
+
+
+def test_spanish_report(env, tmp_path, sample_db):
+    config = write_config(tmp_path, language="es")
+    result = run_report(config, output_dir=tmp_path / "out", database=sample_db)
+    assert result.ok, result.error
+    text = pdf_text(result.folder / "segmentation.pdf")
+    assert "Segmentos" in text and "Página 1 de" in text
+    assert re.search(r"\d+,\d %", text), "decimal comma in percentages"
+    assert re.search(r"\d{1,3}(\.\d{3})+", text), "dot as thousands separator"
+
+
+def test_small_segment_and_special_characters(env, tmp_path, sample_db):
+    from collect_kit import sources
+    from collect_kit.snapshot import snapshot
+
+    portfolio = sources.load(
+        ROOT / "src/collect_kit/configs/sources/sample.yaml", database=sample_db
+    )
+    snap = snapshot(portfolio.tables, "2026-10-31").to_pandas()
+    unique = snap.balance.value_counts()
+    three = [float(v) for v in unique[unique == 1].index if v > 0][:3]
+    rules = {
+        "name": "special",
+        "segments": [
+            {
+                "name": "<script>alert(1)</script> & | tiny",
+                "when": {"column": "balance", "op": "in", "value": three},
+            },
+            {"name": "A & B | C", "when": {"column": "overdue_balance", "op": ">", "value": 0}},
+        ],
+    }
+    seg_file = tmp_path / "special.yaml"
+    seg_file.write_text(yaml.safe_dump(rules))
+    config = write_config(tmp_path, segmentation=str(seg_file))
+    result = run_report(config, output_dir=tmp_path / "out", database=sample_db)
+    assert result.ok, result.error
+    page = (result.folder / "segmentation.html").read_text()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; | tiny" in page
+    row = re.search(
+        r"&lt;script&gt;alert\(1\)&lt;/script&gt; &amp; \| tiny</td>(.*?)</tr>", page
+    ).group(1)
+    assert "&lt;5" in row  # 3 customers
+    total = sum(three)
+    assert f"{total:,.0f}" not in row
+    shutil.rmtree(tmp_path / "out")
+
+
+def test_bad_report_config_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntitle: X\nsources: s.yaml\nsegmentation: s.yaml\nnotebooks: [nope]\n")
+    cli = CliRunner().invoke(app, ["report", "run", str(bad), "--output-dir", str(tmp_path)])
+    assert cli.exit_code == 2 and "bad.yaml: notebooks" in cli.output
+
+
+def test_stored_notebooks_have_no_outputs_and_one_parameters_cell():
+    for path in (ROOT / "src" / "collect_kit" / "notebooks").glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+            path.name
+        )
+        assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]) == 1
+
+
+def test_profile_matches_pandas(sample_db):
+    from collect_kit import sources
+    from collect_kit.snapshot import snapshot
+
+    portfolio = sources.load(
+        ROOT / "src/collect_kit/configs/sources/sample.yaml", database=sample_db
+    )
+    snap = snapshot(portfolio.tables, "2026-10-31").to_pandas()
+    rules = sg.load(ROOT / "src/collect_kit/configs/segments/consumer.yaml")
+    prof = sg.profile(rules, snap).set_index("segment")
+    assigned = sg.assign(rules, snap)
+    for name, g in assigned.groupby("segment"):
+        assert prof.loc[name, "customers"] == len(g)
+        assert prof.loc[name, "mean_score"] == pytest.approx(g.score.mean())
+        assert prof.loc[name, "company_share"] == pytest.approx(
+            (g.customer_type == "company").mean()
+        )
+        assert prof.loc[name, "valid_phone_share"] == pytest.approx(g.has_valid_phone.mean())
+    assert isinstance(prof, pd.DataFrame)
