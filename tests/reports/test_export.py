@@ -59,7 +59,9 @@ def test_figures_are_not_split_across_pages(tmp_path):
     reader = PdfReader(str(pdf))
     assert len(reader.pages) > 2
     # pdfimages lists every image drawn, with its page: a split figure would be drawn twice
-    listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True
+    ).stdout
     drawn = [line.split() for line in listing.splitlines()[2:] if line.split()[2] == "image"]
     assert len(drawn) == 5
     assert len({row[0] for row in drawn}) > 1  # they do spread over several pages
