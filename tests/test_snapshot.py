@@ -128,47 +128,53 @@ def test_reversal_adds_back(tiny):
 # ------------------------------------------------------------ independent recomputation
 
 
+def _grouped(frame: pd.DataFrame, key: str) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for row in frame.itertuples(index=False):
+        out.setdefault(getattr(row, key), []).append(row)
+    return out
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+
+
 def reference_snapshot(
     t: dict[str, pd.DataFrame], as_of: pd.Timestamp, months: int = 6
 ) -> pd.DataFrame:
     """A deliberately plain, sequential re-implementation of the snapshot definitions."""
     start = as_of - pd.DateOffset(months=months)
     cust = t["customers"][t["customers"].customer_since <= as_of]
-    rec = t["receivables"][t["receivables"].issued_at <= as_of]
-    pay = t["payments"][t["payments"].paid_at <= as_of]
-    adj = t["adjustments"][t["adjustments"]["at"] <= as_of]
-    ct = t["contacts"][(t["contacts"]["at"] <= as_of)]
-    sc = t["scores"][t["scores"].scored_at <= as_of]
-    rec_by = {k: g for k, g in rec.groupby("customer_id")}
-    pay_by = {k: g for k, g in pay.groupby("customer_id")}
-    adj_by_rec = {k: g for k, g in adj.groupby("receivable_id")}
-    linked_by_rec = {k: (g.amount.sum(), g.paid_at.max()) for k, g in pay.groupby("receivable_id")}
-    ct_by = {k: g for k, g in ct.groupby("customer_id")}
-    sc_by = {k: g for k, g in sc.groupby("customer_id")}
+    rec_by = _grouped(t["receivables"][t["receivables"].issued_at <= as_of], "customer_id")
+    pay_by = _grouped(t["payments"][t["payments"].paid_at <= as_of], "customer_id")
+    adj_by_rec = _grouped(t["adjustments"][t["adjustments"]["at"] <= as_of], "receivable_id")
+    ct_by = _grouped(t["contacts"][t["contacts"]["at"] <= as_of], "customer_id")
+    sc_by = _grouped(t["scores"][t["scores"].scored_at <= as_of], "customer_id")
     rows = []
     for c in cust.itertuples(index=False):
-        r = rec_by.get(c.customer_id, rec.iloc[:0]).sort_values(
-            ["due_at", "issued_at", "receivable_id"]
+        recs = sorted(
+            rec_by.get(c.customer_id, []), key=lambda x: (x.due_at, x.issued_at, x.receivable_id)
         )
-        p = pay_by.get(c.customer_id, pay.iloc[:0])
+        pays = pay_by.get(c.customer_id, [])
         items = []
         pool_events = []
-        for x in r.itertuples(index=False):
-            a = adj_by_rec.get(x.receivable_id)
+        for x in recs:
             net, wo = 0.0, False
-            if a is not None:
-                for y in a.itertuples(index=False):
-                    net += -y.amount if y.kind == "reversal" else y.amount
-                    wo = wo or y.kind == "write_off"
-            lp, last = linked_by_rec.get(x.receivable_id, (0.0, None))
+            for y in adj_by_rec.get(x.receivable_id, []):
+                net += -y.amount if y.kind == "reversal" else y.amount
+                wo = wo or y.kind == "write_off"
+            linked = [y for y in pays if y.receivable_id == x.receivable_id]
+            lp = sum(y.amount for y in linked)
+            last = max((y.paid_at for y in linked), default=None)
             after = max(x.amount - net, 0.0)
             residual = max(after - lp, 0.0)
             if lp > after:
                 pool_events.append((last, x.receivable_id, lp - after))
             items.append(dict(rid=x.receivable_id, issued=x.issued_at, due=x.due_at, residual=residual,
                               balance=residual, wo=wo, lp=lp, last=last, settled=None))  # fmt: skip
-        for y in p[p.receivable_id.isna()].itertuples(index=False):
-            pool_events.append((y.paid_at, y.payment_id, y.amount))
+        for y in pays:
+            if _missing(y.receivable_id):
+                pool_events.append((y.paid_at, y.payment_id, y.amount))
         pool_events.sort()
         credit = 0.0
         for when, _tie, money in pool_events:  # pay oldest due first, event by event
@@ -201,26 +207,24 @@ def reference_snapshot(
         settled = [
             it for it in items if it["settled"] is not None and start < it["settled"] <= as_of
         ]
-        pw = p[(p.paid_at > start)]
-        cw = ct_by.get(c.customer_id, ct.iloc[:0])
-        cw = cw[cw["at"] > start]
+        in_window = [y for y in pays if y.paid_at > start]
+        contacts = ct_by.get(c.customer_id, [])
+        recent = [k for k in contacts if k.at > start]
         # promises: due in the window, not superseded by the next promise made before due
-        allp = ct_by.get(c.customer_id, ct.iloc[:0])
-        allp = allp[allp.outcome == "promise"].sort_values(["at", "contact_id"])
+        promises = sorted(
+            (k for k in contacts if k.outcome == "promise"), key=lambda k: (k.at, k.contact_id)
+        )
         due_n = broken = 0
-        rows_p = list(allp.itertuples(index=False))
-        for i, q in enumerate(rows_p):
+        for i, q in enumerate(promises):
             if not (start < q.promise_due <= as_of):
                 continue
-            if i + 1 < len(rows_p) and rows_p[i + 1].at <= q.promise_due:
+            if i + 1 < len(promises) and promises[i + 1].at <= q.promise_due:
                 continue
             due_n += 1
-            got = p[(p.paid_at >= q.at) & (p.paid_at <= q.promise_due)].amount.sum()
-            kept = got > 0 if pd.isna(q.promise_amount) else got >= q.promise_amount * 0.99
+            got = sum(y.amount for y in pays if q.at <= y.paid_at <= q.promise_due)
+            kept = got > 0 if _missing(q.promise_amount) else got >= q.promise_amount * 0.99
             broken += not kept
-        s = sc_by.get(c.customer_id)
-        if s is not None and len(s):
-            s = s.sort_values(["scored_at", "score"]).iloc[-1]
+        scores = sorted(sc_by.get(c.customer_id, []), key=lambda k: (k.scored_at, k.score))
         phone = c.phone if isinstance(c.phone, str) else None
         email = c.email if isinstance(c.email, str) else None
         rows.append(
@@ -239,16 +243,16 @@ def reference_snapshot(
                 "avg_payment_term_days": np.mean([(it["settled"] - it["issued"]).days for it in settled]) if settled else np.nan,
                 "avg_days_late": np.mean([(it["settled"] - it["due"]).days for it in settled]) if settled else np.nan,
                 "late_payments": sum(it["settled"] > it["due"] for it in settled),
-                "payments": len(pw),
-                "paid_amount": pw.amount.sum(),
-                "days_since_last_payment": (as_of - p.paid_at.max()).days if len(p) else np.nan,
-                "contact_attempts": len(cw),
-                "right_party_contacts": int(cw.outcome.isin(["right_party", "promise", "refused"]).sum()),
+                "payments": len(in_window),
+                "paid_amount": sum(y.amount for y in in_window),
+                "days_since_last_payment": (as_of - max(y.paid_at for y in pays)).days if pays else np.nan,
+                "contact_attempts": len(recent),
+                "right_party_contacts": sum(k.outcome in ("right_party", "promise", "refused") for k in recent),
                 "promises_due": due_n,
                 "broken_promises": broken,
                 "has_valid_phone": bool(phone and re.fullmatch(r"\+?\d{8,15}", re.sub(r"[\s\-().]", "", phone))),
                 "has_valid_email": bool(email and re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", email)),
-                "score": s.score if s is not None and len(s) else np.nan,
+                "score": scores[-1].score if scores else np.nan,
             }
         )  # fmt: skip
     return pd.DataFrame(rows).set_index("customer_id").sort_index()

@@ -1,0 +1,499 @@
+"""Recovery KPIs, each auditable to its numerator and denominator.
+
+Every KPI is a function ``(tables, period, by=None, groups=None) -> DataFrame`` registered in
+:data:`REGISTRY` with its name, unit, definition and source (the report's methodology page
+is generated from the registry). It runs on the engine and returns a tidy pandas frame:
+``period`` (the month end), the ``by`` columns, ``kpi``, ``numerator``, ``denominator`` and
+``value``. A zero denominator gives ``value`` NaN with the denominator shown — never an
+error or an infinity.
+
+Conventions (domain.md; where a source is ambiguous the choice is stated here):
+
+- a period is a calendar month; "at the start" means at the previous month end, so the
+  opening book is the point-in-time snapshot of that date;
+- balances come from the one payment allocation of :func:`collect_kit.snapshot.allocate`;
+  "delinquent" = an overdue balance > 0 (a receivable past its due date still open);
+- ``by`` columns come from ``groups`` — any table with ``customer_id`` (a snapshot, the
+  output of ``segmentation.assign``) — or else from the ``customers`` table; customers
+  absent from ``groups`` form a group with null keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import ibis
+import pandas as pd
+from ibis.expr.types import Table
+
+from . import schema
+from .engine import as_table, release
+from .snapshot import allocate
+
+
+@dataclass(frozen=True)
+class KPI:
+    """A registered KPI: what it measures and how, for the methodology page."""
+
+    name: str
+    label: str
+    unit: str  # fraction | currency | days | index
+    definition: str
+    numerator: str
+    denominator: str
+    source: str
+    function: Callable
+
+
+REGISTRY: dict[str, KPI] = {}
+
+
+def kpi(
+    name: str, label: str, unit: str, definition: str, numerator: str, denominator: str, source: str
+):
+    """Register a KPI function under ``name`` (a decorator)."""
+
+    def register(function: Callable) -> Callable:
+        REGISTRY[name] = KPI(
+            name, label, unit, definition, numerator, denominator, source, function
+        )
+        return function
+
+    return register
+
+
+def methodology() -> pd.DataFrame:
+    """Every registered KPI with its unit, definition, numerator, denominator and source."""
+    rows = [
+        {
+            k: getattr(m, k)
+            for k in ("name", "label", "unit", "definition", "numerator", "denominator", "source")
+        }
+        for m in REGISTRY.values()
+    ]
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month: ``start`` and ``end`` (inclusive dates) and the opening date."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @classmethod
+    def of(cls, period) -> Period:
+        """``"2026-10"``, any date in the month, or a Period."""
+        if isinstance(period, Period):
+            return period
+        p = pd.Period(period, freq="M")
+        return cls(p.start_time.normalize(), p.end_time.normalize())
+
+    @property
+    def opening(self) -> pd.Timestamp:
+        """The day before the period: the opening book is the snapshot of this date."""
+        return self.start - pd.Timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class _Inputs:
+    """The canonical tables as Ibis tables (pandas inputs loaded once, released after)."""
+
+    def __init__(self, tables: Mapping[str, object], groups=None):
+        self.created: list[Table] = []
+        self.t: dict[str, Table] = {}
+        for name, spec in schema.TABLES.items():
+            given = tables.get(name)
+            if given is None:
+                self.t[name] = ibis.memtable(schema.empty_frame(spec))
+                continue
+            table = as_table(given, spec)
+            if table is not given:
+                self.created.append(table)
+            fix = {c.name: table[c.name].date() for c in spec.columns
+                   if c.dtype == "date" and c.name in table.columns and table[c.name].type().is_timestamp()}  # fmt: skip
+            self.t[name] = table.mutate(**fix) if fix else table
+        self.groups = None
+        if groups is not None:
+            self.groups = as_table(groups)
+            if self.groups is not groups:
+                self.created.append(self.groups)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        release(self.created)
+
+
+def _date(d) -> ibis.Scalar:
+    return ibis.date(pd.Timestamp(d).date())
+
+
+def customer_balances(t: Mapping[str, Table], as_of) -> Table:
+    """Per customer with receivables on ``as_of``: ``balance``, ``overdue_balance`` and
+    ``current_balance`` (currency), from the one allocation of the snapshot module."""
+    b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
+    overdue = b.due_at < _date(as_of)
+    return b.group_by("customer_id").aggregate(
+        balance=b.balance.sum(),
+        overdue_balance=b.balance.sum(where=overdue).fill_null(0.0),
+        current_balance=b.balance.sum(where=~overdue).fill_null(0.0),
+    )
+
+
+def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
+    p = t["payments"]
+    p = p.filter((p.paid_at >= _date(period.start)) & (p.paid_at <= _date(period.end)))
+    return p.group_by("customer_id").aggregate(paid=p.amount.sum())
+
+
+def _group_keys(inputs: _Inputs, frame: Table, by: Sequence[str]) -> Table:
+    """Attach the ``by`` columns to a per-customer frame."""
+    if not by:
+        return frame
+    source = inputs.groups if inputs.groups is not None else inputs.t["customers"]
+    missing = [c for c in by if c not in source.columns]
+    if missing:
+        where = "groups" if inputs.groups is not None else "the customers table (pass groups=)"
+        raise ValueError(f"by: {missing} not in {where}; available: {', '.join(source.columns)}")
+    keys = source.select("customer_id", *by)
+    return frame.left_join(keys, "customer_id").drop("customer_id_right")
+
+
+def _finish(
+    agg: Table, by: Sequence[str], name: str, period_end, scale: float = 1.0
+) -> pd.DataFrame:
+    out = agg.to_pandas()
+    if not by and out.empty:
+        out = pd.DataFrame({"numerator": [0.0], "denominator": [0.0]})
+    num = out["numerator"].astype(float).fillna(0.0)
+    den = out["denominator"].astype(float).fillna(0.0)
+    out["numerator"], out["denominator"] = num, den
+    out["value"] = (num / den.where(den != 0)) * scale
+    out.insert(0, "kpi", name)
+    out.insert(0, "period", pd.Timestamp(period_end))
+    cols = ["period", *by, "kpi", "numerator", "denominator", "value"]
+    return out[cols].sort_values(list(by) or ["kpi"], ignore_index=True)
+
+
+def _ratio(
+    inputs, frame: Table, numerator, denominator, by, name, period_end, scale=1.0
+) -> pd.DataFrame:
+    frame = _group_keys(inputs, frame.mutate(_n=numerator, _d=denominator), by)
+    agg = frame.group_by(list(by)).aggregate(numerator=frame._n.sum(), denominator=frame._d.sum()) if by else \
+        frame.aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())  # fmt: skip
+    return _finish(agg, by, name, period_end, scale)
+
+
+def _delinquent_book(t, period: Period) -> Table:
+    """Customers delinquent at the opening date, with what they paid during the period."""
+    opening = customer_balances(t, period.opening)
+    opening = opening.filter(opening.overdue_balance > 0)
+    paid = _paid_in(t, period).view()
+    j = opening.left_join(paid, "customer_id").drop("customer_id_right")
+    return j.mutate(paid=j.paid.fill_null(0.0))
+
+
+# ------------------------------------------------------------------------------- KPIs
+
+SOURCE_DOMAIN = "collect_kit docs/domain.md"
+
+
+@kpi(
+    "recovery_rate", "Recovery rate", "fraction",
+    "Share of the delinquent book at the start of the month recovered during the month: per "
+    "customer delinquent at the opening date, money paid in the month up to its opening overdue "
+    "balance, summed, over the opening overdue balance.",
+    "payments in the month by customers delinquent at the start, each capped at its opening overdue balance",
+    "overdue balance at the start of the month (customers delinquent then)",
+    "Liquidation rate, " + SOURCE_DOMAIN,
+)  # fmt: skip
+def recovery_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Recovery (liquidation) rate of the month (fraction); see the registry entry.
+
+    Capping each customer's payments at its opening overdue balance keeps the rate in [0, 1]
+    and leaves out payments of bills that fell due later (they are not recovery of the book).
+    """
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        book = _delinquent_book(inp.t, period)
+        return _ratio(inp, book, ibis.least(book.paid, book.overdue_balance), book.overdue_balance,
+                      by, "recovery_rate", period.end)  # fmt: skip
+
+
+@kpi(
+    "payer_rate", "Payer rate", "fraction",
+    "Share of the customers delinquent at the start of the month who paid anything during it.",
+    "customers delinquent at the start with a payment in the month",
+    "customers delinquent at the start of the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def payer_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Payer rate of the month (fraction); customers not delinquent at the start are in neither count."""
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        book = _delinquent_book(inp.t, period)
+        return _ratio(
+            inp,
+            book,
+            (book.paid > 0).cast("float64"),
+            ibis.literal(1.0),
+            by,
+            "payer_rate",
+            period.end,
+        )
+
+
+@kpi(
+    "collected_per_delinquent_customer", "Collected per delinquent customer", "currency",
+    "Money paid during the month by the customers delinquent at its start, per such customer.",
+    "payments in the month by customers delinquent at the start",
+    "customers delinquent at the start of the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def collected_per_delinquent_customer(
+    tables, period, by: Sequence[str] = (), groups=None
+) -> pd.DataFrame:
+    """Average collected per delinquent customer (currency): all their payments in the month."""
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        book = _delinquent_book(inp.t, period)
+        return _ratio(
+            inp,
+            book,
+            book.paid,
+            ibis.literal(1.0),
+            by,
+            "collected_per_delinquent_customer",
+            period.end,
+        )
+
+
+@kpi(
+    "collected", "Collected", "currency",
+    "All money received during the month (payments dated in it), whatever they paid.",
+    "payments dated in the month", "1 (a total)", SOURCE_DOMAIN,
+)  # fmt: skip
+def collected(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Total collected in the month (currency); ``value`` equals ``numerator``."""
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        paid = _paid_in(inp.t, period)
+        out = _ratio(inp, paid, paid.paid, ibis.literal(0.0), by, "collected", period.end)
+    return out.assign(denominator=1.0, value=out["numerator"])
+
+
+@kpi(
+    "overdue_ratio", "% overdue", "fraction",
+    "Past-due balance over the total receivables balance at the end of the month.",
+    "overdue balance at the end of the month (receivables past their due date, still open)",
+    "total receivables balance at the end of the month",
+    "Past-due ratio, " + SOURCE_DOMAIN,
+)  # fmt: skip
+def overdue_ratio(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """% overdue at the month end (fraction)."""
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        b = customer_balances(inp.t, period.end)
+        return _ratio(inp, b, b.overdue_balance, b.balance, by, "overdue_ratio", period.end)
+
+
+def _sales(t, start, end) -> Table:
+    r = t["receivables"]
+    r = r.filter((r.issued_at >= _date(start)) & (r.issued_at <= _date(end)))
+    return r.group_by("customer_id").aggregate(sales=r.amount.sum())
+
+
+def _end_and_sales(t, period: Period) -> Table:
+    """Per customer: balances at the month end and credit sales (issued) in the month."""
+    end = customer_balances(t, period.end)
+    sales = _sales(t, period.start, period.end).view()
+    j = end.outer_join(sales, end.customer_id == sales.customer_id)
+    return j.select(
+        customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
+        balance=j.balance.fill_null(0.0),
+        current_balance=j.current_balance.fill_null(0.0),
+        overdue_balance=j.overdue_balance.fill_null(0.0),
+        sales=j.sales.fill_null(0.0),
+    )
+
+
+@kpi(
+    "dso", "DSO (standard)", "days",
+    "Days sales outstanding: receivables at the month end over the month's credit sales, times "
+    "the days in the month.",
+    "receivables balance at the month end x days in the month",
+    "credit sales of the month (amounts of receivables issued in it)",
+    "Standard DSO (creditguru), " + SOURCE_DOMAIN,
+)  # fmt: skip
+def dso(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        j = _end_and_sales(inp.t, period)
+        return _ratio(inp, j, j.balance * period.days, j.sales, by, "dso", period.end)
+
+
+@kpi(
+    "best_possible_dso", "Best possible DSO", "days",
+    "DSO counting only receivables not yet due at the month end: what DSO would be if everyone "
+    "paid on time. DSO minus it is the average days delinquent.",
+    "current (not yet due) balance at the month end x days in the month",
+    "credit sales of the month",
+    "Best possible DSO (creditguru), " + SOURCE_DOMAIN,
+)  # fmt: skip
+def best_possible_dso(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        j = _end_and_sales(inp.t, period)
+        return _ratio(
+            inp, j, j.current_balance * period.days, j.sales, by, "best_possible_dso", period.end
+        )
+
+
+@kpi(
+    "dso_moonflow", "Average collection period (Moonflow)", "days",
+    "Moonflow's 'período medio de cobro': overdue amount at the month end over the amount that "
+    "fell due in the last 90 days, times 90. A different number from the standard DSO.",
+    "overdue balance at the month end x 90",
+    "amount of receivables with a due date in the 90 days up to the month end",
+    "Moonflow 'período medio de cobro', " + SOURCE_DOMAIN,
+)  # fmt: skip
+def dso_moonflow(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        t = inp.t
+        end = customer_balances(t, period.end)
+        r = t["receivables"]
+        lo = period.end - pd.Timedelta(days=90)
+        r = r.filter(
+            (r.due_at > _date(lo))
+            & (r.due_at <= _date(period.end))
+            & (r.issued_at <= _date(period.end))
+        )
+        due = r.group_by("customer_id").aggregate(fell_due=r.amount.sum()).view()
+        j = end.outer_join(due, end.customer_id == due.customer_id)
+        j = j.select(
+            customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
+            overdue=j.overdue_balance.fill_null(0.0),
+            fell_due=j.fell_due.fill_null(0.0),
+        )
+        return _ratio(inp, j, j.overdue * 90.0, j.fell_due, by, "dso_moonflow", period.end)
+
+
+@kpi(
+    "cei", "Collection effectiveness index", "index",
+    "(opening receivables + credit sales - closing total receivables) over (opening receivables "
+    "+ credit sales - closing current receivables), x 100; 100 means everything collectable "
+    "was collected.",
+    "opening receivables + credit sales of the month - closing total receivables",
+    "opening receivables + credit sales of the month - closing current (not yet due) receivables",
+    "CEI, " + SOURCE_DOMAIN,
+)  # fmt: skip
+def cei(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """CEI of the month (0-100 index; ``value`` = numerator / denominator x 100)."""
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        t = inp.t
+        j = _end_and_sales(t, period).view()
+        # .view(): both sides derive from the same tables
+        opening = (
+            customer_balances(t, period.opening).select("customer_id", opening="balance").view()
+        )
+        k = j.outer_join(opening, j.customer_id == opening.customer_id)
+        k = k.select(
+            customer_id=ibis.coalesce(k.customer_id, k.customer_id_right),
+            opening=k.opening.fill_null(0.0),
+            sales=k.sales.fill_null(0.0),
+            balance=k.balance.fill_null(0.0),
+            current=k.current_balance.fill_null(0.0),
+        )
+        num = k.opening + k.sales - k.balance
+        den = k.opening + k.sales - k.current
+        return _ratio(inp, k, num, den, by, "cei", period.end, scale=100.0)
+
+
+def _settled_in(t, period: Period) -> Table:
+    b = allocate(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
+    return b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
+
+
+@kpi(
+    "average_collection_time", "Average collection time", "days",
+    "'Tiempo promedio de cobro': mean days from issue to payment over the receivables settled "
+    "by payment during the month.",
+    "sum over receivables settled in the month of (settlement date - issue date), in days",
+    "receivables settled by payment in the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def average_collection_time(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        s = _settled_in(inp.t, period)
+        days = s.settled_at.delta(s.issued_at, unit="day").cast("float64")
+        return _ratio(inp, s, days, ibis.literal(1.0), by, "average_collection_time", period.end)
+
+
+@kpi(
+    "average_days_late", "Average days late", "days",
+    "'Plazo promedio de pago' relative to the due date: mean (settlement date - due date) over "
+    "receivables settled by payment during the month; negative when paid early.",
+    "sum over receivables settled in the month of (settlement date - due date), in days",
+    "receivables settled by payment in the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def average_days_late(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        s = _settled_in(inp.t, period)
+        days = s.settled_at.delta(s.due_at, unit="day").cast("float64")
+        return _ratio(inp, s, days, ibis.literal(1.0), by, "average_days_late", period.end)
+
+
+def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """The aging table at ``as_of``: per DPD bucket (customer level, by maximum days past due)
+    the customers, the balance (``numerator``), the total balance (``denominator``) and the
+    share of balance (``value``, a fraction). Buckets with no customer show 0."""
+    from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS
+
+    as_of = pd.Timestamp(as_of).normalize()
+    with _Inputs(tables, groups) as inp:
+        b = allocate(
+            inp.t["receivables"], inp.t["payments"], inp.t["adjustments"], as_of
+        ).balances()
+        dpd = _date(as_of).delta(b.due_at, unit="day")
+        per = b.group_by("customer_id").aggregate(
+            balance=b.balance.sum(), max_dpd=dpd.max(where=(b.balance > 0) & (dpd > 0)).fill_null(0)
+        )
+        bucket = ibis.cases(
+            *[(per.max_dpd <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
+            else_=DPD_BUCKETS[-1][0],
+        )
+        per = _group_keys(inp, per.mutate(dpd_bucket=bucket), by)
+        keys = [*by, "dpd_bucket"]
+        agg = (
+            per.group_by(keys)
+            .aggregate(customers=per.count(), numerator=per.balance.sum())
+            .to_pandas()
+        )
+    grid = pd.MultiIndex.from_product(
+        [sorted(agg[k].dropna().unique()) for k in by] + [list(DPD_BUCKET_LABELS)], names=keys
+    ) if by else pd.Index(list(DPD_BUCKET_LABELS), name="dpd_bucket")  # fmt: skip
+    agg = agg.set_index(keys).reindex(grid).fillna({"customers": 0, "numerator": 0.0}).reset_index()
+    agg["customers"] = agg["customers"].astype(int)
+    agg["denominator"] = (
+        agg.groupby(list(by))["numerator"].transform("sum") if by else agg["numerator"].sum()
+    )
+    agg["value"] = agg["numerator"] / agg["denominator"].where(agg["denominator"] != 0)
+    agg.insert(0, "kpi", "aging")
+    agg.insert(0, "period", as_of)
+    return agg[
+        ["period", *by, "dpd_bucket", "kpi", "customers", "numerator", "denominator", "value"]
+    ]

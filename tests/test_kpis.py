@@ -1,0 +1,179 @@
+"""KPIs: hand-worked on the tiny portfolio, cross-checked on the sample in plain pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collect_kit import kpis
+
+from .test_snapshot import reference_snapshot
+
+# The tiny portfolio (conftest.tiny), month of March 2025, opening book on 2025-02-28:
+#   A: A1 100 (due 2024-12-31) paid by p1 (150 on account, 02-10), which also pays 50 of
+#      A2 (200, due 01-31) -> opening overdue 150. In March: p2 100 on A2; A3 300 issued 03-01.
+#   B: B1 1000 issued 02-15, due 03-01 -> current at the opening, not delinquent.
+#      In March: p3 400. (p4 600 is in April.)
+#   C: C1 500, 100 paid in 2024, 400 written off on 02-28 -> nothing owed at the opening.
+#      In March: p6 30 on account with nothing open (a credit).
+
+
+def one(frame: pd.DataFrame) -> pd.Series:
+    assert len(frame) == 1
+    return frame.iloc[0]
+
+
+def test_registry_is_documented():
+    m = kpis.methodology()
+    assert {"recovery_rate", "payer_rate", "overdue_ratio", "dso", "dso_moonflow", "cei"} <= set(
+        m.name
+    )
+    assert (
+        m[["label", "unit", "definition", "numerator", "denominator", "source"]].notna().all().all()
+    )
+
+
+def test_recovery_rate_by_hand(tiny):
+    r = one(kpis.recovery_rate(tiny, "2025-03"))
+    # only A is delinquent at the opening (150 overdue); it pays 100 in March: 100 / 150
+    assert (r.numerator, r.denominator) == (100, 150)
+    assert r.value == pytest.approx(100 / 150)
+    assert r.period == pd.Timestamp("2025-03-31")
+
+
+def test_payer_rate_and_collected_by_hand(tiny):
+    r = one(kpis.payer_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator, r.value) == (
+        1,
+        1,
+        1.0,
+    )  # A paid; B and C were not delinquent
+    r = one(kpis.collected_per_delinquent_customer(tiny, "2025-03"))
+    assert (r.numerator, r.denominator, r.value) == (100, 1, 100)
+    r = one(kpis.collected(tiny, "2025-03"))
+    assert r.value == 100 + 400 + 30  # p2 + p3 + p6 (a payment with nothing open still counts)
+    # January: C (400 overdue since 2024) is the only delinquent customer and pays nothing
+    r = one(kpis.payer_rate(tiny, "2025-01"))
+    assert (r.numerator, r.denominator, r.value) == (0, 1, 0.0)
+
+
+def test_overdue_ratio_and_dso_by_hand(tiny):
+    # March 31: A owes 50 overdue (A2) + 300 current (A3); B owes 600 overdue; C nothing
+    r = one(kpis.overdue_ratio(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (50 + 600, 50 + 300 + 600)
+    r = one(kpis.dso(tiny, "2025-03"))
+    # receivables at the end 950 x 31 days / credit sales of March (A3 300)
+    assert (r.numerator, r.denominator, r.value) == (950 * 31, 300, 950 * 31 / 300)
+    r = one(kpis.best_possible_dso(tiny, "2025-03"))
+    assert (r.numerator, r.denominator, r.value) == (300 * 31, 300, 31.0)
+    r = one(kpis.dso_moonflow(tiny, "2025-03"))
+    # fell due in (2024-12-31, 2025-03-31]: A2 200 + B1 1000; overdue 650 x 90
+    assert (r.numerator, r.denominator, r.value) == (650 * 90, 1200, 650 * 90 / 1200)
+
+
+def test_cei_by_hand(tiny):
+    r = one(kpis.cei(tiny, "2025-03"))
+    opening, sales, closing, current = 150 + 1000 + 0, 300, 950, 300
+    assert r.numerator == opening + sales - closing
+    assert r.denominator == opening + sales - current
+    assert r.value == pytest.approx((opening + sales - closing) / (opening + sales - current) * 100)
+
+
+def test_zero_denominator_gives_nan_with_the_denominator_shown(tiny):
+    # nothing was settled by payment in March (A2 and B1 still open, A1 settled in February)
+    r = one(kpis.average_collection_time(tiny, "2025-03"))
+    assert r.denominator == 0 and np.isnan(r.value)
+    r = one(kpis.average_days_late(tiny, "2025-02"))
+    # February: A1 settled by p1 on 02-10: issued 2024-12-01 (71 days), due 2024-12-31 (41 days late)
+    assert (r.numerator, r.denominator, r.value) == (41, 1, 41)
+    assert one(kpis.average_collection_time(tiny, "2025-02")).value == 71
+
+
+def test_empty_portfolio_month(tiny):
+    r = one(kpis.recovery_rate(tiny, "2023-01"))
+    assert r.denominator == 0 and np.isnan(r.value) and r.numerator == 0
+
+
+def test_by_groups_and_missing_column(tiny):
+    out = kpis.overdue_ratio(tiny, "2025-03", by=["customer_type"]).set_index("customer_type")
+    assert out.loc["person", "numerator"] == 50 and out.loc["person", "denominator"] == 350
+    assert out.loc["company", "value"] == 1.0
+    groups = pd.DataFrame({"customer_id": ["A", "B", "C"], "segment": ["S1", "S2", "S1"]})
+    out = kpis.overdue_ratio(tiny, "2025-03", by=["segment"], groups=groups).set_index("segment")
+    assert out.loc["S2", "numerator"] == 600
+    with pytest.raises(ValueError, match="by: \\['nope'\\]"):
+        kpis.overdue_ratio(tiny, "2025-03", by=["nope"])
+
+
+def test_aging_by_hand(tiny):
+    a = kpis.aging(tiny, "2025-03-31").set_index("dpd_bucket")
+    assert list(a.index) == ["current", "1-30", "31-60", "61-90", "91-180", "181-360", "361+"]
+    assert a.loc["31-60", "numerator"] == 350 and a.loc["31-60", "customers"] == 1  # A: 59 days
+    assert a.loc["1-30", "numerator"] == 600  # B: 30 days
+    assert a.loc["current", "customers"] == 1 and a.loc["current", "numerator"] == 0  # C
+    assert a.loc["361+", "customers"] == 0  # empty buckets stay, with 0
+    assert a.value.sum() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------- the sample, in pandas
+
+
+@pytest.fixture(scope="module")
+def frames(small_sample):
+    out = {k: small_sample.frame(k) for k in small_sample.tables}
+    for frame in out.values():
+        for col in frame.columns:
+            if col in (
+                "customer_since",
+                "issued_at",
+                "due_at",
+                "paid_at",
+                "at",
+                "promise_due",
+                "scored_at",
+            ):
+                frame[col] = pd.to_datetime(frame[col])
+    return out
+
+
+@pytest.mark.parametrize("month", ["2026-10", "2026-03"])
+def test_sample_kpis_match_pandas(frames, month):
+    p = pd.Period(month, freq="M")
+    start, end = p.start_time.normalize(), p.end_time.normalize()
+    opening = start - pd.Timedelta(days=1)
+    ref_open = reference_snapshot(frames, opening)
+    ref_end = reference_snapshot(frames, end)
+    pay = frames["payments"]
+    paid = pay[(pay.paid_at >= start) & (pay.paid_at <= end)].groupby("customer_id").amount.sum()
+    book = ref_open[ref_open.overdue_balance > 0]
+    paid_book = paid.reindex(book.index, fill_value=0.0)
+    expected = {
+        "recovery_rate": (
+            np.minimum(paid_book, book.overdue_balance).sum(),
+            book.overdue_balance.sum(),
+        ),
+        "payer_rate": ((paid_book > 0).sum(), len(book)),
+        "collected_per_delinquent_customer": (paid_book.sum(), len(book)),
+    }
+    rec = frames["receivables"]
+    sales = rec[(rec.issued_at >= start) & (rec.issued_at <= end)].amount.sum()
+    days = (end - start).days + 1
+    current_end = ref_end.balance - ref_end.overdue_balance
+    fell_due = rec[(rec.due_at > end - pd.Timedelta(days=90)) & (rec.due_at <= end)].amount.sum()
+    expected |= {
+        "overdue_ratio": (ref_end.overdue_balance.sum(), ref_end.balance.sum()),
+        "dso": (ref_end.balance.sum() * days, sales),
+        "best_possible_dso": (current_end.sum() * days, sales),
+        "dso_moonflow": (ref_end.overdue_balance.sum() * 90, fell_due),
+        "cei": (
+            ref_open.balance.sum() + sales - ref_end.balance.sum(),
+            ref_open.balance.sum() + sales - current_end.sum(),
+        ),
+    }
+    for name, (num, den) in expected.items():
+        r = one(kpis.REGISTRY[name].function(frames, month))
+        assert r.numerator == pytest.approx(num, rel=1e-9, abs=1e-6), name
+        assert r.denominator == pytest.approx(den, rel=1e-9, abs=1e-6), name
+    assert one(kpis.collected(frames, month)).value == pytest.approx(paid.sum())
+    assert len(book) > 100
