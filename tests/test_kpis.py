@@ -177,3 +177,32 @@ def test_sample_kpis_match_pandas(frames, month):
         assert r.denominator == pytest.approx(den, rel=1e-9, abs=1e-6), name
     assert one(kpis.collected(frames, month)).value == pytest.approx(paid.sum())
     assert len(book) > 100
+
+
+def test_contact_and_promise_kpis_by_hand(tiny):
+    # March actions: k3 (A sms delivered), k8 (A call promise), k9 (B promise), k4 (B promise),
+    # k5 (B email no answer), k6 (C promise); k7 is in April
+    r = one(kpis.contact_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (4, 6)
+    r = one(kpis.right_party_contact_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (4, 6)
+    by = kpis.contact_rate(tiny, "2025-03", by=["channel"]).set_index("channel")
+    assert by.loc["call", "value"] == 1.0 and by.loc["email", "value"] == 0.0 and by.loc["sms", "denominator"] == 1
+    r = one(kpis.promise_to_pay_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (4, 4)
+    # due in March: k8 (200 by 03-28, nothing paid) broken; k4 (500, 400 paid) broken;
+    # k9 superseded by k4; k6 falls due in April (pending, left out)
+    r = one(kpis.promise_kept_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator, r.value) == (0, 2, 0.0)
+    r = one(kpis.promise_kept_rate(tiny, "2025-02"))  # k2: 150 promised, p1 150 paid in time
+    assert (r.numerator, r.denominator) == (1, 1)
+    r = one(kpis.managed_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (1, 1)
+    r = one(kpis.cost_to_collect(tiny, "2025-03"))
+    assert r.numerator == 40 + 650 + 650 + 650 + 5 + 650 and r.denominator == 530
+
+
+def test_cost_to_collect_without_costs_is_nan(tiny):
+    tiny["contacts"] = tiny["contacts"].assign(cost=float("nan"))
+    r = one(kpis.cost_to_collect(tiny, "2025-03"))
+    assert np.isnan(r.value) and r.denominator == 530

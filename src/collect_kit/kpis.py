@@ -29,7 +29,7 @@ from ibis.expr.types import Table
 
 from . import schema
 from .engine import as_table, release
-from .snapshot import allocate
+from .snapshot import allocate, promise_outcomes
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,7 @@ def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
 
 def _group_keys(inputs: _Inputs, frame: Table, by: Sequence[str]) -> Table:
     """Attach the ``by`` columns to a per-customer frame."""
+    by = [c for c in by if c not in frame.columns]  # e.g. a contact's own channel
     if not by:
         return frame
     source = inputs.groups if inputs.groups is not None else inputs.t["customers"]
@@ -455,6 +456,132 @@ def average_days_late(tables, period, by: Sequence[str] = (), groups=None) -> pd
         s = _settled_in(inp.t, period)
         days = s.settled_at.delta(s.due_at, unit="day").cast("float64")
         return _ratio(inp, s, days, ibis.literal(1.0), by, "average_days_late", period.end)
+
+
+def _contacts_in(t, period: Period) -> Table:
+    c = t["contacts"]
+    return c.filter((c.at >= _date(period.start)) & (c.at <= _date(period.end)))
+
+
+@kpi(
+    "contact_rate", "Contact rate", "fraction",
+    "Share of collection actions of the month that reached a person (outcome contacted, "
+    "right_party, promise or refused); by channel with by=['channel'].",
+    "actions of the month that reached a person", "actions (attempts) of the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def contact_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        c = _contacts_in(inp.t, period)
+        hit = c.outcome.isin(schema.CONTACTED_OUTCOMES).cast("float64")
+        return _ratio(inp, c, hit, ibis.literal(1.0), by, "contact_rate", period.end)
+
+
+@kpi(
+    "right_party_contact_rate", "Right-party contact rate", "fraction",
+    "Share of collection actions of the month that reached the debtor (right_party, promise or "
+    "refused); by channel with by=['channel'].",
+    "actions of the month that reached the debtor", "actions (attempts) of the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def right_party_contact_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        c = _contacts_in(inp.t, period)
+        hit = c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64")
+        return _ratio(inp, c, hit, ibis.literal(1.0), by, "right_party_contact_rate", period.end)
+
+
+@kpi(
+    "promise_to_pay_rate", "Promise-to-pay rate", "fraction",
+    "Promises obtained over right-party contacts, in the month (sources that divide by all "
+    "contacts or calls give other numbers).",
+    "actions of the month with outcome promise", "right-party contacts of the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def promise_to_pay_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        c = _contacts_in(inp.t, period)
+        num = (c.outcome == "promise").cast("float64")
+        den = c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64")
+        return _ratio(inp, c, num, den, by, "promise_to_pay_rate", period.end)
+
+
+@kpi(
+    "promise_kept_rate", "Promise-kept rate", "fraction",
+    "Promises falling due in the month that the customer's payments between the promise and its "
+    "due date covered (1 % tolerance); promises superseded by a newer one made before they fell "
+    "due, and promises not yet due, are left out. A partial payment is a broken promise.",
+    "promises due in the month that were kept", "promises due in the month",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def promise_kept_rate(
+    tables, period, by: Sequence[str] = (), groups=None, tolerance: float = 0.01
+) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        p = promise_outcomes(
+            inp.t["contacts"], inp.t["payments"], period.opening, period.end, tolerance
+        )
+        return _ratio(
+            inp, p, p.kept.cast("float64"), ibis.literal(1.0), by, "promise_kept_rate", period.end
+        )
+
+
+@kpi(
+    "managed_rate", "% delinquent customers managed", "fraction",
+    "'Porcentaje de gestión': share of the customers delinquent at the start of the month with at "
+    "least one collection action during it.",
+    "customers delinquent at the start with an action in the month",
+    "customers delinquent at the start of the month",
+    "Moonflow, " + SOURCE_DOMAIN,
+)  # fmt: skip
+def managed_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        book = _delinquent_book(inp.t, period)
+        c = _contacts_in(inp.t, period)
+        acted = c.select("customer_id").distinct().mutate(acted=ibis.literal(1.0)).view()
+        j = book.left_join(acted, "customer_id").drop("customer_id_right")
+        return _ratio(
+            inp, j, j.acted.fill_null(0.0), ibis.literal(1.0), by, "managed_rate", period.end
+        )
+
+
+@kpi(
+    "cost_to_collect", "Cost to collect", "fraction",
+    "Cost of the month's collection actions over the money collected in the month; NaN when no "
+    "action carries a cost.",
+    "sum of the cost of actions in the month (currency)", "payments dated in the month (currency)",
+    SOURCE_DOMAIN,
+)  # fmt: skip
+def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        c = _contacts_in(inp.t, period)
+        cost = c.group_by("customer_id").aggregate(cost=c.cost.sum(), costed=c.cost.count())
+        paid = _paid_in(inp.t, period).view()
+        j = cost.outer_join(paid, cost.customer_id == paid.customer_id)
+        j = j.select(
+            customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
+            cost=j.cost.fill_null(0.0),
+            costed=j.costed.fill_null(0),
+            paid=j.paid.fill_null(0.0),
+        )
+        out = _ratio(
+            inp, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
+        )
+        has_cost = _group_keys(inp, j, by)
+        n_costed = has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()).to_pandas() if by else \
+            pd.DataFrame({"n": [has_cost.costed.sum().to_pandas()]})  # fmt: skip
+    if by:
+        out = out.merge(n_costed, on=list(by), how="left")
+    else:
+        out["n"] = n_costed["n"].iloc[0]
+    out.loc[out["n"].fillna(0) == 0, ["numerator", "value"]] = float("nan")
+    return out.drop(columns="n")
 
 
 def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:

@@ -393,32 +393,46 @@ def snapshot(
     return result
 
 
-def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: float) -> Table:
-    """Per customer: promises due in the window (not superseded) and how many were broken."""
+def promise_outcomes(contacts: Table, payments: Table, due_after, due_until, tolerance: float = 0.01) -> Table:
+    """One row per promise to pay falling due in ``(due_after, due_until]``, with ``kept``.
+
+    A promise (``outcome == "promise"``) is kept when the customer's payments from the
+    promise date to ``promise_due`` reach ``promise_amount`` x (1 - ``tolerance``) (any
+    payment, when the amount is missing). A newer promise made on or before an older one's
+    due date supersedes it: the older one is left out. Promises not yet due are left out
+    (DESIGN §9). ``due_after`` / ``due_until`` are dates (Ibis scalars or date-likes).
+    """
+    due_after = due_after if isinstance(due_after, ibis.Expr) else ibis.date(pd.Timestamp(due_after).date())
+    due_until = due_until if isinstance(due_until, ibis.Expr) else ibis.date(pd.Timestamp(due_until).date())
     p = contacts.filter(contacts.outcome == "promise")
     order = ibis.window(group_by="customer_id", order_by=["at", "contact_id"])
     p = p.mutate(next_at=p.at.lead().over(order))
     p = p.filter(
-        (p.promise_due > start_d)
-        & (p.promise_due <= as_of_d)
-        & (p.at <= as_of_d)
+        (p.promise_due > due_after)
+        & (p.promise_due <= due_until)
+        & (p.at <= due_until)
         & (p.next_at.isnull() | (p.next_at > p.promise_due))
     )
+    pay = payments.filter(payments.paid_at <= due_until)
     j = p.left_join(
         pay,
         [p.customer_id == pay.customer_id, pay.paid_at >= p.at, pay.paid_at <= p.promise_due],
     )
-    per_promise = j.group_by("contact_id", "customer_id", "promise_amount").aggregate(
+    per = j.group_by("contact_id", "customer_id", "at", "promise_due", "promise_amount").aggregate(
         paid=j.amount.sum()
     )
-    paid = per_promise.paid.fill_null(0.0)
+    paid = per.paid.fill_null(0.0)
     kept = ibis.cases(
-        (per_promise.promise_amount.isnull(), paid > 0),
-        else_=paid >= per_promise.promise_amount * (1 - tolerance),
+        (per.promise_amount.isnull(), paid > 0),
+        else_=paid >= per.promise_amount * (1 - tolerance),
     )
-    return per_promise.group_by("customer_id").aggregate(
-        promises_due=per_promise.count(), broken_promises=(~kept).sum()
-    )
+    return per.mutate(paid=paid, kept=kept)
+
+
+def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: float) -> Table:
+    """Per customer: promises due in the window (not superseded) and how many were broken."""
+    p = promise_outcomes(contacts, pay, start_d, as_of_d, tolerance)
+    return p.group_by("customer_id").aggregate(promises_due=p.count(), broken_promises=(~p.kept).sum())
 
 
 def snapshot_schema():
