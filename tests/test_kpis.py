@@ -111,7 +111,7 @@ def test_aging_by_hand(tiny):
     assert list(a.index) == ["current", "1-30", "31-60", "61-90", "91-180", "181-360", "361+"]
     assert a.loc["31-60", "numerator"] == 350 and a.loc["31-60", "customers"] == 1  # A: 59 days
     assert a.loc["1-30", "numerator"] == 600  # B: 30 days
-    assert a.loc["current", "customers"] == 1 and a.loc["current", "numerator"] == 0  # C
+    assert a.loc["current", "customers"] == 0  # C owes nothing: not in the table
     assert a.loc["361+", "customers"] == 0  # empty buckets stay, with 0
     assert a.value.sum() == pytest.approx(1.0)
 
@@ -187,7 +187,11 @@ def test_contact_and_promise_kpis_by_hand(tiny):
     r = one(kpis.right_party_contact_rate(tiny, "2025-03"))
     assert (r.numerator, r.denominator) == (4, 6)
     by = kpis.contact_rate(tiny, "2025-03", by=["channel"]).set_index("channel")
-    assert by.loc["call", "value"] == 1.0 and by.loc["email", "value"] == 0.0 and by.loc["sms", "denominator"] == 1
+    assert (
+        by.loc["call", "value"] == 1.0
+        and by.loc["email", "value"] == 0.0
+        and by.loc["sms", "denominator"] == 1
+    )
     r = one(kpis.promise_to_pay_rate(tiny, "2025-03"))
     assert (r.numerator, r.denominator) == (4, 4)
     # due in March: k8 (200 by 03-28, nothing paid) broken; k4 (500, 400 paid) broken;
@@ -206,3 +210,131 @@ def test_cost_to_collect_without_costs_is_nan(tiny):
     tiny["contacts"] = tiny["contacts"].assign(cost=float("nan"))
     r = one(kpis.cost_to_collect(tiny, "2025-03"))
     assert np.isnan(r.value) and r.denominator == 530
+
+
+def test_roll_rates_by_hand(tiny):
+    # February: opening 01-31: A owes 300 (A1 31 days late -> 31-60), C owes 400 (184 days ->
+    # 181-360). End 02-28: A owes 150 of A2 (28 days -> 1-30: a roll back); C's 400 written off.
+    feb = kpis.roll_rates(tiny, "2025-02")
+    got = {(r.from_bucket, r.to_state): (r.customers, r.balance) for r in feb.itertuples()}
+    assert got == {("31-60", "1-30"): (1, 300.0), ("181-360", "written_off"): (1, 400.0)}
+    # March: A 1-30 -> 31-60 (59 days), B current -> 1-30 (30 days): both roll forward
+    mar = kpis.roll_rates(tiny, "2025-03")
+    got = {(r.from_bucket, r.to_state): r.customers for r in mar.itertuples()}
+    assert got == {("current", "1-30"): 1, ("1-30", "31-60"): 1}
+    r = one(kpis.forward_roll_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (2, 2)
+    r = one(kpis.cure_rate(tiny, "2025-03"))
+    assert (r.numerator, r.denominator) == (0, 1)  # B was current at the opening: not in the base
+    assert (mar.groupby("from_bucket", observed=True).customer_share.sum() == 1).all()
+
+
+def test_cure_then_relapse(tiny):
+    # D2: a customer late in January, current (still owing) in February, late again in March
+    extra = pd.DataFrame(
+        {"receivable_id": ["D1", "D2", "D3"], "customer_id": ["C"] * 3, "product": ["loan"] * 3,
+         "issued_at": pd.to_datetime(["2024-12-01", "2025-01-20", "2025-02-20"]).astype("datetime64[s]"),
+         "due_at": pd.to_datetime(["2025-01-10", "2025-03-05", "2025-03-10"]).astype("datetime64[s]"),
+         "amount": [80.0, 90.0, 70.0], "currency": ["CLP"] * 3}
+    )  # fmt: skip
+    pay = pd.DataFrame(
+        {"payment_id": ["q1"], "customer_id": ["C"], "receivable_id": ["D1"],
+         "paid_at": pd.to_datetime(["2025-02-03"]).astype("datetime64[s]"), "amount": [80.0]}
+    )  # fmt: skip
+    tiny["receivables"] = pd.concat([tiny["receivables"], extra], ignore_index=True)
+    tiny["payments"] = pd.concat([tiny["payments"], pay], ignore_index=True)
+    # Jan 31: C owes D1 (21 days) and C1 (184 days). Feb 28: D1 paid, C1 written off, D2 and D3
+    # not yet due -> current while owing: a cure from 181-360. Mar 31: D2, D3 unpaid -> 1-30.
+    feb = {
+        (r.from_bucket, r.to_state): r.customers
+        for r in kpis.roll_rates(tiny, "2025-02").itertuples()
+    }
+    assert feb[("181-360", "current")] == 1
+    r = one(kpis.cure_rate(tiny, "2025-02"))
+    assert (r.numerator, r.denominator) == (1, 2)  # A (31-60 -> 1-30) is not cured
+    mar = {
+        (r.from_bucket, r.to_state): r.customers
+        for r in kpis.roll_rates(tiny, "2025-03").itertuples()
+    }
+    assert mar[("current", "1-30")] == 2  # B and the relapsing C
+
+
+def test_sample_contact_roll_and_aging_match_pandas(frames):
+    month = "2026-08"
+    p = pd.Period(month, freq="M")
+    start, end = p.start_time.normalize(), p.end_time.normalize()
+    opening = start - pd.Timedelta(days=1)
+    ref_open, ref_end = reference_snapshot(frames, opening), reference_snapshot(frames, end)
+    c = frames["contacts"]
+    cm = c[(c["at"] >= start) & (c["at"] <= end)]
+    pay = frames["payments"]
+    paid = pay[(pay.paid_at >= start) & (pay.paid_at <= end)]
+    book = ref_open[ref_open.overdue_balance > 0]
+    expected = {
+        "contact_rate": (
+            cm.outcome.isin(["contacted", "right_party", "promise", "refused"]).sum(),
+            len(cm),
+        ),
+        "right_party_contact_rate": (
+            cm.outcome.isin(["right_party", "promise", "refused"]).sum(),
+            len(cm),
+        ),
+        "promise_to_pay_rate": (
+            (cm.outcome == "promise").sum(),
+            cm.outcome.isin(["right_party", "promise", "refused"]).sum(),
+        ),
+        "managed_rate": (book.index.isin(cm.customer_id).sum(), len(book)),
+        "cost_to_collect": (cm.cost.sum(), paid.amount.sum()),
+    }
+    # promises due in the month, not superseded, kept when covered within 1 %
+    kept = due = 0
+    for _, g in c[c.outcome == "promise"].sort_values(["at", "contact_id"]).groupby("customer_id"):
+        rows = list(g.itertuples())
+        for i, q in enumerate(rows):
+            if not (opening < q.promise_due <= end) or (
+                i + 1 < len(rows) and rows[i + 1].at <= q.promise_due
+            ):
+                continue
+            due += 1
+            mine = pay[
+                (pay.customer_id == q.customer_id)
+                & (pay.paid_at >= q.at)
+                & (pay.paid_at <= q.promise_due)
+            ]
+            kept += mine.amount.sum() >= q.promise_amount * 0.99
+    expected["promise_kept_rate"] = (kept, due)
+    # roll: buckets at the opening (owing customers) and states at the end
+    owing = ref_open[ref_open.balance > 0]
+    adj = frames["adjustments"]
+    wrote = set(
+        adj[(adj.kind == "write_off") & (adj["at"] >= start) & (adj["at"] <= end)].customer_id
+    )
+    end_state = ref_end.reindex(owing.index)
+    state = np.where(end_state.balance > 0, end_state.dpd_bucket,
+                     np.where(owing.index.isin(wrote), "written_off", "paid_off"))  # fmt: skip
+    order = {
+        b: i
+        for i, b in enumerate(["current", "1-30", "31-60", "61-90", "91-180", "181-360", "361+"])
+    }
+    from_rank = owing.dpd_bucket.map(order).to_numpy()
+    to_rank = pd.Series(state).map(order).fillna(-1).to_numpy()
+    expected["forward_roll_rate"] = ((to_rank > from_rank).sum(), len(owing))
+    expected["cure_rate"] = (((from_rank > 0) & (state == "current")).sum(), (from_rank > 0).sum())
+    for name, (num, den) in expected.items():
+        r = one(kpis.REGISTRY[name].function(frames, month))
+        assert (r.numerator, r.denominator) == pytest.approx((num, den)), name
+    matrix = kpis.roll_rates(frames, month)
+    ref = pd.DataFrame({"from_bucket": owing.dpd_bucket.to_numpy(), "to_state": state,
+                        "balance": owing.balance.to_numpy()})  # fmt: skip
+    ref = ref.groupby(["from_bucket", "to_state"]).agg(
+        customers=("balance", "size"), balance=("balance", "sum")
+    )
+    got = matrix.set_index(["from_bucket", "to_state"])[["customers", "balance"]]
+    got.index = got.index.set_levels([lvl.astype(str) for lvl in got.index.levels])
+    pd.testing.assert_frame_equal(got.sort_index(), ref.sort_index(), check_dtype=False)
+    aging = kpis.aging(frames, end).set_index("dpd_bucket")
+    owing_end = ref_end[ref_end.balance > 0]
+    for bucket, g in owing_end.groupby("dpd_bucket"):
+        assert aging.loc[bucket, "numerator"] == pytest.approx(g.balance.sum())
+        assert aging.loc[bucket, "customers"] == len(g)
+    assert expected["forward_roll_rate"][0] > 10 and expected["promise_kept_rate"][1] > 10

@@ -29,7 +29,7 @@ from ibis.expr.types import Table
 
 from . import schema
 from .engine import as_table, release
-from .snapshot import allocate, promise_outcomes
+from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, promise_outcomes
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,20 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
     ``current_balance`` (currency), from the one allocation of the snapshot module."""
     b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
     overdue = b.due_at < _date(as_of)
+    dpd = _date(as_of).delta(b.due_at, unit="day")
     return b.group_by("customer_id").aggregate(
         balance=b.balance.sum(),
         overdue_balance=b.balance.sum(where=overdue).fill_null(0.0),
         current_balance=b.balance.sum(where=~overdue).fill_null(0.0),
+        max_days_past_due=dpd.max(where=(b.balance > 0) & overdue).fill_null(0),
+    )
+
+
+def dpd_bucket(max_days_past_due):
+    """The customer-level DPD bucket of a maximum days past due (snapshot.DPD_BUCKETS)."""
+    return ibis.cases(
+        *[(max_days_past_due <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
+        else_=DPD_BUCKETS[-1][0],
     )
 
 
@@ -586,24 +596,14 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
 
 def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     """The aging table at ``as_of``: per DPD bucket (customer level, by maximum days past due)
-    the customers, the balance (``numerator``), the total balance (``denominator``) and the
-    share of balance (``value``, a fraction). Buckets with no customer show 0."""
-    from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS
-
+    the customers owing something, their balance (``numerator``), the total balance
+    (``denominator``) and the share of balance (``value``, a fraction). Buckets with no
+    customer show 0."""
     as_of = pd.Timestamp(as_of).normalize()
     with _Inputs(tables, groups) as inp:
-        b = allocate(
-            inp.t["receivables"], inp.t["payments"], inp.t["adjustments"], as_of
-        ).balances()
-        dpd = _date(as_of).delta(b.due_at, unit="day")
-        per = b.group_by("customer_id").aggregate(
-            balance=b.balance.sum(), max_dpd=dpd.max(where=(b.balance > 0) & (dpd > 0)).fill_null(0)
-        )
-        bucket = ibis.cases(
-            *[(per.max_dpd <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
-            else_=DPD_BUCKETS[-1][0],
-        )
-        per = _group_keys(inp, per.mutate(dpd_bucket=bucket), by)
+        per = customer_balances(inp.t, as_of)
+        per = per.filter(per.balance > 0)  # customers who owe something
+        per = _group_keys(inp, per.mutate(dpd_bucket=dpd_bucket(per.max_days_past_due)), by)
         keys = [*by, "dpd_bucket"]
         agg = (
             per.group_by(keys)
@@ -624,3 +624,110 @@ def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     return agg[
         ["period", *by, "dpd_bucket", "kpi", "customers", "numerator", "denominator", "value"]
     ]
+
+
+PAID_OFF = "paid_off"
+WRITTEN_OFF = "written_off"
+ROLL_STATES = (*DPD_BUCKET_LABELS, PAID_OFF, WRITTEN_OFF)
+
+
+def _transitions(t, period: Period) -> Table:
+    """Per customer owing at the opening: bucket then, state at the month end, opening balance.
+
+    States at the end: a DPD bucket while still owing; ``paid_off`` when nothing is owed and
+    nothing was written off during the month; ``written_off`` when nothing is owed and a
+    write-off was booked during the month.
+    """
+    start = customer_balances(t, period.opening)
+    start = start.filter(start.balance > 0)
+    start = start.select("customer_id", opening_balance=start.balance,
+                         from_bucket=dpd_bucket(start.max_days_past_due))  # fmt: skip
+    end = customer_balances(t, period.end).view()
+    a = t["adjustments"]
+    wo = a.filter(
+        (a.kind == "write_off") & (a.at >= _date(period.start)) & (a.at <= _date(period.end))
+    )
+    wo = wo.select("customer_id").distinct().mutate(wrote_off=ibis.literal(True)).view()
+    j = start.left_join(end, "customer_id").drop("customer_id_right")
+    j = j.left_join(wo, "customer_id").drop("customer_id_right")
+    owes = j.balance.fill_null(0.0) > 0
+    to_state = ibis.cases(
+        (owes, dpd_bucket(j.max_days_past_due.fill_null(0))),
+        (j.wrote_off.fill_null(False), WRITTEN_OFF),
+        else_=PAID_OFF,
+    )
+    return j.select("customer_id", "from_bucket", "opening_balance", to_state=to_state)
+
+
+def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Month-over-month transition matrix at customer level (DESIGN §9).
+
+    One row per (``by`` groups,) from-bucket at the opening and state at the month end
+    (:data:`ROLL_STATES`): ``customers``, ``balance`` (opening balance, currency), and the
+    shares of the from-bucket's customers and balance (fractions; each from-bucket's rows sum
+    to 1). Customers owing nothing at the opening are not in the matrix. A cure is a move to
+    ``current`` while still owing (OCC Comptroller's Handbook, retail lending).
+    """
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        tr = _group_keys(inp, _transitions(inp.t, period), by)
+        keys = [*by, "from_bucket", "to_state"]
+        agg = (
+            tr.group_by(keys)
+            .aggregate(customers=tr.count(), balance=tr.opening_balance.sum())
+            .to_pandas()
+        )
+    row_keys = [*by, "from_bucket"]
+    agg["customer_share"] = agg.customers / agg.groupby(row_keys).customers.transform("sum")
+    agg["balance_share"] = agg.balance / agg.groupby(row_keys).balance.transform("sum")
+    agg["from_bucket"] = pd.Categorical(agg.from_bucket, DPD_BUCKET_LABELS, ordered=True)
+    agg["to_state"] = pd.Categorical(agg.to_state, ROLL_STATES, ordered=True)
+    agg = agg.sort_values([*by, "from_bucket", "to_state"])
+    agg.insert(0, "period", period.end)
+    return agg.reset_index(drop=True)
+
+
+def _roll_kpi(tables, period, by, groups, name: str, numerator, denominator) -> pd.DataFrame:
+    period = Period.of(period)
+    with _Inputs(tables, groups) as inp:
+        tr = _transitions(inp.t, period)
+        rank = {s: i for i, s in enumerate(DPD_BUCKET_LABELS)}
+        from_rank = tr.from_bucket.substitute(rank, else_=-1)
+        to_rank = tr.to_state.substitute(rank, else_=-1)
+        tr = tr.mutate(from_rank=from_rank, to_rank=to_rank)
+        return _ratio(
+            inp,
+            tr,
+            numerator(tr).cast("float64"),
+            denominator(tr).cast("float64"),
+            by,
+            name,
+            period.end,
+        )
+
+
+@kpi(
+    "forward_roll_rate", "Forward roll rate", "fraction",
+    "Share of the customers owing at the start of the month who end it in a worse DPD bucket "
+    "(customer level, by maximum days past due).",
+    "customers owing at the start who moved to a worse bucket",
+    "customers owing at the start of the month",
+    "Roll rate (OCC Comptroller's Handbook), " + SOURCE_DOMAIN,
+)  # fmt: skip
+def forward_roll_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    return _roll_kpi(tables, period, by, groups, "forward_roll_rate",
+                     lambda tr: tr.to_rank > tr.from_rank, lambda tr: ibis.literal(True))  # fmt: skip
+
+
+@kpi(
+    "cure_rate", "Cure rate", "fraction",
+    "Share of the customers delinquent at the start of the month who are current at its end "
+    "while still owing (those who paid everything are 'paid off', not cured).",
+    "customers delinquent at the start and current, still owing, at the end",
+    "customers delinquent at the start of the month",
+    "OCC Comptroller's Handbook, " + SOURCE_DOMAIN,
+)  # fmt: skip
+def cure_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    return _roll_kpi(tables, period, by, groups, "cure_rate",
+                     lambda tr: (tr.from_rank > 0) & (tr.to_state == "current"),
+                     lambda tr: tr.from_rank > 0)  # fmt: skip

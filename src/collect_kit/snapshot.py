@@ -393,7 +393,9 @@ def snapshot(
     return result
 
 
-def promise_outcomes(contacts: Table, payments: Table, due_after, due_until, tolerance: float = 0.01) -> Table:
+def promise_outcomes(
+    contacts: Table, payments: Table, due_after, due_until, tolerance: float = 0.01
+) -> Table:
     """One row per promise to pay falling due in ``(due_after, due_until]``, with ``kept``.
 
     A promise (``outcome == "promise"``) is kept when the customer's payments from the
@@ -402,8 +404,12 @@ def promise_outcomes(contacts: Table, payments: Table, due_after, due_until, tol
     due date supersedes it: the older one is left out. Promises not yet due are left out
     (DESIGN §9). ``due_after`` / ``due_until`` are dates (Ibis scalars or date-likes).
     """
-    due_after = due_after if isinstance(due_after, ibis.Expr) else ibis.date(pd.Timestamp(due_after).date())
-    due_until = due_until if isinstance(due_until, ibis.Expr) else ibis.date(pd.Timestamp(due_until).date())
+    due_after = (
+        due_after if isinstance(due_after, ibis.Expr) else ibis.date(pd.Timestamp(due_after).date())
+    )
+    due_until = (
+        due_until if isinstance(due_until, ibis.Expr) else ibis.date(pd.Timestamp(due_until).date())
+    )
     p = contacts.filter(contacts.outcome == "promise")
     order = ibis.window(group_by="customer_id", order_by=["at", "contact_id"])
     p = p.mutate(next_at=p.at.lead().over(order))
@@ -432,7 +438,9 @@ def promise_outcomes(contacts: Table, payments: Table, due_after, due_until, tol
 def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: float) -> Table:
     """Per customer: promises due in the window (not superseded) and how many were broken."""
     p = promise_outcomes(contacts, pay, start_d, as_of_d, tolerance)
-    return p.group_by("customer_id").aggregate(promises_due=p.count(), broken_promises=(~p.kept).sum())
+    return p.group_by("customer_id").aggregate(
+        promises_due=p.count(), broken_promises=(~p.kept).sum()
+    )
 
 
 def snapshot_schema():
