@@ -731,3 +731,159 @@ def cure_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFra
     return _roll_kpi(tables, period, by, groups, "cure_rate",
                      lambda tr: (tr.from_rank > 0) & (tr.to_state == "current"),
                      lambda tr: tr.from_rank > 0)  # fmt: skip
+
+
+# ---------------------------------------------------------------- vintages and survival
+
+
+def _month_ends(first, last) -> list[pd.Timestamp]:
+    return list(
+        pd.period_range(pd.Period(first, "M"), pd.Period(last, "M"), freq="M").end_time.normalize()
+    )
+
+
+def _episodes(t, months: list[pd.Timestamp]) -> tuple[Table, Table]:
+    """Delinquency episodes and customer-month states over ``months`` (month ends).
+
+    A customer enters delinquency at month end m when it has an overdue balance then and had
+    none at the previous month end (so the first month starts no episode: its history is
+    unknown). A customer who cures and relapses starts a new episode (DESIGN §9). Returns
+    (entries: customer_id, month, episode, entry_balance; states: customer_id, month,
+    episode) with ``month`` the index into ``months``.
+    """
+    parts = [
+        customer_balances(t, m).select(
+            "customer_id", "overdue_balance", month=ibis.literal(i, "int32")
+        )
+        for i, m in enumerate(months)
+    ]
+    states = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    w = ibis.window(group_by="customer_id", order_by="month")
+    states = states.mutate(delinquent=states.overdue_balance > 0)
+    states = states.mutate(prev=states.delinquent.lag().over(w))
+    # a customer appears from its first receivable on; appearing delinquent after the first
+    # month is a new episode too (it had no earlier history to be delinquent in)
+    entered = states.delinquent & (states.month > 0) & ~states.prev.fill_null(False)
+    states = states.mutate(entered=entered.fill_null(False))
+    cw = ibis.cumulative_window(group_by="customer_id", order_by="month")
+    states = states.mutate(episode=states.entered.cast("int32").sum().over(cw))
+    entries = states.filter(states.entered).select(
+        "customer_id", "month", "episode", entry_balance="overdue_balance"
+    )
+    return entries, states.select("customer_id", "month", "episode")
+
+
+def vintage_curves(
+    tables, first, last, max_months: int = 12, by: Sequence[str] = (), groups=None
+) -> pd.DataFrame:
+    """Cumulative recovery by vintage over months since entering delinquency.
+
+    ``vintage``: the month end a delinquency episode starts (between ``first`` and ``last``).
+    For each vintage and ``months_since`` k = 1..``max_months``: ``numerator`` = money paid in
+    the k months after entry by the episodes of that vintage (a customer's payments count for
+    its current episode, each episode capped at its entry balance), ``denominator`` = their
+    overdue balance at entry, ``value`` = the cumulative recovery rate (fraction). Cells whose
+    k months are not all within ``last`` are left out (not yet mature).
+    """
+    months = _month_ends(first, last)
+    with _Inputs(tables, groups) as inp:
+        t = inp.t
+        entries, states = _episodes(t, months)
+        p = t["payments"].filter(t["payments"].paid_at <= _date(months[-1]))
+        bounds = ibis.memtable(
+            pd.DataFrame(
+                {
+                    "month": range(len(months)),
+                    "m_start": [m.replace(day=1) for m in months],
+                    "m_end": months,
+                }
+            )  # fmt: skip
+        ).mutate(m_start=ibis._.m_start.date(), m_end=ibis._.m_end.date())
+        pm = p.join(bounds, [p.paid_at >= bounds.m_start, p.paid_at <= bounds.m_end])
+        pm = pm.group_by("customer_id", "month").aggregate(paid=pm.amount.sum())
+        pm = pm.join(states, ["customer_id", "month"]).select(
+            "customer_id", "month", "episode", "paid"
+        )
+        offsets = ibis.memtable(pd.DataFrame({"k": range(1, max_months + 1)}))
+        grid = entries.cross_join(offsets)
+        grid = grid.filter(grid.month + grid.k < len(months))
+        grid = grid.mutate(pay_month=grid.month + grid.k)
+        pmv = pm.view()
+        g = grid.left_join(pmv, [grid.customer_id == pmv.customer_id, grid.episode == pmv.episode,
+                                 grid.pay_month == pmv.month])  # fmt: skip
+        g = g.select(grid.customer_id, grid.month, grid.episode, grid.k, grid.entry_balance,
+                     paid=pmv.paid.fill_null(0.0))  # fmt: skip
+        cw = ibis.cumulative_window(group_by=["customer_id", "month"], order_by="k")
+        g = g.mutate(cum=ibis.least(g.paid.sum().over(cw), g.entry_balance))
+        g = _group_keys(inp, g, by)
+        agg = (
+            g.group_by([*by, "month", "k"])
+            .aggregate(episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum())
+            .to_pandas()
+        )
+    agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)
+    agg["vintage"] = [months[i] for i in agg.month]
+    agg = agg.rename(columns={"k": "months_since"}).drop(columns="month")
+    agg.insert(0, "kpi", "vintage_recovery")
+    cols = ["vintage", *by, "months_since", "kpi", "episodes", "numerator", "denominator", "value"]
+    return agg[cols].sort_values(["vintage", *by, "months_since"], ignore_index=True)
+
+
+def time_to_first_payment(tables, first, last, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Kaplan-Meier curve of days from entering delinquency to the first payment after it.
+
+    Episodes as in :func:`vintage_curves` (entry at the month end of ``first`` .. ``last``);
+    the event is the first payment dated after the entry month end; an episode without one is
+    censored at the data's last date (the month end of ``last``). Durations are aggregated on
+    the engine into counts per (group, days, event) and fitted with statsmodels
+    ``SurvfuncRight`` using those counts as frequency weights. Returns per group and event
+    time: ``days``, ``at_risk``, ``events``, ``survival`` (fraction not yet paid) and a 95 %
+    pointwise band (normal approximation with Greenwood's standard error, clipped to [0, 1]).
+    """
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    months = _month_ends(first, last)
+    end = months[-1]
+    with _Inputs(tables, groups) as inp:
+        t = inp.t
+        entries, _ = _episodes(t, months)
+        bounds = ibis.memtable(
+            pd.DataFrame({"month": range(len(months)), "entry_at": months})
+        ).mutate(entry_at=ibis._.entry_at.date())
+        e = entries.join(bounds, "month")
+        p = t["payments"].filter(t["payments"].paid_at <= _date(end)).view()
+        j = e.left_join(p, [e.customer_id == p.customer_id, p.paid_at > e.entry_at])
+        first_pay = j.group_by("customer_id", "month", "entry_at").aggregate(
+            first_paid=j.paid_at.min()
+        )
+        first_pay = _group_keys(inp, first_pay, by)
+        event = first_pay.first_paid.notnull()
+        days = ibis.cases((event, first_pay.first_paid.delta(first_pay.entry_at, unit="day")),
+                          else_=_date(end).delta(first_pay.entry_at, unit="day"))  # fmt: skip
+        counts = first_pay.mutate(days=days, event=event.cast("int8"))
+        counts = counts.group_by([*by, "days", "event"]).aggregate(n=counts.count()).to_pandas()
+    rows = []
+    groups_iter = counts.groupby(list(by)) if by else [((), counts)]
+    for key, g in groups_iter:
+        g = g[g.days > 0]
+        if g.empty or g.event.sum() == 0:
+            continue
+        sf = SurvfuncRight(
+            g.days.to_numpy(float), g.event.to_numpy(), freq_weights=g.n.to_numpy(float)
+        )
+        band = 1.959963984540054 * sf.surv_prob_se
+        frame = pd.DataFrame(
+            {
+                "days": sf.surv_times,
+                "at_risk": sf.n_risk,
+                "events": sf.n_events,
+                "survival": sf.surv_prob,
+                "lower": (sf.surv_prob - band).clip(0, 1),
+                "upper": (sf.surv_prob + band).clip(0, 1),
+            }
+        )
+        for col, value in zip(by, key if isinstance(key, tuple) else (key,), strict=False):
+            frame.insert(0, col, value)
+        rows.append(frame)
+    cols = [*by, "days", "at_risk", "events", "survival", "lower", "upper"]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
