@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from collect_kit.segmentation import compare
-from collect_kit.segmentation.compare import ABSENT, population_stability, psi_reading
+from collect_kit.segmentation.compare import ABSENT
 from collect_kit.segmentation.rules import from_dict
+from collect_kit.stability import population_stability, psi_reading
 
 A = from_dict(
     {
