@@ -415,3 +415,23 @@ def test_sample_vintages_and_survival_match_pandas(frames, sample_months):
     km = kpis.time_to_first_payment(frames, "2026-05", "2026-08")
     np.testing.assert_allclose(km.survival.to_numpy(), sf.surv_prob, rtol=1e-9)
     np.testing.assert_allclose(km.days.to_numpy(), sf.surv_times)
+
+
+def test_empty_group_shows_zero_over_zero(tiny):
+    out = kpis.recovery_rate(tiny, "2025-03", by=["customer_type"]).set_index("customer_type")
+    # no company was delinquent at the opening: the group is there, 0 / 0, value NaN
+    assert out.loc["company", "denominator"] == 0 and np.isnan(out.loc["company", "value"])
+    assert out.loc["person", "value"] == pytest.approx(100 / 150)
+
+
+def test_sample_collection_time_matches_pandas(frames):
+    for month in ("2026-10", "2026-03"):
+        end = pd.Period(month, freq="M").end_time.normalize()
+        ref = reference_snapshot(frames, end, months=1)  # settled in (previous month end, end]
+        n = ref.settled_receivables.sum()
+        term = (ref.avg_payment_term_days.fillna(0) * ref.settled_receivables).sum()
+        late = (ref.avg_days_late.fillna(0) * ref.settled_receivables).sum()
+        r = one(kpis.average_collection_time(frames, month))
+        assert (r.numerator, r.denominator) == pytest.approx((term, n))
+        r = one(kpis.average_days_late(frames, month))
+        assert (r.numerator, r.denominator) == pytest.approx((late, n))

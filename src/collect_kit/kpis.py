@@ -198,10 +198,31 @@ def _finish(
 def _ratio(
     inputs, frame: Table, numerator, denominator, by, name, period_end, scale=1.0
 ) -> pd.DataFrame:
+    """Sum numerator and denominator per ``by`` group; every group of the grouping source
+    appears, an empty one with 0 / 0 and a NaN value."""
     frame = _group_keys(inputs, frame.mutate(_n=numerator, _d=denominator), by)
-    agg = frame.group_by(list(by)).aggregate(numerator=frame._n.sum(), denominator=frame._d.sum()) if by else \
-        frame.aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())  # fmt: skip
-    return _finish(agg, by, name, period_end, scale)
+    if not by:
+        return _finish(
+            frame.aggregate(numerator=frame._n.sum(), denominator=frame._d.sum()),
+            by,
+            name,
+            period_end,
+            scale,
+        )
+    agg = (
+        frame.group_by(list(by))
+        .aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
+        .to_pandas()
+    )
+    own = [c for c in by if c in frame.columns and c not in _source(inputs).columns]
+    if not own:  # groups come from the customers table or ``groups``: list them all
+        every = _source(inputs).select(*by).distinct().to_pandas()
+        agg = every.merge(agg, on=list(by), how="left")
+    return _finish(ibis.memtable(agg), by, name, period_end, scale)
+
+
+def _source(inputs) -> Table:
+    return inputs.groups if inputs.groups is not None else inputs.t["customers"]
 
 
 def _delinquent_book(t, period: Period) -> Table:
