@@ -122,9 +122,15 @@ class _Inputs:
             self.t[name] = table.mutate(**fix) if fix else table
         self.groups = None
         if groups is not None:
-            self.groups = as_table(groups)
-            if self.groups is not groups:
-                self.created.append(self.groups)
+            if isinstance(groups, pd.DataFrame) and any(
+                isinstance(v, Table) for v in tables.values()
+            ):
+                # tables bound to a database: an in-memory table works next to them
+                self.groups = ibis.memtable(groups)
+            else:
+                self.groups = as_table(groups)
+                if self.groups is not groups:
+                    self.created.append(self.groups)
 
     def __enter__(self):
         return self
@@ -236,7 +242,7 @@ def _delinquent_book(t, period: Period) -> Table:
 
 # ------------------------------------------------------------------------------- KPIs
 
-SOURCE_DOMAIN = "collect_kit docs/domain.md"
+SOURCE_DOMAIN = "collections practice (Moonflow, Duemint, creditguru)"
 
 
 @kpi(

@@ -91,12 +91,27 @@ def bar(
 
 
 def heatmap(
-    matrix: pd.DataFrame, title: str, fmt: Formatter, xlabel: str = "", ylabel: str = ""
+    matrix: pd.DataFrame,
+    title: str,
+    fmt: Formatter,
+    xlabel: str = "",
+    ylabel: str = "",
+    shares: pd.DataFrame | None = None,
 ) -> Figure:
-    """Annotated heat map of customer counts (rows -> columns); 1-4 shown as "<5", shaded as 0."""
+    """Annotated heat map of customer counts (rows -> columns); 1-4 shown as "<5", shaded as 0.
+
+    With ``shares`` (same shape, fractions), cells are shaded and labelled by the share, and
+    cells whose count is 1-4 read "<5".
+    """
     counts = matrix.astype(float)
-    shade = counts.where(~counts.map(is_small), 0.0)
-    labels = counts.map(lambda v: fmt.count(v))
+    small = counts.map(is_small)
+    if shares is None:
+        shade = counts.where(~small, 0.0)
+        labels = counts.map(lambda v: fmt.count(v))
+    else:
+        shade = shares.astype(float).where(~small, 0.0).fillna(0.0)
+        labels = shares.astype(float).map(lambda v: fmt.percent(v, 0) if v == v else "")
+        labels = labels.where(~small, "<5")
     fig, ax = plt.subplots(
         figsize=(min(1.0 * len(matrix.columns) + 2.5, 7.5), 0.45 * len(matrix) + 1.6)
     )
@@ -107,5 +122,23 @@ def heatmap(
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", labelrotation=30)
     plt.setp(ax.get_xticklabels(), ha="right")
+    fig.tight_layout()
+    return fig
+
+
+def lines(data: pd.DataFrame, x: str, y: str, hue: str, title: str, xlabel: str, ylabel: str,
+          fmt: Formatter, unit: str = "fraction") -> Figure:  # fmt: skip
+    """One line per ``hue`` value of ``y`` against ``x`` (e.g. recovery curves by vintage)."""
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    groups = list(dict.fromkeys(data[hue]))
+    shades = sns.color_palette(SEQUENTIAL, n_colors=max(len(groups), 1) + 2)[2:]
+    for color, (key, g) in zip(shades, data.groupby(hue, sort=False), strict=False):
+        ax.plot(g[x], g[y], marker="o", markersize=3, color=color, label=str(key))
+    ax.set_title(title, loc="left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if unit == "fraction":
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.percent(v, 0)))
+    ax.legend(fontsize=7, ncols=2, frameon=False)
     fig.tight_layout()
     return fig

@@ -63,29 +63,49 @@ def test_run_folder_has_everything(good_run):
     assert result.ok, result.error
     names = sorted(p.name for p in result.folder.iterdir())
     assert names == [
-        "manifest.json",
-        "run.log",
-        "segmentation.html",
-        "segmentation.ipynb",
-        "segmentation.pdf",
-    ]
+        "manifest.json", "portfolio_report.html", "portfolio_report.ipynb", "portfolio_report.pdf",
+        "run.log", "segmentation.html", "segmentation.ipynb", "segmentation.pdf",
+    ]  # fmt: skip
     latest = out / "monthly" / "latest"
     assert latest.is_symlink() and latest.resolve() == result.folder.resolve()
     manifest = json.loads((result.folder / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and manifest["notebooks"][0]["status"] == "ok"
+    assert manifest["status"] == "ok" and [n["status"] for n in manifest["notebooks"]] == [
+        "ok",
+        "ok",
+    ]
     assert manifest["parameters"]["as_of"] == "2026-10-31"
     assert len(manifest["config_sha256"]) == 64 and manifest["data_fingerprint"]
     assert manifest["package_version"] and manifest["started_at"] and manifest["ended_at"]
 
 
-def test_html_has_no_code_and_loads_nothing(good_run):
+@pytest.mark.parametrize("name", ["segmentation", "portfolio_report"])
+def test_html_has_no_code_and_loads_nothing(good_run, name):
     result, _ = good_run
-    page = (result.folder / "segmentation.html").read_text()
+    page = (result.folder / f"{name}.html").read_text()
     assert "plots.apply_theme" not in page and "context.open_portfolio" not in page
     assert "In&nbsp;[" not in page and "Out[" not in page
     assert "<script" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert page.count("data:image/png;base64") >= 3  # figures embedded
+
+
+def test_portfolio_report_shows_the_package_kpis(good_run, sample_db):
+    from collect_kit import kpis, sources
+    from collect_kit.reports.format import Formatter
+
+    result, _ = good_run
+    text = pdf_text(result.folder / "portfolio_report.pdf")
+    assert "Monthly collections report" in text and "2026-10-31" in text
+    portfolio = sources.load(
+        ROOT / "src/collect_kit/configs/sources/sample.yaml", database=sample_db
+    )
+    fmt = Formatter("en", "CLP")
+    for name in ("recovery_rate", "overdue_ratio", "payer_rate"):
+        value = kpis.REGISTRY[name].function(portfolio.tables, "2026-10").value.iloc[0]
+        assert fmt.percent(value) in text, name
+    collected = kpis.collected(portfolio.tables, "2026-10").value.iloc[0]
+    assert fmt.number(collected) in text
+    assert "Methodology" in text and "Numerator" in text and "Denominator" in text
 
 
 def test_pdf_pages_title_date_and_package_numbers(good_run, sample_db):
@@ -158,11 +178,12 @@ def test_a_failing_notebook_keeps_evidence_and_latest(good_run, sample_db, tmp_p
         and isinstance(nb["failed_cell"], int)
         and "does not exist" in nb["error"]
     )
-    executed = json.loads((failed[0] / "segmentation.ipynb").read_text())
+    assert nb["name"] == "portfolio_report" and manifest["notebooks"][1]["status"] == "pending"
+    executed = json.loads((failed[0] / "portfolio_report.ipynb").read_text())
     assert any(
         o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", [])
     )
-    assert not (failed[0] / "segmentation.pdf").exists()
+    assert not list(failed[0].glob("*.pdf")) and not list(failed[0].glob("*.html"))
     assert (out / "monthly" / "latest").resolve() == previous
 
 

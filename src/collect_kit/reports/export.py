@@ -35,7 +35,7 @@ table.ck-table th { background: #eef3f9; color: var(--head); font-weight: bold;
                     text-align: left; vertical-align: bottom; }
 table.ck-table th, table.ck-table td { border-bottom: 1px solid var(--rule); padding: 2px 4px; }
 table.ck-table th { overflow-wrap: normal; word-break: normal; hyphens: manual; }
-table.ck-table td.text { overflow-wrap: anywhere; }
+table.ck-table td.text { overflow-wrap: break-word; }
 table.ck-table td.num { text-align: right; white-space: nowrap; }
 table.ck-table th.row { background: none; font-weight: normal; color: var(--ink); }
 table.ck-cols-l { font-size: 6.5pt; }
@@ -46,6 +46,12 @@ tr { page-break-inside: avoid; }
 img { max-width: 100%; height: auto; }
 .output_png, .output_svg, figure, .ck-keep { page-break-inside: avoid; break-inside: avoid; }
 .ck-note { color: var(--muted); font-size: 8.5pt; }
+.ck-tiles { display: flex; flex-wrap: wrap; gap: 6px; margin: .4em 0 1em; }
+.ck-tile { flex: 1 1 30%; border: 1px solid var(--rule); border-radius: 4px; padding: 6px 8px;
+           page-break-inside: avoid; }
+.ck-tile-label { color: var(--muted); font-size: 8pt; }
+.ck-tile-value { color: var(--head); font-size: 15pt; font-weight: bold; }
+.ck-tile-note { font-size: 7.5pt; color: var(--ink); }
 .ck-warning { border-left: 3px solid #d94801; padding-left: .5em; }
 .input, .prompt, .input_prompt, .output_prompt { display: none; }
 pre { white-space: pre-wrap; font-size: 8pt; }

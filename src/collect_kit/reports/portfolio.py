@@ -1,0 +1,284 @@
+"""The executive portfolio report's numbers: KPI tiles, tables and their sentences.
+
+Each function calls the package (kpis, risk, segmentation) and returns tidy DataFrames or
+HTML; ``portfolio_report.ipynb`` only displays them.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from .. import kpis, risk
+from .format import Formatter, html_table
+from .text import change_sentence
+
+#: The summary tiles: KPI name and how its value is shown.
+TILES = ("recovery_rate", "collected", "overdue_ratio", "dso", "cei", "payer_rate")
+
+SECTION = {
+    "summary": {"en": "Summary", "es": "Resumen"},
+    "recovery": {"en": "Recovery by segment", "es": "Recuperación por segmento"},
+    "vintages": {"en": "Recovery by vintage", "es": "Recuperación por cosecha"},
+    "aging": {"en": "Aging and roll rates", "es": "Antigüedad de la deuda y tasas de traspaso"},
+    "contact": {"en": "Contactability and promises", "es": "Contactabilidad y promesas"},
+    "risk": {"en": "Risk", "es": "Riesgo"},
+    "methodology": {"en": "Methodology", "es": "Metodología"},
+    "quality": {"en": "Data quality", "es": "Calidad de datos"},
+}
+
+KPI_NAMES_ES = {
+    "recovery_rate": "Tasa de recuperación",
+    "collected": "Recaudado",
+    "overdue_ratio": "% vencido",
+    "dso": "DSO (estándar)",
+    "cei": "Índice de efectividad de cobranza",
+    "payer_rate": "Tasa de pagadores",
+    "promise_to_pay_rate": "Tasa de promesas de pago",
+    "promise_kept_rate": "Tasa de promesas cumplidas",
+    "managed_rate": "% de clientes morosos gestionados",
+    "contact_rate": "Tasa de contacto",
+    "right_party_contact_rate": "Tasa de contacto con el titular",
+}
+
+
+def section(key: str, fmt: Formatter) -> str:
+    return f"<h2>{html.escape(SECTION[key][fmt.language])}</h2>"
+
+
+def kpi_label(name: str, language: str) -> str:
+    if language == "es" and name in KPI_NAMES_ES:
+        return KPI_NAMES_ES[name]
+    return kpis.REGISTRY[name].label
+
+
+def _show(value, unit: str, fmt: Formatter) -> str:
+    if unit == "fraction":
+        return fmt.percent(value)
+    if unit == "currency":
+        return fmt.money(value)
+    if unit == "days":
+        return fmt.number(value, 1)
+    return fmt.number(value, 1)
+
+
+def tiles(tables, as_of, fmt: Formatter) -> pd.DataFrame:
+    """The summary KPIs for the month of ``as_of`` and the month before, with a sentence each.
+
+    The previous month's figure is computed as of that month (point in time), not read off
+    the current snapshot.
+    """
+    month = pd.Timestamp(as_of).to_period("M")
+    rows = []
+    for name in TILES:
+        k = kpis.REGISTRY[name]
+        now = k.function(tables, month).iloc[0]
+        before = k.function(tables, month - 1).iloc[0]
+        unit = "index" if k.unit == "index" else k.unit
+        rows.append(
+            {
+                "kpi": name,
+                "label": kpi_label(name, fmt.language),
+                "value": now.value,
+                "previous": before.value,
+                "numerator": now.numerator,
+                "denominator": now.denominator,
+                "shown": _show(now.value, unit, fmt),
+                "sentence": change_sentence(
+                    kpi_label(name, fmt.language),
+                    now.value,
+                    before.value,
+                    "count" if unit == "index" else unit,
+                    fmt,
+                ),  # fmt: skip
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def tiles_html(t: pd.DataFrame) -> str:
+    cells = "".join(
+        f'<div class="ck-tile"><div class="ck-tile-label">{html.escape(r.label)}</div>'
+        f'<div class="ck-tile-value">{html.escape(r.shown)}</div>'
+        f'<div class="ck-tile-note">{html.escape(r.sentence)}</div></div>'
+        for r in t.itertuples()
+    )
+    return f'<div class="ck-tiles">{cells}</div>'
+
+
+def recovery_by_segment(
+    tables, as_of, opening_assigned: pd.DataFrame, fmt: Formatter
+) -> pd.DataFrame:
+    """Recovery, payer rate and collected per segment, segments taken at the month's start."""
+    month = pd.Timestamp(as_of).to_period("M")
+    groups = opening_assigned[["customer_id", "segment"]]
+    rec = kpis.recovery_rate(tables, month, by=["segment"], groups=groups)
+    pay = kpis.payer_rate(tables, month, by=["segment"], groups=groups)
+    out = rec[["segment", "numerator", "denominator", "value"]].rename(
+        columns={
+            "numerator": "recovered",
+            "denominator": "overdue_at_start",
+            "value": "recovery_rate",
+        }
+    )
+    out = out.merge(
+        pay[["segment", "denominator", "value"]].rename(
+            columns={"denominator": "delinquent_customers", "value": "payer_rate"}
+        ),
+        on="segment",
+    )
+    out["delinquent_customers"] = out["delinquent_customers"].astype(int)
+    return out
+
+
+def recovery_table(frame: pd.DataFrame, fmt: Formatter, order: list[str]) -> str:
+    es = fmt.language == "es"
+    labels = {
+        "segment": "Segmento" if es else "Segment",
+        "delinquent_customers": "Clientes morosos al inicio" if es else "Delinquent at start",
+        "overdue_at_start": f"{'Vencido al inicio' if es else 'Overdue at start'} ({fmt.currency})",
+        "recovered": f"{'Recuperado' if es else 'Recovered'} ({fmt.currency})",
+        "recovery_rate": "Tasa de recuperación" if es else "Recovery rate",
+        "payer_rate": "Tasa de pagadores" if es else "Payer rate",
+    }
+    frame = (
+        frame.set_index("segment")
+        .reindex([s for s in order if s in set(frame.segment)])
+        .reset_index()
+    )
+    formats = {"segment": "text", "delinquent_customers": "count", "overdue_at_start": "money",
+               "recovered": "money", "recovery_rate": "percent", "payer_rate": "percent"}  # fmt: skip
+    return html_table(frame, formats, fmt, labels, count_column="delinquent_customers")
+
+
+def methodology_table(names: list[str], fmt: Formatter) -> str:
+    m = kpis.methodology().set_index("name").loc[names].reset_index()
+    m["label"] = [kpi_label(n, fmt.language) for n in m.name]
+    es = fmt.language == "es"
+    labels = {"label": "Indicador" if es else "KPI", "definition": "Definición" if es else "Definition",
+              "numerator": "Numerador" if es else "Numerator", "denominator": "Denominador" if es else "Denominator",
+              "source": "Fuente" if es else "Source"}  # fmt: skip
+    return html_table(m, dict.fromkeys(labels, "text"), fmt, labels)
+
+
+def risk_summary(
+    tables, snap: pd.DataFrame, extraction_date, assigned: pd.DataFrame, lgd: float, fmt: Formatter
+):
+    """Fit on t0, evaluate out of time on t1, score the current snapshot.
+
+    Returns (evaluation dict, calibration bands on t1, expected loss bands on the current
+    snapshot, score distribution by segment).
+    """
+    from ..snapshot import snapshot as build_snapshot
+
+    t0, t1 = risk.training_dates(extraction_date)
+    pay = tables["payments"]
+    model = risk.fit(build_snapshot(tables, t0), pay, t0)
+    snap1 = build_snapshot(tables, t1)
+    oot = risk.outcomes(model.score(snap1), pay, t1)
+    evaluation = {
+        "trained_on": t0,
+        "evaluated_on": t1,
+        "model": risk.discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
+    }
+    s1 = snap1.to_pandas()[["customer_id", "score"]].dropna()
+    if len(s1):
+        ext = oot.merge(s1, on="customer_id")
+        evaluation["external"] = risk.discrimination(ext.score.to_numpy(), ext.paid.to_numpy())
+    calibration = risk.bands(oot, n_bands=5, lgd=lgd)
+    current = model.score(snap)
+    loss = risk.bands(current, n_bands=5, lgd=lgd)
+    dist = risk.score_distribution(
+        current.merge(assigned[["customer_id", "segment"]], on="customer_id"), "p_pay", "segment"
+    )
+    return evaluation, calibration, loss, dist
+
+
+def risk_sentence(evaluation: dict, fmt: Formatter) -> str:
+    """How well the propensity model and the bureau score rank customers, out of time."""
+    es = fmt.language == "es"
+    m = evaluation["model"]
+    t0, t1 = fmt.date(evaluation["trained_on"]), fmt.date(evaluation["evaluated_on"])
+    text = (
+        f"Modelo de propensión de pago entrenado al {t0} y evaluado fuera de tiempo al {t1}: "
+        f"AUC {fmt.number(m.auc, 3)}, Gini {fmt.number(m.gini, 3)}, KS {fmt.number(m.ks, 3)}."
+        if es
+        else f"Propensity-to-pay model trained on {t0} and evaluated out of time on {t1}: "
+        f"AUC {fmt.number(m.auc, 3)}, Gini {fmt.number(m.gini, 3)}, KS {fmt.number(m.ks, 3)}."
+    )
+    if "external" in evaluation:
+        e = evaluation["external"]
+        text += (
+            f" Puntaje externo en los mismos clientes: AUC {fmt.number(e.auc, 3)}, Gini {fmt.number(e.gini, 3)}."
+            if es
+            else f" External score on the same customers: AUC {fmt.number(e.auc, 3)}, Gini {fmt.number(e.gini, 3)}."
+        )
+    return text
+
+
+def calibration_table(bands: pd.DataFrame, fmt: Formatter) -> str:
+    es = fmt.language == "es"
+    labels = {
+        "band": "Tramo (1 = más riesgo)" if es else "Band (1 = riskiest)",
+        "customers": "Clientes" if es else "Customers",
+        "predicted_payer_rate": "Pagadores previstos" if es else "Predicted payer rate",
+        "observed_payer_rate": "Pagadores observados" if es else "Observed payer rate",
+        "traffic_light": "Semáforo" if es else "Traffic light",
+    }
+    formats = {"band": "text", "customers": "count", "predicted_payer_rate": "percent",
+               "observed_payer_rate": "percent", "traffic_light": "text"}  # fmt: skip
+    cap = "Calibración fuera de tiempo" if es else "Calibration, out of time"
+    return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap)
+
+
+def loss_table(bands: pd.DataFrame, fmt: Formatter) -> str:
+    es = fmt.language == "es"
+    event = bands.event.iloc[0] if len(bands) else ""
+    labels = {
+        "band": "Tramo" if es else "Band",
+        "customers": "Clientes" if es else "Customers",
+        "balance": f"{'Saldo' if es else 'Balance'} ({fmt.currency})",
+        "predicted_payer_rate": "Pagadores previstos" if es else "Predicted payer rate",
+        "expected_loss": f"{'Pérdida esperada' if es else 'Expected loss'} ({fmt.currency})",
+    }
+    formats = {"band": "text", "customers": "count", "balance": "money", "predicted_payer_rate": "percent",
+               "expected_loss": "money"}  # fmt: skip
+    lgd = fmt.percent(bands.lgd.iloc[0], 0) if len(bands) else ""
+    cap = (f"Pérdida esperada = P(evento) x saldo x LGD {lgd}; evento: sin pago en 30 días" if es
+           else f"Expected loss = P({event}) x balance x LGD {lgd}")  # fmt: skip
+    return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap)
+
+
+def distribution_table(dist: pd.DataFrame, fmt: Formatter, order: list[str]) -> str:
+    es = fmt.language == "es"
+    dist = (
+        dist.set_index("segment")
+        .reindex([s for s in order if s in set(dist.segment)])
+        .reset_index()
+    )
+    labels = {"segment": "Segmento" if es else "Segment", "customers": "Clientes" if es else "Customers",
+              "p10": "P10", "p50": "P50" if not es else "Mediana", "p90": "P90", "mean": "Media" if es else "Mean"}  # fmt: skip
+    formats = {"segment": "text", "customers": "count", "p10": "percent", "p50": "percent", "p90": "percent",
+               "mean": "percent"}  # fmt: skip
+    cap = ("Probabilidad de pago en 30 días por segmento (clientes con saldo)" if es
+           else "Probability of paying within 30 days by segment (customers owing)")  # fmt: skip
+    return html_table(dist, formats, fmt, labels, count_column="customers", caption=cap)
+
+
+def quality_note(report, fmt: Formatter) -> str:
+    """Validation outcome and information lines (no example ids), and rows excluded."""
+    es = fmt.language == "es"
+    head = (
+        "La validación no encontró problemas; no se excluyó ninguna fila."
+        if es
+        else "Validation found no problems; no rows were excluded."
+    )
+    if not report.ok:
+        head = (
+            f"{len(report.problems)} problem(s) found."
+            if not es
+            else f"Se encontraron {len(report.problems)} problema(s)."
+        )
+    notes = "".join(f"\n- {line}" for line in report.info)
+    return head + notes
