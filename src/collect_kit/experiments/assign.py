@@ -1,0 +1,98 @@
+"""Deterministic arm assignment from a salted MD5 of the customer id, on the engine.
+
+bucket = int(first 7 hex digits of md5(salt + customer_id), 16) / 16**7, a number in
+[0, 1); a customer goes to the first arm whose cumulative weight exceeds its bucket. MD5 is
+computed identically by DuckDB, Spark and Python's ``hashlib`` (7 hex digits keep the
+integer inside Spark's 32-bit ``int``; ``../shared/docs/stack.md``), so the same customer
+gets the same arm in every engine and every run, and adding customers never moves anyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis.expr.types import Table
+
+from ..engine import as_table, release
+
+HEX_DIGITS = 7
+_SCALE = 16**HEX_DIGITS
+
+
+def hash_bucket(customer_id: str, salt: str) -> float:
+    """The bucket of one customer in Python (the reference the engine must match)."""
+    digest = hashlib.md5((salt + customer_id).encode("utf-8")).hexdigest()
+    return int(digest[:HEX_DIGITS], 16) / _SCALE
+
+
+def bucket_expr(customer_id, salt: str):
+    """The same bucket as an Ibis expression (portable: md5 hex digest, digit by digit)."""
+    hexd = (ibis.literal(salt) + customer_id.cast("string")).hexdigest("md5")
+    value = ibis.literal(0, "int64")
+    for i in range(HEX_DIGITS):
+        digit = ibis.literal("0123456789abcdef").find(hexd.substr(i, 1)).cast("int64")
+        value = value * 16 + digit
+    return value.cast("float64") / float(_SCALE)
+
+
+def assign_arms(
+    population: pd.DataFrame | Table,
+    salt: str,
+    weights: Mapping[str, float] | Mapping[str, Mapping[str, float]],
+    segment: str = "segment",
+) -> pd.DataFrame | Table:
+    """Add ``bucket`` and ``arm`` to each row of ``population`` (customer_id, segment).
+
+    ``weights``: arm -> weight for every segment, or segment -> {arm: weight} per segment;
+    weights are normalised to 1 and the first arm is the champion. A segment present in the
+    data without weights raises ``ValueError``. pandas in, pandas out (same rows, same
+    order); an Ibis table gives an Ibis table.
+    """
+    if not isinstance(population, pd.DataFrame):
+        return _assigned(population, salt, weights, segment)
+    frame = population[["customer_id", segment]].copy()
+    frame["_row"] = np.arange(len(frame))
+    t = as_table(frame)
+    try:
+        out = _assigned(t, salt, weights, segment).select("_row", "bucket", "arm").to_pandas()
+    finally:
+        release([t])
+    out = out.sort_values("_row")
+    result = population.copy()
+    result["bucket"] = out["bucket"].to_numpy()
+    result["arm"] = out["arm"].to_numpy()
+    return result
+
+
+def _assigned(t: Table, salt: str, weights, segment: str) -> Table:
+    b = bucket_expr(t.customer_id, salt)
+    if all(isinstance(v, Mapping) for v in weights.values()):
+        present = t.select(segment).distinct().to_pandas()[segment].tolist()
+        missing = [s for s in present if s not in weights]
+        if missing:
+            raise ValueError(f"weights: no arm weights for segment(s) {missing}")
+        arm = ibis.cases(
+            *[(t[segment] == s, _arm(b, w)) for s, w in weights.items()], else_=ibis.null("string")
+        )
+    else:
+        arm = _arm(b, weights)
+    return t.mutate(bucket=b, arm=arm)
+
+
+def _arm(bucket, weights: Mapping[str, float]):
+    """The arm of a bucket: the first whose cumulative (normalised) weight exceeds it."""
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(
+            f"weights: need arms with non-negative weights summing to more than 0, got {dict(weights)}"
+        )
+    total = float(sum(weights.values()))
+    cases, cum = [], 0.0
+    names = list(weights)
+    for name in names[:-1]:
+        cum += weights[name] / total
+        cases.append((bucket < cum, name))
+    return ibis.cases(*cases, else_=names[-1]) if cases else ibis.literal(names[-1])

@@ -1,0 +1,112 @@
+"""Experiment design (power), hash assignment (engine vs hashlib) and the SRM check."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from collect_kit.experiments import assign_arms, design, hash_bucket, srm_check
+
+W = {"A": {"champion": 0.8, "challenger": 0.2}, "B": {"champion": 0.5, "challenger": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def population() -> pd.DataFrame:
+    ids = [f"CU{i:07d}{chr(65 + i % 26)}" for i in range(20_000)]
+    return pd.DataFrame(
+        {"customer_id": ids, "segment": np.where(np.arange(20_000) % 3 == 0, "B", "A")}
+    )
+
+
+def test_engine_bucket_equals_hashlib(population):
+    out = assign_arms(population, "exp-1", W)
+    ref = [
+        int(hashlib.md5(("exp-1" + c).encode()).hexdigest()[:7], 16) / 16**7
+        for c in population.customer_id
+    ]
+    assert np.array_equal(out.bucket.to_numpy(), np.array(ref))
+    assert out.customer_id.tolist() == population.customer_id.tolist()  # same rows, same order
+    assert hash_bucket(population.customer_id[0], "exp-1") == ref[0]
+
+
+def test_arms_follow_cumulative_weights(population):
+    out = assign_arms(population, "exp-1", W)
+    expected = np.where(
+        out.segment == "A",
+        np.where(out.bucket < 0.8, "champion", "challenger"),
+        np.where(out.bucket < 0.5, "champion", "challenger"),
+    )
+    assert (out.arm.to_numpy() == expected).all()
+
+
+def test_deterministic_stable_and_salted(population):
+    a = assign_arms(population, "exp-1", W)
+    b = assign_arms(population, "exp-1", W)
+    assert a.arm.tolist() == b.arm.tolist()
+    subset = assign_arms(population.iloc[::7], "exp-1", W)  # fewer customers: nobody moves
+    assert subset.arm.tolist() == a.iloc[::7].arm.tolist()
+    other = assign_arms(population, "exp-2", W)
+    assert (other.arm != a.arm).mean() > 0.2  # another salt, another split
+    t = assign_arms(ibis.memtable(population), "exp-1", W)
+    assert isinstance(t, ibis.expr.types.Table)
+
+
+def test_weights_respected_within_binomial_tolerance(population):
+    out = assign_arms(population, "exp-1", W)
+    for seg, w in W.items():
+        g = out[out.segment == seg]
+        n, share = len(g), w["challenger"]
+        k = (g.arm == "challenger").sum()
+        assert abs(k - n * share) < 3 * math.sqrt(n * share * (1 - share)), seg
+    counts = out.groupby(["segment", "arm"]).size().rename("customers").reset_index()
+    assert not srm_check(counts, W).srm.any()
+
+
+def test_srm_against_scipy_and_a_broken_split():
+    counts = pd.DataFrame(
+        {"segment": ["S", "S"], "arm": ["champion", "challenger"], "customers": [5_500, 4_500]}
+    )
+    r = srm_check(counts, {"champion": 1, "challenger": 1}).iloc[0]
+    chi2, p = stats.chisquare([5_500, 4_500], [5_000, 5_000])
+    assert r.chi2 == pytest.approx(chi2) and r.p_value == pytest.approx(p) and r.srm
+    fine = pd.DataFrame(
+        {"segment": ["S", "S"], "arm": ["champion", "challenger"], "customers": [5_030, 4_970]}
+    )
+    assert not srm_check(fine, {"champion": 1, "challenger": 1}).srm.iloc[0]
+    with pytest.raises(ValueError, match="not in the design"):
+        srm_check(counts.assign(arm=["champion", "other"]), {"champion": 1, "challenger": 1})
+
+
+def test_missing_segment_weights_and_one_arm(population):
+    with pytest.raises(ValueError, match="no arm weights for segment"):
+        assign_arms(population, "x", {"A": {"champion": 1, "challenger": 1}})
+    with pytest.raises(ValueError, match="champion and at least one challenger"):
+        design(
+            pd.DataFrame({"segment": ["A"], "customers": [100], "payer_rate": [0.3]}),
+            {"champion": 1},
+        )
+
+
+def test_sample_size_matches_the_closed_form():
+    p0, mde, alpha, power, w = 0.25, 0.03, 0.05, 0.8, {"champion": 0.8, "challenger": 0.2}
+    b = pd.DataFrame(
+        {"segment": ["S"], "customers": [5_000], "payer_rate": [p0], "amount_sd": [1_000.0]}
+    )
+    d = design(b, w, mde_payer_rate=mde, mde_amount=100.0, alpha=alpha, power=power).iloc[0]
+    h = 2 * math.asin(math.sqrt(p0 + mde)) - 2 * math.asin(math.sqrt(p0))
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    ratio = 0.2 / 0.8
+    n1 = (z / h) ** 2 * (1 + 1 / ratio)  # champion size, normal approximation
+    assert abs(d.needed_customers - math.ceil(n1 / 0.8)) <= 1
+    # the MDE achievable with the customers we have, fed back, needs about those customers
+    again = design(b, w, mde_payer_rate=d.mde_payer_rate_achievable, alpha=alpha, power=power).iloc[
+        0
+    ]
+    assert abs(again.needed_customers - 5_000) <= 2
+    assert d.mde_amount_achievable > 0 and "customers split 80/20" in d.sentence
