@@ -1,0 +1,179 @@
+"""Readout of a champion/challenger experiment per segment, from engine-side sufficient statistics.
+
+For every customer of ``assignments`` (one experiment) whose outcome window has closed
+(``assigned_at + window_days <= extraction date``: reading early is not allowed), the
+engine computes: ``paid`` (any payment in ``[assigned_at, assigned_at + window)``),
+``collected`` (their sum, currency), ``pre`` (payments in the ``pre_days`` before
+assignment: the CUPED covariate) and ``balance`` (the balance owed the day before
+assignment). Only sums per segment x arm come back: n, payers, sums, squares and cross
+products. Then, per segment and challenger against the champion (the first arm):
+
+- payer rate: score test and score interval (``stats.proportions``);
+- collected per customer: Welch t, CUPED-adjusted with the pre-period payments when they
+  vary (the adjusted test replaces the raw one; it is not an extra test);
+- recovery rate (collected / balance at assignment): delta-method ratio;
+- SRM: chi-square of arm sizes against the designed weights; p < 0.001 marks the segment
+  untrustworthy and withholds its recommendation;
+- Holm and Benjamini-Hochberg adjusted p-values over the declared family: primary metrics
+  (payer rate, collected per customer) x segments x challengers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis.expr.types import Table
+
+from ..engine import as_table, release
+from ..snapshot import allocate
+from . import stats as st
+from .srm import srm_check
+
+PRIMARY_METRICS = ("payer_rate", "collected_per_customer")
+
+
+def _date(d):
+    return ibis.date(pd.Timestamp(d).date())
+
+
+def outcome_stats(
+    tables: Mapping[str, Table | pd.DataFrame],
+    experiment_id: str,
+    extraction_date,
+    window_days: int = 30,
+    pre_days: int = 90,
+) -> pd.DataFrame:
+    """Sufficient statistics per segment x arm (one small frame; rows never leave the engine)."""
+    created = []
+
+    def table(name):
+        t = as_table(tables[name])
+        if t is not tables[name]:
+            created.append(t)
+        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
+        return t.mutate(**fix) if fix else t
+
+    try:
+        a = table("assignments")
+        a = a.filter(a.experiment_id == experiment_id)
+        a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
+        dates = a.select("assigned_at").distinct().to_pandas()["assigned_at"].tolist()
+        if not dates:
+            raise ValueError(
+                f"experiment '{experiment_id}': no assigned customer has a closed outcome window"
+            )
+        receivables, payments, adjustments = (
+            table("receivables"),
+            table("payments"),
+            table("adjustments"),
+        )
+        balances = []
+        for d in dates:
+            b = allocate(
+                receivables, payments, adjustments, pd.Timestamp(d) - pd.Timedelta(days=1)
+            ).balances()
+            balances.append(
+                b.group_by("customer_id")
+                .aggregate(balance=b.balance.sum())
+                .mutate(assigned_at=_date(d))
+            )
+        bal = balances[0].union(*balances[1:]) if len(balances) > 1 else balances[0]
+        p = payments.view()
+        j = a.left_join(p, [a.customer_id == p.customer_id, p.paid_at >= a.assigned_at - ibis.interval(days=pre_days),
+                            p.paid_at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
+        in_window = j.paid_at >= j.assigned_at
+        per = j.group_by("customer_id", "segment", "arm", "assigned_at").aggregate(
+            collected=j.amount.sum(where=in_window).fill_null(0.0),
+            pre=j.amount.sum(where=~in_window).fill_null(0.0),
+            payments=in_window.fill_null(False).sum(),
+        )
+        per = per.left_join(bal.view(), ["customer_id", "assigned_at"]).drop(
+            "customer_id_right", "assigned_at_right"
+        )
+        per = per.mutate(balance=per.balance.fill_null(0.0), paid=(per.payments > 0).cast("int64"))
+        y, x, b = per.collected, per.pre, per.balance
+        agg = per.group_by("segment", "arm").aggregate(
+            n=per.count(), payers=per.paid.sum(),
+            sum_y=y.sum(), sum_y2=(y * y).sum(), sum_x=x.sum(), sum_x2=(x * x).sum(), sum_xy=(x * y).sum(),
+            sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(),
+        )  # fmt: skip
+        return agg.to_pandas().sort_values(["segment", "arm"], ignore_index=True)
+    finally:
+        release(created)
+
+
+def readout(
+    stats_frame: pd.DataFrame,
+    weights: Mapping,
+    alpha: float = 0.05,
+    monthly_customers: Mapping[str, float] | None = None,
+    cost_per_customer: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Per segment x challenger x metric: estimate, CI, p-values (raw, Holm, BH), SRM flag.
+
+    ``weights``: the designed arm weights (arm -> weight, or segment -> {arm: weight}); the
+    first arm is the champion. ``monthly_customers``: customers entering each segment per
+    month (for the money if rolled out); ``cost_per_customer``: extra cost of an arm per
+    customer (currency), netted from the money.
+    """
+    rows = []
+    counts = stats_frame.rename(columns={"n": "customers"})[["segment", "arm", "customers"]]
+    srm = srm_check(counts, weights).set_index("segment")
+    for seg, g in stats_frame.groupby("segment", sort=False):
+        w = weights.get(seg) if all(isinstance(v, Mapping) for v in weights.values()) else weights
+        arms = list(w)
+        champion = arms[0]
+        by_arm = g.set_index("arm")
+        if champion not in by_arm.index:
+            continue
+        c = by_arm.loc[champion]
+        for challenger in arms[1:]:
+            if challenger not in by_arm.index:
+                rows.append({"segment": seg, "challenger": challenger, "metric": "payer_rate",
+                             "reason": "no customers in this arm"})  # fmt: skip
+                continue
+            t = by_arm.loc[challenger]
+            results = {
+                "payer_rate": st.proportions(st.Proportion(int(c.n), int(c.payers)), st.Proportion(int(t.n), int(t.payers)), alpha),
+                "collected_per_customer": _money(c, t, alpha),
+                "recovery_rate": st.ratio(_joint(c, "y", "b"), _joint(t, "y", "b"), alpha),
+            }  # fmt: skip
+            for metric, r in results.items():
+                rows.append({
+                    "segment": seg, "challenger": challenger, "metric": metric,
+                    "n_champion": int(c.n), "n_challenger": int(t.n),
+                    "champion": r.champion, "challenger_value": r.challenger,
+                    "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                    "relative_lift": r.relative_lift, "p_value": r.p_value, "reason": r.reason,
+                    "variance_reduction": r.extra,
+                    "srm_p_value": srm.loc[seg, "p_value"], "srm": bool(srm.loc[seg, "srm"]),
+                })  # fmt: skip
+    out = pd.DataFrame(rows)
+    family = out.metric.isin(PRIMARY_METRICS)
+    out["p_holm"] = np.nan
+    out["p_bh"] = np.nan
+    out.loc[family, "p_holm"] = st.adjust_pvalues(out.loc[family, "p_value"], "holm")
+    out.loc[family, "p_bh"] = st.adjust_pvalues(out.loc[family, "p_value"], "fdr_bh")
+    out["trustworthy"] = ~out["srm"]
+    return out
+
+
+def _joint(row, y: str, x: str) -> st.JointStats:
+    names = {"y": ("sum_y", "sum_y2"), "x": ("sum_x", "sum_x2"), "b": ("sum_b", "sum_b2")}
+    cross = {("y", "x"): "sum_xy", ("y", "b"): "sum_yb"}[(y, x)]
+    return st.JointStats(int(row.n), float(row[names[y][0]]), float(row[names[x][0]]),
+                         float(row[names[y][1]]), float(row[names[x][1]]), float(row[cross]))  # fmt: skip
+
+
+def _money(c, t, alpha: float) -> st.Comparison:
+    """Collected per customer: CUPED on pre-period payments when they vary, else Welch."""
+    jc, jt = _joint(c, "y", "x"), _joint(t, "y", "x")
+    has_covariate = min(jc.n, jt.n) >= 2 and (jc.cov()[1] > 0 or jt.cov()[1] > 0)
+    if has_covariate:
+        return st.cuped(jc, jt, alpha)
+    return st.welch(
+        st.SampleMean(jc.n, jc.sum_y, jc.sum_y2), st.SampleMean(jt.n, jt.sum_y, jt.sum_y2), alpha
+    )
