@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collect_kit import engine, synth
+from collect_kit import engine, schema, synth
 from collect_kit.demo import sample_config
 
 D = pd.Timestamp
@@ -118,6 +118,22 @@ def tiny() -> dict[str, pd.DataFrame]:
 def small_sample() -> synth.Sample:
     """A 2 000-customer seeded sample."""
     return synth.generate(2_000, seed=11)
+
+
+def sample_frames_of(sample: synth.Sample) -> dict[str, pd.DataFrame]:
+    """The sample's tables as pandas, dates as Timestamps (what plain-pandas references use)."""
+    out = {k: sample.frame(k) for k in sample.tables}
+    for name, frame in out.items():
+        for column in schema.TABLES[name].columns:
+            if column.dtype == "date" and column.name in frame:
+                frame[column.name] = pd.to_datetime(frame[column.name])
+    return out
+
+
+@pytest.fixture(scope="session")
+def frames(small_sample) -> dict[str, pd.DataFrame]:
+    """The 2 000-customer sample as pandas frames with Timestamp dates (do not modify)."""
+    return sample_frames_of(small_sample)
 
 
 @pytest.fixture(scope="session")

@@ -119,24 +119,6 @@ def test_aging_by_hand(tiny):
 # --------------------------------------------------------------- the sample, in pandas
 
 
-@pytest.fixture(scope="module")
-def frames(small_sample):
-    out = {k: small_sample.frame(k) for k in small_sample.tables}
-    for frame in out.values():
-        for col in frame.columns:
-            if col in (
-                "customer_since",
-                "issued_at",
-                "due_at",
-                "paid_at",
-                "at",
-                "promise_due",
-                "scored_at",
-            ):
-                frame[col] = pd.to_datetime(frame[col])
-    return out
-
-
 @pytest.mark.parametrize("month", ["2026-10", "2026-03"])
 def test_sample_kpis_match_pandas(frames, month):
     p = pd.Period(month, freq="M")

@@ -55,24 +55,6 @@ def pandas_design(ref: pd.DataFrame, frames, as_of: pd.Timestamp) -> pd.DataFram
     return x.astype(float)
 
 
-@pytest.fixture(scope="module")
-def frames(small_sample):
-    out = {k: small_sample.frame(k) for k in small_sample.tables}
-    for frame in out.values():
-        for col in frame.columns:
-            if col in (
-                "customer_since",
-                "issued_at",
-                "due_at",
-                "paid_at",
-                "at",
-                "promise_due",
-                "scored_at",
-            ):
-                frame[col] = pd.to_datetime(frame[col])
-    return out
-
-
 def test_logit_matches_statsmodels_on_a_pandas_design_and_engine_scoring_matches_predict(
     frames, small_sample
 ):

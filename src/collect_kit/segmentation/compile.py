@@ -18,6 +18,7 @@ from ibis.expr.types import BooleanValue, Table
 
 from ..engine import as_table, release
 from .rules import (
+    COMPARATORS,
     DEFAULT,
     All,
     Condition,
@@ -150,14 +151,7 @@ def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
             expr = col.notin(values) if values else col.notnull()
     else:
         v = _literal(leaf.value, dtype)
-        expr = {
-            "==": lambda: col == v,
-            "!=": lambda: col != v,
-            "<": lambda: col < v,
-            "<=": lambda: col <= v,
-            ">": lambda: col > v,
-            ">=": lambda: col >= v,
-        }[leaf.op]()
+        expr = COMPARATORS[leaf.op](col, v)
     # two-valued logic: a comparison with a missing value is false
     return expr.fill_null(False) if leaf.op != "not_in" or leaf.value else expr
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .compile import check_columns
-from .rules import All, AnyOf, Condition, Leaf, Segmentation, leaves
+from .rules import COMPARATORS, All, AnyOf, Condition, Leaf, Segmentation, leaves
 
 LINT_COLUMNS = ["severity", "segment", "path", "check", "message"]
 
@@ -136,17 +136,11 @@ class _Range:
 
 def _holds(x, op: str, v) -> bool:
     try:
-        return {
-            "==": lambda: x == v,
-            "!=": lambda: x != v,
-            "<": lambda: x < v,
-            "<=": lambda: x <= v,
-            ">": lambda: x > v,
-            ">=": lambda: x >= v,
-            "in": lambda: x in v,
-            "not_in": lambda: x not in v,
-            "between": lambda: v[0] <= x <= v[1],
-        }[op]()
+        if op in COMPARATORS:
+            return COMPARATORS[op](x, v)
+        if op == "between":
+            return v[0] <= x <= v[1]
+        return (x in v) if op == "in" else (x not in v)
     except TypeError:
         return False
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import ConfigError
 
-COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+#: The comparison ops and the functions that apply them (to Python values or Ibis columns).
+COMPARATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+               ">": operator.gt, ">=": operator.ge}  # fmt: skip
+COMPARISONS = tuple(COMPARATORS)
 OPS = (*COMPARISONS, "in", "not_in", "between", "is_null", "not_null")
 DEFAULT = "Default"
 Scalar = str | int | float | bool | dt.date
