@@ -139,3 +139,39 @@ def test_multiplicity_adjustments_by_hand():
         bh[[0, 1, 2, 4]], multipletests([0.01, 0.04, 0.03, 0.20], method="fdr_bh")[1]
     )
     assert bh[0] == pytest.approx(0.04) and bh[4] == pytest.approx(0.20)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_logrank_from_counts_equals_statsmodels_survdiff(seed):
+    import pandas as pd
+    from statsmodels.duration.survfunc import survdiff
+
+    from collect_kit.experiments.stats import logrank
+
+    rng = np.random.default_rng(seed)
+    n0, n1 = 600, 250
+    t0 = np.minimum(rng.exponential(40, n0).round() + 1, 60)
+    t1 = np.minimum(rng.exponential(30, n1).round() + 1, 60)
+    e0, e1 = (t0 < 60).astype(int), (t1 < 60).astype(int)
+    time, event, group = np.r_[t0, t1], np.r_[e0, e1], np.r_[np.zeros(n0), np.ones(n1)].astype(int)
+    counts = (
+        pd.DataFrame({"time": time, "event": event, "group": group})
+        .value_counts()
+        .rename("n")
+        .reset_index()
+    )
+    chi2, p = logrank(counts)
+    ref_chi2, ref_p = survdiff(time, event, group)
+    assert chi2 == pytest.approx(ref_chi2, rel=1e-9) and p == pytest.approx(ref_p, rel=1e-9)
+
+
+def test_cochran_q_by_hand():
+    from collect_kit.experiments.stats import cochran_q
+
+    est, se = [0.03, 0.01, -0.01], [0.01, 0.02, 0.01]
+    w = np.array([1 / 0.01**2, 1 / 0.02**2, 1 / 0.01**2])
+    mean = (w * est).sum() / w.sum()
+    q_ref = (w * (np.array(est) - mean) ** 2).sum()
+    q, df, p = cochran_q(est, se)
+    assert q == pytest.approx(q_ref) and df == 2 and p == pytest.approx(stats.chi2.sf(q_ref, 2))
+    assert np.isnan(cochran_q([0.1], [0.01])[0])

@@ -234,3 +234,61 @@ def adjust_pvalues(pvalues, method: str) -> np.ndarray:
     if ok.any():
         out[ok] = multipletests(p[ok], method=method)[1]
     return out
+
+
+def logrank(counts) -> tuple[float, float]:
+    """Log-rank test of two arms from event counts: returns (chi-square, p-value), 1 df.
+
+    ``counts``: a DataFrame with ``group`` (0 champion, 1 challenger), ``time`` (days),
+    ``event`` (1 event, 0 censored) and ``n`` (customers with that combination) — what the
+    engine aggregates. Customers censored at a time are at risk at that time (the usual
+    convention, as in statsmodels ``survdiff``).
+    """
+    c = counts.groupby(["time", "group", "event"], as_index=False)["n"].sum()
+    times = np.sort(c["time"].unique())
+    table = {}
+    for g in (0, 1):
+        sub = c[c.group == g]
+        d = sub[sub.event == 1].set_index("time")["n"].reindex(times, fill_value=0).to_numpy(float)
+        total = sub.groupby("time")["n"].sum().reindex(times, fill_value=0).to_numpy(float)
+        at_risk = total[::-1].cumsum()[::-1]  # still followed at each time
+        table[g] = (d, at_risk)
+    d0, r0 = table[0]
+    d1, r1 = table[1]
+    d, r = d0 + d1, r0 + r1
+    ok = r > 1
+    e1 = np.where(ok, d * r1 / np.where(ok, r, 1), 0.0)
+    v = np.where(
+        ok,
+        d
+        * (r1 / np.where(ok, r, 1))
+        * (1 - r1 / np.where(ok, r, 1))
+        * (r - d)
+        / np.where(ok, r - 1, 1),
+        0.0,
+    )
+    var = v.sum()
+    if var <= 0:
+        return float("nan"), float("nan")
+    chi2 = (d1.sum() - e1.sum()) ** 2 / var
+    return float(chi2), float(stats.chi2.sf(chi2, 1))
+
+
+def cochran_q(estimates, standard_errors) -> tuple[float, int, float]:
+    """Cochran's Q for heterogeneity of per-segment effects: (Q, degrees of freedom, p-value).
+
+    Q = sum w_i (theta_i - theta_w)^2 with inverse-variance weights w_i = 1 / se_i^2 and
+    theta_w their weighted mean; chi-square with k - 1 df under "same effect everywhere".
+    Segments without a finite, positive standard error are left out.
+    """
+    est = np.asarray(estimates, float)
+    se = np.asarray(standard_errors, float)
+    keep = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    est, se = est[keep], se[keep]
+    k = len(est)
+    if k < 2:
+        return float("nan"), 0, float("nan")
+    w = 1 / se**2
+    mean = (w * est).sum() / w.sum()
+    q = float((w * (est - mean) ** 2).sum())
+    return q, k - 1, float(stats.chi2.sf(q, k - 1))
