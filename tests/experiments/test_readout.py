@@ -65,3 +65,63 @@ def test_reading_before_the_window_closes_is_refused(sample):
             {"champion": 1, "challenger": 1},
         ).estimate
     ).any()
+
+
+def test_survival_counts_and_logrank_match_raw_rows(sample):
+    from statsmodels.duration.survfunc import survdiff
+
+    from collect_kit.experiments.readout import survival_counts, survival_readout
+
+    counts = survival_counts(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
+    _, tests = survival_readout(counts, W)
+    a = sample.frame("assignments")
+    a = a[a.experiment_id == "sms_call_pilot"]
+    pay = sample.frame("payments")
+    pay["paid_at"] = pd.to_datetime(pay.paid_at)
+    start = pd.to_datetime(a.assigned_at.iloc[0])
+    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    first = window.groupby("customer_id").paid_at.min().reindex(a.customer_id)
+    time = np.where(first.notna(), (first - start).dt.days + 1, 31).astype(float)
+    event = first.notna().to_numpy().astype(int)
+    for seg in a.segment.unique():
+        m = (a.segment == seg).to_numpy()
+        chi2, p = survdiff(time[m], event[m], (a.arm.to_numpy()[m] == "challenger").astype(int))
+        row = tests.set_index("segment").loc[seg]
+        assert row.chi2 == pytest.approx(chi2, rel=1e-9) and row.p_value == pytest.approx(
+            p, rel=1e-9
+        )
+
+
+def _row(seg, metric, est, low, high, p_holm, srm=False, p0=0.3, n0=4000, n1=1000):
+    return {"segment": seg, "challenger": "challenger", "metric": metric, "estimate": est, "ci_low": low,
+            "ci_high": high, "p_value": p_holm, "p_holm": p_holm, "srm": srm, "trustworthy": not srm,
+            "champion": p0, "n_champion": n0, "n_challenger": n1}  # fmt: skip
+
+
+def test_recommendations():
+    from collect_kit.experiments.readout import heterogeneity, recommend
+
+    result = pd.DataFrame([
+        _row("Win", "payer_rate", 0.05, 0.02, 0.08, 0.001), _row("Win", "collected_per_customer", 1000.0, 200.0, 1800.0, 0.01),
+        _row("SRM", "payer_rate", 0.05, 0.02, 0.08, 0.001, srm=True), _row("SRM", "collected_per_customer", 1.0, -1.0, 3.0, 0.5, srm=True),
+        _row("Small", "payer_rate", 0.01, -0.05, 0.07, 0.7, n0=400, n1=100), _row("Small", "collected_per_customer", 5.0, -50.0, 60.0, 0.9, n0=400, n1=100),
+        _row("Null", "payer_rate", 0.0, -0.01, 0.01, 0.9, n0=40000, n1=10000), _row("Null", "collected_per_customer", 1.0, -5.0, 7.0, 0.8, n0=40000, n1=10000),
+    ])  # fmt: skip
+    rec = recommend(
+        result,
+        {"Win": 200, "SRM": 100, "Small": 50, "Null": 1000},
+        {"champion": 0.0, "challenger": 100.0},
+    ).set_index("segment")
+    assert rec.loc["Win", "decision"] == "run challenger"
+    assert rec.loc["Win", "money_per_month"] == pytest.approx((1000.0 - 100.0) * 200)
+    assert (rec.loc["Win", "money_ci_low"], rec.loc["Win", "money_ci_high"]) == pytest.approx(
+        ((200.0 - 100.0) * 200, (1800.0 - 100.0) * 200)
+    )
+    assert rec.loc["SRM", "decision"].startswith("withheld")
+    assert (
+        rec.loc["Small", "decision"] == "keep testing"
+        and rec.loc["Small", "extra_customers_needed"] > 0
+    )
+    assert rec.loc["Null", "decision"].startswith("keep champion")
+    het = heterogeneity(result)
+    assert set(het.metric) == {"payer_rate", "collected_per_customer"} and (het.segments == 3).all()

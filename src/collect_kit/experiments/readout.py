@@ -177,3 +177,172 @@ def _money(c, t, alpha: float) -> st.Comparison:
     return st.welch(
         st.SampleMean(jc.n, jc.sum_y, jc.sum_y2), st.SampleMean(jt.n, jt.sum_y, jt.sum_y2), alpha
     )
+
+
+def survival_counts(
+    tables, experiment_id: str, extraction_date, window_days: int = 30
+) -> pd.DataFrame:
+    """Per segment x arm x day: customers whose first payment came that day after assignment
+    (``event`` 1) or who had none within the window (``event`` 0, censored at
+    ``window_days``); aggregated on the engine. Only closed windows count."""
+    created = []
+
+    def table(name):
+        t = as_table(tables[name])
+        if t is not tables[name]:
+            created.append(t)
+        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
+        return t.mutate(**fix) if fix else t
+
+    try:
+        a = table("assignments")
+        a = a.filter(a.experiment_id == experiment_id)
+        a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
+        p = table("payments").view()
+        j = a.left_join(p, [a.customer_id == p.customer_id, p.paid_at >= a.assigned_at,
+                            p.paid_at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
+        first = j.group_by("customer_id", "segment", "arm", "assigned_at").aggregate(
+            first=j.paid_at.min()
+        )
+        event = first.first.notnull()
+        days = ibis.cases(
+            (event, first.first.delta(first.assigned_at, unit="day") + 1), else_=window_days
+        )
+        f = first.mutate(time=days, event=event.cast("int64"))
+        out = f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()).to_pandas()
+    finally:
+        release(created)
+    return out.sort_values(["segment", "arm", "time", "event"], ignore_index=True)
+
+
+def survival_readout(counts: pd.DataFrame, weights: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kaplan-Meier curves per segment x arm and a log-rank test per segment x challenger.
+
+    Returns (curves: segment, arm, days, survival = share not yet paid; tests: segment,
+    challenger, chi2, p_value). Fitted with statsmodels ``SurvfuncRight`` on the counts
+    (frequency weights); the test is :func:`stats.logrank`.
+    """
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    curves, tests = [], []
+    for seg, g in counts.groupby("segment", sort=False):
+        w = weights.get(seg) if all(isinstance(v, Mapping) for v in weights.values()) else weights
+        arms = list(w)
+        for arm, h in g.groupby("arm"):
+            if h.event.sum() == 0:
+                continue
+            sf = SurvfuncRight(
+                h.time.to_numpy(float), h.event.to_numpy(), freq_weights=h.n.to_numpy(float)
+            )
+            curves.append(
+                pd.DataFrame(
+                    {"segment": seg, "arm": arm, "days": sf.surv_times, "survival": sf.surv_prob}
+                )
+            )
+        for challenger in arms[1:]:
+            pair = g[g.arm.isin([arms[0], challenger])].copy()
+            pair["group"] = (pair.arm == challenger).astype(int)
+            chi2, p = st.logrank(pair)
+            tests.append({"segment": seg, "challenger": challenger, "chi2": chi2, "p_value": p})
+    curves_frame = (
+        pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=["segment", "arm", "days", "survival"])
+    )
+    return curves_frame, pd.DataFrame(tests)
+
+
+def heterogeneity(result: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Does the effect differ across segments? Cochran's Q per metric x challenger.
+
+    Standard errors are read off each segment's interval, (high - low) / (2 z): exact for
+    the Welch and delta-method intervals, approximate for the (asymmetric) score interval.
+    Segments marked untrustworthy by SRM are left out.
+    """
+    from scipy import stats as sps
+
+    z = sps.norm.ppf(1 - alpha / 2)
+    rows = []
+    ok = result[result.trustworthy & result.estimate.notna()]
+    for (metric, challenger), g in ok.groupby(["metric", "challenger"]):
+        se = (g.ci_high - g.ci_low) / (2 * z)
+        q, df, p = st.cochran_q(g.estimate, se)
+        rows.append(
+            {
+                "metric": metric,
+                "challenger": challenger,
+                "segments": len(g),
+                "q": q,
+                "df": df,
+                "p_value": p,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def recommend(
+    result: pd.DataFrame,
+    monthly_customers: Mapping[str, float],
+    cost_per_customer: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> pd.DataFrame:
+    """Per segment x challenger: the arm to run and the money per month if rolled out.
+
+    A challenger wins when its payer rate or collected per customer is better with a
+    Holm-adjusted p < ``alpha``; the champion stays when the challenger is significantly
+    worse. Money per month = effect on collected per customer (with its CI) x the segment's
+    customers per month, minus the challenger's extra cost per customer x those customers.
+    Otherwise "keep testing", with the extra customers needed to detect the observed payer
+    rate difference (at least the design's 3 points) with ``power`` — or "keep champion"
+    when there are already enough customers for that and nothing showed. A segment with a
+    sample-ratio mismatch gets no recommendation.
+    """
+    from statsmodels.stats.power import NormalIndPower
+
+    from .design import _h
+
+    cost = cost_per_customer or {}
+    rows = []
+    for (seg, challenger), g in result.groupby(["segment", "challenger"], sort=False):
+        by = g.set_index("metric")
+        payer, money = by.loc["payer_rate"], by.loc["collected_per_customer"]
+        row = {"segment": seg, "challenger": challenger}
+        per_month = float(monthly_customers.get(seg, np.nan))
+        extra_cost = float(cost.get(challenger, 0.0)) - float(cost.get("champion", 0.0))
+        if bool(payer.srm):
+            row.update(decision="withheld: sample-ratio mismatch", arm=None)
+            rows.append(row)
+            continue
+        significant = [(m, r) for m, r in (("payer_rate", payer), ("collected_per_customer", money))
+                       if r.p_holm == r.p_holm and r.p_holm < alpha]  # fmt: skip
+        if significant:
+            better = any(r.estimate > 0 for _, r in significant)
+            arm = challenger if better else "champion"
+            row.update(decision=f"run {arm}", arm=arm)
+            sign = 1 if better else 0
+            row["money_per_month"] = sign * (money.estimate - extra_cost) * per_month
+            row["money_ci_low"] = sign * (money.ci_low - extra_cost) * per_month
+            row["money_ci_high"] = sign * (money.ci_high - extra_cost) * per_month
+        else:
+            p0, n = float(payer.champion), int(payer.n_champion + payer.n_challenger)
+            effect = max(
+                abs(float(payer.estimate)) if payer.estimate == payer.estimate else 0.0, 0.03
+            )
+            share_c = payer.n_champion / n
+            ratio = (1 - share_c) / share_c
+            needed = np.nan
+            if 0 < p0 < 1 and p0 + effect < 1:
+                n1 = NormalIndPower().solve_power(
+                    effect_size=abs(_h(p0 + effect, p0)), alpha=alpha, power=power, ratio=ratio
+                )
+                needed = int(np.ceil(float(np.squeeze(n1)) / share_c))
+            if needed == needed and needed <= n:
+                # enough customers to see an effect of the design's size, and none was seen
+                row.update(decision="keep champion: no effect of 3 points or more", arm="champion",
+                           extra_customers_needed=0)  # fmt: skip
+            else:
+                extra = needed - n if needed == needed else np.nan
+                row.update(decision="keep testing", arm=None, extra_customers_needed=extra)
+        rows.append(row)
+    return pd.DataFrame(rows)
