@@ -152,14 +152,36 @@ def proportions(champion: Proportion, challenger: Proportion, alpha: float = 0.0
     if c0 + c1 in (0, n0 + n1):
         return _empty("every customer has the same outcome", champion.rate, challenger.rate)
     test = test_proportions_2indep(c1, n1, c0, n0, method="score", compare="diff")
-    low, high = confint_proportions_2indep(
-        c1, n1, c0, n0, method="score", compare="diff", alpha=alpha
-    )
+    try:
+        low, high = confint_proportions_2indep(
+            c1, n1, c0, n0, method="score", compare="diff", alpha=alpha
+        )
+    except ValueError:  # statsmodels' own root bracket can fail; invert the same test here
+        low, high = _invert_score_test(c1, n1, c0, n0, alpha)
     diff = challenger.rate - champion.rate
     lift = diff / champion.rate if champion.rate else _NAN
     return Comparison(
         diff, float(low), float(high), float(test.pvalue), champion.rate, challenger.rate, lift
     )
+
+
+def _invert_score_test(c1: int, n1: int, c0: int, n0: int, alpha: float) -> tuple[float, float]:
+    """The score interval as {d : score test of p1 - p0 = d has p >= alpha}, by root finding."""
+    from scipy.optimize import brentq
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    d_hat = c1 / n1 - c0 / n0
+    eps = 1e-9
+
+    def f(d):
+        return (
+            test_proportions_2indep(c1, n1, c0, n0, value=d, method="score", compare="diff").pvalue
+            - alpha
+        )
+
+    low = brentq(f, -1 + eps, d_hat) if f(-1 + eps) < 0 else -1.0
+    high = brentq(f, d_hat, 1 - eps) if f(1 - eps) < 0 else 1.0
+    return low, high
 
 
 def ratio(champion: JointStats, challenger: JointStats, alpha: float = 0.05) -> Comparison:
