@@ -29,7 +29,10 @@ def simulate(lift: float, seed: int):
     for i in range(SIMS):
         r = st.proportions(st.Proportion(N0, int(a[i].sum())), st.Proportion(N1, int(b[i].sum())))
         cover_p += r.ci_low <= lift <= r.ci_high
-        m = st.welch(st.SampleMean(N0, ya[i].sum(), (ya[i] ** 2).sum()), st.SampleMean(N1, yb[i].sum(), (yb[i] ** 2).sum()))
+        m = st.welch(
+            st.SampleMean(N0, ya[i].sum(), (ya[i] ** 2).sum()),
+            st.SampleMean(N1, yb[i].sum(), (yb[i] ** 2).sum()),
+        )
         cover_m += m.ci_low <= true_money <= m.ci_high
     return cover_p / SIMS, cover_m / SIMS
 

@@ -22,8 +22,7 @@ champion n = 400, challenger n = 100, payer rate 30 %, lognormal(11, 1.2) amount
 payers): the payer-rate score interval covers 95.5 % (A/A) and 95.1 % (a +5 point effect),
 inside the 99.9 % binomial band around 95 %; the Welch interval on collected per customer
 under-covers with such skewed, zero-inflated money at n = 100: 92.9 % (A/A, i.e. 7.1 %
-false positives) and 91.6 % (A/B). Read money results of small segments with that in mind;
-larger segments and CUPED (which removes part of the variance) bring coverage back to 95 %.
+false positives) and 91.6 % (A/B). Read money results of small segments with that in mind.
 """
 
 from __future__ import annotations
@@ -163,8 +162,10 @@ def readout(
         c = by_arm.loc[champion]
         for challenger in arms[1:]:
             if challenger not in by_arm.index:
-                rows.append({"segment": seg, "challenger": challenger, "metric": "payer_rate",
-                             "reason": "no customers in this arm"})  # fmt: skip
+                for metric in ("payer_rate", "collected_per_customer", "recovery_rate"):
+                    rows.append({"segment": seg, "challenger": challenger, "metric": metric,
+                                 "n_champion": int(c.n), "n_challenger": 0, "reason": "no customers in this arm",
+                                 "srm_p_value": srm.loc[seg, "p_value"], "srm": bool(srm.loc[seg, "srm"])})  # fmt: skip
                 continue
             t = by_arm.loc[challenger]
             results = {
@@ -188,6 +189,8 @@ def readout(
     out["p_bh"] = np.nan
     out.loc[family, "p_holm"] = st.adjust_pvalues(out.loc[family, "p_value"], "holm")
     out.loc[family, "p_bh"] = st.adjust_pvalues(out.loc[family, "p_value"], "fdr_bh")
+    out["srm"] = out["srm"].fillna(False).astype(bool)
+    out["reason"] = out["reason"].fillna("")
     out["trustworthy"] = ~out["srm"]
     out["calibration_check"] = aa
     out["warning"] = ""
