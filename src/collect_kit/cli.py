@@ -268,5 +268,103 @@ def report_run(
     raise typer.Exit(1 if any(n.status == "failed" for n in result.notebooks) else 2)
 
 
+experiment_app = typer.Typer(
+    no_args_is_help=True, help="Strategy experiments: design, assign, readout."
+)
+app.add_typer(experiment_app, name="experiment")
+
+
+def _print_frame(frame: pd.DataFrame, title: str) -> None:
+    out.print(title)
+    out.print(frame.to_string(index=False), markup=False, highlight=False)
+
+
+@experiment_app.command("design")
+def experiment_design(
+    config: Path = typer.Argument(..., help="Experiment config (configs/experiments/*.yaml)."),
+    database: Path | None = typer.Option(
+        None, "--database", help="DuckDB file overriding the sources'."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Month end of the population (default: latest)."
+    ),
+) -> None:
+    """Sample size and detectable effect per segment."""
+    from .experiments.run import design_experiment
+
+    try:
+        table = design_experiment(config, database or _default_database(), as_of)
+    except CollectKitError as exc:
+        _user_error(exc)
+    for sentence in table.sentence:
+        out.print(sentence, markup=False, highlight=False)
+
+
+@experiment_app.command("assign")
+def experiment_assign(
+    config: Path = typer.Argument(..., help="Experiment config."),
+    export: Path = typer.Option(
+        ..., "--export", help="Output file (.csv or .parquet) for the dialer."
+    ),
+    database: Path | None = typer.Option(
+        None, "--database", help="DuckDB file overriding the sources'."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Month end of the population (default: latest)."
+    ),
+) -> None:
+    """Assign customers owing money to arms (salted hash) and export the assignment."""
+    from .experiments.run import assign_experiment
+
+    try:
+        counts = assign_experiment(config, export, database or _default_database(), as_of)
+    except CollectKitError as exc:
+        _user_error(exc)
+    _print_frame(counts, f"Assigned {int(counts.customers.sum()):,} customers -> {export}")
+
+
+@experiment_app.command("readout")
+def experiment_readout(
+    config: Path = typer.Argument(..., help="Experiment config."),
+    database: Path | None = typer.Option(
+        None, "--database", help="DuckDB file overriding the sources'."
+    ),
+) -> None:
+    """Per-segment effects with intervals, SRM, multiplicity, survival and recommendations."""
+    from .experiments.run import readout_experiment
+
+    try:
+        r = readout_experiment(config, database or _default_database())
+    except CollectKitError as exc:
+        _user_error(exc)
+    cols = [
+        "segment",
+        "metric",
+        "n_champion",
+        "n_challenger",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_holm",
+        "p_bh",
+        "srm",
+    ]
+    _print_frame(r.results[cols].round(4), f"Readout of {r.config.experiment_id}")
+    _print_frame(r.logrank.round(4), "Time to first payment (log-rank)")
+    _print_frame(r.heterogeneity.round(4), "Heterogeneity across segments (Cochran's Q)")
+    _print_frame(r.recommendations.round(0), "Recommendations")
+    if r.results.srm.any():
+        out.print(
+            "WARNING: sample-ratio mismatch in "
+            + ", ".join(sorted(r.results[r.results.srm].segment.unique()))
+        )
+
+
+def _default_database() -> Path | None:
+    db = Path("data") / "sample.duckdb"
+    return db if db.exists() else None
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`
     sys.exit(app())

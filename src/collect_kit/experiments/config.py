@@ -1,0 +1,76 @@
+"""Experiment configs (``configs/experiments/*.yaml``), validated."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+
+class ExperimentConfig(BaseModel):
+    """One champion/challenger experiment: arms and weights, windows, test settings.
+
+    ``arms``: arm -> weight for every segment, or segment -> {arm: weight}; the first arm is
+    the champion. ``aa``: the arms are identical (an A/A calibration check). Paths are
+    relative to the YAML file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    experiment_id: str
+    description: str = ""
+    sources: str
+    segmentation: str | None = None
+    salt: str | None = None
+    arms: dict[str, float] | dict[str, dict[str, float]]
+    window_days: int = 30
+    pre_days: int = 90
+    alpha: float = 0.05
+    power: float = 0.8
+    mde_payer_rate: float = 0.03
+    mde_amount: float | None = None
+    cost_per_customer: dict[str, float] = {}
+    aa: bool = False
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, v):
+        per = list(v.values()) if all(isinstance(x, dict) for x in v.values()) else [v]
+        for w in per:
+            if len(w) < 2:
+                raise ValueError(
+                    f"an experiment needs a champion and at least one challenger, got {list(w)}"
+                )
+            if any(x < 0 for x in w.values()) or sum(w.values()) <= 0:
+                raise ValueError(f"weights must be non-negative and not all zero, got {w}")
+        return v
+
+    @field_validator("window_days", "pre_days")
+    @classmethod
+    def _days(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1 day, got {v}")
+        return v
+
+
+def load_experiment(path: str | os.PathLike) -> tuple[ExperimentConfig, Path]:
+    """The config and its folder (for relative paths)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"experiment config '{path}' does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from None
+    return cfg, Path(os.path.abspath(path)).parent
