@@ -201,3 +201,27 @@ def test_demo_sample_readout_recovers_the_truth():
                 assert true < 0.03  # no effect of the design's size
             else:
                 assert rec.decision == "keep testing"
+
+
+def test_winsorization_caps_pooled_across_arms(sample):
+    raw = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
+    capped = outcome_stats(
+        sample.tables, "sms_call_pilot", "2026-10-31", window_days=31, winsorize=0.95
+    )
+    a = sample.frame("assignments")
+    a = a[a.experiment_id == "sms_call_pilot"]
+    pay = sample.frame("payments")
+    pay["paid_at"] = pd.to_datetime(pay.paid_at)
+    start = pd.to_datetime(a.assigned_at.iloc[0])
+    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    y = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
+    frame = a.assign(y=y)
+    for seg, g in frame.groupby("segment"):
+        cap = np.quantile(g.y, 0.95)  # both arms together
+        for arm, h in g.groupby("arm"):
+            row = capped.set_index(["segment", "arm"]).loc[(seg, arm)]
+            assert row.cap == pytest.approx(cap, rel=1e-9)
+            assert row.sum_y == pytest.approx(np.minimum(h.y, cap).sum(), rel=1e-9)
+    assert (capped.sum_y <= raw.sum_y + 1e-6).all()
+    with pytest.raises(ValueError, match="winsorize"):
+        outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", winsorize=1.5)

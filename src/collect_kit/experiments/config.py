@@ -33,6 +33,7 @@ class ExperimentConfig(BaseModel):
     mde_payer_rate: float = 0.03
     mde_amount: float | None = None
     cost_per_customer: dict[str, float] = {}
+    winsorize: float | None = None  # e.g. 0.99: cap collected per customer at that quantile
     aa: bool = False
 
     @field_validator("arms")

@@ -52,8 +52,16 @@ def outcome_stats(
     extraction_date,
     window_days: int = 30,
     pre_days: int = 90,
+    winsorize: float | None = None,
 ) -> pd.DataFrame:
-    """Sufficient statistics per segment x arm (one small frame; rows never leave the engine)."""
+    """Sufficient statistics per segment x arm (one small frame; rows never leave the engine).
+
+    ``winsorize``: a quantile such as 0.99: each customer's collected amount is capped at
+    that quantile of its segment, computed over both arms together (DESIGN §9: pooled caps
+    keep the arms comparable); ``cap`` reports it per segment (currency).
+    """
+    if winsorize is not None and not 0.5 < winsorize < 1:
+        raise ValueError(f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})")
     created = []
 
     def table(name):
@@ -102,8 +110,15 @@ def outcome_stats(
             "customer_id_right", "assigned_at_right"
         )
         per = per.mutate(balance=per.balance.fill_null(0.0), paid=(per.payments > 0).cast("int64"))
+        if winsorize is not None:
+            caps = per.group_by("segment").aggregate(cap=per.collected.quantile(winsorize))
+            per = per.left_join(caps, "segment").drop("segment_right")
+            per = per.mutate(collected=ibis.least(per.collected, per.cap))
+        else:
+            per = per.mutate(cap=ibis.null("float64"))
         y, x, b = per.collected, per.pre, per.balance
         agg = per.group_by("segment", "arm").aggregate(
+            cap=per.cap.max(),
             n=per.count(), payers=per.paid.sum(),
             sum_y=y.sum(), sum_y2=(y * y).sum(), sum_x=x.sum(), sum_x2=(x * x).sum(), sum_xy=(x * y).sum(),
             sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(),

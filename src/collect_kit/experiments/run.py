@@ -129,7 +129,9 @@ def readout_experiment(config_path, database=None) -> ExperimentReadout:
     cfg, _, portfolio = _open(config_path, database)
     t, end = portfolio.tables, portfolio.extraction_date
     try:
-        stats = outcome_stats(t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days)
+        stats = outcome_stats(
+            t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days, cfg.winsorize
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     results = readout(stats, cfg.arms, cfg.alpha, aa=cfg.aa)
