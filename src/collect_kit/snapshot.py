@@ -256,10 +256,11 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     excess = r.filter(r.excess > 0).select(
         "customer_id", at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
     )
-    events = unlinked.union(excess)
+    raw_events = unlinked.union(excess)
+    # the pool total does not need the running sums (only settlement dates do)
+    pool = raw_events.group_by("customer_id").aggregate(pool=raw_events.amount.sum())
     ev_window = ibis.cumulative_window(group_by="customer_id", order_by=["at", "tiebreak"])
-    events = events.mutate(cum_pool=events.amount.sum().over(ev_window))
-    pool = events.group_by("customer_id").aggregate(pool=events.amount.sum())
+    events = raw_events.mutate(cum_pool=raw_events.amount.sum().over(ev_window))
 
     order = ibis.cumulative_window(
         group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
