@@ -55,7 +55,7 @@ c AS (SELECT p.segment, p.arm, coalesce(p.collected, 0) AS y, coalesce(p.pre, 0)
       FROM p LEFT JOIN b USING (customer_id))
 SELECT segment, arm, count(*) AS n, sum(paid) AS payers,
        sum(y) AS sum_y, sum(y * y) AS sum_y2, sum(x) AS sum_x, sum(x * x) AS sum_x2, sum(x * y) AS sum_xy,
-       sum(bal) AS sum_b, sum(bal * bal) AS sum_b2, sum(y * bal) AS sum_yb
+       sum(bal) AS sum_b, sum(bal * bal) AS sum_b2, sum(y * bal) AS sum_yb, sum(x * bal) AS sum_xb
 FROM c GROUP BY 1, 2 ORDER BY 1, 2
 """
 

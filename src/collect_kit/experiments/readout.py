@@ -11,7 +11,8 @@ products. Then, per segment and challenger against the champion (the first arm):
 - payer rate: score test and score interval (``stats.proportions``);
 - collected per customer: Welch t, CUPED-adjusted with the pre-period payments when they
   vary (the adjusted test replaces the raw one; it is not an extra test);
-- recovery rate (collected / balance at assignment): delta-method ratio;
+- recovery rate (collected / balance at assignment): delta-method ratio, CUPED-adjusted on
+  its linearisation with the same covariate (replacing the raw version);
 - SRM: chi-square of arm sizes against the designed weights; p < 0.001 marks the segment
   untrustworthy and withholds its recommendation;
 - Holm and Benjamini-Hochberg adjusted p-values over the declared family: primary metrics
@@ -121,7 +122,7 @@ def outcome_stats(
             cap=per.cap.max(),
             n=per.count(), payers=per.paid.sum(),
             sum_y=y.sum(), sum_y2=(y * y).sum(), sum_x=x.sum(), sum_x2=(x * x).sum(), sum_xy=(x * y).sum(),
-            sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(),
+            sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(), sum_xb=(x * b).sum(),
         )  # fmt: skip
         return agg.to_pandas().sort_values(["segment", "arm"], ignore_index=True)
     finally:
@@ -186,7 +187,7 @@ def readout(
             results = {
                 "payer_rate": st.proportions(st.Proportion(int(c.n), int(c.payers)), st.Proportion(int(t.n), int(t.payers)), alpha),
                 "collected_per_customer": _money(c, t, alpha),
-                "recovery_rate": st.ratio(_joint(c, "y", "b"), _joint(t, "y", "b"), alpha),
+                "recovery_rate": _recovery(c, t, alpha),
             }  # fmt: skip
             for metric, r in results.items():
                 rows.append({
@@ -222,6 +223,20 @@ def _joint(row, y: str, x: str) -> st.JointStats:
     cross = {("y", "x"): "sum_xy", ("y", "b"): "sum_yb"}[(y, x)]
     return st.JointStats(int(row.n), float(row[names[y][0]]), float(row[names[x][0]]),
                          float(row[names[y][1]]), float(row[names[x][1]]), float(row[cross]))  # fmt: skip
+
+
+def _recovery(c, t, alpha: float) -> st.Comparison:
+    """Recovery rate (collected / balance at assignment): CUPED on its linearisation when the
+    pre-period covariate varies, else the plain delta-method ratio."""
+
+    def pack(r):
+        return st.RatioCovariateStats(int(r.n), float(r.sum_y), float(r.sum_b), float(r.sum_x), float(r.sum_y2),
+                                      float(r.sum_b2), float(r.sum_x2), float(r.sum_yb), float(r.sum_xy), float(r.sum_xb))  # fmt: skip
+
+    jc, jt = _joint(c, "y", "x"), _joint(t, "y", "x")
+    if min(jc.n, jt.n) >= 2 and (jc.cov()[1] > 0 or jt.cov()[1] > 0):
+        return st.cuped_ratio(pack(c), pack(t), alpha)
+    return st.ratio(_joint(c, "y", "b"), _joint(t, "y", "b"), alpha)
 
 
 def _money(c, t, alpha: float) -> st.Comparison:

@@ -314,3 +314,86 @@ def cochran_q(estimates, standard_errors) -> tuple[float, int, float]:
     mean = (w * est).sum() / w.sum()
     q = float((w * (est - mean) ** 2).sum())
     return q, k - 1, float(stats.chi2.sf(q, k - 1))
+
+
+@dataclass(frozen=True)
+class RatioCovariateStats:
+    """Sums for a ratio metric sum(y) / sum(b) with a pre-period covariate x, per arm."""
+
+    n: int
+    sum_y: float
+    sum_b: float
+    sum_x: float
+    sum_y2: float
+    sum_b2: float
+    sum_x2: float
+    sum_yb: float
+    sum_xy: float
+    sum_xb: float
+
+    def linearised(self) -> tuple[float, float, float, float, float]:
+        """(R, var L, cov(L, x), var x, mean x) with L = (y - R b) / mean(b), unbiased."""
+        n = self.n
+
+        def cov(sa, sb, sab):
+            return (sab - sa * sb / n) / (n - 1)
+
+        r = self.sum_y / self.sum_b
+        b_bar = self.sum_b / n
+        vy, vb, vx = (
+            cov(self.sum_y, self.sum_y, self.sum_y2),
+            cov(self.sum_b, self.sum_b, self.sum_b2),
+            cov(self.sum_x, self.sum_x, self.sum_x2),
+        )
+        cyb, cyx, cbx = (
+            cov(self.sum_y, self.sum_b, self.sum_yb),
+            cov(self.sum_y, self.sum_x, self.sum_xy),
+            cov(self.sum_b, self.sum_x, self.sum_xb),
+        )
+        var_l = (vy - 2 * r * cyb + r * r * vb) / b_bar**2
+        cov_lx = (cyx - r * cbx) / b_bar
+        return r, var_l, cov_lx, vx, self.sum_x / n
+
+
+def cuped_ratio(
+    champion: RatioCovariateStats, challenger: RatioCovariateStats, alpha: float = 0.05
+) -> Comparison:
+    """CUPED for a ratio metric (e.g. recovery rate = collected / balance) on its linearisation.
+
+    Each arm's ratio R is linearised, L_i = (y_i - R b_i) / mean(b) (so mean(L) = 0 and
+    var(R) ~ var(L) / n), then adjusted with the pre-period covariate x:
+    R_adj = R - theta (mean x of the arm - mean x of both arms), var = var(L - theta x) / n,
+    with theta the within-arm pooled slope of L on x. A normal interval and test; ``extra``
+    is the variance reduction achieved (a fraction).
+    """
+    if champion.n < 2 or challenger.n < 2 or champion.sum_b == 0 or challenger.sum_b == 0:
+        return _empty("fewer than 2 customers or no denominator in an arm")
+    parts = [s.linearised() for s in (champion, challenger)]
+    sxy = sum((s.n - 1) * p[2] for s, p in zip((champion, challenger), parts, strict=True))
+    sxx = sum((s.n - 1) * p[3] for s, p in zip((champion, challenger), parts, strict=True))
+    theta = sxy / sxx if sxx > 0 else 0.0
+    x_all = (champion.sum_x + challenger.sum_x) / (champion.n + challenger.n)
+    est, var, raw, adj = [], [], 0.0, 0.0
+    for s, (r, var_l, cov_lx, var_x, x_bar) in zip((champion, challenger), parts, strict=True):
+        v_adj = max(var_l - 2 * theta * cov_lx + theta * theta * var_x, 0.0)
+        est.append(r - theta * (x_bar - x_all))
+        var.append(v_adj / s.n)
+        raw += (s.n - 1) * var_l
+        adj += (s.n - 1) * v_adj
+    se = math.sqrt(var[0] + var[1])
+    if not se > 0:
+        return _empty("zero variance in both arms", est[0], est[1])
+    diff = est[1] - est[0]
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = 2 * stats.norm.sf(abs(diff / se))
+    reduction = 1 - adj / raw if raw > 0 else _NAN
+    return Comparison(
+        diff,
+        diff - z * se,
+        diff + z * se,
+        float(p),
+        est[0],
+        est[1],
+        diff / est[0] if est[0] else _NAN,
+        extra=reduction,
+    )
