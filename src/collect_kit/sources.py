@@ -35,12 +35,12 @@ from typing import Literal
 
 import ibis
 import pandas as pd
-import yaml
 from ibis.expr.types import Table
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from . import engine, schema
 from .errors import ConfigError, DataValidationError
+from .yamlconfig import folder_of, load_model
 
 MAX_EXAMPLES = 5
 
@@ -111,23 +111,7 @@ class SourcesConfig(BaseModel):
 
 def read_config(path: str | os.PathLike) -> SourcesConfig:
     """Parse and check a sources YAML; raise :class:`ConfigError` naming the file and field."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"sources file '{path}' does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    try:
-        return SourcesConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [
-            f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
+    return load_model(path, SourcesConfig, "sources file")
 
 
 # ------------------------------------------------------------------------- report
@@ -216,7 +200,7 @@ def load(
     """
     config_path = Path(config_path)
     cfg = read_config(config_path)
-    base = Path(os.path.abspath(config_path)).parent
+    base = folder_of(config_path)
 
     def resolve(p: str | os.PathLike) -> Path:
         p = Path(p)

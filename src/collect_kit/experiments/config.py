@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..errors import ConfigError
+from ..yamlconfig import folder_of, load_model
 
 
 class ExperimentConfig(BaseModel):
@@ -59,19 +58,4 @@ class ExperimentConfig(BaseModel):
 
 def load_experiment(path: str | os.PathLike) -> tuple[ExperimentConfig, Path]:
     """The config and its folder (for relative paths)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"experiment config '{path}' does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        cfg = ExperimentConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [
-            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
-    return cfg, Path(os.path.abspath(path)).parent
+    return load_model(path, ExperimentConfig, "experiment config"), folder_of(path)

@@ -63,14 +63,8 @@ def outcome_stats(
     """
     if winsorize is not None and not 0.5 < winsorize < 1:
         raise ValueError(f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})")
-    created = []
-
-    def table(name):
-        t = as_table(tables[name])
-        if t is not tables[name]:
-            created.append(t)
-        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
-        return t.mutate(**fix) if fix else t
+    created: list[Table] = []
+    table = _table_loader(tables, created)
 
     try:
         a = table("assignments")
@@ -127,6 +121,20 @@ def outcome_stats(
         return agg.to_pandas().sort_values(["segment", "arm"], ignore_index=True)
     finally:
         release(created)
+
+
+def _table_loader(tables, created: list):
+    """A function giving each canonical table as Ibis (dates as dates); pandas inputs it
+    loads are appended to ``created`` for release."""
+
+    def table(name):
+        t = as_table(tables[name])
+        if t is not tables[name]:
+            created.append(t)
+        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
+        return t.mutate(**fix) if fix else t
+
+    return table
 
 
 def _check_assignments(a: Table, experiment_id: str) -> None:
@@ -256,14 +264,8 @@ def survival_counts(
     """Per segment x arm x day: customers whose first payment came that day after assignment
     (``event`` 1) or who had none within the window (``event`` 0, censored at
     ``window_days``); aggregated on the engine. Only closed windows count."""
-    created = []
-
-    def table(name):
-        t = as_table(tables[name])
-        if t is not tables[name]:
-            created.append(t)
-        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
-        return t.mutate(**fix) if fix else t
+    created: list[Table] = []
+    table = _table_loader(tables, created)
 
     try:
         a = table("assignments")

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..errors import ConfigError
+from ..yamlconfig import folder_of, load_model
 
 NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout")
 
@@ -53,21 +52,5 @@ class ReportConfig(BaseModel):
 
 def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:
     """Return the config, its folder (for relative paths) and its text (for the hash)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"report config '{path}' does not exist") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        cfg = ReportConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [
-            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from None
-    return cfg, Path(os.path.abspath(path)).parent, text
+    cfg = load_model(path, ReportConfig, "report config")
+    return cfg, folder_of(path), Path(path).read_text(encoding="utf-8")
