@@ -50,15 +50,46 @@ REGISTRY: dict[str, KPI] = {}
 
 
 def kpi(
-    name: str, label: str, unit: str, definition: str, numerator: str, denominator: str, source: str
+    name: str,
+    label: str,
+    unit: str,
+    definition: str,
+    numerator: str,
+    denominator: str,
+    source: str,
+    *,
+    scale: float = 1.0,
+    total: bool = False,
+    measure: bool = True,
 ):
-    """Register a KPI function under ``name`` (a decorator)."""
+    """Register a KPI under ``name`` (a decorator).
+
+    The decorated function is a *measure* ``(t, period, **options) -> (frame, numerator,
+    denominator)``: a per-row Ibis table of the month and the two expressions to sum. The
+    decorator turns it into the public ``(tables, period, by=(), groups=None, **options)``
+    returning the tidy frame of :func:`_ratio` (``value`` x ``scale``; with ``total`` the
+    value is the numerator itself). ``measure=False`` registers a function that already has
+    the public signature.
+    """
 
     def register(function: Callable) -> Callable:
-        REGISTRY[name] = KPI(
-            name, label, unit, definition, numerator, denominator, source, function
-        )
-        return function
+        if measure:
+
+            def compute(
+                tables, period, by: Sequence[str] = (), groups=None, **options
+            ) -> pd.DataFrame:
+                period = Period.of(period)
+                with _Inputs(tables, groups) as inp:
+                    frame, num, den = function(inp.t, period, **options)
+                    out = _ratio(inp, frame, num, den, by, name, period.end, scale)
+                return out.assign(denominator=1.0, value=out["numerator"]) if total else out
+
+            compute.__name__, compute.__qualname__ = function.__name__, function.__qualname__
+            compute.__doc__ = function.__doc__
+        else:
+            compute = function
+        REGISTRY[name] = KPI(name, label, unit, definition, numerator, denominator, source, compute)
+        return compute
 
     return register
 
@@ -254,17 +285,14 @@ SOURCE_DOMAIN = "collections practice (Moonflow, Duemint, creditguru)"
     "overdue balance at the start of the month (customers delinquent then)",
     "Liquidation rate, " + SOURCE_DOMAIN,
 )  # fmt: skip
-def recovery_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def recovery_rate(t, period: Period):
     """Recovery (liquidation) rate of the month (fraction); see the registry entry.
 
     Capping each customer's payments at its opening overdue balance keeps the rate in [0, 1]
     and leaves out payments of bills that fell due later (they are not recovery of the book).
     """
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        book = _delinquent_book(inp.t, period)
-        return _ratio(inp, book, ibis.least(book.paid, book.overdue_balance), book.overdue_balance,
-                      by, "recovery_rate", period.end)  # fmt: skip
+    book = _delinquent_book(t, period)
+    return book, ibis.least(book.paid, book.overdue_balance), book.overdue_balance
 
 
 @kpi(
@@ -274,20 +302,10 @@ def recovery_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.Dat
     "customers delinquent at the start of the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def payer_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def payer_rate(t, period: Period):
     """Payer rate of the month (fraction); customers not delinquent at the start are in neither count."""
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        book = _delinquent_book(inp.t, period)
-        return _ratio(
-            inp,
-            book,
-            (book.paid > 0).cast("float64"),
-            ibis.literal(1.0),
-            by,
-            "payer_rate",
-            period.end,
-        )
+    book = _delinquent_book(t, period)
+    return book, (book.paid > 0).cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -297,36 +315,21 @@ def payer_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFr
     "customers delinquent at the start of the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def collected_per_delinquent_customer(
-    tables, period, by: Sequence[str] = (), groups=None
-) -> pd.DataFrame:
+def collected_per_delinquent_customer(t, period: Period):
     """Average collected per delinquent customer (currency): all their payments in the month."""
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        book = _delinquent_book(inp.t, period)
-        return _ratio(
-            inp,
-            book,
-            book.paid,
-            ibis.literal(1.0),
-            by,
-            "collected_per_delinquent_customer",
-            period.end,
-        )
+    book = _delinquent_book(t, period)
+    return book, book.paid, ibis.literal(1.0)
 
 
 @kpi(
     "collected", "Collected", "currency",
     "All money received during the month (payments dated in it), whatever they paid.",
-    "payments dated in the month", "1 (a total)", SOURCE_DOMAIN,
+    "payments dated in the month", "1 (a total)", SOURCE_DOMAIN, total=True,
 )  # fmt: skip
-def collected(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def collected(t, period: Period):
     """Total collected in the month (currency); ``value`` equals ``numerator``."""
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        paid = _paid_in(inp.t, period)
-        out = _ratio(inp, paid, paid.paid, ibis.literal(0.0), by, "collected", period.end)
-    return out.assign(denominator=1.0, value=out["numerator"])
+    paid = _paid_in(t, period)
+    return paid, paid.paid, ibis.literal(0.0)
 
 
 @kpi(
@@ -336,12 +339,10 @@ def collected(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFra
     "total receivables balance at the end of the month",
     "Past-due ratio, " + SOURCE_DOMAIN,
 )  # fmt: skip
-def overdue_ratio(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def overdue_ratio(t, period: Period):
     """% overdue at the month end (fraction)."""
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        b = customer_balances(inp.t, period.end)
-        return _ratio(inp, b, b.overdue_balance, b.balance, by, "overdue_ratio", period.end)
+    b = customer_balances(t, period.end)
+    return b, b.overdue_balance, b.balance
 
 
 def _sales(t, start, end) -> Table:
@@ -372,11 +373,9 @@ def _end_and_sales(t, period: Period) -> Table:
     "credit sales of the month (amounts of receivables issued in it)",
     "Standard DSO (creditguru), " + SOURCE_DOMAIN,
 )  # fmt: skip
-def dso(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        j = _end_and_sales(inp.t, period)
-        return _ratio(inp, j, j.balance * period.days, j.sales, by, "dso", period.end)
+def dso(t, period: Period):
+    j = _end_and_sales(t, period)
+    return j, j.balance * period.days, j.sales
 
 
 @kpi(
@@ -387,13 +386,9 @@ def dso(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     "credit sales of the month",
     "Best possible DSO (creditguru), " + SOURCE_DOMAIN,
 )  # fmt: skip
-def best_possible_dso(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        j = _end_and_sales(inp.t, period)
-        return _ratio(
-            inp, j, j.current_balance * period.days, j.sales, by, "best_possible_dso", period.end
-        )
+def best_possible_dso(t, period: Period):
+    j = _end_and_sales(t, period)
+    return j, j.current_balance * period.days, j.sales
 
 
 @kpi(
@@ -404,26 +399,23 @@ def best_possible_dso(tables, period, by: Sequence[str] = (), groups=None) -> pd
     "amount of receivables with a due date in the 90 days up to the month end",
     "Moonflow 'período medio de cobro', " + SOURCE_DOMAIN,
 )  # fmt: skip
-def dso_moonflow(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        t = inp.t
-        end = customer_balances(t, period.end)
-        r = t["receivables"]
-        lo = period.end - pd.Timedelta(days=90)
-        r = r.filter(
-            (r.due_at > _date(lo))
-            & (r.due_at <= _date(period.end))
-            & (r.issued_at <= _date(period.end))
-        )
-        due = r.group_by("customer_id").aggregate(fell_due=r.amount.sum()).view()
-        j = end.outer_join(due, end.customer_id == due.customer_id)
-        j = j.select(
-            customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
-            overdue=j.overdue_balance.fill_null(0.0),
-            fell_due=j.fell_due.fill_null(0.0),
-        )
-        return _ratio(inp, j, j.overdue * 90.0, j.fell_due, by, "dso_moonflow", period.end)
+def dso_moonflow(t, period: Period):
+    end = customer_balances(t, period.end)
+    r = t["receivables"]
+    lo = period.end - pd.Timedelta(days=90)
+    r = r.filter(
+        (r.due_at > _date(lo))
+        & (r.due_at <= _date(period.end))
+        & (r.issued_at <= _date(period.end))
+    )
+    due = r.group_by("customer_id").aggregate(fell_due=r.amount.sum()).view()
+    j = end.outer_join(due, end.customer_id == due.customer_id)
+    j = j.select(
+        customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
+        overdue=j.overdue_balance.fill_null(0.0),
+        fell_due=j.fell_due.fill_null(0.0),
+    )
+    return j, j.overdue * 90.0, j.fell_due
 
 
 @kpi(
@@ -434,28 +426,22 @@ def dso_moonflow(tables, period, by: Sequence[str] = (), groups=None) -> pd.Data
     "opening receivables + credit sales of the month - closing total receivables",
     "opening receivables + credit sales of the month - closing current (not yet due) receivables",
     "CEI, " + SOURCE_DOMAIN,
+    scale=100.0,
 )  # fmt: skip
-def cei(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def cei(t, period: Period):
     """CEI of the month (0-100 index; ``value`` = numerator / denominator x 100)."""
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        t = inp.t
-        j = _end_and_sales(t, period).view()
-        # .view(): both sides derive from the same tables
-        opening = (
-            customer_balances(t, period.opening).select("customer_id", opening="balance").view()
-        )
-        k = j.outer_join(opening, j.customer_id == opening.customer_id)
-        k = k.select(
-            customer_id=ibis.coalesce(k.customer_id, k.customer_id_right),
-            opening=k.opening.fill_null(0.0),
-            sales=k.sales.fill_null(0.0),
-            balance=k.balance.fill_null(0.0),
-            current=k.current_balance.fill_null(0.0),
-        )
-        num = k.opening + k.sales - k.balance
-        den = k.opening + k.sales - k.current
-        return _ratio(inp, k, num, den, by, "cei", period.end, scale=100.0)
+    j = _end_and_sales(t, period).view()
+    # .view(): both sides derive from the same tables
+    opening = customer_balances(t, period.opening).select("customer_id", opening="balance").view()
+    k = j.outer_join(opening, j.customer_id == opening.customer_id)
+    k = k.select(
+        customer_id=ibis.coalesce(k.customer_id, k.customer_id_right),
+        opening=k.opening.fill_null(0.0),
+        sales=k.sales.fill_null(0.0),
+        balance=k.balance.fill_null(0.0),
+        current=k.current_balance.fill_null(0.0),
+    )
+    return k, k.opening + k.sales - k.balance, k.opening + k.sales - k.current
 
 
 def _settled_in(t, period: Period) -> Table:
@@ -471,12 +457,9 @@ def _settled_in(t, period: Period) -> Table:
     "receivables settled by payment in the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def average_collection_time(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        s = _settled_in(inp.t, period)
-        days = s.settled_at.delta(s.issued_at, unit="day").cast("float64")
-        return _ratio(inp, s, days, ibis.literal(1.0), by, "average_collection_time", period.end)
+def average_collection_time(t, period: Period):
+    s = _settled_in(t, period)
+    return s, s.settled_at.delta(s.issued_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -487,12 +470,9 @@ def average_collection_time(tables, period, by: Sequence[str] = (), groups=None)
     "receivables settled by payment in the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def average_days_late(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        s = _settled_in(inp.t, period)
-        days = s.settled_at.delta(s.due_at, unit="day").cast("float64")
-        return _ratio(inp, s, days, ibis.literal(1.0), by, "average_days_late", period.end)
+def average_days_late(t, period: Period):
+    s = _settled_in(t, period)
+    return s, s.settled_at.delta(s.due_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
 def _contacts_in(t, period: Period) -> Table:
@@ -507,12 +487,9 @@ def _contacts_in(t, period: Period) -> Table:
     "actions of the month that reached a person", "actions (attempts) of the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def contact_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        c = _contacts_in(inp.t, period)
-        hit = c.outcome.isin(schema.CONTACTED_OUTCOMES).cast("float64")
-        return _ratio(inp, c, hit, ibis.literal(1.0), by, "contact_rate", period.end)
+def contact_rate(t, period: Period):
+    c = _contacts_in(t, period)
+    return c, c.outcome.isin(schema.CONTACTED_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -522,12 +499,9 @@ def contact_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.Data
     "actions of the month that reached the debtor", "actions (attempts) of the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def right_party_contact_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        c = _contacts_in(inp.t, period)
-        hit = c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64")
-        return _ratio(inp, c, hit, ibis.literal(1.0), by, "right_party_contact_rate", period.end)
+def right_party_contact_rate(t, period: Period):
+    c = _contacts_in(t, period)
+    return c, c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -537,13 +511,13 @@ def right_party_contact_rate(tables, period, by: Sequence[str] = (), groups=None
     "actions of the month with outcome promise", "right-party contacts of the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def promise_to_pay_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        c = _contacts_in(inp.t, period)
-        num = (c.outcome == "promise").cast("float64")
-        den = c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64")
-        return _ratio(inp, c, num, den, by, "promise_to_pay_rate", period.end)
+def promise_to_pay_rate(t, period: Period):
+    c = _contacts_in(t, period)
+    return (
+        c,
+        (c.outcome == "promise").cast("float64"),
+        c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64"),
+    )
 
 
 @kpi(
@@ -554,17 +528,9 @@ def promise_to_pay_rate(tables, period, by: Sequence[str] = (), groups=None) -> 
     "promises due in the month that were kept", "promises due in the month",
     SOURCE_DOMAIN,
 )  # fmt: skip
-def promise_kept_rate(
-    tables, period, by: Sequence[str] = (), groups=None, tolerance: float = 0.01
-) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        p = promise_outcomes(
-            inp.t["contacts"], inp.t["payments"], period.opening, period.end, tolerance
-        )
-        return _ratio(
-            inp, p, p.kept.cast("float64"), ibis.literal(1.0), by, "promise_kept_rate", period.end
-        )
+def promise_kept_rate(t, period: Period, tolerance: float = 0.01):
+    p = promise_outcomes(t["contacts"], t["payments"], period.opening, period.end, tolerance)
+    return p, p.kept.cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -575,16 +541,12 @@ def promise_kept_rate(
     "customers delinquent at the start of the month",
     "Moonflow, " + SOURCE_DOMAIN,
 )  # fmt: skip
-def managed_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        book = _delinquent_book(inp.t, period)
-        c = _contacts_in(inp.t, period)
-        acted = c.select("customer_id").distinct().mutate(acted=ibis.literal(1.0)).view()
-        j = book.left_join(acted, "customer_id").drop("customer_id_right")
-        return _ratio(
-            inp, j, j.acted.fill_null(0.0), ibis.literal(1.0), by, "managed_rate", period.end
-        )
+def managed_rate(t, period: Period):
+    book = _delinquent_book(t, period)
+    c = _contacts_in(t, period)
+    acted = c.select("customer_id").distinct().mutate(acted=ibis.literal(1.0)).view()
+    j = book.left_join(acted, "customer_id").drop("customer_id_right")
+    return j, j.acted.fill_null(0.0), ibis.literal(1.0)
 
 
 @kpi(
@@ -592,7 +554,7 @@ def managed_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.Data
     "Cost of the month's collection actions over the money collected in the month; NaN when no "
     "action carries a cost.",
     "sum of the cost of actions in the month (currency)", "payments dated in the month (currency)",
-    SOURCE_DOMAIN,
+    SOURCE_DOMAIN, measure=False,
 )  # fmt: skip
 def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     period = Period.of(period)
@@ -714,23 +676,14 @@ def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFr
     return agg.reset_index(drop=True)
 
 
-def _roll_kpi(tables, period, by, groups, name: str, numerator, denominator) -> pd.DataFrame:
-    period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        tr = _transitions(inp.t, period)
-        rank = {s: i for i, s in enumerate(DPD_BUCKET_LABELS)}
-        from_rank = tr.from_bucket.substitute(rank, else_=-1)
-        to_rank = tr.to_state.substitute(rank, else_=-1)
-        tr = tr.mutate(from_rank=from_rank, to_rank=to_rank)
-        return _ratio(
-            inp,
-            tr,
-            numerator(tr).cast("float64"),
-            denominator(tr).cast("float64"),
-            by,
-            name,
-            period.end,
-        )
+def _ranked_transitions(t, period: Period) -> Table:
+    """:func:`_transitions` with the buckets' ranks (paid off / written off rank -1)."""
+    tr = _transitions(t, period)
+    rank = {s: i for i, s in enumerate(DPD_BUCKET_LABELS)}
+    return tr.mutate(
+        from_rank=tr.from_bucket.substitute(rank, else_=-1),
+        to_rank=tr.to_state.substitute(rank, else_=-1),
+    )
 
 
 @kpi(
@@ -741,9 +694,9 @@ def _roll_kpi(tables, period, by, groups, name: str, numerator, denominator) -> 
     "customers owing at the start of the month",
     "Roll rate (OCC Comptroller's Handbook), " + SOURCE_DOMAIN,
 )  # fmt: skip
-def forward_roll_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    return _roll_kpi(tables, period, by, groups, "forward_roll_rate",
-                     lambda tr: tr.to_rank > tr.from_rank, lambda tr: ibis.literal(True))  # fmt: skip
+def forward_roll_rate(t, period: Period):
+    tr = _ranked_transitions(t, period)
+    return tr, (tr.to_rank > tr.from_rank).cast("float64"), ibis.literal(1.0)
 
 
 @kpi(
@@ -754,10 +707,10 @@ def forward_roll_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd
     "customers delinquent at the start of the month",
     "OCC Comptroller's Handbook, " + SOURCE_DOMAIN,
 )  # fmt: skip
-def cure_rate(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    return _roll_kpi(tables, period, by, groups, "cure_rate",
-                     lambda tr: (tr.from_rank > 0) & (tr.to_state == "current"),
-                     lambda tr: tr.from_rank > 0)  # fmt: skip
+def cure_rate(t, period: Period):
+    tr = _ranked_transitions(t, period)
+    cured = (tr.from_rank > 0) & (tr.to_state == "current")
+    return tr, cured.cast("float64"), (tr.from_rank > 0).cast("float64")
 
 
 # ---------------------------------------------------------------- vintages and survival
