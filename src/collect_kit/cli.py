@@ -100,12 +100,18 @@ def validate(
     out.print(str(portfolio.report), markup=False, highlight=False)
 
 
+def _default_database() -> Path | None:
+    """``data/sample.duckdb`` in the working folder (built by `collect-kit demo`), if there."""
+    db = Path("data") / "sample.duckdb"
+    return db if db.exists() else None
+
+
 def _load_portfolio(data: Path | None) -> sources.Portfolio:
     """The portfolio of a sources YAML, or the sample built by `collect-kit demo` here."""
     if data is not None:
         return sources.load(data)
-    db = Path("data") / "sample.duckdb"
-    if not db.exists():
+    db = _default_database()
+    if db is None:
         raise ConfigError(
             "no --data given and no data/sample.duckdb here: run `collect-kit demo` first"
         )
@@ -238,8 +244,7 @@ def report_run(
 
     try:
         params = _parse_parameters(parameter)
-        if database is None and Path("data/sample.duckdb").exists():
-            database = Path("data/sample.duckdb")
+        database = database or _default_database()
         with out.status("Starting the report run", spinner="dots") as status:
             result = run_report(
                 config,
@@ -359,11 +364,6 @@ def experiment_readout(
             "WARNING: sample-ratio mismatch in "
             + ", ".join(sorted(r.results[r.results.srm].segment.unique()))
         )
-
-
-def _default_database() -> Path | None:
-    db = Path("data") / "sample.duckdb"
-    return db if db.exists() else None
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`

@@ -11,6 +11,17 @@ from collect_kit.experiments.readout import outcome_stats, readout
 W = {"champion": 0.8, "challenger": 0.2}
 
 
+def pilot_in_pandas(sample):
+    """The pilot's assignments, all payments, its start date and its 31-day window, in pandas."""
+    a = sample.frame("assignments")
+    a = a[a.experiment_id == "sms_call_pilot"]
+    pay = sample.frame("payments")
+    pay["paid_at"] = pd.to_datetime(pay.paid_at)
+    start = pd.to_datetime(a.assigned_at.iloc[0])
+    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    return a, pay, start, window
+
+
 @pytest.fixture(scope="module")
 def sample():
     from collect_kit import synth
@@ -22,12 +33,7 @@ def test_sufficient_statistics_match_pandas(sample):
     got = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31).set_index(
         ["segment", "arm"]
     )
-    a = sample.frame("assignments")
-    a = a[a.experiment_id == "sms_call_pilot"]
-    pay = sample.frame("payments")
-    pay["paid_at"] = pd.to_datetime(pay.paid_at)
-    start = pd.to_datetime(a.assigned_at.iloc[0])
-    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    a, pay, start, window = pilot_in_pandas(sample)
     pre = pay[(pay.paid_at >= start - pd.Timedelta(days=90)) & (pay.paid_at < start)]
     y = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
     x = pre.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
@@ -74,12 +80,7 @@ def test_survival_counts_and_logrank_match_raw_rows(sample):
 
     counts = survival_counts(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
     _, tests = survival_readout(counts, W)
-    a = sample.frame("assignments")
-    a = a[a.experiment_id == "sms_call_pilot"]
-    pay = sample.frame("payments")
-    pay["paid_at"] = pd.to_datetime(pay.paid_at)
-    start = pd.to_datetime(a.assigned_at.iloc[0])
-    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    a, pay, start, window = pilot_in_pandas(sample)
     first = window.groupby("customer_id").paid_at.min().reindex(a.customer_id)
     time = np.where(first.notna(), (first - start).dt.days + 1, 31).astype(float)
     event = first.notna().to_numpy().astype(int)
@@ -208,12 +209,7 @@ def test_winsorization_caps_pooled_across_arms(sample):
     capped = outcome_stats(
         sample.tables, "sms_call_pilot", "2026-10-31", window_days=31, winsorize=0.95
     )
-    a = sample.frame("assignments")
-    a = a[a.experiment_id == "sms_call_pilot"]
-    pay = sample.frame("payments")
-    pay["paid_at"] = pd.to_datetime(pay.paid_at)
-    start = pd.to_datetime(a.assigned_at.iloc[0])
-    window = pay[(pay.paid_at >= start) & (pay.paid_at < start + pd.Timedelta(days=31))]
+    a, pay, start, window = pilot_in_pandas(sample)
     y = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
     frame = a.assign(y=y)
     for seg, g in frame.groupby("segment"):
