@@ -31,3 +31,7 @@ class DataValidationError(CollectKitError, ValueError):
 
     def __reduce__(self):
         return (self.__class__, (self.report,))
+
+
+class NoResultsYetError(CollectKitError, ValueError):
+    """An experiment has no customer whose outcome window has closed by the date read."""

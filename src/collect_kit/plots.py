@@ -142,3 +142,80 @@ def lines(data: pd.DataFrame, x: str, y: str, hue: str, title: str, xlabel: str,
     ax.legend(fontsize=7, ncols=2, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def forest(data: pd.DataFrame, label: str, estimate: str, low: str, high: str, title: str,
+           axis_label: str, fmt: Formatter, unit: str = "fraction",
+           count: str | None = None) -> Figure:  # fmt: skip
+    """Effects with their confidence intervals, one row per ``label``, a line at zero.
+
+    ``unit``: ``fraction`` (differences of rates, shown in points) or ``currency``.
+    ``count``: the customers in the smaller arm; rows of 1-4 are not drawn and read "<5".
+    """
+    small = data[count].map(is_small) if count else pd.Series(False, index=data.index)
+    scale = 100.0 if unit == "fraction" else 1.0
+    est, lo, hi = (data[c].astype(float) * scale for c in (estimate, low, high))
+    height = max(1.8, 0.42 * len(data) + 1.0)
+    fig, ax = plt.subplots(figsize=(7.0, height))
+    y = np.arange(len(data))
+    shown = ~small & est.notna()
+    ax.errorbar(est[shown], y[shown], xerr=[(est - lo)[shown], (hi - est)[shown]], fmt="o",
+                color=PALETTE[0], ecolor=PALETTE[1], elinewidth=2, capsize=3, markersize=5)  # fmt: skip
+    ax.axvline(0, color=PALETTE[4], linewidth=1, linestyle="--")
+    ax.set_yticks(y, [str(v) for v in data[label]])
+    ax.invert_yaxis()
+    ax.set_title(title, loc="left", wrap=True)
+    span = float(np.nanmax(np.abs(np.r_[lo[shown], hi[shown], 0.0]))) or 1.0
+    divisor, word = (1.0, "") if unit == "fraction" else _scale(span, fmt.language)
+    ax.set_xlabel(f"{axis_label}, {word}" if word else axis_label)
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda v, _: fmt.number(v / divisor, 0 if unit != "fraction" else 1))
+    )
+    for yi, e, s in zip(y, est, small, strict=True):
+        decimals = 1 if unit == "fraction" or divisor > 1 else 0
+        text = SUPPRESSED if s else ("" if e != e else fmt.number(e / divisor, decimals))
+        ax.annotate(text, (1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+    ax.set_xlim(-span * 1.1, span * 1.1)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def survival(data: pd.DataFrame, time: str, value: str, hue: str, facet: str, title: str,
+             xlabel: str, ylabel: str, fmt: Formatter) -> Figure:  # fmt: skip
+    """Step curves (e.g. Kaplan-Meier: share not yet paid) per ``hue``, one panel per ``facet``."""
+    panels = list(dict.fromkeys(data[facet])) or [""]
+    cols = min(len(panels), 3)
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(7.0, 2.4 * rows + 0.6), sharey=True, squeeze=False
+    )
+    hues = list(dict.fromkeys(data[hue]))
+    colors = dict(zip(hues, [PALETTE[0], PALETTE[4], PALETTE[2], PALETTE[1]] * 4, strict=False))
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        g = data[data[facet] == panel]
+        for key, h in g.groupby(hue, sort=False):
+            x = np.r_[0.0, h[time].to_numpy(float)]
+            v = np.r_[1.0, h[value].to_numpy(float)]
+            ax.step(x, v, where="post", color=colors[key], label=str(key), linewidth=1.5)
+        ax.set_title(str(panel), loc="left", fontsize=9, fontweight="normal")
+        ax.set_xlabel(xlabel)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.percent(v, 0)))
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    axes.flat[0].legend(fontsize=7, frameon=False, loc="lower left")
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def show(fig: Figure) -> None:
+    """Display ``fig`` here and close it (inside loops, so figures keep their place among
+    the tables instead of all appearing at the end of the cell)."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)

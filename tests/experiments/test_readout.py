@@ -124,6 +124,7 @@ def test_recommendations():
         and rec.loc["Small", "extra_customers_needed"] > 0
     )
     assert rec.loc["Null", "decision"].startswith("keep champion")
+    assert list(rec.code) == ["run_challenger", "withheld_srm", "keep_testing", "keep_champion"]
     het = heterogeneity(result)
     assert set(het.metric) == {"payer_rate", "collected_per_customer"} and (het.segments == 3).all()
 

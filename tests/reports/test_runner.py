@@ -45,6 +45,10 @@ def write_config(folder: Path, **changes) -> Path:
     cfg["segmentation"] = str(
         ROOT / "src" / "collect_kit" / "configs" / "segments" / "consumer.yaml"
     )
+    cfg["experiments"] = [
+        str(ROOT / "src" / "collect_kit" / "configs" / "experiments" / f"{name}.yaml")
+        for name in ("sms_call_pilot", "discount_offer")
+    ]
     cfg.update(changes)
     path = folder / f"report-{len(list(folder.glob('report-*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
@@ -63,22 +67,21 @@ def test_run_folder_has_everything(good_run):
     assert result.ok, result.error
     names = sorted(p.name for p in result.folder.iterdir())
     assert names == [
+        "experiment_readout.html", "experiment_readout.ipynb", "experiment_readout.pdf",
         "manifest.json", "portfolio_report.html", "portfolio_report.ipynb", "portfolio_report.pdf",
         "run.log", "segmentation.html", "segmentation.ipynb", "segmentation.pdf",
     ]  # fmt: skip
     latest = out / "monthly" / "latest"
     assert latest.is_symlink() and latest.resolve() == result.folder.resolve()
     manifest = json.loads((result.folder / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and [n["status"] for n in manifest["notebooks"]] == [
-        "ok",
-        "ok",
-    ]
+    assert manifest["status"] == "ok"
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "ok", "ok"]
     assert manifest["parameters"]["as_of"] == "2026-10-31"
     assert len(manifest["config_sha256"]) == 64 and manifest["data_fingerprint"]
     assert manifest["package_version"] and manifest["started_at"] and manifest["ended_at"]
 
 
-@pytest.mark.parametrize("name", ["segmentation", "portfolio_report"])
+@pytest.mark.parametrize("name", ["segmentation", "portfolio_report", "experiment_readout"])
 def test_html_has_no_code_and_loads_nothing(good_run, name):
     result, _ = good_run
     page = (result.folder / f"{name}.html").read_text()
@@ -106,6 +109,39 @@ def test_portfolio_report_shows_the_package_kpis(good_run, sample_db):
     collected = kpis.collected(portfolio.tables, "2026-10").value.iloc[0]
     assert fmt.number(collected) in text
     assert "Methodology" in text and "Numerator" in text and "Denominator" in text
+
+
+def test_experiment_readout_shows_the_package_results(good_run, sample_db):
+    from collect_kit import sources
+    from collect_kit.experiments import readout_experiment
+    from collect_kit.reports.format import Formatter
+
+    result, _ = good_run
+    text = pdf_text(result.folder / "experiment_readout.pdf")
+    assert "Monthly collections report" in text and "2026-10-31" in text
+    for heading in ("Design recap", "Sample-ratio check", "Effects per segment",
+                    "Time to first payment", "Recommendation"):  # fmt: skip
+        assert heading in text
+    portfolio = sources.load(
+        ROOT / "src/collect_kit/configs/sources/sample.yaml", database=sample_db
+    )
+    fmt = Formatter("en", "CLP")
+    configs = ROOT / "src/collect_kit/configs/experiments"
+    for name in ("sms_call_pilot", "discount_offer"):
+        r = readout_experiment(configs / f"{name}.yaml", as_of="2026-10-31", portfolio=portfolio)
+        assert f"Experiment: {name}" in text
+        payer = r.results[r.results.metric == "payer_rate"]
+        for row in payer.itertuples():
+            if min(row.n_champion, row.n_challenger) >= 5:
+                assert (
+                    fmt.percent(row.champion) in text and fmt.percent(row.challenger_value) in text
+                )
+    page = (result.folder / "experiment_readout.html").read_text()
+    assert page.count("data:image/png;base64") >= 8  # 3 forest plots + survival, per experiment
+    summary = pdf_text(result.folder / "portfolio_report.pdf")
+    assert (
+        "Strategy tests" in summary and "sms_call_pilot" in summary and "discount_offer" in summary
+    )
 
 
 def test_pdf_pages_title_date_and_package_numbers(good_run, sample_db):
@@ -151,8 +187,12 @@ def test_no_personal_data_anywhere_in_the_run_folder(good_run, small_sample):
 def test_injected_as_of_appears_in_the_output(env, tmp_path, sample_db):
     result = run_report(MONTHLY, as_of="2026-06-30", output_dir=tmp_path, database=sample_db)
     assert result.ok, result.error
-    page = (result.folder / "segmentation.html").read_text()
-    assert "2026-06-30" in page and "2026-10-31" not in page
+    for name in ("segmentation", "portfolio_report", "experiment_readout"):
+        page = (result.folder / f"{name}.html").read_text()
+        assert "2026-06-30" in page and "2026-10-31" not in page, name
+    # the discount offer started on 2026-07-01: nothing to read yet, said instead of failing
+    page = (result.folder / "experiment_readout.html").read_text()
+    assert "No results yet as of 2026-06-30" in page and "discount_offer" in page
 
 
 def test_a_failing_notebook_keeps_evidence_and_latest(good_run, sample_db, tmp_path):
@@ -195,6 +235,11 @@ def test_spanish_report(env, tmp_path, sample_db):
     assert "Segmentos" in text and "Página 1 de" in text
     assert re.search(r"\d+,\d %", text), "decimal comma in percentages"
     assert re.search(r"\d{1,3}(\.\d{3})+", text), "dot as thousands separator"
+    readout = pdf_text(result.folder / "experiment_readout.pdf")
+    assert "Resumen del diseño" in readout and "Recomendación" in readout
+    assert "Design recap" not in readout and re.search(r"\d+,\d %", readout)
+    summary = pdf_text(result.folder / "portfolio_report.pdf")
+    assert "Pruebas de estrategia" in summary and "Resumen" in summary
 
 
 def test_small_segment_and_special_characters(env, tmp_path, sample_db):
@@ -219,7 +264,7 @@ def test_small_segment_and_special_characters(env, tmp_path, sample_db):
     }
     seg_file = tmp_path / "special.yaml"
     seg_file.write_text(yaml.safe_dump(rules))
-    config = write_config(tmp_path, segmentation=str(seg_file))
+    config = write_config(tmp_path, segmentation=str(seg_file), notebooks=["segmentation"])
     result = run_report(config, output_dir=tmp_path / "out", database=sample_db)
     assert result.ok, result.error
     page = (result.folder / "segmentation.html").read_text()
@@ -232,6 +277,22 @@ def test_small_segment_and_special_characters(env, tmp_path, sample_db):
     total = sum(three)
     assert f"{total:,.0f}" not in row
     shutil.rmtree(tmp_path / "out")
+
+
+def test_unknown_parameter_exits_2_before_anything_runs(tmp_path, sample_db):
+    cli = CliRunner().invoke(
+        app,
+        ["report", "run", str(MONTHLY), "--output-dir", str(tmp_path), "--database",
+         str(sample_db), "-p", "lgdd=0.5"],
+    )  # fmt: skip
+    assert cli.exit_code == 2 and "parameter lgdd: no notebook" in cli.output
+    assert "lgd" in cli.output and not (tmp_path / "monthly").exists()
+
+
+def test_experiment_readout_needs_experiments(tmp_path):
+    config = write_config(tmp_path, experiments=[])
+    cli = CliRunner().invoke(app, ["report", "run", str(config), "--output-dir", str(tmp_path)])
+    assert cli.exit_code == 2 and "experiment_readout needs at least one config" in cli.output
 
 
 def test_bad_report_config_exits_2(tmp_path):

@@ -6,6 +6,7 @@ into arms with a salted hash on the engine, ``srm.py`` checks the split against 
 
 from .assign import assign_arms, hash_bucket
 from .design import ArmWeights, design
+from .run import readout_experiment
 from .srm import srm_check
 
-__all__ = ["ArmWeights", "assign_arms", "design", "hash_bucket", "srm_check"]
+__all__ = ["ArmWeights", "assign_arms", "design", "hash_bucket", "readout_experiment", "srm_check"]

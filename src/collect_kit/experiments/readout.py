@@ -36,6 +36,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from ..engine import as_table, release
+from ..errors import NoResultsYetError
 from ..snapshot import allocate
 from . import stats as st
 from .srm import srm_check
@@ -73,8 +74,9 @@ def outcome_stats(
         a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
         dates = a.select("assigned_at").distinct().to_pandas()["assigned_at"].tolist()
         if not dates:
-            raise ValueError(
-                f"experiment '{experiment_id}': no assigned customer has a closed outcome window"
+            raise NoResultsYetError(
+                f"experiment '{experiment_id}': no assigned customer has a closed outcome window "
+                f"by {pd.Timestamp(extraction_date).date()}"
             )
         receivables, payments, adjustments = (
             table("receivables"),
@@ -369,7 +371,9 @@ def recommend(
     Otherwise "keep testing", with the extra customers needed to detect the observed payer
     rate difference (at least the design's 3 points) with ``power`` — or "keep champion"
     when there are already enough customers for that and nothing showed. A segment with a
-    sample-ratio mismatch gets no recommendation.
+    sample-ratio mismatch gets no recommendation. ``code`` names the decision for reports
+    (``run_challenger``, ``run_champion``, ``keep_champion``, ``keep_testing``,
+    ``withheld_srm``, ``calibration``); ``decision`` says it in words.
     """
     from statsmodels.stats.power import NormalIndPower
 
@@ -384,11 +388,12 @@ def recommend(
         per_month = float(monthly_customers.get(seg, np.nan))
         extra_cost = float(cost.get(challenger, 0.0)) - float(cost.get("champion", 0.0))
         if bool(payer.get("calibration_check", False)):
-            row.update(decision="A/A calibration check: no recommendation", arm=None)
+            row.update(decision="A/A calibration check: no recommendation", arm=None,
+                       code="calibration")  # fmt: skip
             rows.append(row)
             continue
         if bool(payer.srm):
-            row.update(decision="withheld: sample-ratio mismatch", arm=None)
+            row.update(decision="withheld: sample-ratio mismatch", arm=None, code="withheld_srm")
             rows.append(row)
             continue
         significant = [(m, r) for m, r in (("payer_rate", payer), ("collected_per_customer", money))
@@ -396,7 +401,9 @@ def recommend(
         if significant:
             better = any(r.estimate > 0 for _, r in significant)
             arm = challenger if better else "champion"
-            row.update(decision=f"run {arm}", arm=arm)
+            row.update(
+                decision=f"run {arm}", arm=arm, code=f"run_{'challenger' if better else 'champion'}"
+            )
             sign = 1 if better else 0
             row["money_per_month"] = sign * (money.estimate - extra_cost) * per_month
             row["money_ci_low"] = sign * (money.ci_low - extra_cost) * per_month
@@ -417,9 +424,10 @@ def recommend(
             if needed == needed and needed <= n:
                 # enough customers to see an effect of the design's size, and none was seen
                 row.update(decision="keep champion: no effect of 3 points or more", arm="champion",
-                           extra_customers_needed=0)  # fmt: skip
+                           code="keep_champion", extra_customers_needed=0)  # fmt: skip
             else:
                 extra = needed - n if needed == needed else np.nan
-                row.update(decision="keep testing", arm=None, extra_customers_needed=extra)
+                row.update(decision="keep testing", arm=None, code="keep_testing",
+                           extra_customers_needed=extra)  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 from .. import segmentation as sg
 from .. import sources
 from ..demo import latest_month_end
-from ..errors import ConfigError
+from ..errors import ConfigError, NoResultsYetError
 from ..snapshot import snapshot
 from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
@@ -38,6 +39,8 @@ class ExperimentReadout:
     logrank: pd.DataFrame
     heterogeneity: pd.DataFrame
     recommendations: pd.DataFrame
+    as_of: pd.Timestamp  # outcome windows closed by this date were read
+    currency: str
 
 
 def _open(config_path, database) -> tuple[ExperimentConfig, Path, sources.Portfolio]:
@@ -120,25 +123,45 @@ def assign_experiment(
     return out.groupby(["segment", "arm"]).size().rename("customers").reset_index()
 
 
-def readout_experiment(config_path, database=None) -> ExperimentReadout:
+def readout_experiment(
+    config_path, database=None, as_of=None, portfolio: sources.Portfolio | None = None
+) -> ExperimentReadout:
     """Read out the experiment of the config from the portfolio's ``assignments``.
+
+    ``as_of`` (default: the extraction date): only customers whose outcome window closed by
+    then are read, so a report for a past month shows what was known at its end.
+
+    ``portfolio``: an already loaded portfolio to read instead of the config's sources (a
+    report run validates the data once for all its notebooks).
 
     Money per month if rolled out uses the experiment's own intake as the segment's monthly
     inflow: customers assigned to the segment per month of assignment.
     """
-    cfg, _, portfolio = _open(config_path, database)
-    t, end = portfolio.tables, portfolio.extraction_date
+    if portfolio is None:
+        cfg, base, portfolio = _open(config_path, database)
+    else:
+        cfg, base = load_experiment(config_path)
+    t = portfolio.tables
+    end = pd.Timestamp(as_of) if as_of is not None else portfolio.extraction_date
+    if end > portfolio.extraction_date:
+        raise ConfigError(
+            f"as_of {end.date()} is after the data's extraction date "
+            f"{portfolio.extraction_date.date()}: outcome windows cannot be read in the future"
+        )
     try:
         stats = outcome_stats(
             t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days, cfg.winsorize
         )
+    except NoResultsYetError:
+        raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     results = readout(stats, cfg.arms, cfg.alpha, aa=cfg.aa)
     curves, tests = survival_readout(
         survival_counts(t, cfg.experiment_id, end, cfg.window_days), cfg.arms
     )
-    a = t["assignments"].filter(t["assignments"].experiment_id == cfg.experiment_id)
+    a = t["assignments"]
+    a = a.filter((a.experiment_id == cfg.experiment_id) & (a.assigned_at <= ibis.date(end.date())))
     intake = (
         a.group_by("segment")
         .aggregate(customers=a.count(), months=a.assigned_at.truncate("M").nunique())
@@ -146,6 +169,39 @@ def readout_experiment(config_path, database=None) -> ExperimentReadout:
     )
     monthly = dict(zip(intake.segment, intake.customers / intake.months.clip(lower=1), strict=True))
     rec = recommend(results, monthly, cfg.cost_per_customer, cfg.alpha, cfg.power)
+    order = _segment_order(cfg, base, stats.segment)
+    stats, results, curves, tests, rec = (
+        _in_order(f, order) for f in (stats, results, curves, tests, rec)
+    )
     return ExperimentReadout(
-        cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec
+        cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec, end,
+        portfolio.currency,
+    )  # fmt: skip
+
+
+def _segment_order(cfg: ExperimentConfig, base: Path, present) -> list[str]:
+    """Segments in the order of the segmentation's cascade, the others in natural order
+    ("61-90" before "181+"), so every table and figure lists them the same way."""
+    names: list[str] = []
+    if cfg.segmentation is not None:
+        path = cfg.segmentation if os.path.isabs(cfg.segmentation) else base / cfg.segmentation
+        if Path(path).exists():
+            names = sg.load(path).names
+    present = sorted(set(present), key=_natural)
+    return [n for n in names if n in present] + [n for n in present if n not in names]
+
+
+def _natural(text: str) -> list:
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
+
+
+def _in_order(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    if frame.empty or "segment" not in frame:
+        return frame
+    rank = frame.segment.map({s: i for i, s in enumerate(order)})
+    return (
+        frame.assign(_rank=rank)
+        .sort_values("_rank", kind="stable")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
     )

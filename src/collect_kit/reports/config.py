@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ..yamlconfig import folder_of, load_model
 
@@ -18,7 +18,8 @@ class ReportConfig(BaseModel):
 
     Paths are relative to the YAML file. ``notebooks`` lists packaged notebooks by name,
     run in this order. ``as_of``: ``latest`` (the last complete month of the data) or a
-    date.
+    date. ``experiments``: experiment configs read out by ``experiment_readout`` and
+    summarised in the portfolio report's strategy-test section.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,6 +32,7 @@ class ReportConfig(BaseModel):
     segmentation: str
     as_of: str = "latest"
     notebooks: list[str]
+    experiments: list[str] = []
 
     @field_validator("name")
     @classmethod
@@ -48,6 +50,12 @@ class ReportConfig(BaseModel):
             if name not in NOTEBOOKS:
                 raise ValueError(f"'{name}' is not one of {', '.join(NOTEBOOKS)}")
         return v
+
+    @model_validator(mode="after")
+    def _experiments_for_readout(self) -> ReportConfig:
+        if "experiment_readout" in self.notebooks and not self.experiments:
+            raise ValueError("experiment_readout needs at least one config under 'experiments'")
+        return self
 
 
 def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:

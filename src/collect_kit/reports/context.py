@@ -35,11 +35,41 @@ def open_portfolio(sources: str | None = None, database: str | None = None) -> _
     carries them (the console run of ``collect-kit validate`` shows them).
     """
     config = sources or sample_config()
-    db = database if database is not None else (None if sources else find_sample_database())
+    db = database_for(sources, database)
     try:
         return _sources.load(config, database=db)
     except DataValidationError as exc:
         raise ConfigError(exc.report.text(examples=False)) from None
+
+
+def database_for(sources: str | None, database: str | None) -> str | Path | None:
+    """The DuckDB file to read: ``database`` when given; else the demo sample when no
+    sources YAML is given; else None (the YAML names its own)."""
+    if database is not None:
+        return database
+    return None if sources else find_sample_database()
+
+
+def experiment_configs(experiments: list[str] | str | None = None) -> list[Path]:
+    """Experiment config paths: a path to a YAML, or the name of a packaged example
+    (``configs/experiments/<name>.yaml``); None -> every packaged example."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("collect_kit") / "configs" / "experiments"))
+    if experiments is None:
+        return sorted(folder.glob("*.yaml"))
+    items = [experiments] if isinstance(experiments, str) else list(experiments)
+    out = []
+    for item in items:
+        path = Path(item) if str(item).endswith((".yaml", ".yml")) else folder / f"{item}.yaml"
+        if not path.exists():
+            known = ", ".join(p.stem for p in sorted(folder.glob("*.yaml")))
+            raise ConfigError(
+                f"experiments: '{item}' is neither an existing YAML file nor a packaged "
+                f"example ({known})"
+            )
+        out.append(path)
+    return out
 
 
 def as_of_date(portfolio: _sources.Portfolio, as_of: str | None) -> pd.Timestamp:

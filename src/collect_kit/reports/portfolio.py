@@ -24,6 +24,7 @@ SECTION = {
     "aging": {"en": "Aging and roll rates", "es": "Antigüedad de la deuda y tasas de traspaso"},
     "contact": {"en": "Contactability and promises", "es": "Contactabilidad y promesas"},
     "risk": {"en": "Risk", "es": "Riesgo"},
+    "strategy": {"en": "Strategy tests", "es": "Pruebas de estrategia"},
     "methodology": {"en": "Methodology", "es": "Metodología"},
     "quality": {"en": "Data quality", "es": "Calidad de datos"},
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import CollectKitError, ConfigError, DataValidationError
+from ..experiments.config import load_experiment
 from . import export
 from .config import load_config
 from .context import as_of_date, previous_month_end
@@ -131,8 +132,9 @@ def run_report(
 ) -> RunResult:
     """Run the report described by ``config_path`` (see the module docstring).
 
-    ``as_of`` overrides the config's; ``parameters`` are injected into every notebook
-    after the runner's own; ``database`` overrides the sources' DuckDB file. Raises
+    ``as_of`` overrides the config's; ``parameters`` override the runner's own and go to
+    every notebook that declares them (a name no notebook declares is a
+    :class:`ConfigError`); ``database`` overrides the sources' DuckDB file. Raises
     :class:`ConfigError` for a bad config before anything runs; a failing notebook gives a
     result with ``status == "failed"`` (nothing raised).
     """
@@ -148,11 +150,22 @@ def run_report(
 
     sources_path = resolve(cfg.sources)
     segmentation_path = resolve(cfg.segmentation)
+    experiment_paths = [resolve(e) for e in cfg.experiments]
+    for path in experiment_paths:
+        load_experiment(path)  # a bad experiment config stops the run before anything runs
     # absolute: notebooks run with the run folder as working directory
     if database is not None:
         db = os.path.abspath(database)
     else:
         db = resolve(cfg.database) if cfg.database else None
+    declared = {n: set(pm.inspect_notebook(str(notebook_path(n)))) for n in cfg.notebooks}
+    unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
+    if unknown:
+        known = ", ".join(sorted(set().union(*declared.values())))
+        raise ConfigError(
+            f"parameter {', '.join(unknown)}: no notebook of report '{cfg.name}' takes it "
+            f"(they take: {known})"
+        )
     report_dir = Path(output_dir) / cfg.name
     report_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{dt.datetime.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -203,6 +216,7 @@ def run_report(
             "sources": sources_path,
             "database": db,
             "segmentation": segmentation_path,
+            "experiments": experiment_paths,
             "language": cfg.language,
             "report_title": cfg.title,
             "run_id": run_id,
@@ -217,7 +231,9 @@ def run_report(
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(
-                    str(notebook_path(nb.name)), str(out), parameters=params, kernel_name=KERNEL,
+                    str(notebook_path(nb.name)), str(out),
+                    parameters={k: v for k, v in params.items() if k in declared[nb.name]},
+                    kernel_name=KERNEL,
                     progress_bar=False, cwd=str(folder),
                 )  # fmt: skip
             except pm.PapermillExecutionError as exc:

@@ -1,0 +1,169 @@
+"""The experiment readout's pages: numbers from the package, sentences for each case,
+privacy suppression, escaping and both languages."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from collect_kit import sources
+from collect_kit.experiments import readout_experiment
+from collect_kit.reports import experiment as ex
+from collect_kit.reports.format import Formatter
+
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "collect_kit" / "configs" / "experiments"
+EN, ES = Formatter("en", "CLP"), Formatter("es", "CLP")
+
+
+@pytest.fixture(scope="module")
+def portfolio(sample_db):
+    return sources.load(CONFIGS.parent / "sources" / "sample.yaml", database=sample_db)
+
+
+@pytest.fixture(scope="module")
+def pilot(portfolio):
+    return readout_experiment(
+        CONFIGS / "sms_call_pilot.yaml", as_of="2026-10-31", portfolio=portfolio
+    )
+
+
+def test_segments_follow_the_cascade_then_natural_order(pilot, portfolio):
+    # consumer.yaml has High risk before Low risk; Medium risk is not one of its segments
+    assert list(dict.fromkeys(pilot.results.segment)) == ["High risk", "Low risk", "Medium risk"]
+    offer = readout_experiment(CONFIGS / "discount_offer.yaml", portfolio=portfolio)
+    order = ["61-90", "91-180", "181+"]  # natural order, not alphabetical
+    for frame in (offer.statistics, offer.results, offer.recommendations, offer.survival):
+        assert list(dict.fromkeys(frame.segment)) == order
+
+
+def test_design_recap_counts_what_was_assigned(pilot):
+    table, sentences = ex.design_recap(pilot, EN)
+    for seg, g in pilot.statistics.groupby("segment"):
+        assert f'<td class="text">{seg}</td>' in table
+        assert f"{int(g.n.sum()):,}" in table
+        assert any(s.startswith(seg) for s in sentences)
+    assert "champion 80.0 %" not in table and "champion 80 %" in table
+
+
+def test_srm_table_matches_scipy_chisquare(pilot):
+    f = ex.srm_frame(pilot)
+    for _, g in f.groupby("segment"):
+        assert g.observed_share.sum() == pytest.approx(1.0)
+        counts = g.set_index("arm").customers
+        expected = counts.sum() * np.array([0.8, 0.2])
+        p = stats.chisquare(counts[["champion", "challenger"]].to_numpy(), expected).pvalue
+        assert g.srm_p.iloc[0] == pytest.approx(p, rel=1e-12)
+    assert "passed" in ex.srm_table(pilot, EN) and "superado" in ex.srm_table(pilot, ES)
+    assert ex.srm_sentence(pilot, EN).startswith("Every segment passes")
+
+
+def _with_results(r, **changes):
+    results = r.results.copy()
+    for column, value in changes.items():
+        results[column] = value
+    return dataclasses.replace(r, results=results)
+
+
+def test_forest_title_states_the_finding(pilot):
+    none = _with_results(pilot, p_holm=0.5, p_value=0.5)
+    assert "no segment shows a difference" in ex.forest_title(none, "payer_rate", EN)
+    payer = pilot.results.metric == "payer_rate"
+    high = pilot.results.segment == "High risk"
+    results = pilot.results.assign(
+        p_holm=np.where(payer & high, 0.001, 0.5), estimate=np.where(high, 0.05, -0.01)
+    )
+    one = dataclasses.replace(pilot, results=results)
+    assert (
+        ex.forest_title(one, "payer_rate", EN)
+        == "Payer rate: the challenger is higher in High risk"
+    )
+    assert "sube en High risk" in ex.forest_title(one, "payer_rate", ES)
+
+
+def _rec(pilot, rows):
+    return dataclasses.replace(pilot, recommendations=pd.DataFrame(rows))
+
+
+def test_recommendation_sentences_for_each_case(pilot):
+    win = _rec(pilot, [
+        {"segment": "High risk", "challenger": "challenger", "decision": "run challenger", "code": "run_challenger",
+         "arm": "challenger", "money_per_month": 1_234_567.0, "money_ci_low": 100.0, "money_ci_high": 2_000_000.0},
+        {"segment": "Low risk", "challenger": "challenger", "decision": "keep testing", "code": "keep_testing",
+         "arm": None, "extra_customers_needed": 500},
+    ])  # fmt: skip
+    s = ex.recommendation_sentence(win, EN)
+    assert "in High risk would bring 1,234,567 CLP per month" in s and "100 to 2,000,000" in s
+    assert "aportaría 1.234.567 CLP por mes" in ex.recommendation_sentence(win, ES)
+    table = ex.recommendation_table(win, EN)
+    assert "Run the challenger (challenger)" in table and "1,234,567" in table and "500" in table
+    assert "Seguir probando" in ex.recommendation_table(win, ES)
+    nothing = _rec(pilot, [win.recommendations.iloc[1].to_dict()])
+    assert ex.recommendation_sentence(nothing, EN) == (
+        "No challenger beats the champion on the evidence so far. Keep testing in Low risk."
+    )
+    aa = dataclasses.replace(win, config=win.config.model_copy(update={"aa": True}))
+    assert ex.recommendation_sentence(aa, EN).startswith("A/A check")
+
+
+def test_arms_of_fewer_than_five_customers_are_withheld(pilot):
+    stats_ = pilot.statistics.copy()
+    tiny = (stats_.segment == "Low risk") & (stats_.arm == "challenger")
+    stats_.loc[tiny, "n"] = 3
+    results = pilot.results.copy()
+    results.loc[results.segment == "Low risk", "n_challenger"] = 3
+    rec = pilot.recommendations.copy()
+    rec.loc[rec.segment == "Low risk", ["money_per_month", "money_ci_low", "money_ci_high"]] = [
+        9_876_543.0,
+        1.0,
+        2.0,
+    ]
+    r = dataclasses.replace(pilot, statistics=stats_, results=results, recommendations=rec)
+    table = ex.recommendation_table(r, EN)
+    row = re.search(r"Low risk</td>(.*?)</tr>", table).group(1)
+    assert "9,876,543" not in table and "·" in row
+    effects = ex.effects_table(r, "payer_rate", EN)
+    row = re.search(r"Low risk</td>(.*?)</tr>", effects).group(1)
+    assert "&lt;5" in row and "%" not in row
+    curves = ex.survival_curves(r)
+    assert not ((curves.segment == "Low risk") & (curves.arm == "challenger")).any()
+    assert ((curves.segment == "Low risk") & (curves.arm == "champion")).any()
+    assert "Low risk" not in ex.recommendation_sentence(r, EN)
+
+
+def test_names_are_escaped(pilot):
+    results = pilot.results.replace({"segment": {"High risk": "<b>A & B | C</b>"}})
+    rec = pilot.recommendations.replace({"segment": {"High risk": "<b>A & B | C</b>"}})
+    r = dataclasses.replace(pilot, results=results, recommendations=rec)
+    for page in (ex.effects_table(r, "payer_rate", EN), ex.recommendation_table(r, EN)):
+        assert "<b>A" not in page and "&lt;b&gt;A &amp; B | C&lt;/b&gt;" in page
+
+
+def test_experiments_without_closed_windows_are_pending(portfolio):
+    readouts, pending = ex.read_all(
+        [CONFIGS / "sms_call_pilot.yaml", CONFIGS / "discount_offer.yaml"], "2026-06-30", portfolio
+    )
+    assert [r.config.experiment_id for r in readouts] == ["sms_call_pilot"]
+    assert [c.experiment_id for c in pending] == ["discount_offer"]
+    assert ex.pending_sentence(pending, "2026-06-30", EN) == (
+        "No results yet as of 2026-06-30 (no outcome window has closed): discount_offer."
+    )
+    assert "30-06-2026" in ex.pending_sentence(pending, "2026-06-30", ES)
+    # the pilot read as of June leaves out nobody whose window closed by then, and nobody else
+    june = readouts[0]
+    a = portfolio.tables["assignments"].to_pandas()
+    a = a[a.experiment_id == "sms_call_pilot"]
+    closed = pd.to_datetime(a.assigned_at) + pd.Timedelta(days=31) <= pd.Timestamp("2026-06-30")
+    assert june.statistics.n.sum() == closed.sum()
+
+
+def test_reading_in_the_future_is_refused(portfolio):
+    from collect_kit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="after the data's extraction date"):
+        readout_experiment(CONFIGS / "sms_call_pilot.yaml", as_of="2027-01-31", portfolio=portfolio)
