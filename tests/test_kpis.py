@@ -417,3 +417,42 @@ def test_sample_collection_time_matches_pandas(frames):
         assert (r.numerator, r.denominator) == pytest.approx((term, n))
         r = one(kpis.average_days_late(frames, month))
         assert (r.numerator, r.denominator) == pytest.approx((late, n))
+
+
+def test_month_end_books_are_shared_and_give_the_same_numbers(sample_db, frames):
+    """On a database the month-end book is computed once per date and reused; the KPIs
+    equal those computed on the same data loaded from pandas (which is never cached)."""
+    from collect_kit import engine, sources
+    from collect_kit.demo import sample_config
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    engine._SHARED.clear()
+    first = kpis.customer_balances(portfolio.tables, "2026-09-30")
+    again = kpis.customer_balances(portfolio.tables, "2026-09-30")
+    assert again.get_name() == first.get_name() and len(engine._SHARED) == 1
+    for name in ("recovery_rate", "payer_rate", "overdue_ratio", "dso", "cei", "cure_rate"):
+        for month in ("2026-09", "2026-10"):
+            db = kpis.REGISTRY[name].function(portfolio.tables, month)
+            pd_ = kpis.REGISTRY[name].function(frames, month)
+            pd.testing.assert_frame_equal(db, pd_, check_exact=False, rtol=1e-12)
+    # Aug, Sep and Oct month ends: three books for twelve KPI calls
+    assert len(engine._SHARED) == 3
+    engine._SHARED.clear()
+
+
+def test_shared_keeps_a_bounded_number_of_results(sample_db, monkeypatch):
+    from collect_kit import engine, sources
+    from collect_kit.demo import sample_config
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    monkeypatch.setattr(engine, "SHARED_MAX", 2)
+    engine._SHARED.clear()
+    for month_end in ("2026-07-31", "2026-08-31", "2026-09-30"):
+        kpis.customer_balances(portfolio.tables, month_end)
+    assert len(engine._SHARED) == 2
+    # pandas inputs live in the session and are released after each call: never kept
+    session_table = engine.as_table(pd.DataFrame({"a": [1, 2]}))
+    expr = session_table.mutate(b=session_table.a * 2)
+    assert engine.shared(expr) is expr and len(engine._SHARED) == 2
+    engine.release([session_table])
+    engine._SHARED.clear()

@@ -328,3 +328,22 @@ def test_cli_validate_exit_codes(tmp_path, base, sample_db, sample_yaml):
     assert "receivables.csv [receivables.currency] mixed_currencies: 3 row(s)" in bad.output
     missing = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_checks_off_skips_value_scans_but_not_structure(tmp_path, base):
+    s = synth.generate(400, seed=4, defects=["negative_amounts", "duplicate_ids"])
+    config = write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})
+    with pytest.raises(DataValidationError):
+        sources.load(config)
+    quick = sources.load(config, checks=False)
+    assert quick.report.ok and not quick.report.checked
+    assert quick.tables["payments"].count().execute() == len(s.frame("payments"))
+    # a missing column is structural: still found without the value checks
+    f = {k: s.frame(k) for k in s.tables}
+    f["payments"] = f["payments"].drop(columns="amount")
+    (tmp_path / "b").mkdir()
+    broken = write_portfolio(tmp_path / "b", f)
+    report = sources.load(broken, validate=False, checks=False).report
+    assert [(p.table, p.column, p.check) for p in report.problems] == [
+        ("payments", "amount", "missing_column")
+    ]

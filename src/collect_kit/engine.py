@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -80,6 +81,35 @@ def release(tables) -> None:
         name = t.get_name() if isinstance(t, Table) else None
         if name and name.startswith("_ck_"):
             con.drop_table(name, force=True)
+
+
+#: results kept by :func:`shared` (most recently used last); each is one row per customer
+_SHARED: OrderedDict = OrderedDict()
+SHARED_MAX = 24
+
+
+def shared(expr: Table) -> Table:
+    """``expr`` computed once and kept on its database for every later use in this process.
+
+    For results many computations need, such as the month-end book (balances per customer
+    at a month end: every KPI of a month, aging, roll rates and vintages read the same few).
+    Ibis materializes it as a temporary table (``Table.cache``), keyed by the expression,
+    so an equal expression built again finds it; the :data:`SHARED_MAX` most recently used
+    are kept. Inputs loaded from pandas into the :func:`session` are not kept: they are
+    released after each call, and keeping results built on them would only hold memory.
+    """
+    backend = ibis.get_backend(expr)
+    if _session is not None and backend is _session:
+        return expr
+    key = expr.op()
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    kept = expr.cache()
+    _SHARED[key] = kept
+    while len(_SHARED) > SHARED_MAX:
+        _SHARED.popitem(last=False)  # Ibis drops the temporary table once unreferenced
+    return kept
 
 
 def to_pandas(expr: Table) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from . import schema
-from .engine import as_table, release
+from .engine import as_table, release, shared
 from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, promise_outcomes
 
 
@@ -175,17 +175,23 @@ def _date(d) -> ibis.Scalar:
 
 
 def customer_balances(t: Mapping[str, Table], as_of) -> Table:
-    """Per customer with receivables on ``as_of``: ``balance``, ``overdue_balance`` and
-    ``current_balance`` (currency), from the one allocation of the snapshot module."""
+    """The month-end book: per customer with receivables on ``as_of``: ``balance``,
+    ``overdue_balance`` and ``current_balance`` (currency) and ``max_days_past_due`` (days),
+    from the one allocation of the snapshot module.
+
+    Computed once per date and database and shared (:func:`engine.shared`): the KPIs of a
+    month, aging, roll rates and vintage curves all read the same few month ends.
+    """
     b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
     overdue = b.due_at < _date(as_of)
     dpd = _date(as_of).delta(b.due_at, unit="day")
-    return b.group_by("customer_id").aggregate(
+    book = b.group_by("customer_id").aggregate(
         balance=b.balance.sum(),
         overdue_balance=b.balance.sum(where=overdue).fill_null(0.0),
         current_balance=b.balance.sum(where=~overdue).fill_null(0.0),
         max_days_past_due=dpd.max(where=(b.balance > 0) & overdue).fill_null(0),
     )
+    return shared(book)
 
 
 def dpd_bucket(max_days_past_due):

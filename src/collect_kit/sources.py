@@ -140,6 +140,8 @@ class ValidationReport:
 
     problems: list[Problem] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
+    #: False when the value and row checks were skipped (``load(checks=False)``)
+    checked: bool = True
 
     @property
     def ok(self) -> bool:
@@ -191,12 +193,17 @@ def load(
     config_path: str | os.PathLike,
     database: str | os.PathLike | None = None,
     validate: bool = True,
+    checks: bool = True,
 ) -> Portfolio:
     """Load and validate the portfolio described by a sources YAML.
 
     ``database`` overrides the YAML's ``database`` path (used by the demo and the packaged
     sample config). Raises :class:`DataValidationError` listing every problem unless
     ``validate`` is False (then ``Portfolio.report`` still holds what was found).
+    ``checks=False`` skips the scans of every value and row (types, ranges, codes, keys,
+    references) and keeps the structural ones (tables, columns, mapping): for a process
+    that reads data another step of the same run has just validated (a report's
+    notebooks); ``Portfolio.report.checked`` then says so.
     """
     config_path = Path(config_path)
     cfg = read_config(config_path)
@@ -212,7 +219,7 @@ def load(
         else (resolve(cfg.database) if cfg.database else None)
     )
     con = engine.connect("duckdb", db_path)
-    report = ValidationReport()
+    report = ValidationReport(checked=checks)
     existing = set(con.list_tables()) if db_path else set()
     typed: dict[str, Table] = {}
     origins: dict[str, str] = {}
@@ -254,7 +261,7 @@ def load(
                 continue
             raw = con.table(table_name)
         origins[name] = origin
-        t = _map_and_type(raw, spec, src, origin, report)
+        t = _map_and_type(raw, spec, src, origin, report, checks)
         if t is not None:
             typed[name] = t
 
@@ -263,7 +270,7 @@ def load(
         report.info.append(
             f"extraction_date not set: using the newest event date {extraction.date()}"
         )
-    for name, t in typed.items():
+    for name, t in typed.items() if checks else ():
         if origins.get(name) != "(absent)":
             _row_checks(
                 t, schema.TABLES[name], origins[name], extraction, cfg.currency, typed, report
@@ -287,9 +294,15 @@ def _empty(spec: schema.TableSpec) -> Table:
 
 
 def _map_and_type(
-    raw: Table, spec: schema.TableSpec, src: TableSource, origin: str, report: ValidationReport
+    raw: Table,
+    spec: schema.TableSpec,
+    src: TableSource,
+    origin: str,
+    report: ValidationReport,
+    checks: bool = True,
 ):
-    """Rename, map codes and cast to canonical types, recording unparsable values."""
+    """Rename, map codes and cast to canonical types, recording unparsable values (unless
+    ``checks`` is False)."""
     mapping = {c.name: src.columns.get(c.name, c.name) for c in spec.columns}
     present = set(raw.columns)
     missing = [c for c in spec.columns if mapping[c.name] not in present and c.required]
@@ -366,7 +379,7 @@ def _map_and_type(
                     col.notnull() & value.isnull()
                 )
         cols[c.name] = value.cast(target)
-    if parse_checks:
+    if parse_checks and checks:
         _count_and_report(raw, parse_checks, id_col, spec.name, origin, report)
     return raw.select(**cols)
 

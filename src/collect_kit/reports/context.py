@@ -28,16 +28,20 @@ def find_sample_database(start: str | os.PathLike = ".") -> Path:
     raise ConfigError("no data/sample.duckdb found here or above: run `collect-kit demo` first")
 
 
-def open_portfolio(sources: str | None = None, database: str | None = None) -> _sources.Portfolio:
+def open_portfolio(
+    sources: str | None = None, database: str | None = None, validated: bool = False
+) -> _sources.Portfolio:
     """Load and validate a portfolio (default: the demo sample).
 
-    A validation failure is raised without example ids, so an executed notebook never
-    carries them (the console run of ``collect-kit validate`` shows them).
+    ``validated``: the report runner has just validated this data for the run, so the
+    value and row checks are not repeated in every notebook (tables, columns and mapping
+    still are). A validation failure is raised without example ids, so an executed
+    notebook never carries them (the console run of ``collect-kit validate`` shows them).
     """
     config = sources or sample_config()
     db = database_for(sources, database)
     try:
-        return _sources.load(config, database=db)
+        return _sources.load(config, database=db, checks=not validated)
     except DataValidationError as exc:
         raise ConfigError(exc.report.text(examples=False)) from None
 
@@ -83,13 +87,35 @@ def previous_month_end(as_of) -> pd.Timestamp:
     return pd.Timestamp(as_of) - pd.offsets.MonthEnd(1)
 
 
+def snapshot_dates(as_of) -> list[pd.Timestamp]:
+    """The month ends whose snapshots a report as of ``as_of`` reads: ``as_of``, the
+    previous month end (changes and migration) and the risk model's training and
+    out-of-time dates (labels complete by ``as_of``). The runner computes each once."""
+    from ..risk import training_dates
+
+    dates = [pd.Timestamp(as_of), previous_month_end(as_of), *training_dates(as_of)]
+    return sorted(set(dates), reverse=True)
+
+
 def load_snapshot(
-    portfolio: _sources.Portfolio, as_of, cache_path: str | None = None
+    portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """The snapshot as of ``as_of``: read from the runner's cache when given, else computed."""
-    if cache_path and Path(cache_path).exists():
-        return pd.read_parquet(cache_path)
+    """The snapshot as of ``as_of``: read from the runner's cache (``snapshots``: date
+    "YYYY-MM-DD" -> Parquet file) when it has it, else computed."""
+    path = (snapshots or {}).get(str(pd.Timestamp(as_of).date()))
+    if path and Path(path).exists():
+        return pd.read_parquet(path)
     return _snapshot(portfolio.tables, as_of).to_pandas()
+
+
+def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None):
+    """The snapshot as of ``as_of`` as an Ibis table on the portfolio's database (so it
+    joins with the portfolio's tables): the runner's cached file when there is one, else
+    the snapshot expression."""
+    path = (snapshots or {}).get(str(pd.Timestamp(as_of).date()))
+    if path and Path(path).exists():
+        return portfolio.connection.read_parquet(path)
+    return _snapshot(portfolio.tables, as_of)
 
 
 def example_segmentation(name: str = "consumer") -> Path:

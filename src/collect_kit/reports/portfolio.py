@@ -7,8 +7,10 @@ HTML; ``portfolio_report.ipynb`` only displays them.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import pandas as pd
+from ibis.expr.types import Table
 
 from .. import kpis, risk
 from .format import Formatter, html_table
@@ -164,26 +166,36 @@ def methodology_table(names: list[str], fmt: Formatter) -> str:
 
 
 def risk_summary(
-    tables, snap: pd.DataFrame, extraction_date, assigned: pd.DataFrame, lgd: float, fmt: Formatter
+    tables,
+    snap: pd.DataFrame,
+    as_of,
+    assigned: pd.DataFrame,
+    lgd: float,
+    fmt: Formatter,
+    snapshot_of: Callable[[pd.Timestamp], Table] | None = None,
 ):
-    """Fit on t0, evaluate out of time on t1, score the current snapshot.
+    """Fit on t0, evaluate out of time on t1 (:func:`risk.training_dates` of ``as_of``, so
+    every label was known at ``as_of``), score the current snapshot ``snap``.
 
+    ``snapshot_of``: date -> snapshot as an Ibis table on the tables' database (e.g.
+    :func:`context.snapshot_table` over the runner's cache); default: computed.
     Returns (evaluation dict, calibration bands on t1, expected loss bands on the current
     snapshot, score distribution by segment).
     """
     from ..snapshot import snapshot as build_snapshot
 
-    t0, t1 = risk.training_dates(extraction_date)
+    snapshot_of = snapshot_of or (lambda d: build_snapshot(tables, d))
+    t0, t1 = risk.training_dates(as_of)
     pay = tables["payments"]
-    model = risk.fit(build_snapshot(tables, t0), pay, t0)
-    snap1 = build_snapshot(tables, t1)
+    model = risk.fit(snapshot_of(t0), pay, t0)
+    snap1 = snapshot_of(t1)
     oot = risk.outcomes(model.score(snap1), pay, t1)
     evaluation = {
         "trained_on": t0,
         "evaluated_on": t1,
         "model": risk.discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
     }
-    s1 = snap1.to_pandas()[["customer_id", "score"]].dropna()
+    s1 = snap1.select("customer_id", "score").to_pandas().dropna()
     if len(s1):
         ext = oot.merge(s1, on="customer_id")
         evaluation["external"] = risk.discrimination(ext.score.to_numpy(), ext.paid.to_numpy())
@@ -275,6 +287,14 @@ def quality_note(report, fmt: Formatter) -> str:
         if es
         else "Validation found no problems; no rows were excluded."
     )
+    if not report.checked:
+        head = (
+            "La validación de esta ejecución (antes de los cuadernos) no encontró problemas; "
+            "no se excluyó ninguna fila."
+            if es
+            else "The run's validation (before the notebooks) found no problems; no rows "
+            "were excluded."
+        )
     if not report.ok:
         head = (
             f"{len(report.problems)} problem(s) found."

@@ -28,7 +28,7 @@ from ..errors import CollectKitError, ConfigError, DataValidationError
 from ..experiments.config import load_experiment
 from . import export
 from .config import load_config
-from .context import as_of_date, previous_month_end
+from .context import as_of_date, snapshot_dates
 
 KERNEL = "python3"
 
@@ -37,7 +37,8 @@ KERNEL = "python3"
 class NotebookRun:
     name: str
     status: str = "pending"  # pending | ok | failed
-    seconds_execute: float = 0.0
+    seconds_execute: float = 0.0  # papermill in total: kernel start and stop + cells
+    seconds_cells: float = 0.0  # the cells alone (papermill's per-cell durations)
     seconds_export: float = 0.0
     failed_cell: int | None = None
     error: str | None = None
@@ -101,6 +102,12 @@ def _snapshot_cache(portfolio, fingerprint: str, as_of, log) -> Path:
     os.replace(tmp, path)
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
     return path
+
+
+def _cells_seconds(executed: Path) -> float:
+    """The time spent in the cells of an executed notebook (papermill records each)."""
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    return float(sum(c["metadata"].get("papermill", {}).get("duration") or 0.0 for c in cells))
 
 
 def _switch_latest(report_dir: Path, run_id: str) -> None:
@@ -197,6 +204,7 @@ def run_report(
     try:
         say("Loading and validating the portfolio")
         log.info("run %s of %s started", run_id, cfg.name)
+        t0 = time.perf_counter()
         try:
             portfolio = sources.load(sources_path, database=db)
         except DataValidationError as exc:
@@ -204,12 +212,16 @@ def run_report(
             result.console_detail = str(exc.report)
             raise ConfigError(exc.report.text(examples=False)) from None
         when = as_of_date(portfolio, as_of or cfg.as_of)
-        previous = previous_month_end(when)
         fingerprint = _fingerprint(portfolio, config_text + (db or ""))
         manifest["data_fingerprint"] = fingerprint
-        say(f"Computing snapshots as of {when.date()} and {previous.date()}")
-        snap = _snapshot_cache(portfolio, fingerprint, when, log)
-        prev = _snapshot_cache(portfolio, fingerprint, previous, log)
+        manifest["seconds_validate"] = time.perf_counter() - t0
+        dates = snapshot_dates(when)
+        say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
+        t0 = time.perf_counter()
+        snapshots = {
+            str(d.date()): str(_snapshot_cache(portfolio, fingerprint, d, log)) for d in dates
+        }
+        manifest["seconds_snapshots"] = time.perf_counter() - t0
         portfolio.connection.disconnect()
         params = {
             "as_of": str(when.date()),
@@ -220,8 +232,8 @@ def run_report(
             "language": cfg.language,
             "report_title": cfg.title,
             "run_id": run_id,
-            "snapshot_path": str(snap),
-            "previous_snapshot_path": str(prev),
+            "snapshots": snapshots,
+            "validated": True,
         }
         params.update(parameters or {})
         manifest["parameters"] = params
@@ -245,6 +257,7 @@ def run_report(
                 result.error = f"notebook {nb.name} failed in cell {exc.cell_index}"
                 break
             nb.seconds_execute = time.perf_counter() - t0
+            nb.seconds_cells = _cells_seconds(out)
             say(f"Exporting {nb.name} to HTML and PDF")
             t0 = time.perf_counter()
             header = f"{cfg.title} — {when.date()}"
