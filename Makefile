@@ -28,6 +28,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_segmentation.py
 	$(BIN)/python benchmarks/bench_experiments.py
+	$(BIN)/python benchmarks/bench_report.py
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
