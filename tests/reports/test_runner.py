@@ -331,3 +331,22 @@ def test_profile_matches_pandas(sample_db):
         )
         assert prof.loc[name, "valid_phone_share"] == pytest.approx(g.has_valid_phone.mean())
     assert isinstance(prof, pd.DataFrame)
+
+
+@pytest.mark.parametrize("name", ["segmentation", "portfolio_report", "experiment_readout"])
+def test_notebook_runs_with_its_own_defaults_like_in_jupyterlab(tmp_path, sample_db, name):
+    """No injected parameters: the notebook finds data/sample.duckdb from its folder, as
+    when an analyst opens it in JupyterLab next to the demo data."""
+    import papermill as pm
+
+    from collect_kit.reports.runner import notebook_path
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(sample_db, tmp_path / "data" / "sample.duckdb")
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(notebook_path(name)), str(out), cwd=str(tmp_path), progress_bar=False)
+    executed = json.loads(out.read_text())
+    outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html_out = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "as of 2026-10-31" in html_out
