@@ -112,6 +112,11 @@ def shared(expr: Table) -> Table:
     return kept
 
 
+def release_shared() -> None:
+    """Drop every result :func:`shared` keeps (call before disconnecting their database)."""
+    _SHARED.clear()
+
+
 def to_pandas(expr: Table) -> pd.DataFrame:
     """Execute an Ibis table expression and return a pandas DataFrame."""
     return expr.to_pandas()

@@ -451,8 +451,10 @@ def cei(t, period: Period):
 
 
 def _settled_in(t, period: Period) -> Table:
+    """Receivables settled by payment in the month (shared by the KPIs that read them)."""
     b = allocate(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
-    return b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
+    b = b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
+    return shared(b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at"))
 
 
 @kpi(

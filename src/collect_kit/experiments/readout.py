@@ -70,9 +70,9 @@ def outcome_stats(
     try:
         a = table("assignments")
         a = a.filter(a.experiment_id == experiment_id)
-        _check_assignments(a, experiment_id)
-        a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
-        dates = a.select("assigned_at").distinct().to_pandas()["assigned_at"].tolist()
+        closed = a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date)
+        dates = _check_assignments(a, experiment_id, closed)
+        a = a.filter(closed)
         if not dates:
             raise NoResultsYetError(
                 f"experiment '{experiment_id}': no assigned customer has a closed outcome window "
@@ -139,10 +139,18 @@ def _table_loader(tables, created: list):
     return table
 
 
-def _check_assignments(a: Table, experiment_id: str) -> None:
-    """Refuse an experiment that cannot be read: unknown, one arm, customers assigned twice."""
+def _check_assignments(a: Table, experiment_id: str, closed) -> list:
+    """Refuse an experiment that cannot be read: unknown, one arm, customers assigned twice.
+
+    Returns the assignment dates whose outcome window is ``closed`` (one scan for both).
+    """
     summary = (
-        a.aggregate(rows=a.count(), customers=a.customer_id.nunique(), arms=a.arm.nunique())
+        a.aggregate(
+            rows=a.count(),
+            customers=a.customer_id.nunique(),
+            arms=a.arm.nunique(),
+            dates=a.assigned_at.collect(where=closed, distinct=True),
+        )  # fmt: skip
         .to_pandas()
         .iloc[0]
     )
@@ -160,6 +168,7 @@ def _check_assignments(a: Table, experiment_id: str) -> None:
             f"experiment '{experiment_id}': {twice} customers are assigned more than once "
             "(a customer belongs to one arm and one segment)"
         )
+    return sorted(summary.dates) if summary.dates is not None else []
 
 
 def readout(
