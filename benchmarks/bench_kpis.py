@@ -244,7 +244,7 @@ def run_kit(tables):
     ratios, aging, rolls = [], [], []
     for p in months():
         month = str(p)
-        for name, k in kpis.REGISTRY.items():
+        for k in kpis.REGISTRY.values():
             ratios.append(k.function(tables, month))
         aging.append(kpis.aging(tables, p.end_time.normalize()))
         rolls.append(kpis.roll_rates(tables, month))
