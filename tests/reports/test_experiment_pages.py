@@ -73,6 +73,7 @@ def _with_results(r, **changes):
 def test_forest_title_states_the_finding(pilot):
     none = _with_results(pilot, p_holm=0.5, p_value=0.5)
     assert "no segment shows a difference" in ex.forest_title(none, "payer_rate", EN)
+    assert ex.forest_title(none, "recovery_rate", EN).endswith("with p < α")
     payer = pilot.results.metric == "payer_rate"
     high = pilot.results.segment == "High risk"
     results = pilot.results.assign(

@@ -333,6 +333,12 @@ def forest_title(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     es = fmt.language == "es"
     up = list(f.loc[f.significant & (f.estimate > 0), "label"])
     down = list(f.loc[f.significant & (f.estimate < 0), "label"])
+    if not up and not down and metric == "recovery_rate":  # not in the corrected family
+        return (
+            f"{name}: ningún segmento muestra una diferencia con p < α"
+            if es
+            else f"{name}: no segment shows a difference with p < α"
+        )
     if not up and not down:
         return (
             f"{name}: ningún segmento muestra una diferencia que resista la corrección múltiple"
