@@ -222,3 +222,23 @@ def test_winsorization_caps_pooled_across_arms(sample):
     assert (capped.sum_y <= raw.sum_y + 1e-6).all()
     with pytest.raises(ValueError, match="winsorize"):
         outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", winsorize=1.5)
+
+
+def test_monthly_inflow_averages_the_last_three_months_of_intake():
+    from collect_kit.experiments.run import monthly_inflow
+
+    # segment S: 10 assigned in January, 20 in February, 30 in March, 40 in April;
+    # segment T: 100 at once in March; another experiment's rows are ignored
+    rows = [
+        ("S", f"2026-{m:02d}-05") for m, k in ((1, 10), (2, 20), (3, 30), (4, 40)) for _ in range(k)
+    ]
+    rows += [("T", "2026-03-01")] * 100
+    frame = pd.DataFrame(rows, columns=["segment", "assigned_at"])
+    frame["experiment_id"], frame["customer_id"], frame["arm"] = "x", range(len(frame)), "champion"
+    frame = pd.concat([frame, frame.assign(experiment_id="other")], ignore_index=True)
+    frame["assigned_at"] = pd.to_datetime(frame.assigned_at)
+    got = monthly_inflow(frame, "x", "2026-04-30")
+    assert got == {"S": (20 + 30 + 40) / 3, "T": 100 / 3}  # Feb-Apr
+    # as of February: only January and February exist yet (T not started)
+    assert monthly_inflow(frame, "x", "2026-02-28") == {"S": (10 + 20) / 2}
+    assert monthly_inflow(frame, "nope", "2026-04-30") == {}

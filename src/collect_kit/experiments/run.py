@@ -13,6 +13,7 @@ import pandas as pd
 from .. import segmentation as sg
 from .. import sources
 from ..demo import latest_month_end
+from ..engine import as_table, release
 from ..errors import ConfigError, NoResultsYetError
 from ..snapshot import snapshot
 from .assign import assign_arms
@@ -134,8 +135,7 @@ def readout_experiment(
     ``portfolio``: an already loaded portfolio to read instead of the config's sources (a
     report run validates the data once for all its notebooks).
 
-    Money per month if rolled out uses the experiment's own intake as the segment's monthly
-    inflow: customers assigned to the segment per month of assignment.
+    Money per month if rolled out: the effect per customer x :func:`monthly_inflow`.
     """
     if portfolio is None:
         cfg, base, portfolio = _open(config_path, database)
@@ -160,14 +160,7 @@ def readout_experiment(
     curves, tests = survival_readout(
         survival_counts(t, cfg.experiment_id, end, cfg.window_days), cfg.arms
     )
-    a = t["assignments"]
-    a = a.filter((a.experiment_id == cfg.experiment_id) & (a.assigned_at <= ibis.date(end.date())))
-    intake = (
-        a.group_by("segment")
-        .aggregate(customers=a.count(), months=a.assigned_at.truncate("M").nunique())
-        .to_pandas()
-    )
-    monthly = dict(zip(intake.segment, intake.customers / intake.months.clip(lower=1), strict=True))
+    monthly = monthly_inflow(t["assignments"], cfg.experiment_id, end)
     rec = recommend(results, monthly, cfg.cost_per_customer, cfg.alpha, cfg.power)
     order = _segment_order(cfg, base, stats.segment)
     stats, results, curves, tests, rec = (
@@ -177,6 +170,35 @@ def readout_experiment(
         cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec, end,
         portfolio.currency,
     )  # fmt: skip
+
+
+def monthly_inflow(assignments, experiment_id: str, as_of, months: int = 3) -> dict[str, float]:
+    """Per segment, the customers a month of roll-out reaches: customers assigned per month
+    over the last ``months`` calendar months of the experiment's intake up to ``as_of``.
+
+    A champion/challenger test assigns customers as they enter a segment, so its intake per
+    month is the segment's monthly inflow; the last 3 months smooth out a single month's
+    swings. The average runs over the months the experiment was assigning (from its
+    first month), so a one-off assignment counts once, not divided by 3.
+    """
+    loaded = as_table(assignments)
+    try:
+        when = ibis.date(pd.Timestamp(as_of).date())
+        a = loaded.filter((loaded.experiment_id == experiment_id) & (loaded.assigned_at <= when))
+        per = (
+            a.group_by(month=a.assigned_at.truncate("M"), segment=a.segment)
+            .aggregate(customers=a.count())
+            .to_pandas()
+        )
+    finally:
+        release([loaded] if loaded is not assignments else [])
+    if per.empty:
+        return {}
+    per["month"] = pd.to_datetime(per.month).dt.to_period("M")
+    last, first = per.month.max(), per.month.min()
+    window = [m for m in pd.period_range(last - (months - 1), last, freq="M") if m >= first]
+    recent = per[per.month.isin(window)]
+    return (recent.groupby("segment").customers.sum() / len(window)).to_dict()
 
 
 def _segment_order(cfg: ExperimentConfig, base: Path, present) -> list[str]:
