@@ -242,3 +242,47 @@ def test_monthly_inflow_averages_the_last_three_months_of_intake():
     # as of February: only January and February exist yet (T not started)
     assert monthly_inflow(frame, "x", "2026-02-28") == {"S": (10 + 20) / 2}
     assert monthly_inflow(frame, "nope", "2026-04-30") == {}
+
+
+def test_strategy_cost_of_the_outcome_window_matches_pandas(sample):
+    got = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
+    prices = {"sms": 25.0, "call": 900.0}
+    priced = outcome_stats(
+        sample.tables, "sms_call_pilot", "2026-10-31", window_days=31, cost_per_action=prices
+    )
+    a, *_ = pilot_in_pandas(sample)
+    c = sample.frame("contacts")
+    c["at"] = pd.to_datetime(c["at"])
+    j = a.assign(assigned_at=pd.to_datetime(a.assigned_at)).merge(c, on="customer_id")
+    j = j[(j["at"] >= j.assigned_at) & (j["at"] < j.assigned_at + pd.Timedelta(days=31))]
+    j["priced"] = j.channel.map(prices).fillna(j.cost)
+    assert j.cost.notna().any() and len(j) > 0
+    for (seg, arm), g in j.groupby(["segment", "arm"]):
+        row = got.set_index(["segment", "arm"]).loc[(seg, arm)]
+        assert row.contacts == len(g) and row.costed_contacts == g.cost.notna().sum()
+        assert row.sum_cost == pytest.approx(g.cost.sum(), rel=1e-12)
+        other = priced.set_index(["segment", "arm"]).loc[(seg, arm)]
+        assert other.sum_cost == pytest.approx(g.priced.sum(), rel=1e-12)
+
+
+def test_measured_costs_are_netted_per_segment_against_the_named_champion():
+    from collect_kit.experiments.config import ExperimentConfig
+    from collect_kit.experiments.readout import recommend
+    from collect_kit.experiments.run import strategy_costs
+
+    stats_frame = pd.DataFrame({
+        "segment": ["Win", "Win"], "arm": ["A", "B"], "n": [4000, 1000],
+        "costed_contacts": [10, 10], "sum_cost": [4000 * 50.0, 1000 * 250.0],
+    })  # fmt: skip
+    cfg = ExperimentConfig(experiment_id="x", sources="s.yaml", arms={"A": 0.8, "B": 0.2})
+    costs = strategy_costs(cfg, stats_frame)
+    assert costs == {"Win": {"A": 50.0, "B": 250.0}}
+    result = pd.DataFrame([
+        _row("Win", "payer_rate", 0.05, 0.02, 0.08, 0.001), _row("Win", "collected_per_customer", 1000.0, 200.0, 1800.0, 0.01),
+    ]).assign(challenger="B")  # fmt: skip
+    rec = recommend(result, {"Win": 100}, costs, weights=cfg.arms).iloc[0]
+    assert rec.extra_cost_per_customer == 200.0
+    assert rec.money_per_month == pytest.approx((1000.0 - 200.0) * 100)
+    # an explicit cost table in the config wins over the measured one
+    explicit = cfg.model_copy(update={"cost_per_customer": {"A": 0.0, "B": 10.0}})
+    assert strategy_costs(explicit, stats_frame) == {"A": 0.0, "B": 10.0}

@@ -15,7 +15,10 @@ class ExperimentConfig(BaseModel):
 
     ``arms``: arm -> weight for every segment, or segment -> {arm: weight}; the first arm is
     the champion. ``aa``: the arms are identical (an A/A calibration check). Paths are
-    relative to the YAML file.
+    relative to the YAML file. The strategy's cost, netted from the money a roll-out
+    brings: ``cost_per_customer`` (arm -> currency) when given; else the actions of the
+    outcome window in ``contacts``, each priced by ``cost_per_action`` (channel ->
+    currency) or its own ``cost``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +34,8 @@ class ExperimentConfig(BaseModel):
     power: float = 0.8
     mde_payer_rate: float = 0.03
     mde_amount: float | None = None
-    cost_per_customer: dict[str, float] = {}
+    cost_per_customer: dict[str, float] = {}  # arm -> extra cost per customer (currency)
+    cost_per_action: dict[str, float] = {}  # channel -> cost of one action (currency)
     winsorize: float | None = None  # e.g. 0.99: cap collected per customer at that quantile
     aa: bool = False
 

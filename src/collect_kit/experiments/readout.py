@@ -55,12 +55,17 @@ def outcome_stats(
     window_days: int = 30,
     pre_days: int = 90,
     winsorize: float | None = None,
+    cost_per_action: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Sufficient statistics per segment x arm (one small frame; rows never leave the engine).
 
     ``winsorize``: a quantile such as 0.99: each customer's collected amount is capped at
     that quantile of its segment, computed over both arms together (DESIGN §9: pooled caps
     keep the arms comparable); ``cap`` reports it per segment (currency).
+
+    The strategy's cost: ``contacts`` (actions in the outcome window), ``costed_contacts``
+    (those with a cost) and ``sum_cost`` (currency): each action costs
+    ``cost_per_action[channel]`` when the channel is in that table, else its own ``cost``.
     """
     if winsorize is not None and not 0.5 < winsorize < 1:
         raise ValueError(f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})")
@@ -120,9 +125,34 @@ def outcome_stats(
             sum_y=y.sum(), sum_y2=(y * y).sum(), sum_x=x.sum(), sum_x2=(x * x).sum(), sum_xy=(x * y).sum(),
             sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(), sum_xb=(x * b).sum(),
         )  # fmt: skip
-        return agg.to_pandas().sort_values(["segment", "arm"], ignore_index=True)
+        out = agg.to_pandas()
+        cost = _window_costs(tables, table, a, window_days, cost_per_action)
+        out = out.merge(cost, on=["segment", "arm"], how="left").fillna(
+            {"contacts": 0, "costed_contacts": 0, "sum_cost": 0.0}
+        )
+        return out.sort_values(["segment", "arm"], ignore_index=True)
     finally:
         release(created)
+
+
+def _window_costs(tables, table, a: Table, window_days: int, cost_per_action) -> pd.DataFrame:
+    """Per segment x arm: actions in the outcome window and their cost (see outcome_stats)."""
+    columns = ["segment", "arm", "contacts", "costed_contacts", "sum_cost"]
+    if tables.get("contacts") is None:
+        return pd.DataFrame(columns=columns)
+    c = table("contacts")
+    j = a.join(c, [a.customer_id == c.customer_id, c.at >= a.assigned_at,
+                   c.at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
+    if cost_per_action:
+        table_price = j.channel.substitute({k: float(v) for k, v in cost_per_action.items()},
+                                           else_=ibis.null("float64"))  # fmt: skip
+        price = table_price.coalesce(j.cost.cast("float64"))
+    else:
+        price = j.cost.cast("float64")
+    agg = j.group_by("segment", "arm").aggregate(
+        contacts=j.count(), costed_contacts=price.count(), sum_cost=price.sum().fill_null(0.0)
+    )
+    return agg.to_pandas()[columns]
 
 
 def _table_loader(tables, created: list):
@@ -367,11 +397,16 @@ def heterogeneity(result: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 def recommend(
     result: pd.DataFrame,
     monthly_customers: Mapping[str, float],
-    cost_per_customer: Mapping[str, float] | None = None,
+    cost_per_customer: Mapping | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
+    weights: Mapping | None = None,
 ) -> pd.DataFrame:
     """Per segment x challenger: the arm to run and the money per month if rolled out.
+
+    ``cost_per_customer``: arm -> cost per customer (currency), or segment -> {arm: cost};
+    the challenger's extra cost is its cost minus the champion's (the first arm of
+    ``weights``, arm -> weight or segment -> {arm: weight}; default the arm "champion").
 
     A challenger wins when its payer rate or collected per customer is better with a
     Holm-adjusted p < ``alpha``; the champion stays when the challenger is significantly
@@ -389,13 +424,19 @@ def recommend(
     from .design import _h
 
     cost = cost_per_customer or {}
+    nested = bool(cost) and all(isinstance(v, Mapping) for v in cost.values())
     rows = []
     for (seg, challenger), g in result.groupby(["segment", "challenger"], sort=False):
         by = g.set_index("metric")
         payer, money = by.loc["payer_rate"], by.loc["collected_per_customer"]
         row = {"segment": seg, "challenger": challenger}
         per_month = float(monthly_customers.get(seg, np.nan))
-        extra_cost = float(cost.get(challenger, 0.0)) - float(cost.get("champion", 0.0))
+        arm_cost = cost.get(seg, {}) if nested else cost
+        w = weights or {}
+        w = w.get(seg, {}) if w and all(isinstance(v, Mapping) for v in w.values()) else w
+        champion = next(iter(w), "champion")
+        extra_cost = float(arm_cost.get(challenger, 0.0)) - float(arm_cost.get(champion, 0.0))
+        row["extra_cost_per_customer"] = extra_cost
         if bool(payer.get("calibration_check", False)):
             row.update(decision="A/A calibration check: no recommendation", arm=None,
                        code="calibration")  # fmt: skip
@@ -409,7 +450,7 @@ def recommend(
                        if r.p_holm == r.p_holm and r.p_holm < alpha]  # fmt: skip
         if significant:
             better = any(r.estimate > 0 for _, r in significant)
-            arm = challenger if better else "champion"
+            arm = challenger if better else champion
             row.update(
                 decision=f"run {arm}", arm=arm, code=f"run_{'challenger' if better else 'champion'}"
             )
@@ -432,7 +473,7 @@ def recommend(
                 needed = int(np.ceil(float(np.squeeze(n1)) / share_c))
             if needed == needed and needed <= n:
                 # enough customers to see an effect of the design's size, and none was seen
-                row.update(decision="keep champion: no effect of 3 points or more", arm="champion",
+                row.update(decision="keep champion: no effect of 3 points or more", arm=champion,
                            code="keep_champion", extra_customers_needed=0)  # fmt: skip
             else:
                 extra = needed - n if needed == needed else np.nan

@@ -150,8 +150,9 @@ def readout_experiment(
         )
     try:
         stats = outcome_stats(
-            t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days, cfg.winsorize
-        )
+            t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days, cfg.winsorize,
+            cfg.cost_per_action,
+        )  # fmt: skip
     except NoResultsYetError:
         raise
     except ValueError as exc:
@@ -161,7 +162,7 @@ def readout_experiment(
         survival_counts(t, cfg.experiment_id, end, cfg.window_days), cfg.arms
     )
     monthly = monthly_inflow(t["assignments"], cfg.experiment_id, end)
-    rec = recommend(results, monthly, cfg.cost_per_customer, cfg.alpha, cfg.power)
+    rec = recommend(results, monthly, strategy_costs(cfg, stats), cfg.alpha, cfg.power, cfg.arms)
     order = _segment_order(cfg, base, stats.segment)
     stats, results, curves, tests, rec = (
         _in_order(f, order) for f in (stats, results, curves, tests, rec)
@@ -170,6 +171,20 @@ def readout_experiment(
         cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec, end,
         portfolio.currency,
     )  # fmt: skip
+
+
+def strategy_costs(cfg: ExperimentConfig, stats: pd.DataFrame) -> dict:
+    """Cost per customer of each arm: the config's ``cost_per_customer`` when given (arm ->
+    currency), else measured from the actions of the outcome window (``sum_cost / n`` per
+    segment x arm, priced by ``cost_per_action`` or the contacts' own cost), else none."""
+    if cfg.cost_per_customer:
+        return dict(cfg.cost_per_customer)
+    if "costed_contacts" not in stats or stats.costed_contacts.sum() == 0:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for row in stats.itertuples():
+        out.setdefault(row.segment, {})[row.arm] = row.sum_cost / row.n if row.n else 0.0
+    return out
 
 
 def monthly_inflow(assignments, experiment_id: str, as_of, months: int = 3) -> dict[str, float]:

@@ -86,6 +86,10 @@ WORDS = {
     "p_bh": {"en": "p (BH)", "es": "p (BH)"},
     "decision": {"en": "Decision", "es": "Decisión"},
     "money_per_month": {"en": "Extra money per month", "es": "Dinero adicional por mes"},
+    "extra_cost_per_customer": {
+        "en": "Extra cost per customer",
+        "es": "Costo adicional por cliente",
+    },
     "money_ci": {"en": "95 % CI", "es": "IC 95 %"},
     "extra_customers_needed": {
         "en": "More customers needed",
@@ -390,7 +394,8 @@ def heterogeneity_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
 def recommendation_frame(r: ExperimentReadout, fmt: Formatter) -> pd.DataFrame:
     """The recommendation table in words and money, with the customers behind each row."""
     rec = r.recommendations.copy()
-    for col in ("money_per_month", "money_ci_low", "money_ci_high", "extra_customers_needed"):
+    for col in ("money_per_month", "money_ci_low", "money_ci_high", "extra_customers_needed",
+                "extra_cost_per_customer"):  # fmt: skip
         if col not in rec:
             rec[col] = np.nan
     n = r.results.drop_duplicates(["segment", "challenger"]).set_index(["segment", "challenger"])
@@ -411,13 +416,15 @@ def recommendation_frame(r: ExperimentReadout, fmt: Formatter) -> pd.DataFrame:
 def recommendation_table(r: ExperimentReadout, fmt: Formatter) -> str:
     rec = recommendation_frame(r, fmt)
     formats = {"segment": "text", "challenger": "text", "customers": "count",
-               "decision_text": "text", "money_per_month": "money", "money_ci": "text",
+               "decision_text": "text", "extra_cost_per_customer": "money",
+               "money_per_month": "money", "money_ci": "text",
                "extra_customers_needed": "number"}  # fmt: skip
     labels = {k: word(k, fmt.language) for k in formats}
     labels["decision_text"] = word("decision", fmt.language)
     cur = f" ({fmt.currency})" if fmt.currency else ""
     labels["money_per_month"] += cur
     labels["money_ci"] += cur
+    labels["extra_cost_per_customer"] += cur
     rec.loc[rec.smallest_arm.map(is_small), "money_ci"] = "·"
     return html_table(rec, formats, fmt, labels, count_column="smallest_arm")
 
