@@ -71,3 +71,55 @@ def test_matrix_suppresses_small_cells():
 def test_change_sentences(current, previous, unit, en, es):
     assert change_sentence("Recovery rate", current, previous, unit, EN) == en
     assert change_sentence("Recovery rate", current, previous, unit, ES) == es
+
+
+def test_change_sentence_names_its_driver_only_when_the_figure_moved():
+    en, es = Formatter("en"), Formatter("es")
+    who = "customers 1-30 days past due at the start of the month (+1.1 points)"
+    assert change_sentence("Recovery rate", 0.234, 0.216, "fraction", en, who) == (
+        f"Recovery rate rose 1.8 points to 23.4 %, driven by {who}."
+    )
+    assert change_sentence("Tasa", 0.2, 0.25, "fraction", es, "X").endswith(
+        "bajó 5,0 puntos hasta 20,0 %, explicado por X."
+    )
+    assert "driven" not in change_sentence("Recovery rate", 0.2, 0.2, "fraction", en, who)
+    assert "driven" not in change_sentence("Recovery rate", 0.2, None, "fraction", en, who)
+
+
+def test_bucket_contributions_by_hand_and_the_driver():
+    from collect_kit.reports.portfolio import bucket_contributions, recovery_driver
+
+    # now: opening book 300 over three customers (10, 45, 100 days past due) recovering
+    # 10, 20, 30 -> rate 60 / 300 = 0.20; before: 200 book, 30 recovered by the 10-day one
+    now = pd.DataFrame({"max_days_past_due": [10, 45, 100], "numerator": [10.0, 20.0, 30.0],
+                        "denominator": [100.0, 100.0, 100.0]})  # fmt: skip
+    before = pd.DataFrame({"max_days_past_due": [10, 200], "numerator": [30.0, 0.0],
+                           "denominator": [100.0, 100.0]})  # fmt: skip
+    c = bucket_contributions(now, before).set_index("dpd_bucket")
+    assert c.loc["1-30", "now"] == pytest.approx(10 / 300)
+    assert c.loc["1-30", "before"] == pytest.approx(30 / 200)
+    assert c.loc["91-180", "change"] == pytest.approx(30 / 300)
+    assert c.now.sum() == pytest.approx(0.20) and c.change.sum() == pytest.approx(0.20 - 0.15)
+    fmt = Formatter("en")
+    assert recovery_driver(c.reset_index(), 0.05, fmt) == (
+        "customers 91-180 days past due at the start of the month (+10.0 points)"
+    )
+    assert recovery_driver(c.reset_index(), -0.05, fmt) == (
+        "customers 1-30 days past due at the start of the month (−11.7 points)"
+    )
+    assert recovery_driver(c.reset_index(), 0.0001, fmt) is None
+
+
+def test_bucket_contributions_add_up_to_the_change_on_the_sample(frames):
+    from collect_kit import kpis
+    from collect_kit.reports.portfolio import bucket_contributions
+
+    by = ["max_days_past_due"]
+    c = bucket_contributions(
+        kpis.recovery_rate(frames, "2026-10", by=by), kpis.recovery_rate(frames, "2026-09", by=by)
+    )
+    change = (
+        kpis.recovery_rate(frames, "2026-10").value.iloc[0]
+        - kpis.recovery_rate(frames, "2026-09").value.iloc[0]
+    )
+    assert c.change.sum() == pytest.approx(change, abs=1e-12)

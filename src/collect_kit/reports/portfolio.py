@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
@@ -79,6 +80,13 @@ def tiles(tables, as_of, fmt: Formatter) -> pd.DataFrame:
         now = k.function(tables, month).iloc[0]
         before = k.function(tables, month - 1).iloc[0]
         unit = "index" if k.unit == "index" else k.unit
+        driver = None
+        if name == "recovery_rate":
+            by = ["max_days_past_due"]
+            contributions = bucket_contributions(
+                k.function(tables, month, by=by), k.function(tables, month - 1, by=by)
+            )
+            driver = recovery_driver(contributions, now.value - before.value, fmt)
         rows.append(
             {
                 "kpi": name,
@@ -94,10 +102,52 @@ def tiles(tables, as_of, fmt: Formatter) -> pd.DataFrame:
                     before.value,
                     "count" if unit == "index" else unit,
                     fmt,
+                    driver,
                 ),  # fmt: skip
             }
         )
     return pd.DataFrame(rows)
+
+
+def bucket_contributions(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+    """Who moved the recovery rate: per DPD bucket at the start of the month, its share of
+    the change (fraction points).
+
+    ``now`` / ``before``: :func:`kpis.recovery_rate` of two months ``by=["max_days_past_due"]``
+    (days past due at the opening). The rate is sum(num) / sum(den), so bucket b contributes
+    num_b / den (its recovered money over the whole opening book); the contributions of a
+    month add up to its rate and their differences to the change, exactly.
+    """
+    from ..snapshot import DPD_BUCKETS
+
+    edges = [-1] + [upper for _, upper in DPD_BUCKETS if upper is not None] + [np.inf]
+    labels = [label for label, _ in DPD_BUCKETS]
+
+    def per_bucket(frame: pd.DataFrame) -> pd.Series:
+        total = frame.denominator.sum()
+        bucket = pd.cut(frame.max_days_past_due, edges, labels=labels)
+        share = frame.numerator.groupby(bucket, observed=False).sum()
+        return share / total if total else share * np.nan
+
+    out = pd.DataFrame({"now": per_bucket(now), "before": per_bucket(before)})
+    out["change"] = out.now - out.before
+    return out.rename_axis("dpd_bucket").reset_index()
+
+
+def recovery_driver(contributions: pd.DataFrame, change: float, fmt: Formatter) -> str | None:
+    """The bucket that moved the recovery rate most in the direction of ``change``, as the
+    words after "driven by"; None when nothing moved (less than 0.05 points) or no
+    bucket moved that way."""
+    if change != change or abs(change) < 0.0005:
+        return None
+    same = contributions[np.sign(contributions.change) == np.sign(change)]
+    if same.empty:
+        return None
+    top = same.loc[same.change.abs().idxmax()]
+    points = f"{'+' if top.change > 0 else '−'}{fmt.number(abs(top.change) * 100, 1)}"
+    if fmt.language == "es":
+        return f"los clientes con {top.dpd_bucket} días de mora al inicio del mes ({points} puntos)"
+    return f"customers {top.dpd_bucket} days past due at the start of the month ({points} points)"
 
 
 def tiles_html(t: pd.DataFrame) -> str:

@@ -45,12 +45,16 @@ def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def change_sentence(name: str, current, previous, unit: str, fmt: Formatter) -> str:
+def change_sentence(
+    name: str, current, previous, unit: str, fmt: Formatter, driver: str | None = None
+) -> str:
     """One sentence on how a figure moved since the previous month.
 
     ``unit``: ``fraction`` (a rate; the change is in percentage points), ``currency``,
     ``days`` or ``count``. Handles a rise, a fall, no change (equal when rounded as shown)
-    and a missing current or previous value.
+    and a missing current or previous value. ``driver``: what explains most of a rise or
+    fall (e.g. "customers 1-30 days past due at the start (+1.1 points)"), appended as
+    "driven by ..." when the figure moved.
     """
     es = fmt.language == "es"
 
@@ -78,4 +82,5 @@ def change_sentence(name: str, current, previous, unit: str, fmt: Formatter) -> 
         return f"{name} {'se mantuvo en' if es else 'was unchanged at'} {show(current)}."
     rose, fell = ("subió", "bajó") if es else ("rose", "fell")
     verb = rose if delta > 0 else fell
-    return f"{name} {verb} {amount} {'hasta' if es else 'to'} {show(current)}."
+    why = f", {'explicado por' if es else 'driven by'} {driver}" if driver else ""
+    return f"{name} {verb} {amount} {'hasta' if es else 'to'} {show(current)}{why}."
