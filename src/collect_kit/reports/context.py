@@ -97,13 +97,19 @@ def snapshot_dates(as_of) -> list[pd.Timestamp]:
     return sorted(set(dates), reverse=True)
 
 
+def _cached(snapshots: dict[str, str] | None, as_of) -> str | None:
+    """The runner's cached snapshot file for ``as_of``, if it has one."""
+    path = (snapshots or {}).get(str(pd.Timestamp(as_of).date()))
+    return path if path and Path(path).exists() else None
+
+
 def load_snapshot(
     portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """The snapshot as of ``as_of``: read from the runner's cache (``snapshots``: date
     "YYYY-MM-DD" -> Parquet file) when it has it, else computed."""
-    path = (snapshots or {}).get(str(pd.Timestamp(as_of).date()))
-    if path and Path(path).exists():
+    path = _cached(snapshots, as_of)
+    if path:
         return pd.read_parquet(path)
     return _snapshot(portfolio.tables, as_of).to_pandas()
 
@@ -112,8 +118,8 @@ def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, st
     """The snapshot as of ``as_of`` as an Ibis table on the portfolio's database (so it
     joins with the portfolio's tables): the runner's cached file when there is one, else
     the snapshot expression."""
-    path = (snapshots or {}).get(str(pd.Timestamp(as_of).date()))
-    if path and Path(path).exists():
+    path = _cached(snapshots, as_of)
+    if path:
         return portfolio.connection.read_parquet(path)
     return _snapshot(portfolio.tables, as_of)
 

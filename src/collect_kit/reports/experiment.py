@@ -22,18 +22,6 @@ from ..experiments.run import ExperimentReadout, readout_experiment
 from .format import Formatter, html_table, is_small
 from .text import label
 
-HEADINGS = {
-    "design": {"en": "Design recap", "es": "Resumen del diseño"},
-    "srm": {"en": "Sample-ratio check", "es": "Control de proporciones de la muestra"},
-    "effects": {"en": "Effects per segment", "es": "Efectos por segmento"},
-    "survival": {"en": "Time to first payment", "es": "Tiempo hasta el primer pago"},
-    "heterogeneity": {
-        "en": "Does the effect differ across segments?",
-        "es": "¿Difiere el efecto entre segmentos?",
-    },
-    "recommendation": {"en": "Recommendation", "es": "Recomendación"},
-}
-
 METRICS = {
     "payer_rate": {"en": "Payer rate", "es": "Tasa de pagadores", "unit": "fraction"},
     "collected_per_customer": {
@@ -65,42 +53,6 @@ DECISIONS = {
     },
 }
 
-WORDS = {
-    "arm": {"en": "Arm", "es": "Brazo"},
-    "challenger": {"en": "Challenger", "es": "Desafiante"},
-    "designed_share": {"en": "Designed share", "es": "Proporción diseñada"},
-    "observed_share": {"en": "Observed share", "es": "Proporción observada"},
-    "srm_p": {"en": "p-value (chi-square)", "es": "Valor p (chi-cuadrado)"},
-    "verdict": {"en": "Check", "es": "Control"},
-    "ok": {"en": "passed", "es": "superado"},
-    "failed": {"en": "FAILED: untrustworthy", "es": "FALLIDO: no confiable"},
-    "n_champion": {"en": "Champion customers", "es": "Clientes campeón"},
-    "n_challenger": {"en": "Challenger customers", "es": "Clientes desafiante"},
-    "champion_value": {"en": "Champion", "es": "Campeón"},
-    "challenger_value": {"en": "Challenger", "es": "Desafiante"},
-    "difference": {"en": "Difference", "es": "Diferencia"},
-    "ci_low": {"en": "95 % CI low", "es": "IC 95 % inferior"},
-    "ci_high": {"en": "95 % CI high", "es": "IC 95 % superior"},
-    "p_value": {"en": "p", "es": "p"},
-    "p_holm": {"en": "p (Holm)", "es": "p (Holm)"},
-    "p_bh": {"en": "p (BH)", "es": "p (BH)"},
-    "decision": {"en": "Decision", "es": "Decisión"},
-    "money_per_month": {"en": "Extra money per month", "es": "Dinero adicional por mes"},
-    "extra_cost_per_customer": {
-        "en": "Extra cost per customer",
-        "es": "Costo adicional por cliente",
-    },
-    "money_ci": {"en": "95 % CI", "es": "IC 95 %"},
-    "extra_customers_needed": {
-        "en": "More customers needed",
-        "es": "Clientes adicionales necesarios",
-    },
-    "payer_rate": {"en": "Champion payer rate", "es": "Tasa de pagadores del campeón"},
-    "mde": {"en": "Detectable lift (points)", "es": "Alza detectable (puntos)"},
-    "needed": {"en": "Customers for the target lift", "es": "Clientes para el alza objetivo"},
-    "experiment": {"en": "Experiment", "es": "Experimento"},
-}
-
 
 def read_all(paths, as_of, portfolio) -> tuple[list[ExperimentReadout], list[str]]:
     """Read out each experiment config as of ``as_of`` on an open ``portfolio``.
@@ -129,14 +81,6 @@ def pending_sentence(pending: list[ExperimentConfig], as_of, fmt: Formatter) -> 
             f"{names}."
         )
     return f"No results yet as of {fmt.date(as_of)} (no outcome window has closed): {names}."
-
-
-def word(key: str, language: str) -> str:
-    return WORDS.get(key, {}).get(language) or label(key, language)
-
-
-def heading(key: str, fmt: Formatter, level: int = 2) -> str:
-    return f"<h{level}>{html.escape(HEADINGS[key][fmt.language])}</h{level}>"
 
 
 def metric_label(metric: str, language: str) -> str:
@@ -173,7 +117,7 @@ def title_block(r: ExperimentReadout, fmt: Formatter) -> str:
         )
     desc = f"<p>{html.escape(c.description)}</p>" if c.description else ""
     return (
-        f"<h2>{html.escape(word('experiment', fmt.language))}: {html.escape(c.experiment_id)}</h2>"
+        f"<h2>{html.escape(label('experiment', fmt.language))}: {html.escape(c.experiment_id)}</h2>"
         f"{desc}<p>{html.escape(text)}</p>{aa}"
     )
 
@@ -212,13 +156,14 @@ def design_recap(r: ExperimentReadout, fmt: Formatter) -> tuple[str, list[str]]:
         return "", []
     table = pd.concat(frames, ignore_index=True)
     table["mde"] = table.mde_payer_rate_achievable * 100
+    table["champion_payer_rate"] = table.payer_rate
     split = ", ".join(
         f"{html.escape(a)} {fmt.percent(v, 0)}" for a, v in _weights(r, table.segment[0]).items()
     )
     formats = {"segment": "text", "challenger": "text", "customers": "count",
-               "payer_rate": "percent", "mde": "number1", "needed": "count"}  # fmt: skip
+               "champion_payer_rate": "percent", "mde": "number1", "needed": "count"}  # fmt: skip
     table["needed"] = table.needed_customers
-    labels = {k: word(k, fmt.language) for k in formats}
+    labels = {k: label(k, fmt.language) for k in formats}
     caption = ("Reparto diseñado: " if fmt.language == "es" else "Designed split: ") + split
     sentences = [s for s, n in zip(table.sentence, table.customers, strict=True) if not is_small(n)]
     return (
@@ -253,12 +198,12 @@ def srm_frame(r: ExperimentReadout) -> pd.DataFrame:
 
 def srm_table(r: ExperimentReadout, fmt: Formatter) -> str:
     f = srm_frame(r)
-    f["verdict"] = np.where(f.srm, word("failed", fmt.language), word("ok", fmt.language))
+    f["verdict"] = np.where(f.srm, label("failed", fmt.language), label("ok", fmt.language))
     f["srm_p"] = f.srm_p.map(lambda p: "" if p != p else _p(p, fmt))
     formats = {"segment": "text", "arm": "text", "customers": "count",
                "designed_share": "percent", "observed_share": "percent", "srm_p": "text",
                "verdict": "text"}  # fmt: skip
-    labels = {k: word(k, fmt.language) for k in formats}
+    labels = {k: label(k, fmt.language) for k in formats}
     return html_table(f, formats, fmt, labels, count_column="customers")
 
 
@@ -319,12 +264,12 @@ def effects_table(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
                "ci_high": diff, "p_value": "text", "p_holm": "text", "p_bh": "text"}  # fmt: skip
     if metric == "recovery_rate":
         formats.pop("p_holm"), formats.pop("p_bh")
-    labels = {k: word(k, fmt.language) for k in formats}
+    labels = {k: label(k, fmt.language) for k in formats}
     labels["label"] = label("segment", fmt.language)
-    labels["champion"] = word("champion_value", fmt.language)
+    labels["champion"] = label("champion_value", fmt.language)
     unit = (" (puntos)" if fmt.language == "es" else " (points)") if fraction else (
         f" ({fmt.currency})" if fmt.currency else "")  # fmt: skip
-    labels["estimate"] = word("difference", fmt.language) + unit
+    labels["estimate"] = label("difference", fmt.language) + unit
     return html_table(f, formats, fmt, labels, count_column="smallest_arm",
                       caption=metric_label(metric, fmt.language))  # fmt: skip
 
@@ -419,8 +364,8 @@ def recommendation_table(r: ExperimentReadout, fmt: Formatter) -> str:
                "decision_text": "text", "extra_cost_per_customer": "money",
                "money_per_month": "money", "money_ci": "text",
                "extra_customers_needed": "number"}  # fmt: skip
-    labels = {k: word(k, fmt.language) for k in formats}
-    labels["decision_text"] = word("decision", fmt.language)
+    labels = {k: label(k, fmt.language) for k in formats}
+    labels["decision_text"] = label("decision", fmt.language)
     cur = f" ({fmt.currency})" if fmt.currency else ""
     labels["money_per_month"] += cur
     labels["money_ci"] += cur

@@ -15,21 +15,6 @@ from ..segmentation import Comparison, Explanation
 from .format import Formatter, html_matrix, html_table, is_small
 from .text import label
 
-HEADINGS = {
-    "segments": {"en": "Segments", "es": "Segmentos"},
-    "diagnostics": {"en": "Diagnostics", "es": "Diagnóstico"},
-    "absorption": {"en": "Absorption between segments", "es": "Absorción entre segmentos"},
-    "migration": {
-        "en": "Migration since the previous month",
-        "es": "Migración desde el mes anterior",
-    },
-    "profile": {"en": "Profile of each segment", "es": "Perfil de cada segmento"},
-}
-
-
-def heading(key: str, fmt: Formatter, level: int = 2) -> str:
-    return f"<h{level}>{html.escape(HEADINGS[key][fmt.language])}</h{level}>"
-
 
 def title_block(title: str, portfolio: str, as_of, run_id: str, fmt: Formatter) -> str:
     """Report title, portfolio name, date and run id."""

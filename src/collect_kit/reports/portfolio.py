@@ -20,18 +20,6 @@ from .text import change_sentence
 #: The summary tiles: KPI name and how its value is shown.
 TILES = ("recovery_rate", "collected", "overdue_ratio", "dso", "cei", "payer_rate")
 
-SECTION = {
-    "summary": {"en": "Summary", "es": "Resumen"},
-    "recovery": {"en": "Recovery by segment", "es": "Recuperación por segmento"},
-    "vintages": {"en": "Recovery by vintage", "es": "Recuperación por cosecha"},
-    "aging": {"en": "Aging and roll rates", "es": "Antigüedad de la deuda y tasas de traspaso"},
-    "contact": {"en": "Contactability and promises", "es": "Contactabilidad y promesas"},
-    "risk": {"en": "Risk", "es": "Riesgo"},
-    "strategy": {"en": "Strategy tests", "es": "Pruebas de estrategia"},
-    "methodology": {"en": "Methodology", "es": "Metodología"},
-    "quality": {"en": "Data quality", "es": "Calidad de datos"},
-}
-
 KPI_NAMES_ES = {
     "recovery_rate": "Tasa de recuperación",
     "collected": "Recaudado",
@@ -45,10 +33,6 @@ KPI_NAMES_ES = {
     "contact_rate": "Tasa de contacto",
     "right_party_contact_rate": "Tasa de contacto con el titular",
 }
-
-
-def section(key: str, fmt: Formatter) -> str:
-    return f"<h2>{html.escape(SECTION[key][fmt.language])}</h2>"
 
 
 def kpi_label(name: str, language: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 from .format import Formatter
@@ -33,7 +34,75 @@ LABELS: dict[str, dict[str, str]] = {
     "valid_phone_share": {"en": "Valid phone", "es": "Teléfono válido"},
     "new_share": {"en": "New customers", "es": "Clientes nuevos"},
     "mean_broken_promises": {"en": "Broken promises (mean)", "es": "Promesas rotas (promedio)"},
+    "arm": {"en": "Arm", "es": "Brazo"},
+    "challenger": {"en": "Challenger", "es": "Desafiante"},
+    "designed_share": {"en": "Designed share", "es": "Proporción diseñada"},
+    "observed_share": {"en": "Observed share", "es": "Proporción observada"},
+    "srm_p": {"en": "p-value (chi-square)", "es": "Valor p (chi-cuadrado)"},
+    "verdict": {"en": "Check", "es": "Control"},
+    "ok": {"en": "passed", "es": "superado"},
+    "failed": {"en": "FAILED: untrustworthy", "es": "FALLIDO: no confiable"},
+    "n_champion": {"en": "Champion customers", "es": "Clientes campeón"},
+    "n_challenger": {"en": "Challenger customers", "es": "Clientes desafiante"},
+    "champion_value": {"en": "Champion", "es": "Campeón"},
+    "challenger_value": {"en": "Challenger", "es": "Desafiante"},
+    "difference": {"en": "Difference", "es": "Diferencia"},
+    "ci_low": {"en": "95 % CI low", "es": "IC 95 % inferior"},
+    "ci_high": {"en": "95 % CI high", "es": "IC 95 % superior"},
+    "p_value": {"en": "p", "es": "p"},
+    "p_holm": {"en": "p (Holm)", "es": "p (Holm)"},
+    "p_bh": {"en": "p (BH)", "es": "p (BH)"},
+    "decision": {"en": "Decision", "es": "Decisión"},
+    "money_per_month": {"en": "Extra money per month", "es": "Dinero adicional por mes"},
+    "extra_cost_per_customer": {
+        "en": "Extra cost per customer",
+        "es": "Costo adicional por cliente",
+    },
+    "money_ci": {"en": "95 % CI", "es": "IC 95 %"},
+    "extra_customers_needed": {
+        "en": "More customers needed",
+        "es": "Clientes adicionales necesarios",
+    },
+    "champion_payer_rate": {"en": "Champion payer rate", "es": "Tasa de pagadores del campeón"},
+    "mde": {"en": "Detectable lift (points)", "es": "Alza detectable (puntos)"},
+    "needed": {"en": "Customers for the target lift", "es": "Clientes para el alza objetivo"},
+    "experiment": {"en": "Experiment", "es": "Experimento"},
 }
+
+
+HEADINGS: dict[str, dict[str, str]] = {
+    "summary": {"en": "Summary", "es": "Resumen"},
+    "recovery": {"en": "Recovery by segment", "es": "Recuperación por segmento"},
+    "vintages": {"en": "Recovery by vintage", "es": "Recuperación por cosecha"},
+    "aging": {"en": "Aging and roll rates", "es": "Antigüedad de la deuda y tasas de traspaso"},
+    "contact": {"en": "Contactability and promises", "es": "Contactabilidad y promesas"},
+    "risk": {"en": "Risk", "es": "Riesgo"},
+    "strategy": {"en": "Strategy tests", "es": "Pruebas de estrategia"},
+    "methodology": {"en": "Methodology", "es": "Metodología"},
+    "quality": {"en": "Data quality", "es": "Calidad de datos"},
+    "segments": {"en": "Segments", "es": "Segmentos"},
+    "diagnostics": {"en": "Diagnostics", "es": "Diagnóstico"},
+    "absorption": {"en": "Absorption between segments", "es": "Absorción entre segmentos"},
+    "migration": {
+        "en": "Migration since the previous month",
+        "es": "Migración desde el mes anterior",
+    },
+    "profile": {"en": "Profile of each segment", "es": "Perfil de cada segmento"},
+    "design": {"en": "Design recap", "es": "Resumen del diseño"},
+    "srm": {"en": "Sample-ratio check", "es": "Control de proporciones de la muestra"},
+    "effects": {"en": "Effects per segment", "es": "Efectos por segmento"},
+    "survival": {"en": "Time to first payment", "es": "Tiempo hasta el primer pago"},
+    "heterogeneity": {
+        "en": "Does the effect differ across segments?",
+        "es": "¿Difiere el efecto entre segmentos?",
+    },
+    "recommendation": {"en": "Recommendation", "es": "Recomendación"},
+}
+
+
+def heading(key: str, fmt: Formatter, level: int = 2) -> str:
+    """A section heading of any report (``HEADINGS``) in the report's language."""
+    return f"<h{level}>{html.escape(HEADINGS[key][fmt.language])}</h{level}>"
 
 
 def label(key: str, language: str) -> str:
