@@ -11,7 +11,8 @@ import duckdb
 import pytest
 
 from collect_kit import schema, synth
-from collect_kit.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, latest_month_end
+from collect_kit.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from collect_kit.periods import latest_month_end
 from collect_kit.snapshot import snapshot
 
 EXE = Path(sys.executable).parent / "collect-kit"

@@ -129,12 +129,12 @@ def test_numbers_with_a_decimal_comma(tmp_path, base):
 
 def test_negative_amounts(tmp_path):
     s = synth.generate(400, seed=4, defects=["negative_amounts"])
-    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "out_of_range")
+    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "negative_amount")
     assert (p.file, p.column, p.rows) == ("payments.csv", "amount", 6)
     assert set(p.examples) == set(s.truth.defects["negative_amounts"][:5]) or set(
         p.examples
     ) <= set(s.truth.defects["negative_amounts"])
-    assert "reversal is an adjustment" in p.expected
+    assert "adjustment of kind reversal" in p.expected
 
 
 def test_due_before_issue(tmp_path, base):
@@ -219,7 +219,7 @@ def test_every_problem_reported_at_once(tmp_path):
     with pytest.raises(DataValidationError) as info:
         sources.load(write_portfolio(tmp_path, f))
     checks = {p.check for p in info.value.report.problems}
-    assert {"out_of_range", "duplicated_key", "unknown_reference", "mixed_currencies"} <= checks
+    assert {"negative_amount", "duplicated_key", "unknown_reference", "mixed_currencies"} <= checks
     text = str(info.value)
     assert text.startswith("Validation failed") and "payments.csv [payments.amount]" in text
     frame = info.value.report.to_frame()

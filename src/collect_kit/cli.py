@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from . import __version__, segmentation, sources
-from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, latest_month_end, run_demo, sample_config
+from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo, sample_config
 from .engine import as_table, release
 from .errors import CollectKitError, ConfigError, DataValidationError
+from .periods import latest_month_end
 from .segmentation.export import export_assignments
 from .snapshot import snapshot
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import engine, sources, synth
+from .periods import latest_month_end
 from .snapshot import DPD_BUCKET_LABELS, snapshot
 
 DEFAULT_CUSTOMERS = 20_000
@@ -41,13 +42,6 @@ class DemoSummary:
     overdue_balance: float
     buckets: pd.DataFrame  # dpd_bucket, customers, balance, share_of_balance
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
-
-
-def latest_month_end(extraction_date) -> pd.Timestamp:
-    """The last complete month's end on or before ``extraction_date`` (DESIGN §9)."""
-    d = pd.Timestamp(extraction_date).normalize()
-    month_end = d + pd.offsets.MonthEnd(0)
-    return month_end if month_end == d else d - pd.offsets.MonthEnd(1)
 
 
 def bucket_table(snap: pd.DataFrame) -> pd.DataFrame:

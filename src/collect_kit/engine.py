@@ -11,7 +11,8 @@ import os
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import ibis
@@ -19,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 from ibis.expr.types import Table
 
-from .errors import ConfigError
+from .errors import ConfigError, DataAccessError, InvalidParameterError
+from .files import reason
 from .schema import PANDAS_DTYPES, TableSpec
 
 ENGINES = ("duckdb",)
@@ -38,7 +40,45 @@ def connect(engine: str = "duckdb", path: str | os.PathLike | None = None, read_
     path = Path(path)
     if read_only and not path.exists():
         raise ConfigError(f"database file '{path}' does not exist")
-    return ibis.duckdb.connect(str(path), read_only=read_only)
+    if path.is_dir():
+        raise ConfigError(f"database file '{path}' is a folder, expected a DuckDB file")
+    with reading(path, "database file"):
+        return ibis.duckdb.connect(str(path), read_only=read_only)
+
+
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+
+    return (duckdb.Error,)
+
+
+@contextmanager
+def reading(path: str | os.PathLike, what: str, hint: str = "") -> Iterator[None]:
+    """Turn the engine's and the OS's errors met while reading ``path`` into the kit's.
+
+    A corrupt, locked or non-DuckDB database file, a CSV that is not UTF-8 (``hint`` says
+    how to fix it), a folder where a file is expected, a file that cannot be opened: each
+    becomes a :class:`DataAccessError` naming ``what`` and ``path``, with the engine's
+    first line of explanation.
+    """
+    try:
+        yield
+    except _backend_errors() as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else exc.__class__.__name__
+        if "unicode" in text.lower() or "utf-8" in text.lower():
+            first = "not UTF-8 text" + (f"; {hint}" if hint else "")
+        elif "lock" in text.lower():
+            first = (
+                "locked by another process (close the program writing it, or read a copy): " + first
+            )
+        raise DataAccessError(f"{what} '{path}': cannot be read: {first}") from None
+    except UnicodeDecodeError:
+        raise DataAccessError(
+            f"{what} '{path}': cannot be read: not UTF-8 text" + (f"; {hint}" if hint else "")
+        ) from None
+    except OSError as exc:
+        raise DataAccessError(f"{what} '{path}': cannot be read: {reason(exc)}") from None
 
 
 _session = None
@@ -71,7 +111,9 @@ def as_table(data: pd.DataFrame | pa.Table | Table, spec: TableSpec | None = Non
         data = data.astype(untyped) if untyped else data
     if isinstance(data, pd.DataFrame | pa.Table):
         return session().create_table(f"_ck_{uuid.uuid4().hex}", data, temp=True)
-    raise TypeError(f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}")
+    raise InvalidParameterError(
+        f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}"
+    )
 
 
 def release(tables) -> None:
@@ -122,10 +164,11 @@ def to_pandas(expr: Table) -> pd.DataFrame:
     return expr.to_pandas()
 
 
-def read_file(con, path: Path, fmt: str) -> Table:
-    """Register a CSV (all columns read as text, typed later by validation) or Parquet file."""
+def read_file(con, path: Path, fmt: str, encoding: str = "utf-8") -> Table:
+    """Register a CSV (all columns read as text, typed later by validation; ``encoding``
+    ``utf-8``, ``utf-16`` or ``latin-1``) or Parquet file."""
     if fmt == "csv":
-        return con.read_csv(str(path), all_varchar=True, header=True)
+        return con.read_csv(str(path), all_varchar=True, header=True, encoding=encoding)
     if fmt == "parquet":
         return con.read_parquet(str(path))
     raise ConfigError(f"file '{path}': format '{fmt}' is not csv or parquet")

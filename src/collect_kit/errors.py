@@ -1,9 +1,14 @@
 """The exception types users catch.
 
-Every error raised on purpose by collect_kit derives from :class:`CollectKitError`.
-The CLI turns these into exit status 2 with the message and no traceback; any other
-exception is a bug (exit status 1). Exceptions are picklable: they cross process
-boundaries when notebooks run under papermill.
+Every error raised on purpose by collect_kit derives from :class:`CollectKitError`; an
+error the user can fix by changing a parameter, an option or a config field is also a
+``ValueError`` (:class:`InvalidParameterError` and its subclasses), so Python callers may
+catch either. Messages name the file, field, column or parameter, what was given and what
+was expected ("--as-of: must be ..., got '2026-10-15'").
+
+The CLI turns these into exit status 2 with the message on one line and no traceback; any
+other exception is a bug (exit status 1, traceback). Exceptions are picklable: they cross
+process boundaries when notebooks run under papermill.
 """
 
 from __future__ import annotations
@@ -15,8 +20,24 @@ class CollectKitError(Exception):
     """Base class of the errors a user can fix (bad config, bad data, bad parameter)."""
 
 
-class ConfigError(CollectKitError, ValueError):
+class InvalidParameterError(CollectKitError, ValueError):
+    """A parameter, CLI option or config field has a value the kit cannot use.
+
+    The message says which parameter, what it must be and what was received.
+    """
+
+
+class ConfigError(InvalidParameterError):
     """A configuration file or parameter is invalid; the message names the file and field."""
+
+
+class DataAccessError(CollectKitError, ValueError):
+    """A file, folder or database the user named cannot be read or written.
+
+    Raised where the kit reads or writes (a corrupt, locked or non-DuckDB file, a CSV in
+    another encoding, a folder where a file is expected, a read-only or full disk); the
+    message holds the path and what to do.
+    """
 
 
 class DataValidationError(CollectKitError, ValueError):

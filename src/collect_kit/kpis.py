@@ -29,6 +29,8 @@ from ibis.expr.types import Table
 
 from . import schema
 from .engine import as_table, release, shared
+from .errors import InvalidParameterError
+from .periods import Period, parse_date
 from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, promise_outcomes
 
 
@@ -104,31 +106,6 @@ def methodology() -> pd.DataFrame:
         for m in REGISTRY.values()
     ]
     return pd.DataFrame(rows)
-
-
-@dataclass(frozen=True)
-class Period:
-    """A calendar month: ``start`` and ``end`` (inclusive dates) and the opening date."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @classmethod
-    def of(cls, period) -> Period:
-        """``"2026-10"``, any date in the month, or a Period."""
-        if isinstance(period, Period):
-            return period
-        p = pd.Period(period, freq="M")
-        return cls(p.start_time.normalize(), p.end_time.normalize())
-
-    @property
-    def opening(self) -> pd.Timestamp:
-        """The day before the period: the opening book is the snapshot of this date."""
-        return self.start - pd.Timedelta(days=1)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -217,7 +194,9 @@ def _group_keys(inputs: _Inputs, frame: Table, by: Sequence[str]) -> Table:
     missing = [c for c in by if c not in source.columns]
     if missing:
         where = "groups" if inputs.groups is not None else "the customers table (pass groups=)"
-        raise ValueError(f"by: {missing} not in {where}; available: {', '.join(source.columns)}")
+        raise InvalidParameterError(
+            f"by: {missing} not in {where}; available: {', '.join(source.columns)}"
+        )
     keys = source.select("customer_id", *by)
     return frame.left_join(keys, "customer_id").drop("customer_id_right")
 
@@ -596,7 +575,7 @@ def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     the customers owing something, their balance (``numerator``), the total balance
     (``denominator``) and the share of balance (``value``, a fraction). Buckets with no
     customer show 0."""
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = parse_date(as_of, "as_of")
     with _Inputs(tables, groups) as inp:
         per = customer_balances(inp.t, as_of)
         per = per.filter(per.balance > 0)  # customers who owe something

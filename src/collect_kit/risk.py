@@ -24,6 +24,7 @@ from ibis.expr.types import Table
 from scipy import stats
 
 from .engine import as_table, release
+from .errors import InvalidParameterError
 from .stability import population_stability, psi_reading
 
 HORIZON_DAYS = 30
@@ -244,7 +245,7 @@ def bands(
     P(no payment within H days) x EAD (the balance) x LGD, labelled with that event.
     """
     if not 0 <= lgd <= 1:
-        raise ValueError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
+        raise InvalidParameterError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
     f = frame.copy()
     if cutoffs is not None:
         edges = [-np.inf, *sorted(cutoffs), np.inf]
@@ -301,7 +302,7 @@ def external_score(snapshot: pd.DataFrame, higher_is: str | None) -> pd.Series:
     ``higher_is`` comes from the sources YAML (``safer`` or ``riskier``).
     """
     if higher_is not in ("safer", "riskier"):
-        raise ValueError(
+        raise InvalidParameterError(
             f"higher_is: expected 'safer' or 'riskier' (from the sources YAML), got {higher_is!r}"
         )
     s = snapshot["score"].astype(float)

@@ -32,6 +32,8 @@ from ibis.expr.types import Table
 
 from . import schema
 from .engine import as_table, release
+from .errors import InvalidParameterError
+from .periods import parse_date
 
 #: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
 DPD_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -107,9 +109,9 @@ class SnapshotWindow:
 
     @classmethod
     def of(cls, as_of, lookback_months: int) -> SnapshotWindow:
-        as_of = pd.Timestamp(as_of).normalize()
+        as_of = parse_date(as_of, "as_of")
         if lookback_months < 1:
-            raise ValueError(f"lookback_months: must be >= 1 (got {lookback_months})")
+            raise InvalidParameterError(f"lookback_months: must be >= 1, got {lookback_months}")
         return cls(as_of, as_of - pd.DateOffset(months=lookback_months))
 
 
@@ -121,7 +123,7 @@ def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], list[Table]
     """
     missing = [n for n in ("customers", "receivables", "payments") if n not in tables]
     if missing:
-        raise ValueError(f"tables: missing {', '.join(missing)}")
+        raise InvalidParameterError(f"tables: missing {', '.join(missing)}")
     any_pandas = any(isinstance(t, pd.DataFrame) for t in tables.values())
     out, created = {}, []
     for name, spec in schema.TABLES.items():
@@ -291,7 +293,9 @@ def snapshot(
     Personal columns (name, phone, e-mail) are read for the contactability flags only.
     """
     if not 0 <= promise_tolerance < 1:
-        raise ValueError(f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})")
+        raise InvalidParameterError(
+            f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})"
+        )
     t, created, any_pandas = _tables(tables)
     win = SnapshotWindow.of(as_of, lookback_months)
     as_of_d = ibis.date(win.as_of.date())

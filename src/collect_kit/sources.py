@@ -40,7 +40,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from . import engine, schema
 from .errors import ConfigError, DataValidationError
-from .yamlconfig import folder_of, load_model
+from .periods import parse_month_end
+from .yamlconfig import VersionedConfig, folder_of, load_model
 
 MAX_EXAMPLES = 5
 
@@ -56,12 +57,19 @@ _IBIS_TYPES = {
 # ------------------------------------------------------------------------- config
 
 
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
+
+
 class TableSource(BaseModel):
-    """Where one table comes from and how its names and codes map onto canonical ones."""
+    """Where one table comes from and how its names and codes map onto canonical ones.
+
+    ``encoding``: of a CSV file (``utf-8``, ``utf-16`` or ``latin-1``; default utf-8).
+    """
 
     model_config = ConfigDict(extra="forbid")
     path: str | None = None
     table: str | None = None
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     columns: dict[str, str] = {}
     values: dict[str, dict[str, str]] = {}
 
@@ -71,13 +79,19 @@ class ScoreConfig(BaseModel):
     higher_is: Literal["riskier", "safer"]
 
 
-class SourcesConfig(BaseModel):
-    """The sources YAML, validated."""
+class SourcesConfig(VersionedConfig):
+    """The sources YAML, validated.
+
+    ``max_amount``: the largest plausible amount in the portfolio currency (default 10^12,
+    so CLP books pass and an overflow such as ``1e400`` does not); larger amounts are
+    validation problems.
+    """
 
     model_config = ConfigDict(extra="forbid")
     portfolio: str
     currency: str
     extraction_date: dt.date | None = None
+    max_amount: float = 1e12
     score: ScoreConfig | None = None
     database: str | None = None
     tables: dict[str, TableSource] = {}
@@ -87,6 +101,13 @@ class SourcesConfig(BaseModel):
     def _currency(cls, v: str) -> str:
         if len(v) != 3 or not v.isalpha() or not v.isupper():
             raise ValueError(f"must be an ISO 4217 code such as CLP or EUR (got '{v}')")
+        return v
+
+    @field_validator("max_amount")
+    @classmethod
+    def _max_amount(cls, v: float) -> float:
+        if not 0 < v < float("inf"):
+            raise ValueError(f"must be a positive amount in the portfolio currency, got {v}")
         return v
 
     @field_validator("tables")
@@ -183,10 +204,26 @@ class Portfolio:
     tables: dict[str, Table]
     report: ValidationReport
     connection: object = None
+    _first_date: pd.Timestamp | None = field(default=None, repr=False)
 
     def frame(self, name: str) -> pd.DataFrame:
         """Return one canonical table as pandas (for small tables or tests)."""
         return self.tables[name].to_pandas()
+
+    @property
+    def first_date(self) -> pd.Timestamp | None:
+        """The data's first date: the earliest receivable issue date (None without any)."""
+        if self._first_date is None:
+            value = self.tables["receivables"].issued_at.min().execute()
+            self._first_date = None if value is None or pd.isna(value) else pd.Timestamp(value)
+        return self._first_date
+
+    def month_end(self, as_of, name: str = "as_of") -> pd.Timestamp:
+        """``as_of`` (``YYYY-MM``, a month-end ``YYYY-MM-DD``, None/"latest") checked
+        against this data: see :func:`collect_kit.periods.parse_month_end`."""
+        return parse_month_end(
+            as_of, name, extraction_date=self.extraction_date, first_date=self.first_date
+        )
 
 
 def load(
@@ -220,25 +257,33 @@ def load(
     )
     con = engine.connect("duckdb", db_path)
     report = ValidationReport(checked=checks)
-    existing = set(con.list_tables()) if db_path else set()
+    with engine.reading(db_path or config_path, "database file" if db_path else "sources file"):
+        existing = set(con.list_tables()) if db_path else set()
     typed: dict[str, Table] = {}
     origins: dict[str, str] = {}
+    files: dict[str, Path] = {}
     for name, spec in schema.TABLES.items():
         src = cfg.tables.get(name, TableSource())
         if src.path:
             path = resolve(src.path)
             origin = str(src.path)
-            if not path.exists():
+            if not path.is_file():
+                found = "a folder" if path.is_dir() else "nothing"
                 report.problems.append(
-                    Problem(name, origin, "*", "missing_file", 0, "an existing CSV or Parquet file")
-                )
+                    Problem(
+                        name, origin, "*", "missing_file", 0,
+                        f"an existing CSV or Parquet file (found {found} at {path})",
+                    )
+                )  # fmt: skip
                 continue
             fmt = path.suffix.lower().lstrip(".")
             if fmt not in ("csv", "parquet"):
                 raise ConfigError(
                     f"{config_path}: tables.{name}.path: '{src.path}' is not a .csv or .parquet file"
                 )
-            raw = engine.read_file(con, path, fmt)
+            files[name] = path
+            with _reading(path, name, src):
+                raw = engine.read_file(con, path, fmt, src.encoding)
         else:
             table_name = src.table or name
             origin = f"{db_path.name if db_path else '(no database)'}:{table_name}"
@@ -261,20 +306,24 @@ def load(
                 continue
             raw = con.table(table_name)
         origins[name] = origin
-        t = _map_and_type(raw, spec, src, origin, report, checks)
+        with _reading(files.get(name, db_path), name, src):
+            t = _map_and_type(raw, spec, src, origin, report, checks)
         if t is not None:
             typed[name] = t
 
-    extraction = pd.Timestamp(cfg.extraction_date) if cfg.extraction_date else _newest_event(typed)
+    if cfg.extraction_date:
+        extraction = pd.Timestamp(cfg.extraction_date)
+    else:
+        with engine.reading(db_path or config_path, "portfolio data"):
+            extraction = _newest_event(typed)
     if cfg.extraction_date is None:
         report.info.append(
             f"extraction_date not set: using the newest event date {extraction.date()}"
         )
     for name, t in typed.items() if checks else ():
         if origins.get(name) != "(absent)":
-            _row_checks(
-                t, schema.TABLES[name], origins[name], extraction, cfg.currency, typed, report
-            )
+            with _reading(files.get(name, db_path), name, cfg.tables.get(name, TableSource())):
+                _row_checks(t, schema.TABLES[name], origins[name], extraction, cfg, typed, report)
     portfolio = Portfolio(
         name=cfg.portfolio,
         currency=cfg.currency,
@@ -287,6 +336,16 @@ def load(
     if validate and not report.ok:
         raise DataValidationError(report)
     return portfolio
+
+
+def _reading(path, name: str, src: TableSource):
+    """Engine and OS errors while reading one table's source become a DataAccessError."""
+    hint = (
+        f"set `encoding: latin-1` (or utf-16) under tables.{name} in the sources YAML"
+        if src.path
+        else ""
+    )
+    return engine.reading(path or "(no database)", f"{name} source", hint)
 
 
 def _empty(spec: schema.TableSpec) -> Table:
@@ -417,32 +476,77 @@ def _newest_event(typed: dict[str, Table]) -> pd.Timestamp:
     return max(newest) if newest else pd.Timestamp.today().normalize()
 
 
+#: what a zero or negative amount usually means, per table (the hint of the problem line)
+_NEGATIVE_HINTS = {
+    "receivables": "a negative statement is a credit balance: load it as a payment on "
+    "account or a credit note (adjustment), not as a negative receivable",
+    "payments": "a reversed payment is an adjustment of kind reversal, not a negative payment",
+    "adjustments": "the kind gives the direction (a reversal adds back): amounts are positive",
+}
+_ZERO_HINTS = {
+    "receivables": "a receivable of 0 owes nothing: leave it out of the export",
+    "payments": "a payment of 0 moves no money: leave it out of the export",
+    "adjustments": "an adjustment of 0 changes nothing: leave it out of the export",
+}
+
+
+def _number_checks(col, c: schema.Column, table: str, max_amount: float) -> dict:
+    """Finite, within ``max_amount`` (money) and above the column's minimum, as separate
+    checks: non-finite, too large, zero and negative are different mistakes."""
+    checks = {}
+    nonfinite = col.isnan() | col.isinf()
+    checks[(c.name, "not_finite", "a finite number (NaN, infinity and overflows such as 1e400 are not amounts)")] = nonfinite  # fmt: skip
+    finite = col.notnull() & ~nonfinite
+    if c.unit == "portfolio currency":
+        checks[
+            (c.name, "amount_too_large", f"at most {max_amount:,.0f} in absolute value "
+             "(max_amount in the sources YAML, portfolio currency)")
+        ] = finite & (col.abs() > max_amount)  # fmt: skip
+    if c.min_value is None:
+        return checks
+    low = c.min_value
+    if low == 0 and not c.min_inclusive:
+        zero = _ZERO_HINTS.get(table, "")
+        checks[(c.name, "zero_amount", "> 0" + (f" ({zero})" if zero else ""))] = finite & (
+            col == 0
+        )
+    if low == 0:
+        hint = _NEGATIVE_HINTS.get(table, "")
+        op = ">=" if c.min_inclusive else ">"
+        checks[(c.name, "negative_amount", f"{op} 0" + (f" ({hint})" if hint else ""))] = finite & (
+            col < 0
+        )
+    else:
+        bad = col < low if c.min_inclusive else col <= low
+        op = ">=" if c.min_inclusive else ">"
+        checks[(c.name, "out_of_range", f"{op} {low:g}")] = finite & bad
+    return checks
+
+
 def _row_checks(
     t: Table,
     spec: schema.TableSpec,
     origin: str,
     extraction: pd.Timestamp,
-    currency: str,
+    cfg: SourcesConfig,
     typed: dict[str, Table],
     report: ValidationReport,
 ) -> None:
-    """Nulls, ranges, codes, dates, keys, references and currency of one typed table."""
+    """Nulls, numbers, codes, dates, keys, references and currency of one typed table."""
     id_col = t[spec.id_column]
     checks: dict[tuple[str, str, str], object] = {}
     limit = ibis.date(extraction.date())
+    currency = cfg.currency
     for c in spec.columns:
         col = t[c.name]
         if not c.nullable:
             checks[(c.name, "missing_value", "a value on every row")] = col.isnull()
-        if c.min_value is not None:
+        if c.dtype == "float":
+            checks.update(_number_checks(col, c, spec.name, cfg.max_amount))
+        elif c.min_value is not None:
             bad = col < c.min_value if c.min_inclusive else col <= c.min_value
             op = ">=" if c.min_inclusive else ">"
-            note = (
-                " (a reversal is an adjustment, not a negative amount)"
-                if c.name == "amount"
-                else ""
-            )
-            checks[(c.name, "out_of_range", f"{op} {c.min_value:g}{note}")] = bad
+            checks[(c.name, "out_of_range", f"{op} {c.min_value:g}")] = bad
         if c.categories:
             checks[
                 (

@@ -85,6 +85,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import schema
+from .errors import InvalidParameterError
 
 DEFECT_KINDS = ("invalid_contact_details", "duplicate_ids", "orphan_payments", "negative_amounts")
 CURRENCY = "CLP"
@@ -427,14 +428,14 @@ def generate(
     defects = tuple(defects)
     unknown = sorted(set(defects) - set(DEFECT_KINDS))
     if unknown:
-        raise ValueError(f"defects: {unknown} not in {DEFECT_KINDS}")
+        raise InvalidParameterError(f"defects: {unknown} not in {DEFECT_KINDS}")
     if months < 12:
-        raise ValueError(f"months: must be at least 12 (got {months})")
+        raise InvalidParameterError(f"months: must be at least 12 (got {months})")
     if n_customers < 10:
-        raise ValueError(f"n_customers: must be at least 10 (got {n_customers})")
+        raise InvalidParameterError(f"n_customers: must be at least 10 (got {n_customers})")
     end = pd.Timestamp(end)
     if end != end + pd.offsets.MonthEnd(0):
-        raise ValueError(f"end: must be a month end (got {end.date()})")
+        raise InvalidParameterError(f"end: must be a month end (got {end.date()})")
     rng = np.random.default_rng(seed)
     grid = _Grid.of(end, months)
 

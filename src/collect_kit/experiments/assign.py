@@ -18,6 +18,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from ..engine import as_table, release
+from ..errors import InvalidParameterError
 
 HEX_DIGITS = 7
 _SCALE = 16**HEX_DIGITS
@@ -74,7 +75,7 @@ def _assigned(t: Table, salt: str, weights, segment: str) -> Table:
         present = t.select(segment).distinct().to_pandas()[segment].tolist()
         missing = [s for s in present if s not in weights]
         if missing:
-            raise ValueError(f"weights: no arm weights for segment(s) {missing}")
+            raise InvalidParameterError(f"weights: no arm weights for segment(s) {missing}")
         arm = ibis.cases(
             *[(t[segment] == s, _arm(b, w)) for s, w in weights.items()], else_=ibis.null("string")
         )
@@ -86,7 +87,7 @@ def _assigned(t: Table, salt: str, weights, segment: str) -> Table:
 def _arm(bucket, weights: Mapping[str, float]):
     """The arm of a bucket: the first whose cumulative (normalised) weight exceeds it."""
     if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(
+        raise InvalidParameterError(
             f"weights: need arms with non-negative weights summing to more than 0, got {dict(weights)}"
         )
     total = float(sum(weights.values()))

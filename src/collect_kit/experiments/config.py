@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator
 
-from ..yamlconfig import folder_of, load_model
+from ..errors import ConfigError
+from ..yamlconfig import VersionedConfig, folder_of, load_model
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(VersionedConfig):
     """One champion/challenger experiment: arms and weights, windows, test settings.
 
     ``arms``: arm -> weight for every segment, or segment -> {arm: weight}; the first arm is
@@ -48,8 +49,51 @@ class ExperimentConfig(BaseModel):
                 raise ValueError(
                     f"an experiment needs a champion and at least one challenger, got {list(w)}"
                 )
-            if any(x < 0 for x in w.values()) or sum(w.values()) <= 0:
+            if any(not (0 <= x < float("inf")) for x in w.values()) or sum(w.values()) <= 0:
                 raise ValueError(f"weights must be non-negative and not all zero, got {w}")
+        return v
+
+    @field_validator("alpha", "power")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.05), got {v}")
+        return v
+
+    @field_validator("mde_payer_rate")
+    @classmethod
+    def _mde_rate(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"must be a lift in (0, 1) as a fraction (0.03 = 3 points), got {v}")
+        return v
+
+    @field_validator("mde_amount")
+    @classmethod
+    def _mde_amount(cls, v: float | None) -> float | None:
+        if v is not None and not (0 < v < float("inf")):
+            raise ValueError(f"must be a positive amount in the portfolio currency, got {v}")
+        return v
+
+    @field_validator("winsorize")
+    @classmethod
+    def _winsorize(cls, v: float | None) -> float | None:
+        if v is not None and not 0.5 < v < 1:
+            raise ValueError(f"must be a quantile in (0.5, 1), e.g. 0.99, got {v}")
+        return v
+
+    @field_validator("cost_per_customer", "cost_per_action")
+    @classmethod
+    def _costs(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not (0 <= x < float("inf"))}
+        if bad:
+            raise ValueError(f"costs must be finite and not negative, got {bad}")
+        return v
+
+    @field_validator("experiment_id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be a non-empty id")
         return v
 
     @field_validator("window_days", "pre_days")
@@ -61,5 +105,13 @@ class ExperimentConfig(BaseModel):
 
 
 def load_experiment(path: str | os.PathLike) -> tuple[ExperimentConfig, Path]:
-    """The config and its folder (for relative paths)."""
-    return load_model(path, ExperimentConfig, "experiment config"), folder_of(path)
+    """The config and its folder (for relative paths); the files it names must exist."""
+    cfg = load_model(path, ExperimentConfig, "experiment config")
+    base = folder_of(path)
+    for field in ("sources", "segmentation"):
+        value = getattr(cfg, field)
+        if value is not None and not (base / value).is_file():
+            raise ConfigError(
+                f"{path}: {field}: '{value}' is not a file (paths are relative to the config)"
+            )
+    return cfg, base

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
+from ..errors import InvalidParameterError
 from ..reports.format import Formatter
 
 
@@ -63,10 +64,12 @@ def design(
     money, plus a plain-language ``sentence``.
     """
     if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"alpha and power must be fractions in (0, 1), got {alpha}, {power}")
+        raise InvalidParameterError(
+            f"alpha and power must be fractions in (0, 1), got {alpha}, {power}"
+        )
     arms = ArmWeights(weights)
     if len(weights) < 2:
-        raise ValueError(
+        raise InvalidParameterError(
             f"weights: an experiment needs a champion and at least one challenger, got {list(weights)}"
         )
     fmt = Formatter(language)

@@ -36,7 +36,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from ..engine import as_table, release
-from ..errors import NoResultsYetError
+from ..errors import InvalidParameterError, NoResultsYetError
 from ..snapshot import allocate
 from . import stats as st
 from .srm import srm_check
@@ -68,7 +68,9 @@ def outcome_stats(
     ``cost_per_action[channel]`` when the channel is in that table, else its own ``cost``.
     """
     if winsorize is not None and not 0.5 < winsorize < 1:
-        raise ValueError(f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})")
+        raise InvalidParameterError(
+            f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})"
+        )
     created: list[Table] = []
     table = _table_loader(tables, created)
 
@@ -185,16 +187,16 @@ def _check_assignments(a: Table, experiment_id: str, closed) -> list:
         .iloc[0]
     )
     if summary.rows == 0:
-        raise ValueError(f"experiment '{experiment_id}': no assignments")
+        raise InvalidParameterError(f"experiment '{experiment_id}': no assignments")
     if summary.arms < 2:
-        raise ValueError(
+        raise InvalidParameterError(
             f"experiment '{experiment_id}': only one arm was assigned; a readout compares arms"
         )
     if summary.customers < summary.rows:
         twice = (
             a.group_by("customer_id").aggregate(k=a.count()).filter(ibis._.k > 1).count().execute()
         )
-        raise ValueError(
+        raise InvalidParameterError(
             f"experiment '{experiment_id}': {twice} customers are assigned more than once "
             "(a customer belongs to one arm and one segment)"
         )

@@ -12,9 +12,9 @@ import pandas as pd
 
 from .. import segmentation as sg
 from .. import sources
-from ..demo import latest_month_end
 from ..engine import as_table, release
 from ..errors import ConfigError, NoResultsYetError
+from ..periods import latest_month_end
 from ..snapshot import snapshot
 from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment

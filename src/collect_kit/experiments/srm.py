@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import pandas as pd
 from scipy import stats
 
+from ..errors import InvalidParameterError
+
 SRM_ALPHA = 0.001  # a failed check at p < 0.001 (practitioners' convention)
 
 
@@ -22,7 +24,7 @@ def srm_check(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") 
     for seg, g in counts.groupby(segment, sort=False):
         w = weights.get(seg) if all(isinstance(v, Mapping) for v in weights.values()) else weights
         if w is None:
-            raise ValueError(f"weights: none for segment {seg!r}")
+            raise InvalidParameterError(f"weights: none for segment {seg!r}")
         total_w = float(sum(w.values()))
         observed = g.set_index("arm")["customers"].reindex(list(w), fill_value=0).astype(float)
         n = observed.sum()
@@ -30,7 +32,9 @@ def srm_check(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") 
         keep = expected > 0
         unknown = set(g.arm) - set(w)
         if unknown:
-            raise ValueError(f"segment {seg!r}: arms {sorted(unknown)} are not in the design")
+            raise InvalidParameterError(
+                f"segment {seg!r}: arms {sorted(unknown)} are not in the design"
+            )
         if keep.sum() < 2 or n == 0:
             rows.append(
                 {

@@ -6,20 +6,27 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
-from ..yamlconfig import folder_of, load_model
+from ..errors import ConfigError
+from ..yamlconfig import VersionedConfig, folder_of, load_model
 
 NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout")
 
 
-class ReportConfig(BaseModel):
+class ReportConfig(VersionedConfig):
     """What a scheduled report runs: its notebooks, data, rules, language and paper.
 
     Paths are relative to the YAML file. ``notebooks`` lists packaged notebooks by name,
     run in this order. ``as_of``: ``latest`` (the last complete month of the data) or a
     date. ``experiments``: experiment configs read out by ``experiment_readout`` and
     summarised in the portfolio report's strategy-test section.
+
+    Run folders: ``keep_runs`` keeps the N newest successful runs (None: all; ``latest``
+    is never pruned), ``keep_failed_days`` keeps failed runs younger than D days; pruning
+    happens only after a successful run. ``max_data_age_days``: warn (and with
+    ``--fail-if-stale`` refuse) when the data's extraction date is older than that on the
+    day of the run; absent means no check.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +40,30 @@ class ReportConfig(BaseModel):
     as_of: str = "latest"
     notebooks: list[str]
     experiments: list[str] = []
+    keep_runs: int | None = None
+    keep_failed_days: int = 30
+    max_data_age_days: int | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        if not v.strip() or len(v) > 200 or any(ord(c) < 32 for c in v):
+            raise ValueError("must be one line of 1 to 200 characters")
+        return v
+
+    @field_validator("keep_runs", "max_data_age_days")
+    @classmethod
+    def _positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"must be at least 1 (leave it out for no limit), got {v}")
+        return v
+
+    @field_validator("keep_failed_days")
+    @classmethod
+    def _days(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be 0 or more days, got {v}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -59,6 +90,18 @@ class ReportConfig(BaseModel):
 
 
 def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:
-    """Return the config, its folder (for relative paths) and its text (for the hash)."""
+    """Return the config, its folder (for relative paths) and its text (for the hash).
+
+    The files it names (sources, segmentation, experiments; the database when given) must
+    exist: a missing one is a :class:`ConfigError` naming the field, before anything runs.
+    """
     cfg = load_model(path, ReportConfig, "report config")
-    return cfg, folder_of(path), Path(path).read_text(encoding="utf-8")
+    base = folder_of(path)
+    named = [("sources", cfg.sources), ("segmentation", cfg.segmentation)]
+    named += [(f"experiments[{i}]", e) for i, e in enumerate(cfg.experiments)]
+    for field, value in named:
+        if not (base / value).is_file():
+            raise ConfigError(
+                f"{path}: {field}: '{value}' is not a file (paths are relative to the config)"
+            )
+    return cfg, base, Path(path).read_text(encoding="utf-8")

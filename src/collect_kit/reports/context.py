@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import sources as _sources
-from ..demo import latest_month_end, sample_config
+from ..demo import sample_config
 from ..errors import ConfigError, DataValidationError
+from ..periods import latest_month_end
 from ..snapshot import snapshot as _snapshot
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..errors import InvalidParameterError
+
 SMALL = 5  # counts of 1 .. SMALL-1 customers are suppressed
 SUPPRESSED = "<5"
 WITHHELD = "·"
@@ -28,7 +30,9 @@ class Formatter:
 
     def __post_init__(self):
         if self.language not in LANGUAGES:
-            raise ValueError(f"language: '{self.language}' is not one of {', '.join(LANGUAGES)}")
+            raise InvalidParameterError(
+                f"language: '{self.language}' is not one of {', '.join(LANGUAGES)}"
+            )
 
     def number(self, x, decimals: int = 0) -> str:
         """A number with thousands separators; empty for a missing value."""

@@ -205,7 +205,7 @@ def assign(segmentation: Segmentation, data: pd.DataFrame | Table) -> pd.DataFra
     if isinstance(data, Table):
         return assigned(segmentation, data)
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(
+        raise SegmentationError(
             f"data: expected a pandas DataFrame or an Ibis table, got {type(data).__name__}"
         )
     cols = [c for c in segmentation.columns if c in data.columns]

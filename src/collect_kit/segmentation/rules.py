@@ -52,6 +52,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import ConfigError
+from ..yamlconfig import VersionedConfig, check_version, read_yaml
 
 #: The comparison ops and the functions that apply them (to Python values or Ibis columns).
 COMPARATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -59,6 +60,8 @@ COMPARATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": ope
 COMPARISONS = tuple(COMPARATORS)
 OPS = (*COMPARISONS, "in", "not_in", "between", "is_null", "not_null")
 DEFAULT = "Default"
+MAX_DEPTH = 32  # levels of all/any/not in one rule
+MAX_SEGMENTS = 500
 Scalar = str | int | float | bool | dt.date
 
 
@@ -192,8 +195,12 @@ def _scalar_ok(v: Any) -> bool:
     return isinstance(v, str | int | float | bool | dt.date) and v is not None
 
 
-def parse_condition(raw: Any, path: str = "when") -> Condition:
+def parse_condition(raw: Any, path: str = "when", depth: int = 1) -> Condition:
     """Parse one condition tree; raise ``ValueError`` naming the path of the bad node."""
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"{path}: the rule tree is more than {MAX_DEPTH} levels deep; split it into segments"
+        )
     if not isinstance(raw, dict):
         raise ValueError(
             f"{path}: expected a mapping (all/any/not or column/op/value), got {type(raw).__name__}"
@@ -207,12 +214,15 @@ def parse_condition(raw: Any, path: str = "when") -> Condition:
             if not isinstance(items, list) or not items:
                 raise ValueError(f"{path}.{key}: expected a non-empty list of conditions")
             return cls(
-                tuple(parse_condition(item, f"{path}.{key}[{i}]") for i, item in enumerate(items))
+                tuple(
+                    parse_condition(item, f"{path}.{key}[{i}]", depth + 1)
+                    for i, item in enumerate(items)
+                )
             )
     if "not" in keys:
         if keys != {"not"}:
             raise ValueError(f"{path}: 'not' cannot be combined with {sorted(keys - {'not'})}")
-        return Not(parse_condition(raw["not"], f"{path}.not"))
+        return Not(parse_condition(raw["not"], f"{path}.not", depth + 1))
     unknown = keys - {"column", "op", "value"}
     if unknown:
         raise ValueError(
@@ -276,7 +286,7 @@ class _DefaultModel(BaseModel):
     strategy: str | None = None
 
 
-class _SegmentationModel(BaseModel):
+class _SegmentationModel(VersionedConfig):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
@@ -286,6 +296,8 @@ class _SegmentationModel(BaseModel):
     @field_validator("segments")
     @classmethod
     def _unique(cls, v: list[_SegmentModel]) -> list[_SegmentModel]:
+        if len(v) > MAX_SEGMENTS:
+            raise ValueError(f"at most {MAX_SEGMENTS} segments, got {len(v)}")
         seen: set[str] = set()
         for s in v:
             if s.name in seen:
@@ -294,12 +306,8 @@ class _SegmentationModel(BaseModel):
         return v
 
 
-def _segment_lines(text: str) -> list[int]:
+def _segment_lines(node: yaml.Node | None) -> list[int]:
     """1-based line of each item of ``segments:`` (empty if the YAML has no such list)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
     if not isinstance(node, yaml.MappingNode):
         return []
     for key, value in node.value:
@@ -346,18 +354,21 @@ def from_dict(raw: Any, source: str = "<rules>", lines: list[int] | None = None)
 
 
 def load(path: str | os.PathLike) -> Segmentation:
-    """Read and check a segmentation YAML (``configs/segments/*.yaml``)."""
+    """Read and check a segmentation YAML (``configs/segments/*.yaml``).
+
+    Read with the kit's safe YAML reader (size, alias and depth limits); at most
+    :data:`MAX_SEGMENTS` segments and rule trees at most :data:`MAX_DEPTH` levels deep.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SegmentationError(f"segmentation file '{path}' does not exist") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SegmentationError(
-            f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}"
-        ) from None
-    return from_dict(raw, str(path), _segment_lines(text))
+        raw, _, node = read_yaml(path, "segmentation file")
+    except SegmentationError:
+        raise
+    except ConfigError as exc:
+        raise SegmentationError(str(exc)) from None
+    if isinstance(raw, dict):
+        try:
+            check_version(raw, _SegmentationModel, str(path))
+        except ConfigError as exc:
+            raise SegmentationError(str(exc)) from None
+    return from_dict(raw, str(path), _segment_lines(node))

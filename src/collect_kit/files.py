@@ -1,0 +1,101 @@
+"""Writing files the kit produces: whole or not at all, and clear errors when the disk refuses.
+
+Every file the kit writes for a user (report HTML and PDF, executed notebooks, manifests,
+exports for the dialer, cached snapshots, the sample database) goes through
+:func:`write_atomic`: it is written under a temporary name in the same folder, flushed to
+disk and renamed into place, so a reader (or a scheduler handing the file on) never sees
+half a file, and a failed write leaves the previous file untouched. An ``OSError`` (a
+read-only or full disk, a missing folder, no permission) becomes a
+:class:`~collect_kit.errors.DataAccessError` naming the path and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import DataAccessError
+
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the folder does not exist",
+    errno.ENOTDIR: "a file is in the way of the folder",
+    errno.EISDIR: "a folder is in the way of the file",
+}
+
+
+def reason(exc: OSError) -> str:
+    """A short, plain reason for an OS error."""
+    return _REASONS.get(exc.errno, exc.strerror or exc.__class__.__name__)
+
+
+def access_error(exc: OSError, path: str | os.PathLike, what: str) -> DataAccessError:
+    """The kit's error for an OS error met while writing or reading ``path``."""
+    return DataAccessError(f"{what} '{path}': cannot be written: {reason(exc)}")
+
+
+def temporary_name(path: str | os.PathLike) -> Path:
+    """A hidden name next to ``path`` for a file being written (``.name.<random>.partial``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+
+
+def write_atomic(
+    path: str | os.PathLike,
+    content: str | bytes | Callable[[Path], object],
+    what: str = "file",
+) -> Path:
+    """Write ``content`` to ``path`` whole or not at all (see the module docstring).
+
+    ``content``: text (UTF-8), bytes, or a function that writes the file it is given (for
+    writers such as Parquet or WeasyPrint that take a path). Raises
+    :class:`DataAccessError` (``what`` names the file's kind) when the disk refuses.
+    """
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        if callable(content):
+            content(tmp)
+        else:
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise access_error(exc, path, what) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def ensure_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``folder`` if needed and check a file can be written there (and removed).
+
+    Raises :class:`DataAccessError` naming the folder when it cannot (read-only, full,
+    not a folder, no permission), before any work is done.
+    """
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise DataAccessError(f"{what} '{folder}' is a file, expected a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{secrets.token_hex(4)}"
+        with open(probe, "wb") as f:
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise DataAccessError(f"{what} '{folder}': cannot be written: {reason(exc)}") from None
+    return folder
