@@ -318,15 +318,15 @@ def test_yaml_syntax_error(tmp_path):
 
 def test_cli_validate_exit_codes(tmp_path, base, sample_db, sample_yaml):
     runner = CliRunner()
-    ok = runner.invoke(app, ["validate", str(sample_yaml), "--data", str(sample_db)])
+    ok = runner.invoke(app, ["validate", "--sources", str(sample_yaml), "--database", str(sample_db)])
     assert ok.exit_code == 0, ok.output
     assert "Validation passed: 0 problems." in ok.output
     f = copy(base)
     f["receivables"].loc[:2, "currency"] = "USD"
-    bad = runner.invoke(app, ["validate", str(write_portfolio(tmp_path, f))])
+    bad = runner.invoke(app, ["validate", "--sources", str(write_portfolio(tmp_path, f))])
     assert bad.exit_code == 2
     assert "receivables.csv [receivables.currency] mixed_currencies: 3 row(s)" in bad.output
-    missing = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    missing = runner.invoke(app, ["validate", "--sources", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 

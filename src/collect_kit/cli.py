@@ -1,11 +1,19 @@
 """The ``collect-kit`` command: parse arguments, call one library function, print, exit.
 
 Exit status: 0 success, 2 a user error (message, no traceback), 1 a bug (traceback).
+Options mean one thing in every command: ``--sources PATH`` is a sources YAML,
+``--database PATH`` a DuckDB file overriding the one the sources name, ``--as-of`` a month
+end (``YYYY-MM-DD`` or ``YYYY-MM``; an experiment readout takes any date). Without
+``--sources`` a command reads the sample built by ``collect-kit demo`` in this folder.
+Validation examples (customer ids) are printed only to a terminal, never to a log that
+cron or CI keeps (``--quiet`` hides them too).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +26,6 @@ from . import __version__, segmentation, sources
 from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo, sample_config
 from .engine import as_table, release
 from .errors import CollectKitError, ConfigError, DataValidationError
-from .periods import latest_month_end
 from .segmentation.export import export_assignments
 from .snapshot import snapshot
 
@@ -37,16 +44,65 @@ def _user_error(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-@app.callback()
-def _main(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
+def _interactive(quiet: bool = False) -> bool:
+    """Whether example ids may be printed: a person at a terminal, not cron, CI or a log."""
+    return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def _validation_failed(exc: DataValidationError, quiet: bool = False) -> None:
+    """Print the validation report (examples only to a terminal) and exit 2."""
+    out.print(exc.report.text(examples=_interactive(quiet)), markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Run ``command``; the kit's errors exit 2 with their message and no traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DataValidationError as exc:
+            _validation_failed(exc, kwargs.get("quiet", False))
+        except CollectKitError as exc:
+            _user_error(exc)
+
+    return run
+
+
+def _version(value: bool) -> None:
+    if value:
         out.print(__version__)
         raise typer.Exit(0)
 
 
+def _removed_data(value: str | None) -> None:
+    if value is not None:
+        raise typer.BadParameter(
+            "--data was removed: give a sources YAML with --sources PATH, or a DuckDB file "
+            "with --database PATH"
+        )
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
+    ),
+) -> None:
+    """collect_kit: segmentation, recovery KPIs, risk and strategy tests for collection teams."""
+
+
+SOURCES = typer.Option(
+    None, "--sources", help="Sources YAML (default: the sample built by `collect-kit demo`)."
+)
+DATABASE = typer.Option(None, "--database", help="DuckDB file overriding the sources' database.")
+REMOVED_DATA = typer.Option(None, "--data", hidden=True, callback=_removed_data)
+QUIET = typer.Option(False, "--quiet", help="No example ids and no progress (for logs).")
+
+
 @app.command()
+@user_errors
 def demo(
     customers: int = typer.Option(
         DEFAULT_CUSTOMERS, "--customers", min=10, help="Customers to generate."
@@ -55,13 +111,8 @@ def demo(
     data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Folder for sample.duckdb."),
 ) -> None:
     """Build the sample portfolio database, validate it and summarise the latest month."""
-    try:
-        with out.status("Starting", spinner="dots") as status:
-            summary = run_demo(
-                data_dir, customers, seed, progress=lambda m: status.update(m + " ...")
-            )
-    except CollectKitError as exc:
-        _user_error(exc)
+    with out.status("Starting", spinner="dots") as status:
+        summary = run_demo(data_dir, customers, seed, progress=lambda m: status.update(m + " ..."))
     cur = summary.currency
     out.print(f"Sample database: {summary.database}")
     out.print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in summary.row_counts.items()))
@@ -84,21 +135,22 @@ def demo(
 
 
 @app.command()
+@user_errors
 def validate(
-    config: Path = typer.Argument(..., help="Sources YAML (configs/sources/*.yaml)."),
-    data: Path | None = typer.Option(
-        None, "--data", help="DuckDB file overriding the YAML's database."
-    ),
+    old_config: str | None = typer.Argument(None, hidden=True),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+    data: str | None = REMOVED_DATA,
+    quiet: bool = QUIET,
 ) -> None:
     """Validate a portfolio: print every problem; exit 2 when there is any, 0 when clean."""
-    try:
-        portfolio = sources.load(config, database=data)
-    except DataValidationError as exc:
-        out.print(str(exc.report), markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    except CollectKitError as exc:
-        _user_error(exc)
-    out.print(str(portfolio.report), markup=False, highlight=False)
+    if old_config is not None:
+        raise ConfigError(
+            f"validate takes the sources YAML as --sources {old_config} (the positional form "
+            "was replaced so every command names its data the same way)"
+        )
+    portfolio = _load_portfolio(sources_path, database)
+    out.print(portfolio.report.text(examples=_interactive(quiet)), markup=False, highlight=False)
 
 
 def _default_database() -> Path | None:
@@ -107,14 +159,16 @@ def _default_database() -> Path | None:
     return db if db.exists() else None
 
 
-def _load_portfolio(data: Path | None) -> sources.Portfolio:
-    """The portfolio of a sources YAML, or the sample built by `collect-kit demo` here."""
-    if data is not None:
-        return sources.load(data)
-    db = _default_database()
+def _load_portfolio(sources_path: Path | None, database: Path | None) -> sources.Portfolio:
+    """The portfolio of ``--sources`` (with ``--database`` overriding its database), or the
+    sample built by `collect-kit demo` in this folder."""
+    if sources_path is not None:
+        return sources.load(sources_path, database=database)
+    db = database or _default_database()
     if db is None:
         raise ConfigError(
-            "no --data given and no data/sample.duckdb here: run `collect-kit demo` first"
+            "no --sources given and no data/sample.duckdb here: give --sources PATH, or run "
+            "`collect-kit demo` first"
         )
     return sources.load(sample_config(), database=db)
 
@@ -124,38 +178,34 @@ def _money(x: float) -> str:
 
 
 @app.command()
+@user_errors
 def segment(
     config: Path = typer.Argument(..., help="Segmentation YAML (configs/segments/*.yaml)."),
-    data: Path | None = typer.Option(
-        None, "--data", help="Sources YAML (default: the demo sample)."
-    ),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
     as_of: str | None = typer.Option(
-        None, "--as-of", help="Snapshot date (default: latest month end)."
+        None, "--as-of", help="Month end (YYYY-MM-DD or YYYY-MM; default: latest complete)."
     ),
     export: Path | None = typer.Option(
         None, "--export", help="Write customer_id, segment, strategy (.csv or .parquet)."
     ),
+    data: str | None = REMOVED_DATA,
+    quiet: bool = QUIET,
 ) -> None:
     """Segment the portfolio: per-segment table, diagnostics, optional export."""
-    try:
-        rules = segmentation.load(config)
-        with out.status("Loading and validating the portfolio", spinner="dots") as status:
-            portfolio = _load_portfolio(data)
-            when = latest_month_end(portfolio.extraction_date) if as_of is None else as_of
-            status.update(f"Computing the snapshot as of {when}")
-            snap = as_table(snapshot(portfolio.tables, when).to_pyarrow())
-            status.update("Segmenting")
-            try:
-                result = segmentation.explain(rules, snap)
-                if export is not None:
-                    export_assignments(rules, snap, export)
-            finally:
-                release([snap])
-    except DataValidationError as exc:
-        out.print(str(exc.report), markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    except CollectKitError as exc:
-        _user_error(exc)
+    rules = segmentation.load(config)
+    with out.status("Loading and validating the portfolio", spinner="dots") as status:
+        portfolio = _load_portfolio(sources_path, database)
+        when = portfolio.month_end(as_of, "--as-of")
+        status.update(f"Computing the snapshot as of {when.date()}")
+        snap = as_table(snapshot(portfolio.tables, when).to_pyarrow())
+        status.update("Segmenting")
+        try:
+            result = segmentation.explain(rules, snap)
+            if export is not None:
+                export_assignments(rules, snap, export)
+        finally:
+            release([snap])
     cur = portfolio.currency
     table = RichTable(title=f"{rules.name}: segments as of {pd.Timestamp(when).date()}")
     for col in (
@@ -193,6 +243,7 @@ def segment(
 
 
 @app.command()
+@user_errors
 def sql(
     config: Path = typer.Argument(..., help="Segmentation YAML."),
     dialect: str = typer.Option(
@@ -201,10 +252,7 @@ def sql(
     table: str = typer.Option("snapshot", "--table", help="Table with one row per customer."),
 ) -> None:
     """Print the cascade as SQL for the production system."""
-    try:
-        text = segmentation.to_sql(segmentation.load(config), dialect, table)
-    except CollectKitError as exc:
-        _user_error(exc)
+    text = segmentation.to_sql(segmentation.load(config), dialect, table)
     out.print(text, markup=False, highlight=False)
 
 
@@ -213,12 +261,25 @@ app.add_typer(report_app, name="report")
 
 
 def _parse_parameters(items: list[str]) -> dict:
-    params = {}
+    """``-p key=value`` items as a dict, each value read as YAML (``0.5`` a number, ``es``
+    text, ``[a, b]`` a list). Raises ConfigError naming the item: no ``=``, a key given
+    twice, a value that is not valid YAML. Types and ranges are checked by the runner."""
+    params: dict = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"-p '{item}': expected key=value")
-        params[key.strip()] = yaml.safe_load(value)
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"-p '{item}': must be key=value")
+        if key in params:
+            raise ConfigError(f"-p {key}: given twice, the second time as '{value}'")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or exc.__class__.__name__
+            raise ConfigError(
+                f"-p {key}: '{value}' is not a valid YAML value ({problem}); "
+                f"quote it to pass it as text: -p {key}='\"{value}\"'"
+            ) from None
     return params
 
 
@@ -235,42 +296,87 @@ def report_run(
     database: Path | None = typer.Option(
         None, "--database", help="DuckDB file overriding the sources'."
     ),
+    publish: bool = typer.Option(
+        False, "--publish", help="Point latest at this run even with -p or --as-of overrides."
+    ),
+    notify_command: str | None = typer.Option(
+        None,
+        "--notify-command",
+        help="Shell command run after every run, ok or not: $1 the run folder, $2 the status.",
+    ),
+    fail_if_stale: bool = typer.Option(
+        False,
+        "--fail-if-stale",
+        help="Exit 2 before running when the data is older than max_data_age_days.",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="No progress and no example ids: only the result lines."
+    ),
 ) -> None:
     """Run a report: notebooks -> HTML and PDF in reports/<report>/<run-id>/.
 
-    Exit 0 when every notebook succeeded (``latest`` then points to this run), 1 when a
-    notebook failed (its run folder keeps the evidence), 2 for a bad config or data.
+    Exit 0 when every notebook succeeded, 1 when a notebook failed (its run folder keeps
+    the evidence), 2 for a bad config, parameter or data (checked before anything runs),
+    128 + the signal's number when stopped by SIGTERM or SIGINT. ``latest`` points to the
+    run when it succeeded without overrides (or with ``--publish``).
     """
-    from .reports.runner import run_report
+    import contextlib
 
+    from .reports.runner import RunInterrupted, run_notify_command, run_report
+
+    def say(stream: Console, text: str) -> None:
+        stream.print(text, markup=False, highlight=False)
+
+    def notify(folder: Path | None, status: str, error: str | None = None) -> None:
+        if notify_command:
+            problem = run_notify_command(notify_command, folder, status, error)
+            if problem:
+                say(err, f"warning: {problem}")
+
+    spinner = (
+        contextlib.nullcontext() if quiet else out.status("Starting the report run", spinner="dots")
+    )
     try:
         params = _parse_parameters(parameter)
-        database = database or _default_database()
-        with out.status("Starting the report run", spinner="dots") as status:
+        with spinner as status:
             result = run_report(
                 config,
                 as_of,
                 params,
                 output_dir,
-                database,
-                progress=lambda m: status.update(m + " ..."),
+                database or _default_database(),
+                progress=None if status is None else (lambda m: status.update(m + " ...")),
+                publish=publish,
+                fail_if_stale=fail_if_stale,
+                warn=lambda m: say(err, f"warning: {m}"),
             )
+    except RunInterrupted as exc:
+        folder = getattr(exc, "folder", None)
+        say(err, f"Report run {exc}: marked failed, its kernels stopped ({folder})")
+        notify(folder, "failed", str(exc))
+        raise typer.Exit(128 + exc.signum) from None
     except CollectKitError as exc:
+        notify(None, "failed", str(exc))
         _user_error(exc)
     if result.ok:
-        out.print(f"Report {result.report} run {result.run_id}: ok")
+        say(out, f"Report {result.report} run {result.run_id}: ok")
         for path in [*result.files(".html"), *result.files(".pdf")]:
-            out.print(f"  {path}")
-        out.print(f"Latest: {result.folder.parent / 'latest'}")
+            say(out, f"  {path}")
+        changes = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
+        if result.published:
+            say(out, f"latest -> {result.run_id} ({result.latest})")
+        else:
+            say(out, f"latest unchanged: ad-hoc run (overrides: {changes}); "
+                     "--publish to publish it")  # fmt: skip
+        if result.pruned:
+            say(out, f"Pruned {len(result.pruned)} old run(s): {', '.join(result.pruned)}")
+        notify(result.folder, "ok")
         return
-    err.print(
-        f"Report {result.report} run {result.run_id} FAILED: {result.error}",
-        markup=False,
-        highlight=False,
-    )
-    if result.console_detail:
-        err.print(result.console_detail, markup=False, highlight=False)
-    err.print(f"Evidence kept in {result.folder}", markup=False, highlight=False)
+    say(err, f"Report {result.report} run {result.run_id} FAILED: {result.error}")
+    if result.console_detail and _interactive(quiet):
+        say(err, result.console_detail)
+    say(err, f"Evidence kept in {result.folder}")
+    notify(result.folder, "failed", result.error)
     raise typer.Exit(1 if any(n.status == "failed" for n in result.notebooks) else 2)
 
 
@@ -285,64 +391,70 @@ def _print_frame(frame: pd.DataFrame, title: str) -> None:
     out.print(frame.to_string(index=False), markup=False, highlight=False)
 
 
+def _experiment_data(sources_path: Path | None, database: Path | None) -> dict:
+    """The data options of an experiment command: the config's sources unless
+    ``--sources``; the database of ``--database``, else the demo sample here if any."""
+    return {"sources": sources_path, "database": database or _default_database()}
+
+
+EXPERIMENT_AS_OF = typer.Option(
+    None, "--as-of", help="Month end of the population (YYYY-MM-DD or YYYY-MM; default: latest)."
+)
+
+
 @experiment_app.command("design")
+@user_errors
 def experiment_design(
     config: Path = typer.Argument(..., help="Experiment config (configs/experiments/*.yaml)."),
-    database: Path | None = typer.Option(
-        None, "--database", help="DuckDB file overriding the sources'."
-    ),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="Month end of the population (default: latest)."
-    ),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+    as_of: str | None = EXPERIMENT_AS_OF,
 ) -> None:
     """Sample size and detectable effect per segment."""
     from .experiments.run import design_experiment
 
-    try:
-        table = design_experiment(config, database or _default_database(), as_of)
-    except CollectKitError as exc:
-        _user_error(exc)
+    table = design_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
     for sentence in table.sentence:
         out.print(sentence, markup=False, highlight=False)
 
 
 @experiment_app.command("assign")
+@user_errors
 def experiment_assign(
     config: Path = typer.Argument(..., help="Experiment config."),
     export: Path = typer.Option(
         ..., "--export", help="Output file (.csv or .parquet) for the dialer."
     ),
-    database: Path | None = typer.Option(
-        None, "--database", help="DuckDB file overriding the sources'."
-    ),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="Month end of the population (default: latest)."
-    ),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+    as_of: str | None = EXPERIMENT_AS_OF,
 ) -> None:
     """Assign customers owing money to arms (salted hash) and export the assignment."""
     from .experiments.run import assign_experiment
 
-    try:
-        counts = assign_experiment(config, export, database or _default_database(), as_of)
-    except CollectKitError as exc:
-        _user_error(exc)
+    counts = assign_experiment(
+        config, export, as_of=as_of, **_experiment_data(sources_path, database)
+    )
     _print_frame(counts, f"Assigned {int(counts.customers.sum()):,} customers -> {export}")
 
 
 @experiment_app.command("readout")
+@user_errors
 def experiment_readout(
     config: Path = typer.Argument(..., help="Experiment config."),
-    database: Path | None = typer.Option(
-        None, "--database", help="DuckDB file overriding the sources'."
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Read the outcome windows closed by this date (YYYY-MM-DD, any day; default: "
+        "the extraction date).",
     ),
 ) -> None:
     """Per-segment effects with intervals, SRM, multiplicity, survival and recommendations."""
     from .experiments.run import readout_experiment
 
-    try:
-        r = readout_experiment(config, database or _default_database())
-    except CollectKitError as exc:
-        _user_error(exc)
+    r = readout_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
     cols = [
         "segment",
         "metric",

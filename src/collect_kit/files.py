@@ -99,3 +99,42 @@ def ensure_writable_folder(folder: str | os.PathLike, what: str = "output folder
     except OSError as exc:
         raise DataAccessError(f"{what} '{folder}': cannot be written: {reason(exc)}") from None
     return folder
+
+
+#: first characters that make a spreadsheet read a text cell as a formula (CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+
+
+def spreadsheet_safe(data):
+    """``data`` with every text cell that starts like a formula prefixed with ``'``.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    run as a formula when a CSV or XLSX file is opened in a spreadsheet (OWASP "CSV
+    injection"); the leading apostrophe makes it text. Numeric, date and boolean columns
+    are left as they are (numbers are written as numbers, never prefixed). Takes and
+    returns a pandas DataFrame or an Ibis table (computed on the engine).
+    """
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        out = data.copy()
+        for name in out.columns:
+            col = out[name]
+            if pd.api.types.is_string_dtype(col) or col.dtype == object:
+                text = col.astype("string")
+                formula = text.str.match(_FORMULA_PATTERN).fillna(False).astype(bool)
+                if formula.any():
+                    out[name] = col.where(~formula, "'" + text).astype(col.dtype)
+        return out
+    import ibis
+
+    exprs = {}
+    for name, dtype in data.schema().items():
+        if dtype.is_string():
+            col = data[name]
+            exprs[name] = ibis.cases(
+                (col.substr(0, 1).isin(list(FORMULA_STARTS)), ibis.literal("'") + col),
+                else_=col,
+            )
+    return data.mutate(**exprs) if exprs else data

@@ -132,8 +132,10 @@ def _parse(value, name: str, allow_month: bool) -> tuple[pd.Timestamp, bool]:
 
 
 def _check_bounds(
-    date: pd.Timestamp, name: str, shown: str, extraction_date, first_date, first_what: str
+    date: pd.Timestamp, name: str, shown: str, extraction_date, earliest, too_early: str
 ) -> None:
+    """Refuse ``date`` after ``extraction_date`` or before ``earliest`` (``too_early``
+    says why, after "is before")."""
     if extraction_date is not None and date > pd.Timestamp(extraction_date):
         latest = latest_month_end(extraction_date)
         raise InvalidParameterError(
@@ -141,10 +143,8 @@ def _check_bounds(
             f"{pd.Timestamp(extraction_date).date()} (the latest complete month ends "
             f"{latest.date()}); outcomes after the extraction are not in the data"
         )
-    if first_date is not None and date < pd.Timestamp(first_date).normalize():
-        raise InvalidParameterError(
-            f"{name}: {shown} is before {first_what} {pd.Timestamp(first_date).date()}"
-        )
+    if earliest is not None and date < pd.Timestamp(earliest).normalize():
+        raise InvalidParameterError(f"{name}: {shown} is before {too_early}")
 
 
 def parse_month_end(
@@ -177,10 +177,14 @@ def parse_month_end(
             f"end before it)?"
         )
     shown = f"{date.date()}" + (f" ('{value}')" if as_month else "")
-    first_end = month_end(first_date) if first_date is not None else None
-    _check_bounds(
-        date, name, shown, extraction_date, first_end, "the end of the data's first month"
-    )
+    first_end, too_early = None, ""
+    if first_date is not None:
+        first_end = month_end(first_date)
+        too_early = (
+            f"the end of the data's first month, {first_end.date()} (the first receivable "
+            f"was issued {pd.Timestamp(first_date).date()})"
+        )
+    _check_bounds(date, name, shown, extraction_date, first_end, too_early)
     return date
 
 
@@ -203,5 +207,6 @@ def parse_date(
             raise InvalidParameterError(f"{name}: a date as YYYY-MM-DD is required")
         return pd.Timestamp(extraction_date).normalize()
     date, _ = _parse(value, name, allow_month=False)
-    _check_bounds(date, name, str(date.date()), extraction_date, earliest, earliest_what)
+    too_early = f"{earliest_what} {pd.Timestamp(earliest).date()}" if earliest is not None else ""
+    _check_bounds(date, name, str(date.date()), extraction_date, earliest, too_early)
     return date

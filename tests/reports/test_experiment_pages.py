@@ -164,7 +164,7 @@ def test_experiments_without_closed_windows_are_pending(portfolio):
 
 
 def test_reading_in_the_future_is_refused(portfolio):
-    from collect_kit.errors import ConfigError
+    from collect_kit.errors import InvalidParameterError
 
-    with pytest.raises(ConfigError, match="after the data's extraction date"):
+    with pytest.raises(InvalidParameterError, match="after the data's extraction date"):
         readout_experiment(CONFIGS / "sms_call_pilot.yaml", as_of="2027-01-31", portfolio=portfolio)

@@ -55,7 +55,7 @@ def test_segment_command_prints_table_and_exports(tmp_path, sources_yaml, sample
         [
             "segment",
             str(CONFIGS / "consumer.yaml"),
-            "--data",
+            "--sources",
             str(sources_yaml),
             "--export",
             str(out_file),
@@ -86,7 +86,7 @@ def test_segment_command_parquet_export_and_as_of(tmp_path, sources_yaml):
         [
             "segment",
             str(CONFIGS / "b2b.yaml"),
-            "--data",
+            "--sources",
             str(sources_yaml),
             "--as-of",
             "2026-06-30",
@@ -116,7 +116,7 @@ def test_segment_command_parquet_export_and_as_of(tmp_path, sources_yaml):
 def test_bad_rules_exit_2_with_file_segment_and_field(tmp_path, sources_yaml, text, message):
     rules = tmp_path / "bad.yaml"
     rules.write_text(text)
-    result = CliRunner().invoke(app, ["segment", str(rules), "--data", str(sources_yaml)])
+    result = CliRunner().invoke(app, ["segment", str(rules), "--sources", str(sources_yaml)])
     assert result.exit_code == 2
     assert "bad.yaml" in result.output and message in result.output
 
@@ -127,7 +127,7 @@ def test_bad_export_extension(tmp_path, sources_yaml):
         [
             "segment",
             str(CONFIGS / "b2b.yaml"),
-            "--data",
+            "--sources",
             str(sources_yaml),
             "--export",
             str(tmp_path / "x.xlsx"),

@@ -14,7 +14,8 @@ from .. import segmentation as sg
 from .. import sources
 from ..engine import as_table, release
 from ..errors import ConfigError, NoResultsYetError
-from ..periods import latest_month_end
+from ..files import spreadsheet_safe, write_atomic
+from ..periods import parse_date
 from ..snapshot import snapshot
 from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
@@ -44,9 +45,14 @@ class ExperimentReadout:
     currency: str
 
 
-def _open(config_path, database) -> tuple[ExperimentConfig, Path, sources.Portfolio]:
+def _open(
+    config_path, database, sources_path=None
+) -> tuple[ExperimentConfig, Path, sources.Portfolio]:
+    """The config, its folder and its portfolio (``sources_path`` overrides the config's)."""
     cfg, base = load_experiment(config_path)
-    path = cfg.sources if os.path.isabs(cfg.sources) else os.path.normpath(base / cfg.sources)
+    path = sources_path or (
+        cfg.sources if os.path.isabs(cfg.sources) else os.path.normpath(base / cfg.sources)
+    )
     return cfg, base, sources.load(path, database=database)
 
 
@@ -68,15 +74,17 @@ def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFra
     )
 
 
-def design_experiment(config_path, database=None, as_of=None) -> pd.DataFrame:
+def design_experiment(config_path, database=None, as_of=None, sources=None) -> pd.DataFrame:
     """Per segment (customers with an overdue balance at ``as_of``): sample size and MDE.
 
     The champion's expected payer rate is the segment's share of those customers who paid
     anything in the 30 days up to ``as_of``; the amount's standard deviation is that of
-    their payments in the same window (currency).
+    their payments in the same window (currency). ``as_of``: a month end (see
+    :func:`collect_kit.periods.parse_month_end`); ``sources``: a sources YAML instead of the
+    config's.
     """
-    cfg, base, portfolio = _open(config_path, database)
-    when = pd.Timestamp(as_of) if as_of else latest_month_end(portfolio.extraction_date)
+    cfg, base, portfolio = _open(config_path, database, sources)
+    when = portfolio.month_end(as_of, "as_of")
     seg = _segments(cfg, base, portfolio, when)
     seg = seg[seg.overdue_balance > 0]
     p = portfolio.tables["payments"]
@@ -104,33 +112,46 @@ def design_experiment(config_path, database=None, as_of=None) -> pd.DataFrame:
 
 
 def assign_experiment(
-    config_path, export: str | os.PathLike, database=None, as_of=None
+    config_path, export: str | os.PathLike, database=None, as_of=None, sources=None
 ) -> pd.DataFrame:
-    """Assign the customers owing at ``as_of`` to arms and write customer_id, segment, arm
-    (CSV or Parquet by extension, atomically); returns the counts per segment x arm."""
-    cfg, base, portfolio = _open(config_path, database)
-    when = pd.Timestamp(as_of) if as_of else latest_month_end(portfolio.extraction_date)
+    """Assign the customers owing at ``as_of`` (a month end) to arms and write
+    customer_id, segment, arm (CSV or Parquet by extension, atomically; text cells that a
+    spreadsheet would run as formulas are prefixed with ``'``); returns the counts per
+    segment x arm."""
+    export = Path(export)
+    if export.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"--export: '{export}' must end in .csv or .parquet")
+    if not export.parent.is_dir():
+        raise ConfigError(f"--export: folder '{export.parent}' does not exist")
+    cfg, base, portfolio = _open(config_path, database, sources)
+    when = portfolio.month_end(as_of, "as_of")
     seg = _segments(cfg, base, portfolio, when)
     seg = seg[seg.overdue_balance > 0][["customer_id", "segment"]]
     out = assign_arms(seg, cfg.salt or cfg.experiment_id, cfg.arms)[
         ["customer_id", "segment", "arm"]
     ]
-    export = Path(export)
-    if export.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigError(f"--export: '{export}' must end in .csv or .parquet")
-    tmp = export.with_name(f".{export.name}.partial")
-    (out.to_csv if export.suffix.lower() == ".csv" else out.to_parquet)(tmp, index=False)
-    os.replace(tmp, export)
+    if export.suffix.lower() == ".csv":
+        safe = spreadsheet_safe(out)
+        write_atomic(export, lambda tmp: safe.to_csv(tmp, index=False), "--export")
+    else:
+        write_atomic(export, lambda tmp: out.to_parquet(tmp, index=False), "--export")
     return out.groupby(["segment", "arm"]).size().rename("customers").reset_index()
 
 
 def readout_experiment(
-    config_path, database=None, as_of=None, portfolio: sources.Portfolio | None = None
+    config_path,
+    database=None,
+    as_of=None,
+    portfolio: sources.Portfolio | None = None,
+    sources: str | os.PathLike | None = None,
 ) -> ExperimentReadout:
     """Read out the experiment of the config from the portfolio's ``assignments``.
 
-    ``as_of`` (default: the extraction date): only customers whose outcome window closed by
-    then are read, so a report for a past month shows what was known at its end.
+    ``as_of`` (default: the extraction date; any calendar date ``YYYY-MM-DD``, because
+    sequential readouts look weekly): only customers whose outcome window closed by then
+    are read, so a report for a past month shows what was known at its end. Refused after
+    the extraction date; before the experiment's first assignment it raises
+    :class:`NoResultsYetError` (a report lists the experiment as "no results yet").
 
     ``portfolio``: an already loaded portfolio to read instead of the config's sources (a
     report run validates the data once for all its notebooks).
@@ -138,15 +159,16 @@ def readout_experiment(
     Money per month if rolled out: the effect per customer x :func:`monthly_inflow`.
     """
     if portfolio is None:
-        cfg, base, portfolio = _open(config_path, database)
+        cfg, base, portfolio = _open(config_path, database, sources)
     else:
         cfg, base = load_experiment(config_path)
     t = portfolio.tables
-    end = pd.Timestamp(as_of) if as_of is not None else portfolio.extraction_date
-    if end > portfolio.extraction_date:
-        raise ConfigError(
-            f"as_of {end.date()} is after the data's extraction date "
-            f"{portfolio.extraction_date.date()}: outcome windows cannot be read in the future"
+    end = parse_date(as_of, "as_of", extraction_date=portfolio.extraction_date)
+    first = first_assignment(t["assignments"], cfg.experiment_id)
+    if first is not None and end < first:
+        raise NoResultsYetError(
+            f"as_of: {end.date()} is before the first assignment of experiment "
+            f"'{cfg.experiment_id}' ({first.date()}): there is nothing to read yet"
         )
     try:
         stats = outcome_stats(
@@ -171,6 +193,17 @@ def readout_experiment(
         cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec, end,
         portfolio.currency,
     )  # fmt: skip
+
+
+def first_assignment(assignments, experiment_id: str) -> pd.Timestamp | None:
+    """The experiment's first ``assigned_at`` (None when it has no assignments)."""
+    loaded = as_table(assignments)
+    try:
+        a = loaded.filter(loaded.experiment_id == experiment_id)
+        value = a.assigned_at.min().execute()
+    finally:
+        release([loaded] if loaded is not assignments else [])
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
 
 
 def strategy_costs(cfg: ExperimentConfig, stats: pd.DataFrame) -> dict:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import periods
 from .. import sources as _sources
 from ..demo import sample_config
 from ..errors import ConfigError, DataValidationError
-from ..periods import latest_month_end
 from ..snapshot import snapshot as _snapshot
 
 
@@ -78,14 +78,12 @@ def experiment_configs(experiments: list[str] | str | None = None) -> list[Path]
 
 
 def as_of_date(portfolio: _sources.Portfolio, as_of: str | None) -> pd.Timestamp:
-    """``as_of`` as a date; None or 'latest' -> the last complete month of the data."""
-    if as_of in (None, "", "latest"):
-        return latest_month_end(portfolio.extraction_date)
-    return pd.Timestamp(as_of).normalize()
+    """``as_of`` as a month end checked against the data (:meth:`Portfolio.month_end`):
+    None or 'latest' -> the last complete month; ``YYYY-MM`` -> that month's end."""
+    return portfolio.month_end(as_of, "as_of")
 
 
-def previous_month_end(as_of) -> pd.Timestamp:
-    return pd.Timestamp(as_of) - pd.offsets.MonthEnd(1)
+previous_month_end = periods.previous_month_end
 
 
 def snapshot_dates(as_of) -> list[pd.Timestamp]:

@@ -70,7 +70,13 @@ _PRINT = """
 
 
 def _css_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    """``text`` safe inside a double-quoted CSS string in a ``<style>`` block: letters,
+    digits and spaces stay; every other character becomes a CSS hex escape (its trailing
+    space is part of the escape), so a title
+    holding ``"``, ``\\`` or ``</style><script>`` can neither end the string nor the block."""
+    return "".join(
+        c if (c.isalnum() or c == " ") and c.isprintable() else f"\\{ord(c):06x} " for c in text
+    )
 
 
 def notebook_body(executed: str | os.PathLike) -> str:

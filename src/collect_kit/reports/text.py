@@ -105,6 +105,30 @@ def heading(key: str, fmt: Formatter, level: int = 2) -> str:
     return f"<h{level}>{html.escape(HEADINGS[key][fmt.language])}</h{level}>"
 
 
+def paragraph(text: str) -> str:
+    """Plain sentences as safe HTML: every character escaped, never read as Markdown.
+
+    Sentences carry user-controlled names (segments, strategies, arms, experiments,
+    files), so they are shown as text: ``<img ...>`` or ``[x](javascript:...)`` in a
+    segment name stays visible text. Lines starting with ``- `` become a bulleted list.
+    """
+    lines = [line for line in (text or "").split("\n") if line.strip()]
+    if not lines:
+        return ""
+    out, items = [], []
+    for line in lines:
+        if line.startswith("- "):
+            items.append(f"<li>{html.escape(line[2:])}</li>")
+            continue
+        if items:
+            out.append(f"<ul>{''.join(items)}</ul>")
+            items = []
+        out.append(f"<p>{html.escape(line)}</p>")
+    if items:
+        out.append(f"<ul>{''.join(items)}</ul>")
+    return "".join(out)
+
+
 def label(key: str, language: str) -> str:
     """The word for ``key`` in ``language`` (the key itself when there is none)."""
     return LABELS.get(key, {}).get(language, key)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ibis.expr.types import Table
 
+from ..files import spreadsheet_safe, write_atomic
 from .compile import assigned
 from .rules import Segmentation, SegmentationError
 
@@ -19,7 +20,10 @@ def export_assignments(
     """Write one row per customer (customer_id, segment, strategy) to CSV or Parquet.
 
     The format follows the extension (``.csv`` or ``.parquet``). The file is written under a
-    temporary name and renamed when complete, so a reader never sees half a file.
+    temporary name and renamed when complete, so a reader never sees half a file. In a CSV,
+    segment and strategy names (and ids) that a spreadsheet would run as a formula (text
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are prefixed
+    with ``'``.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -27,19 +31,7 @@ def export_assignments(
         raise SegmentationError(f"--export: '{path}' must end in .csv or .parquet")
     if not path.parent.is_dir():
         raise SegmentationError(f"--export: folder '{path.parent}' does not exist")
-    out = (
-        assigned(segmentation, snapshot)
-        .select("customer_id", "segment", "strategy")
-        .order_by("customer_id")
-    )
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        if fmt == "csv":
-            out.to_csv(tmp)
-        else:
-            out.to_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    out = assigned(segmentation, snapshot).select("customer_id", "segment", "strategy")
+    if fmt == "csv":
+        return write_atomic(path, spreadsheet_safe(out).order_by("customer_id").to_csv, "--export")
+    return write_atomic(path, out.order_by("customer_id").to_parquet, "--export")
