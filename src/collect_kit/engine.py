@@ -46,7 +46,8 @@ def connect(engine: str = "duckdb", path: str | os.PathLike | None = None, read_
         return ibis.duckdb.connect(str(path), read_only=read_only)
 
 
-def _backend_errors() -> tuple[type[BaseException], ...]:
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """The exception types the query engine raises (to translate at the kit's boundary)."""
     import duckdb
 
     return (duckdb.Error,)
@@ -63,7 +64,7 @@ def reading(path: str | os.PathLike, what: str, hint: str = "") -> Iterator[None
     """
     try:
         yield
-    except _backend_errors() as exc:
+    except backend_errors() as exc:
         text = str(exc).strip()
         first = text.splitlines()[0] if text else exc.__class__.__name__
         if "unicode" in text.lower() or "utf-8" in text.lower():
@@ -188,7 +189,12 @@ def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.D
         raise ConfigError(
             f"cannot create the folder '{path.parent}': a file is in the way"
         ) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".duckdb", dir=path.parent)
+    except OSError as exc:
+        raise DataAccessError(f"folder '{path.parent}': cannot be created: {reason(exc)}") from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".duckdb", dir=path.parent)
+    except OSError as exc:
+        raise DataAccessError(f"database '{path}': cannot be written: {reason(exc)}") from None
     os.close(fd)
     os.unlink(tmp)  # DuckDB must create the file itself
     try:
@@ -197,9 +203,14 @@ def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.D
             con.create_table(name, table)
         con.disconnect()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         for leftover in (tmp, tmp + ".wal"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
+        if isinstance(exc, OSError):
+            raise DataAccessError(f"database '{path}': cannot be written: {reason(exc)}") from None
+        if isinstance(exc, backend_errors()):
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            raise DataAccessError(f"database '{path}': cannot be written: {first}") from None
         raise
     return path

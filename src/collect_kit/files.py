@@ -37,6 +37,19 @@ def reason(exc: OSError) -> str:
     return _REASONS.get(exc.errno, exc.strerror or exc.__class__.__name__)
 
 
+def _engine_reason(exc: Exception) -> str:
+    """The reason in a query engine's I/O error (it does not carry an errno)."""
+    text = str(exc)
+    for marker, said in (
+        ("No space left", "the disk is full"),
+        ("Read-only file system", "the file system is read-only"),
+        ("Permission denied", "permission denied"),
+    ):
+        if marker in text:
+            return said
+    return (text.strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 def access_error(exc: OSError, path: str | os.PathLike, what: str) -> DataAccessError:
     """The kit's error for an OS error met while writing or reading ``path``."""
     return DataAccessError(f"{what} '{path}': cannot be written: {reason(exc)}")
@@ -73,6 +86,14 @@ def write_atomic(
         os.replace(tmp, path)
     except OSError as exc:
         raise access_error(exc, path, what) from None
+    except Exception as exc:
+        from .engine import backend_errors
+
+        if not isinstance(exc, backend_errors()):
+            raise
+        raise DataAccessError(
+            f"{what} '{path}': cannot be written: {_engine_reason(exc)}"
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

@@ -267,6 +267,11 @@ def load(
         if src.path:
             path = resolve(src.path)
             origin = str(src.path)
+            fmt = path.suffix.lower().lstrip(".")
+            if fmt not in ("csv", "parquet"):
+                raise ConfigError(
+                    f"{config_path}: tables.{name}.path: '{src.path}' is not a .csv or .parquet file"
+                )
             if not path.is_file():
                 found = "a folder" if path.is_dir() else "nothing"
                 report.problems.append(
@@ -276,11 +281,6 @@ def load(
                     )
                 )  # fmt: skip
                 continue
-            fmt = path.suffix.lower().lstrip(".")
-            if fmt not in ("csv", "parquet"):
-                raise ConfigError(
-                    f"{config_path}: tables.{name}.path: '{src.path}' is not a .csv or .parquet file"
-                )
             files[name] = path
             with _reading(path, name, src):
                 raw = engine.read_file(con, path, fmt, src.encoding)

@@ -4,7 +4,6 @@ Findings, each a row of :func:`lint`'s table (severity, segment, path, check, me
 
 - ``type_mismatch`` (error): a literal of another type than its column (text vs number,
   date vs number, an order on true/false);
-- ``empty_in_list``: ``in: []`` is never true, ``not_in: []`` is true for every value;
 - ``inverted_between``: ``between [high, low]`` is never true;
 - ``contradiction``: leaves joined by ``all`` that no value can satisfy together
   (``balance > 100`` and ``balance < 50``, ``== 'a'`` and ``== 'b'``);
@@ -12,7 +11,8 @@ Findings, each a row of :func:`lint`'s table (severity, segment, path, check, me
   an earlier segment (decided where conditions are leaves, ``all`` of leaves, or an
   earlier ``any`` of those).
 
-Duplicated segment names and a segment called ``Default`` are rejected when the YAML is
+Empty ``in``/``not_in`` lists, duplicated segment names and a segment called ``Default``
+are rejected when the YAML is
 loaded; unknown columns are errors, not lint (:func:`~.compile.check_columns`).
 """
 
@@ -221,22 +221,6 @@ def lint(segmentation: Segmentation, schema=None) -> pd.DataFrame:
     earlier: list[tuple[str, Condition]] = []
     for seg in segmentation.rules:
         for path, leaf in leaves(seg.condition):
-            if leaf.op == "in" and not leaf.value:
-                add(
-                    "warning",
-                    seg.name,
-                    path,
-                    "empty_in_list",
-                    f"{leaf}: an empty list is never matched",
-                )
-            if leaf.op == "not_in" and not leaf.value:
-                add(
-                    "warning",
-                    seg.name,
-                    path,
-                    "empty_in_list",
-                    f"{leaf}: an empty list excludes nothing",
-                )
             if leaf.op == "between" and _gt(leaf.value[0], leaf.value[1]):
                 add("warning", seg.name, path, "inverted_between",
                     f"{leaf}: the low bound is above the high bound, so it is never true")  # fmt: skip

@@ -242,8 +242,10 @@ def parse_condition(raw: Any, path: str = "when", depth: int = 1) -> Condition:
             raise ValueError(f"{path}.value: '{op}' takes no value")
         return Leaf(raw["column"], op, None)
     if op in ("in", "not_in"):
-        if not isinstance(value, list) or not all(_scalar_ok(v) for v in value):
-            raise ValueError(f"{path}.value: '{op}' needs a list of values, got {value!r}")
+        if not isinstance(value, list) or not value or not all(_scalar_ok(v) for v in value):
+            raise ValueError(
+                f"{path}.value: '{op}' needs a non-empty list of values, got {value!r}"
+            )
         return Leaf(raw["column"], op, tuple(value))
     if op == "between":
         if not isinstance(value, list) or len(value) != 2 or not all(_scalar_ok(v) for v in value):
