@@ -167,9 +167,15 @@ def to_pandas(expr: Table) -> pd.DataFrame:
 
 def read_file(con, path: Path, fmt: str, encoding: str = "utf-8") -> Table:
     """Register a CSV (all columns read as text, typed later by validation; ``encoding``
-    ``utf-8``, ``utf-16`` or ``latin-1``) or Parquet file."""
+    ``utf-8``, ``utf-16`` or ``latin-1``) or Parquet file.
+
+    A CSV is read once into a temporary table of ``con``: validation and every later
+    query then scan the engine's own storage instead of parsing the text again (a CSV
+    view is re-read, and its dialect re-detected, by every query that touches it).
+    """
     if fmt == "csv":
-        return con.read_csv(str(path), all_varchar=True, header=True, encoding=encoding)
+        text = con.read_csv(str(path), all_varchar=True, header=True, encoding=encoding)
+        return con.create_table(f"_csv_{uuid.uuid4().hex}", text, temp=True)
     if fmt == "parquet":
         return con.read_parquet(str(path))
     raise ConfigError(f"file '{path}': format '{fmt}' is not csv or parquet")

@@ -260,6 +260,8 @@ def load(
     with engine.reading(db_path or config_path, "database file" if db_path else "sources file"):
         existing = set(con.list_tables()) if db_path else set()
     typed: dict[str, Table] = {}
+    wide: dict[str, Table] = {}  # typed + parse flags, for the checks
+    parsed: dict[str, dict] = {}  # the parse checks of each table
     origins: dict[str, str] = {}
     files: dict[str, Path] = {}
     for name, spec in schema.TABLES.items():
@@ -307,9 +309,9 @@ def load(
             raw = con.table(table_name)
         origins[name] = origin
         with _reading(files.get(name, db_path), name, src):
-            t = _map_and_type(raw, spec, src, origin, report, checks)
-        if t is not None:
-            typed[name] = t
+            mapped = _map_and_type(raw, spec, src, origin, report, checks)
+        if mapped is not None:
+            typed[name], wide[name], parsed[name] = mapped
 
     if cfg.extraction_date:
         extraction = pd.Timestamp(cfg.extraction_date)
@@ -320,10 +322,13 @@ def load(
         report.info.append(
             f"extraction_date not set: using the newest event date {extraction.date()}"
         )
-    for name, t in typed.items() if checks else ():
+    for name in typed if checks else ():
         if origins.get(name) != "(absent)":
             with _reading(files.get(name, db_path), name, cfg.tables.get(name, TableSource())):
-                _row_checks(t, schema.TABLES[name], origins[name], extraction, cfg, typed, report)
+                _row_checks(
+                    wide[name], parsed[name], schema.TABLES[name], origins[name], extraction,
+                    cfg, typed, report,
+                )  # fmt: skip
     portfolio = Portfolio(
         name=cfg.portfolio,
         currency=cfg.currency,
@@ -360,8 +365,13 @@ def _map_and_type(
     report: ValidationReport,
     checks: bool = True,
 ):
-    """Rename, map codes and cast to canonical types, recording unparsable values (unless
-    ``checks`` is False)."""
+    """Rename, map codes and cast to canonical types.
+
+    Returns None when required columns are missing (recorded in ``report``), else
+    ``(typed, wide, parse_checks)``: the canonical table, the same with one boolean column
+    per parse check (unparsable dates, numbers, booleans; empty when ``checks`` is False),
+    and those checks keyed like :func:`_row_checks`' own.
+    """
     mapping = {c.name: src.columns.get(c.name, c.name) for c in spec.columns}
     present = set(raw.columns)
     missing = [c for c in spec.columns if mapping[c.name] not in present and c.required]
@@ -388,7 +398,6 @@ def _map_and_type(
             f"{origin}: optional columns not provided (all null): {', '.join(absent)}"
         )
 
-    id_col = raw[mapping[spec.id_column]].cast("string")
     cols = {}
     parse_checks = {}
     for c in spec.columns:
@@ -438,17 +447,32 @@ def _map_and_type(
                     col.notnull() & value.isnull()
                 )
         cols[c.name] = value.cast(target)
-    if parse_checks and checks:
-        _count_and_report(raw, parse_checks, id_col, spec.name, origin, report)
-    return raw.select(**cols)
+    typed = raw.select(**cols)
+    if not checks:
+        return typed, typed, {}
+    # the parse flags ride along with the typed columns, so the row checks count both in
+    # one scan of the source (see _row_checks)
+    flags = {f"_parse{i}": expr for i, expr in enumerate(parse_checks.values())}
+    wide = raw.select(**cols, **flags)
+    return typed, wide, {key: wide[f"_parse{i}"] for i, key in enumerate(parse_checks)}
 
 
 def _count_and_report(
-    t: Table, checks: dict, id_col, table: str, origin: str, report: ValidationReport
-) -> None:
-    """Count the rows failing each boolean check in one query; fetch examples for failures."""
+    t: Table,
+    checks: dict,
+    id_col,
+    table: str,
+    origin: str,
+    report: ValidationReport,
+    extra: dict | None = None,
+) -> pd.Series:
+    """Count the rows failing each boolean check in one query; fetch examples for failures.
+
+    ``extra``: more aggregates computed in the same scan; returned with the counts.
+    """
     names = {f"c{i}": key for i, key in enumerate(checks)}
-    counts = t.aggregate(**{k: checks[key].sum() for k, key in names.items()}).to_pandas().iloc[0]
+    aggregates = {k: checks[key].sum() for k, key in names.items()} | (extra or {})
+    counts = t.aggregate(**aggregates).to_pandas().iloc[0]
     for k, (column, check, expected) in names.items():
         rows = int(counts[k] or 0)
         if rows:
@@ -463,6 +487,7 @@ def _count_and_report(
                     table, origin, column, check, rows, expected, tuple(str(x) for x in ex["i"])
                 )
             )
+    return counts
 
 
 def _newest_event(typed: dict[str, Table]) -> pd.Timestamp:
@@ -525,6 +550,7 @@ def _number_checks(col, c: schema.Column, table: str, max_amount: float) -> dict
 
 def _row_checks(
     t: Table,
+    parse_checks: dict,
     spec: schema.TableSpec,
     origin: str,
     extraction: pd.Timestamp,
@@ -532,7 +558,11 @@ def _row_checks(
     typed: dict[str, Table],
     report: ValidationReport,
 ) -> None:
-    """Nulls, numbers, codes, dates, keys, references and currency of one typed table."""
+    """Nulls, numbers, codes, dates, keys, references and currency of one typed table.
+
+    ``t`` is the typed table with the parse flags of :func:`_map_and_type` (``wide``);
+    every check, parse checks included, is counted in one aggregate query.
+    """
     id_col = t[spec.id_column]
     checks: dict[tuple[str, str, str], object] = {}
     limit = ibis.date(extraction.date())
@@ -585,10 +615,20 @@ def _row_checks(
                 checks[
                     (c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")
                 ] = t[c.name].notnull() & ~known
-    _count_and_report(t, checks, id_col, spec.name, origin, report)
-
-    # duplicated keys
+    # duplicated keys: counted in the same scan (rows vs distinct keys); only when some
+    # key repeats does a second query find how many and which
     key = list(spec.key)
+    key_value = (
+        t[key[0]]
+        if len(key) == 1
+        else ibis.literal("\x1f").join([t[k].cast("string").fill_null("\x1e") for k in key])
+    )
+    counts = _count_and_report(
+        t, {**parse_checks, **checks}, id_col, spec.name, origin, report,
+        extra={"_rows": t.count(), "_keys": key_value.nunique()},
+    )  # fmt: skip
+    if int(counts["_rows"]) == int(counts["_keys"] or 0):
+        return
     dup = t.group_by(key).aggregate(_n=t.count()).filter(ibis._._n > 1)
     stats = dup.aggregate(rows=dup._n.sum(), keys=dup.count()).to_pandas().iloc[0]
     if stats["keys"]:
