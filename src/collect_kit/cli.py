@@ -365,9 +365,11 @@ def report_run(
         changes = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
         if result.published:
             say(out, f"latest -> {result.run_id} ({result.latest})")
-        else:
+        elif result.overrides:
             say(out, f"latest unchanged: ad-hoc run (overrides: {changes}); "
                      "--publish to publish it")  # fmt: skip
+        else:
+            say(out, "latest unchanged: see the warning above")
         if result.pruned:
             say(out, f"Pruned {len(result.pruned)} old run(s): {', '.join(result.pruned)}")
         notify(result.folder, "ok")

@@ -100,25 +100,43 @@ def write_atomic(
     return path
 
 
-def ensure_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
-    """Create ``folder`` if needed and check a file can be written there (and removed).
+def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
+    """Check that files can be written in ``folder`` (or, where it does not exist yet, in
+    the nearest existing folder above it, where it would be created), without creating it.
 
-    Raises :class:`DataAccessError` naming the folder when it cannot (read-only, full,
-    not a folder, no permission), before any work is done.
+    A probe file of 4 KiB is written, flushed and removed, so a read-only or full disk is
+    found before any work is done. Raises :class:`DataAccessError` naming ``folder``.
     """
     folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataAccessError(f"{what} '{folder}': '{existing}' is a file, expected a folder")
     try:
-        if folder.exists() and not folder.is_dir():
-            raise DataAccessError(f"{what} '{folder}' is a file, expected a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{secrets.token_hex(4)}"
-        with open(probe, "wb") as f:
-            f.write(b"x" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
+        probe = existing / f".write-test-{secrets.token_hex(4)}"
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"x" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
     except OSError as exc:
         raise DataAccessError(f"{what} '{folder}': cannot be written: {reason(exc)}") from None
+    return folder
+
+
+def make_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """Create ``folder`` (and its parents) if needed; OS errors become DataAccessError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataAccessError(f"{what} '{folder}': a file is in the way") from None
+    except OSError as exc:
+        raise DataAccessError(f"{what} '{folder}': cannot be created: {reason(exc)}") from None
     return folder
 
 

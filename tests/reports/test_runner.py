@@ -79,6 +79,31 @@ def test_run_folder_has_everything(good_run):
     assert manifest["parameters"]["as_of"] == "2026-10-31"
     assert len(manifest["config_sha256"]) == 64 and manifest["data_fingerprint"]
     assert manifest["package_version"] and manifest["started_at"] and manifest["ended_at"]
+    assert manifest["heartbeat_at"] and len(manifest["kernel_pids"]) == 3
+    assert manifest["published"] is True and manifest["overrides"] == {}
+    assert result.published and not result.overrides
+
+
+def test_manifest_holds_no_absolute_paths(good_run, sample_db):
+    result, out = good_run
+    text = (result.folder / "manifest.json").read_text()
+
+    def strings(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                yield from strings(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from strings(value)
+        elif isinstance(node, str):
+            yield node
+
+    assert not [s for s in strings(json.loads(text)) if s.startswith("/")]
+    for absolute in (str(ROOT), str(out), str(Path.home())):
+        assert absolute not in text
+    parameters = json.loads(text)["parameters"]
+    assert parameters["sources"] == "src/collect_kit/configs/sources/sample.yaml"  # cwd: ROOT
+    assert set(parameters["snapshots"]) >= {"2026-10-31", "2026-09-30"}
 
 
 @pytest.mark.parametrize("name", ["segmentation", "portfolio_report", "experiment_readout"])
@@ -187,6 +212,9 @@ def test_no_personal_data_anywhere_in_the_run_folder(good_run, small_sample):
 def test_injected_as_of_appears_in_the_output(env, tmp_path, sample_db):
     result = run_report(MONTHLY, as_of="2026-06-30", output_dir=tmp_path, database=sample_db)
     assert result.ok, result.error
+    # an ad-hoc run: its own folder, latest left alone
+    assert result.overrides == {"as_of": "2026-06-30"} and not result.published
+    assert not (tmp_path / "monthly" / "latest").exists()
     for name in ("segmentation", "portfolio_report", "experiment_readout"):
         page = (result.folder / f"{name}.html").read_text()
         assert "2026-06-30" in page and "2026-10-31" not in page, name
@@ -195,35 +223,20 @@ def test_injected_as_of_appears_in_the_output(env, tmp_path, sample_db):
     assert "No results yet as of 2026-06-30" in page and "discount_offer" in page
 
 
-def test_a_failing_notebook_keeps_evidence_and_latest(good_run, sample_db, tmp_path):
+def test_a_missing_segmentation_is_refused_before_anything_runs(good_run, sample_db, tmp_path):
+    """Found in pre-flight now (exit 2, no run folder); a notebook failing later is tested in
+    test_run_lifecycle.py (exit 1, the evidence kept)."""
     result, out = good_run
     previous = (out / "monthly" / "latest").resolve()
+    folders = sorted((out / "monthly").iterdir())
     cli = CliRunner().invoke(
         app,
         ["report", "run", str(MONTHLY), "--output-dir", str(out), "--database", str(sample_db),
          "-p", f"segmentation={tmp_path / 'missing.yaml'}"],
     )  # fmt: skip
-    assert cli.exit_code == 1, cli.output
-    failed = [
-        p
-        for p in (out / "monthly").iterdir()
-        if p.is_dir() and not p.is_symlink() and p != result.folder
-    ]
-    assert len(failed) == 1
-    manifest = json.loads((failed[0] / "manifest.json").read_text())
-    assert manifest["status"] == "failed"
-    nb = manifest["notebooks"][0]
-    assert (
-        nb["status"] == "failed"
-        and isinstance(nb["failed_cell"], int)
-        and "does not exist" in nb["error"]
-    )
-    assert nb["name"] == "portfolio_report" and manifest["notebooks"][1]["status"] == "pending"
-    executed = json.loads((failed[0] / "portfolio_report.ipynb").read_text())
-    assert any(
-        o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", [])
-    )
-    assert not list(failed[0].glob("*.pdf")) and not list(failed[0].glob("*.html"))
+    assert cli.exit_code == 2, cli.output
+    assert "missing.yaml" in cli.output and "does not exist" in cli.output
+    assert sorted((out / "monthly").iterdir()) == folders
     assert (out / "monthly" / "latest").resolve() == previous
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import yaml
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "collect_kit"
@@ -59,17 +60,18 @@ def run_as_cron(command: str, root: Path, cache: Path) -> subprocess.CompletedPr
 
 def test_the_cron_line_runs_the_report_and_its_status_tells_the_outcome(tmp_path, sample_db):
     _, command = cron_job()
+    assert "reports/" not in command.split(">>", 1)[1]  # the console log is not handed on
     root = project(tmp_path, sample_db)
+    log = root / "logs" / "monthly-report.log"
     done = run_as_cron(command, root, tmp_path / "cache")
-    assert done.returncode == 0, (root / "reports" / "cron.log").read_text()
+    assert done.returncode == 0, log.read_text()
     assert done.stdout == ""  # nothing for cron to mail
     latest = root / "reports" / "monthly" / "latest"
     assert latest.is_symlink()
     assert {p.name for p in latest.glob("*.pdf")} == {
         "portfolio_report.pdf", "segmentation.pdf", "experiment_readout.pdf",
     }  # fmt: skip
-    log = (root / "reports" / "cron.log").read_text()
-    assert "Latest:" in log
+    assert f"latest -> {latest.resolve().name}" in log.read_text()
 
     # bad input: exit status 2, nothing new in reports/, the failure mailed by the line
     bad = command.replace("configs/reports/monthly.yaml", "configs/reports/missing.yaml")
@@ -77,7 +79,19 @@ def test_the_cron_line_runs_the_report_and_its_status_tells_the_outcome(tmp_path
     assert "failed with status 2" in failed.stdout
     runs = [p for p in (root / "reports" / "monthly").iterdir() if not p.is_symlink()]
     assert len(runs) == 1 and latest.resolve() == runs[0].resolve()
-    assert re.search(r"missing\.yaml", (root / "reports" / "cron.log").read_text())
+    assert re.search(r"missing\.yaml", log.read_text())
+
+    # invalid data: the log kept by cron has the counts, never the example ids
+    with duckdb.connect(str(root / "data" / "sample.duckdb")) as con:
+        (rid,) = con.execute("select min(receivable_id) from receivables").fetchone()
+        con.execute("update receivables set amount = 'NaN'::double where receivable_id = ?", [rid])
+    failed = run_as_cron(command, root, tmp_path / "cache")
+    assert "failed with status 2" in failed.stdout
+    assert "not_finite: 1 row(s)" in log.read_text() and rid not in log.read_text()
+    assert latest.resolve() == runs[0].resolve()
+    for path in (root / "reports").rglob("*"):
+        assert path.suffix != ".log" or path.name == "run.log"
+        assert not path.is_file() or rid not in path.read_text(errors="replace")
 
 
 def test_ci_workflow_example_runs_the_same_command_on_the_same_schedule():
@@ -88,6 +102,9 @@ def test_ci_workflow_example_runs_the_same_command_on_the_same_schedule():
     steps = workflow["jobs"]["report"]["steps"]
     runs = " ".join(s.get("run", "") for s in steps)
     assert "make setup" in runs and "scripts/system-deps.sh" in runs
-    assert "collect-kit report run configs/reports/monthly.yaml" in runs
+    assert "collect-kit report run configs/reports/monthly.yaml" in runs and "--quiet" in runs
     upload = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
     assert upload and upload[0]["if"] == "always()"
+    # the console stays in the job's log: nothing is redirected into the uploaded folder
+    assert ">" not in runs and "tee" not in runs
+    assert upload[0]["with"]["path"].startswith("reports/")
