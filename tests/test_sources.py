@@ -129,7 +129,9 @@ def test_numbers_with_a_decimal_comma(tmp_path, base):
 
 def test_negative_amounts(tmp_path):
     s = synth.generate(400, seed=4, defects=["negative_amounts"])
-    p = only(problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "negative_amount")
+    p = only(
+        problems(write_portfolio(tmp_path, {k: s.frame(k) for k in s.tables})), "negative_amount"
+    )
     assert (p.file, p.column, p.rows) == ("payments.csv", "amount", 6)
     assert set(p.examples) == set(s.truth.defects["negative_amounts"][:5]) or set(
         p.examples
@@ -318,7 +320,9 @@ def test_yaml_syntax_error(tmp_path):
 
 def test_cli_validate_exit_codes(tmp_path, base, sample_db, sample_yaml):
     runner = CliRunner()
-    ok = runner.invoke(app, ["validate", "--sources", str(sample_yaml), "--database", str(sample_db)])
+    ok = runner.invoke(
+        app, ["validate", "--sources", str(sample_yaml), "--database", str(sample_db)]
+    )
     assert ok.exit_code == 0, ok.output
     assert "Validation passed: 0 problems." in ok.output
     f = copy(base)
