@@ -535,3 +535,83 @@ def test_write_atomic_on_dev_full_leaves_nothing(tmp_path):
     with pytest.raises(DataAccessError, match="report.html.*disk is full"):
         files.write_atomic(target, into_dev_full, "report")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bug_exits_1_with_its_traceback(template, monkeypatch):
+    def broken(path):
+        raise RuntimeError("an internal error, not the user's")
+
+    monkeypatch.setattr("collect_kit.cli.segmentation.load", broken)
+    monkeypatch.chdir(template)
+    result = CliRunner().invoke(app, SEG)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError)  # not swallowed into a user error
+
+
+def test_example_ids_only_reach_a_terminal(template, tmp_path):
+    """Validation examples (customer ids) go to a person at a terminal, never to a log."""
+    import pty
+
+    project = tmp_path / "project"
+    shutil.copytree(template, project)
+    edit_csv(project, "payments", set_first("customer_id", "NOBODY-1"))
+    piped = run_cli(*VALIDATE, cwd=project)
+    assert piped.returncode == 2 and "unknown_reference" in piped.stdout
+    example = pd.read_csv(project / "data" / "payments.csv", dtype=str).payment_id[0]
+    assert example not in piped.stdout + piped.stderr  # cron, CI, a pipe: counts only
+    primary, secondary = pty.openpty()
+    exe = Path(sys.executable).with_name("collect-kit")
+    process = subprocess.Popen([str(exe), *VALIDATE], cwd=project, stdin=secondary,
+                               stdout=secondary, stderr=secondary, close_fds=True)  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=120) == 2
+    os.close(primary)
+    assert f"e.g. {example}".encode() in seen  # a person at a terminal sees the examples
+    quiet = run_cli(*VALIDATE, "--quiet", cwd=project)
+    assert quiet.returncode == 2 and example not in quiet.stdout + quiet.stderr
+
+
+@pytest.mark.parametrize("fault", ["read_only", "full"])
+def test_report_run_into_a_read_only_or_full_disk(fault, template, tmp_path):
+    """A real read-only or full output folder (tmpfs): exit 2 naming it, no traceback.
+
+    Read-only is found by the pre-flight (nothing runs); a disk that fills up during the
+    run fails it when an artefact cannot be written, and never leaves a half-written file
+    under its final name.
+    """
+    reason = _mount_works()
+    if reason is not None:
+        pytest.skip(f"cannot mount a tmpfs here ({reason}); the same path is exercised by "
+                    "test_run_lifecycle's injected ENOSPC at files.write_atomic")  # fmt: skip
+    project = tmp_path / "project"
+    shutil.copytree(template, project)
+    edit(project / "report.yaml", lambda c: c.update(notebooks=["segmentation"]))
+    size = "64k" if fault == "full" else "1m"
+    command = [*REPORT, "--output-dir", "out", "--quiet"]
+    env_cache = {"COLLECT_KIT_CACHE": str(project / "cache")}
+    exe = Path(sys.executable).with_name("collect-kit")
+    out = project / "out"
+    out.mkdir()
+    remount = f"mount -o remount,ro {out} && " if fault == "read_only" else ""
+    listing = f"; status=$?; find {out} -type f > {project}/listing.txt; exit $status"
+    script = f'mount -t tmpfs -o size={size} tmpfs {out} && {remount}"$@"{listing}'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(exe), *command],
+        cwd=project, capture_output=True, text=True, timeout=600,
+        env={**os.environ, **env_cache},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert ("read-only" if fault == "read_only" else "disk is full") in result.stderr, result.stderr
+    written = (project / "listing.txt").read_text().split()
+    assert not any(name.endswith((".html", ".pdf")) for name in written), written
+    assert not any(name.endswith(".partial") for name in written), written

@@ -89,6 +89,20 @@ class ReportConfig(VersionedConfig):
         return self
 
 
+def config_file(path: str | os.PathLike) -> Path:
+    """``path`` itself, or the packaged report config of that name (``monthly`` ->
+    ``configs/reports/monthly.yaml`` inside the installed package) when ``path`` is a bare
+    name that is not a file here; so an installed kit runs ``report run monthly`` from any
+    folder."""
+    path = Path(path)
+    if path.exists() or path.suffix or len(path.parts) != 1:
+        return path
+    from importlib import resources
+
+    packaged = Path(str(resources.files("collect_kit") / "configs" / "reports" / f"{path}.yaml"))
+    return packaged if packaged.is_file() else path
+
+
 def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:
     """Return the config, its folder (for relative paths) and its text (for the hash).
 
