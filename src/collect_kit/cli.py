@@ -263,7 +263,8 @@ app.add_typer(report_app, name="report")
 def _parse_parameters(items: list[str]) -> dict:
     """``-p key=value`` items as a dict, each value read as YAML (``0.5`` a number, ``es``
     text, ``[a, b]`` a list). Raises ConfigError naming the item: no ``=``, a key given
-    twice, a value that is not valid YAML. Types and ranges are checked by the runner."""
+    twice, a value that is not valid YAML. Types and ranges are checked against the
+    notebooks' declarations by :func:`collect_kit.reports.parameters.check_parameters`."""
     params: dict = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -322,7 +323,9 @@ def report_run(
     """
     import contextlib
 
-    from .reports.runner import RunInterrupted, run_notify_command, run_report
+    from .reports.notify import run_notify_command
+    from .reports.runner import run_report
+    from .reports.supervision import RunInterrupted
 
     def say(stream: Console, text: str) -> None:
         stream.print(text, markup=False, highlight=False)

@@ -27,15 +27,15 @@ from typer.testing import CliRunner
 
 from collect_kit import files, sources
 from collect_kit.cli import app
-from collect_kit.reports import runner
-from collect_kit.reports.runner import (
+from collect_kit.reports import processes, runner, runs, supervision
+from collect_kit.reports.cache import cached_snapshot
+from collect_kit.reports.notify import run_notify_command
+from collect_kit.reports.processes import is_kernel, process_start
+from collect_kit.reports.runs import (
     display_path,
-    is_kernel,
-    process_start,
     prune_runs,
     read_manifest,
     recover_stale_runs,
-    run_notify_command,
     run_status,
 )
 from collect_kit.snapshot import fingerprint
@@ -239,9 +239,11 @@ def test_run_status_reads_stale_runs():
     assert run_status({**old, "status": "ok"}, now) == "ok"
     ended = subprocess.Popen(["true"])  # a runner process that has ended
     ended.wait()
-    gone = dict(fresh, runner={"pid": ended.pid, "process_start": 1, "boot_id": runner._boot_id()})
+    gone = dict(
+        fresh, runner={"pid": ended.pid, "process_start": 1, "boot_id": processes.boot_id()}
+    )
     assert run_status(gone, now) == "stale"
-    me = dict(fresh, runner=runner._runner_identity())
+    me = dict(fresh, runner=processes.runner_identity())
     assert run_status(me, now) == "running"
 
 
@@ -332,7 +334,7 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
                 assert (con.execute(total).fetchone() == before) == (name != "one amount")
         portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=db, checks=False)
         keys.append(fingerprint(portfolio.tables))
-        runner._snapshot_cache(portfolio, keys[-1], pd.Timestamp("2026-10-31"), logging.getLogger())
+        cached_snapshot(portfolio, keys[-1], pd.Timestamp("2026-10-31"), logging.getLogger())
         portfolio.connection.disconnect()
     assert len(set(keys[:4])) == 4 and keys[4] == keys[0]
     assert len(list((tmp_path / "cache" / "snapshots").glob("*.parquet"))) == 4
@@ -345,12 +347,12 @@ def test_a_failing_notebook_is_named_with_cell_and_message(
     tmp_path, sample_db, stand_ins, monkeypatch
 ):
     stand_ins(portfolio_report="fail")
-    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(supervision, "HEARTBEAT_SECONDS", 0.2)
     writes = []
-    real = runner._write_json
+    real = runs.write_manifest
     monkeypatch.setattr(
-        runner,
-        "_write_json",
+        runs,
+        "write_manifest",
         lambda path, data: (
             writes.append(json.loads(json.dumps(data, default=str))),
             real(path, data),

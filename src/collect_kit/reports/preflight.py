@@ -1,0 +1,135 @@
+"""What a run checks before its run folder exists: the report config, the ``-p`` values,
+the segmentation and experiment configs, the database file, ``as_of`` against the data and
+the data's age. Each problem raises here, so a bad run leaves nothing on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import CollectKitError, ConfigError
+from ..periods import parse_date, parse_month_end
+from .config import ReportConfig, config_file, load_config
+from .parameters import check_parameters, declared_parameters
+from .runs import manifest_value
+
+
+class StaleDataError(CollectKitError, ValueError):
+    """The data's extraction date is older than the report config's ``max_data_age_days``."""
+
+
+@dataclass
+class Plan:
+    """What a run will do, checked before anything runs (the paths of the sources, the
+    database, the segmentation and the experiments absolute)."""
+
+    cfg: ReportConfig
+    config_path: Path
+    base: Path  # the report config's folder
+    config_text: str
+    sources: str
+    database: str | None
+    segmentation: str
+    experiments: list[str]
+    language: str
+    title: str
+    declared: dict[str, dict[str, dict]]
+    extra: dict[str, object]  # the other -p values, checked
+    overrides: dict[str, object]  # every -p value, as the manifest shows it
+
+
+def preflight(
+    config_path: str | os.PathLike,
+    parameters: Mapping[str, object] | None,
+    database: str | os.PathLike | None,
+    notebook_path: Callable[[str], Path],
+) -> Plan:
+    """The run's :class:`Plan`: the config, the parameters, the segmentation and
+    experiment configs and the database file checked.
+
+    ``config_path``: a report config file, or the name of a packaged one (``monthly``).
+    ``notebook_path`` finds a notebook's file by its name in the config (the notebooks'
+    declared parameters are read from it). ``database`` overrides the config's. Raises
+    :class:`ConfigError`, or the error of a config that cannot be read.
+    """
+    from .. import segmentation
+    from ..experiments.config import load_experiment
+
+    config_path = config_file(config_path)
+    cfg, base, config_text = load_config(config_path)
+
+    def resolve(p: str) -> str:
+        return p if os.path.isabs(p) else os.path.normpath(os.path.abspath(base / p))
+
+    declared = declared_parameters({n: notebook_path(n) for n in cfg.notebooks})
+    given = dict(parameters or {})
+    checked = check_parameters(given, declared, cfg.name)
+    overrides = {k: manifest_value(v, base) for k, v in checked.items()}
+    seg = checked.pop("segmentation", None) or resolve(cfg.segmentation)
+    experiments = checked.pop("experiments", None)
+    if experiments is None:
+        experiments = [resolve(e) for e in cfg.experiments]
+        for path in experiments:
+            load_experiment(path)
+    if "segmentation" not in given:
+        segmentation.load(seg)
+    # absolute: notebooks run with the run folder as working directory
+    if database is not None:
+        db, where = os.path.abspath(database), f"--database: '{database}'"
+    else:
+        db = resolve(cfg.database) if cfg.database else None
+        where = f"{config_path}: database: '{cfg.database}'"
+    if db is not None and not os.path.isfile(db):
+        raise ConfigError(f"{where} is not a file (expected a DuckDB database file)")
+    return Plan(
+        cfg, Path(config_path), base, config_text, resolve(cfg.sources), db, seg, experiments,
+        checked.pop("language", cfg.language), checked.pop("report_title", cfg.title),
+        declared, checked, overrides,
+    )  # fmt: skip
+
+
+def as_of_dates(portfolio, as_of: str | None, plan: Plan) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(the run's as_of, the config's as_of), both month ends checked against the data.
+
+    ``as_of`` None: the config's. When the data did not validate, only the format and the
+    extraction date are checked (the tables may be incomplete).
+    """
+    config_name = f"{plan.config_path}: as_of"
+    if portfolio.report.ok:
+        scheduled = portfolio.month_end(plan.cfg.as_of, config_name)
+        when = portfolio.month_end(as_of, "--as-of") if as_of is not None else scheduled
+    else:
+        bound = {"extraction_date": portfolio.extraction_date}
+        scheduled = parse_month_end(plan.cfg.as_of, config_name, **bound)
+        when = parse_month_end(as_of, "--as-of", **bound) if as_of is not None else scheduled
+    return when, scheduled
+
+
+def today() -> pd.Timestamp:
+    """The run's date: ``COLLECT_KIT_TODAY`` (YYYY-MM-DD, for tests) or today."""
+    value = os.environ.get("COLLECT_KIT_TODAY")
+    if value:
+        return parse_date(value, "COLLECT_KIT_TODAY")
+    return pd.Timestamp(dt.date.today())
+
+
+def data_age_warning(cfg: ReportConfig, extraction, run_day: pd.Timestamp) -> str | None:
+    """A warning when the data's extraction date is more than the config's
+    ``max_data_age_days`` days before ``run_day``; None when it is not, or the config sets
+    no limit."""
+    if cfg.max_data_age_days is None:
+        return None
+    age = (run_day.normalize() - pd.Timestamp(extraction).normalize()).days
+    if age <= cfg.max_data_age_days:
+        return None
+    return (
+        f"stale data: the extraction date {pd.Timestamp(extraction).date()} is {age} days "
+        f"before the run's date {run_day.date()}; the report config allows "
+        f"max_data_age_days: {cfg.max_data_age_days}"
+    )
