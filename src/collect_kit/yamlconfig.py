@@ -147,7 +147,8 @@ def validation_lines(exc: ValidationError, where: str) -> list[str]:
         msg = e["msg"].removeprefix("Value error, ")
         got = ""
         if e["type"] not in ("value_error", "missing", "extra_forbidden") and "input" in e:
-            got = f" (got {str(e['input'])[:80]!r})"
+            shown = e["input"] if isinstance(e["input"], int | float) else str(e["input"])[:80]
+            got = f" (got {shown!r})"
         if e["type"] == "extra_forbidden":
             msg = "not a known field (check the spelling)"
         lines.append(f"{where}: {field}: {msg}{got}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from ..errors import ConfigError
 from ..yamlconfig import VersionedConfig, folder_of, load_model
@@ -29,15 +29,15 @@ class ExperimentConfig(VersionedConfig):
     segmentation: str | None = None
     salt: str | None = None
     arms: dict[str, float] | dict[str, dict[str, float]]
-    window_days: int = 30
-    pre_days: int = 90
-    alpha: float = 0.05
-    power: float = 0.8
+    window_days: int = Field(30, ge=1)
+    pre_days: int = Field(90, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
     mde_payer_rate: float = 0.03
-    mde_amount: float | None = None
+    mde_amount: float | None = Field(None, gt=0, allow_inf_nan=False)
     cost_per_customer: dict[str, float] = {}  # arm -> extra cost per customer (currency)
     cost_per_action: dict[str, float] = {}  # channel -> cost of one action (currency)
-    winsorize: float | None = None  # e.g. 0.99: cap collected per customer at that quantile
+    winsorize: float | None = Field(None, gt=0.5, lt=1)  # e.g. 0.99: cap at that quantile
     aa: bool = False
 
     @field_validator("arms")
@@ -53,32 +53,11 @@ class ExperimentConfig(VersionedConfig):
                 raise ValueError(f"weights must be non-negative and not all zero, got {w}")
         return v
 
-    @field_validator("alpha", "power")
-    @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0 < v < 1:
-            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.05), got {v}")
-        return v
-
     @field_validator("mde_payer_rate")
     @classmethod
     def _mde_rate(cls, v: float) -> float:
         if not 0 < v < 1:
             raise ValueError(f"must be a lift in (0, 1) as a fraction (0.03 = 3 points), got {v}")
-        return v
-
-    @field_validator("mde_amount")
-    @classmethod
-    def _mde_amount(cls, v: float | None) -> float | None:
-        if v is not None and not (0 < v < float("inf")):
-            raise ValueError(f"must be a positive amount in the portfolio currency, got {v}")
-        return v
-
-    @field_validator("winsorize")
-    @classmethod
-    def _winsorize(cls, v: float | None) -> float | None:
-        if v is not None and not 0.5 < v < 1:
-            raise ValueError(f"must be a quantile in (0.5, 1), e.g. 0.99, got {v}")
         return v
 
     @field_validator("cost_per_customer", "cost_per_action")
@@ -94,13 +73,6 @@ class ExperimentConfig(VersionedConfig):
     def _id(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must be a non-empty id")
-        return v
-
-    @field_validator("window_days", "pre_days")
-    @classmethod
-    def _days(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be at least 1 day, got {v}")
         return v
 
 
