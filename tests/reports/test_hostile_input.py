@@ -24,6 +24,18 @@ CONFIGS = ROOT / "src" / "collect_kit" / "configs"
 HOSTILE_TITLE = 'Cobranza </style><script>alert(3)</script> "q" \\'
 IMG = "<img src=x onerror=alert(2)>"
 LINK = "[x](javascript:alert(1))"
+TINY = "<script>alert(1)</script> & | tiny"
+
+
+def three_unique_balances(sample_db) -> list[float]:
+    """Three balances that one customer each has at the report date."""
+    from collect_kit import sources
+    from collect_kit.snapshot import snapshot
+
+    portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=sample_db)
+    snap = snapshot(portfolio.tables, "2026-10-31").to_pandas()
+    counts = snap.balance.value_counts()
+    return [float(v) for v in counts[counts == 1].index if v > 0][:3]
 
 
 class Elements(HTMLParser):
@@ -70,6 +82,9 @@ def hostile_run(tmp_path_factory, sample_db):
     os.environ.setdefault("COLLECT_KIT_CACHE", str(folder / "cache"))
     rules = yaml.safe_load((CONFIGS / "segments" / "consumer.yaml").read_text())
     rules["segments"][0]["name"] = IMG  # New customers
+    # a segment of exactly three customers: suppressed as "<5" wherever it shows
+    rules["segments"].insert(0, {"name": TINY, "when": {"column": "balance", "op": "in",
+                                                        "value": three_unique_balances(sample_db)}})  # fmt: skip
     rules["segments"][-1]["name"] = LINK  # Low risk: the largest, named in the summary
     rules["segments"][-1]["description"] = "**bold** <b>html</b>"
     rules["segments"][1]["strategy"] = '=HYPERLINK("http://evil","x")'
@@ -101,6 +116,15 @@ def test_names_and_title_stay_text_in_the_html(hostile_run):
     parser.feed(page)
     assert "@page" in parser.style and "alert" in parser.style
     assert "</style" not in parser.style.lower()
+
+
+def test_a_three_customer_segment_is_suppressed(hostile_run):
+    import re
+
+    page = (hostile_run.folder / "segmentation.html").read_text(encoding="utf-8")
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; | tiny"
+    row = re.search(re.escape(escaped) + r"</td>(.*?)</tr>", page).group(1)
+    assert "&lt;5" in row and not re.search(r">\s*3\s*<", row)
 
 
 def test_the_pdf_shows_the_title_and_names_as_written(hostile_run):
