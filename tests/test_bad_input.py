@@ -362,6 +362,7 @@ CASES = [
     args_case("report_as_of_mid_month", [*REPORT, "--as-of", "2026-10-15"], "--as-of", "2026-10-31"),
     args_case("report_as_of_future", [*REPORT, "--as-of", "2030-12-31"], "--as-of", "extraction date"),
     args_case("report_as_of_day_first", [*REPORT, "--as-of", "01/10/2026"], "--as-of", "never guessed"),
+    args_case("report_as_of_before_data", [*REPORT, "--as-of", "1990-01-31"], "--as-of", "first month"),
     yaml_case("report_segmentation_missing", "report.yaml", lambda c: c.update(segmentation="gone.yaml"),
               REPORT, "report.yaml", "segmentation", "gone.yaml"),
     yaml_case("report_language_fr", "report.yaml", lambda c: c.update(language="fr"),
@@ -400,6 +401,16 @@ def test_bad_input_exits_2_with_a_named_message_and_writes_nothing(
     assert not missing, f"{argv}: message lacks {missing}:\n{output}"
     assert files_in(project) == before, "nothing may be written on a user error"
     assert elapsed < 30
+
+
+def test_a_month_means_its_end(template, monkeypatch):
+    """The accepted forms: ``YYYY-MM`` is that month's end, like ``YYYY-MM-DD`` of it."""
+    monkeypatch.chdir(template)
+    by_month = CliRunner().invoke(app, [*SEG, "--as-of", "2026-09"])
+    by_day = CliRunner().invoke(app, [*SEG, "--as-of", "2026-09-30"])
+    assert by_month.exit_code == 0 and by_day.exit_code == 0, by_month.output
+    assert "segments as of 2026-09-30" in by_month.output
+    assert by_month.output == by_day.output
 
 
 def test_catalogue_is_large_enough():
