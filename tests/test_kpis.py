@@ -450,9 +450,8 @@ def test_shared_keeps_a_bounded_number_of_results(sample_db, monkeypatch):
     for month_end in ("2026-07-31", "2026-08-31", "2026-09-30"):
         kpis.customer_balances(portfolio.tables, month_end)
     assert len(engine._SHARED) == 2
-    # pandas inputs live in the session and are released after each call: never kept
-    session_table = engine.as_table(pd.DataFrame({"a": [1, 2]}))
-    expr = session_table.mutate(b=session_table.a * 2)
-    assert engine.shared(expr) is expr and len(engine._SHARED) == 2
-    engine.release([session_table])
+    # pandas inputs are loaded for one call and dropped after it: results on them never kept
+    with engine.inputs({"a": pd.DataFrame({"a": [1, 2]})}) as t:
+        expr = t["a"].mutate(b=t["a"].a * 2)
+        assert engine.shared(expr) is expr and len(engine._SHARED) == 2
     engine._SHARED.clear()

@@ -120,7 +120,7 @@ def test_payer_rate_rises_with_true_propensity(big):
     """Customers delinquent at a month end pay more often the next month the higher their propensity."""
     tables = {k: big.tables[k] for k in ("customers", "receivables", "payments", "adjustments")}
     as_of = pd.Timestamp("2026-08-31")
-    snap = snapshot(tables, as_of).to_pandas()  # Arrow in, Ibis out
+    snap = snapshot(tables, as_of).to_pandas()  # Arrow in, Arrow out
     delinquent = snap[snap.overdue_balance > 0][["customer_id"]]
     pay = big.frame("payments")
     paid_at = pd.to_datetime(pay.paid_at)

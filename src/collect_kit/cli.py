@@ -22,9 +22,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from . import __version__, segmentation, sources
+from . import __version__, engine, segmentation, sources
 from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo, sample_config
-from .engine import as_table, release
 from .errors import CollectKitError, ConfigError, DataValidationError
 from .segmentation.export import export_assignments
 from .snapshot import snapshot
@@ -198,14 +197,12 @@ def segment(
         portfolio = _load_portfolio(sources_path, database)
         when = portfolio.month_end(as_of, "--as-of")
         status.update(f"Computing the snapshot as of {when.date()}")
-        snap = as_table(snapshot(portfolio.tables, when).to_pyarrow())
+        computed = snapshot(portfolio.tables, when).to_pyarrow()  # once, for both uses
         status.update("Segmenting")
-        try:
-            result = segmentation.explain(rules, snap)
+        with engine.inputs({"snapshot": computed}) as loaded:
+            result = segmentation.explain(rules, loaded["snapshot"])
             if export is not None:
-                export_assignments(rules, snap, export)
-        finally:
-            release([snap])
+                export_assignments(rules, loaded["snapshot"], export)
     cur = portfolio.currency
     table = RichTable(title=f"{rules.name}: segments as of {pd.Timestamp(when).date()}")
     for col in (

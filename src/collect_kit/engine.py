@@ -3,21 +3,26 @@
 Domain modules work on Ibis expressions only and never import DuckDB (or, later, PySpark).
 Default engine: DuckDB in-process. DuckDB files are opened read-only except while they are
 being built (:func:`write_database`), so an open notebook never blocks a scheduled run.
+
+Every public function of the kit takes its tables through :func:`inputs`: pandas, Arrow
+or Ibis in, Ibis tables of one backend inside, results back in the kind that came in.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import ibis
 import pandas as pd
 import pyarrow as pa
+from ibis.expr import operations as ops
 from ibis.expr.types import Table
 
 from .errors import ConfigError, DataAccessError, InvalidParameterError
@@ -86,44 +91,255 @@ _session = None
 
 
 def session():
-    """The process's in-memory DuckDB connection, where pandas and Arrow inputs are loaded."""
+    """The process's in-memory DuckDB connection: where :func:`inputs` loads pandas and
+    Arrow inputs that come without any Ibis table."""
     global _session
     if _session is None:
         _session = ibis.duckdb.connect()
     return _session
 
 
-def as_table(data: pd.DataFrame | pa.Table | Table, spec: TableSpec | None = None) -> Table:
-    """Return ``data`` as an Ibis table.
+#: what every public function accepts as a table
+TableLike = pd.DataFrame | pa.Table | Table
 
-    Ibis tables pass through. pandas and Arrow inputs are copied into a temporary table of
-    the in-memory :func:`session` (DuckDB scans its own storage about 7x faster than an
-    Arrow memtable referenced several times in one query); :func:`release` drops it. With a
-    canonical ``spec``, pandas columns holding only nulls get the canonical type.
+#: name prefix of the temporary tables :func:`inputs` creates (never kept by :func:`shared`)
+LOADED_PREFIX = "_ck_"
+
+#: Ibis and Arrow types of the canonical column types (:data:`collect_kit.schema.DType`)
+_IBIS_TYPES = {"string": "string", "date": "date", "float": "float64", "int": "int64",
+               "bool": "boolean"}  # fmt: skip
+_ARROW_TYPES = {"string": pa.string(), "date": pa.date32(), "float": pa.float64(),
+                "int": pa.int64(), "bool": pa.bool_()}  # fmt: skip
+
+
+class Inputs(Mapping):
+    """The tables of one call as Ibis tables on one backend (built by :func:`inputs`).
+
+    A read-only mapping name -> Ibis table. ``backend``: the connection every table is on
+    (empty canonical tables are in-memory and work next to any). ``kind``: how row-level
+    results go back to the caller — ``"pandas"`` when any input was a pandas DataFrame,
+    else ``"arrow"`` when any was a pyarrow Table, else ``"ibis"``.
     """
-    if isinstance(data, Table):
-        return data
-    if isinstance(data, pd.DataFrame) and spec is not None:
+
+    def __init__(self, tables: dict[str, Table], backend, kind: str):
+        self._tables = tables
+        self.backend = backend
+        self.kind = kind
+
+    def __getitem__(self, name: str) -> Table:
+        return self._tables[name]
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def as_given(
+        self, expr: Table, order_by: str | Sequence[str] | None = None
+    ) -> pd.DataFrame | pa.Table | Table:
+        """``expr`` in the kind the inputs came in (see ``kind``).
+
+        pandas and Arrow results are computed now (the tables loaded for this call are
+        dropped when the ``with`` block ends), sorted by ``order_by`` when given, with a
+        fresh 0..n-1 index for pandas. An Ibis result is returned unevaluated (unordered).
+        """
+        if self.kind == "ibis":
+            return expr
+        if order_by is not None:
+            expr = expr.order_by(order_by)
+        if self.kind == "arrow":
+            return expr.to_pyarrow()
+        return expr.to_pandas().reset_index(drop=True)
+
+
+@contextmanager
+def inputs(
+    tables: Mapping[str, TableLike | None],
+    specs: Mapping[str, TableSpec | None] | None = None,
+    *,
+    required: Sequence[str] = (),
+    parameter: str | None = None,
+) -> Iterator[Inputs]:
+    """The one way public functions take tables: pandas, Arrow or Ibis -> Ibis tables of one
+    backend, as an :class:`Inputs` mapping valid inside the ``with`` block.
+
+    ``tables``: the inputs by name (``None`` = not given). ``specs``: the tables to take,
+    each with its canonical :class:`~collect_kit.schema.TableSpec` or ``None`` for a table
+    outside the model (a snapshot, a groups frame); default: every table of ``tables``,
+    none canonical. Names outside ``specs`` are ignored. ``required``: names that must be
+    given. ``parameter``: the parameter holding the mapping, for messages
+    (``tables['payments']``); without it a name is the parameter itself (``snapshot``).
+
+    - Backend: that of the Ibis inputs (in-memory tables such as ``ibis.memtable`` have
+      none and work next to any); without Ibis inputs, the in-memory :func:`session`.
+    - pandas and Arrow inputs are loaded into that backend as temporary tables (DuckDB
+      scans its own storage about 7x faster than an Arrow table referenced several times
+      in one query), dropped when the block ends. DuckDB takes them with
+      ``create_table(temp=True)``, which works on read-only connections; any other
+      backend gets Arrow, never pandas (on Spark, pandas turns missing values into NaN,
+      which is not NULL there: ``docs/stack.md``). Columns holding only nulls with no type
+      (pandas ``object``, Arrow ``null``) get the canonical type, else text.
+    - With a canonical spec: an absent table is an empty canonical table (unless
+      required); optional canonical columns missing from a table are added as typed nulls;
+      timestamp columns the model has as dates become dates.
+
+    Raises :class:`InvalidParameterError` for ``tables`` that is not a mapping, a value
+    that is not a table, missing required tables or required canonical columns, and Ibis
+    tables of two different connections (naming two of them).
+    """
+    if not isinstance(tables, Mapping):
+        raise InvalidParameterError(
+            f"{parameter or 'tables'}: expected a mapping of table name -> table, "
+            f"got {type(tables).__name__}"
+        )
+    specs = dict.fromkeys(tables) if specs is None else specs
+    label = (lambda n: f"{parameter}['{n}']") if parameter else (lambda n: n)
+    given = {n: tables.get(n) for n in specs if tables.get(n) is not None}
+    for name, data in given.items():
+        if not isinstance(data, TableLike):
+            raise InvalidParameterError(
+                f"{label(name)}: expected a pandas DataFrame, a pyarrow Table or an Ibis "
+                f"table, got {type(data).__name__}"
+            )
+    missing = [n for n in required if n not in given]
+    if missing and parameter:
+        raise InvalidParameterError(
+            f"{parameter}: missing required table(s) {', '.join(missing)}; "
+            f"given: {', '.join(given) or 'none'}"
+        )
+    if missing:
+        raise InvalidParameterError(
+            f"{missing[0]}: expected a pandas DataFrame, a pyarrow Table or an Ibis table, got None"
+        )
+    backend = _common_backend(given, label)
+    created: list[str] = []
+    try:
+        out: dict[str, Table] = {}
+        for name, spec in specs.items():
+            data = given.get(name)
+            if data is None:
+                if spec is not None:
+                    out[name] = _empty_table(spec)
+                continue
+            if not isinstance(data, Table):
+                data = _load(backend, _typed_nulls(data, spec), created)
+            out[name] = data if spec is None else _canonical(data, spec, label(name))
+        yield Inputs(out, backend, _kind(given.values()))
+    finally:
+        for name in reversed(created):
+            _drop(backend, name)
+
+
+def _kind(given) -> str:
+    """How row-level results go back: pandas if any input was, else Arrow if any was."""
+    if any(isinstance(d, pd.DataFrame) for d in given):
+        return "pandas"
+    return "arrow" if any(isinstance(d, pa.Table) for d in given) else "ibis"
+
+
+def _common_backend(given: Mapping[str, TableLike], label):
+    """The one backend of the Ibis inputs, or the session when there is none."""
+    found: dict = {}  # backend id -> (backend, first table on it)
+    for name, data in given.items():
+        if isinstance(data, Table):
+            for backend in data._find_backends()[0]:
+                found.setdefault(id(backend), (backend, name))
+    if len(found) > 1:
+        (a, first), (b, second) = list(found.values())[:2]
+        raise InvalidParameterError(
+            f"{label(first)} and {label(second)}: Ibis tables of two different connections "
+            f"({a.name} and {b.name}) cannot be read together; expected Ibis tables of one "
+            "connection (pandas and Arrow tables are loaded onto it)"
+        )
+    return next(iter(found.values()))[0] if found else session()
+
+
+def _typed_nulls(data: pd.DataFrame | pa.Table, spec: TableSpec | None) -> pd.DataFrame | pa.Table:
+    """``data`` with its untyped all-null columns (pandas ``object``, Arrow ``null``) typed:
+    the canonical type of a spec column, else text (engines refuse untyped columns)."""
+    kinds = {c.name: c.dtype for c in spec.columns} if spec is not None else {}
+    if isinstance(data, pd.DataFrame):
         untyped = {
-            c.name: PANDAS_DTYPES[c.dtype]
-            for c in spec.columns
-            if c.name in data.columns and data[c.name].dtype == object and data[c.name].isna().all()
+            c: PANDAS_DTYPES[kinds.get(c, "string")]
+            for c in data.columns
+            if data[c].dtype == object and data[c].isna().all()
         }
-        data = data.astype(untyped) if untyped else data
-    if isinstance(data, pd.DataFrame | pa.Table):
-        return session().create_table(f"_ck_{uuid.uuid4().hex}", data, temp=True)
-    raise InvalidParameterError(
-        f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}"
+        return data.astype(untyped) if untyped else data
+    for i, field in enumerate(data.schema):
+        if pa.types.is_null(field.type):
+            target = _ARROW_TYPES[kinds.get(field.name, "string")]
+            data = data.set_column(i, field.name, data.column(i).cast(target))
+    return data
+
+
+def _load(backend, data: pd.DataFrame | pa.Table, created: list[str]) -> Table:
+    """Copy ``data`` into a new temporary table of ``backend``; its name goes to ``created``."""
+    name = f"{LOADED_PREFIX}{uuid.uuid4().hex}"
+    if backend.name == "duckdb":
+        table = backend.create_table(name, data, temp=True)
+    else:
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, preserve_index=False)  # NaN -> null
+        table = _ARROW_LOADERS.get(backend.name, _load_arrow)(backend, name, data)
+    created.append(name)
+    return table
+
+
+def _load_arrow(backend, name: str, data: pa.Table) -> Table:
+    return backend.create_table(name, data, temp=True)
+
+
+def _load_arrow_spark(backend, name: str, data: pa.Table) -> Table:
+    # Ibis's create_table hands Spark pandas even for Arrow input (NaN is not NULL there),
+    # and Spark refuses temp=True: a temporary view of a DataFrame built from Arrow
+    backend._session.createDataFrame(data).createOrReplaceTempView(name)
+    return backend.table(name)
+
+
+#: backends whose Arrow loading differs from ``create_table(name, arrow, temp=True)``
+_ARROW_LOADERS = {"pyspark": _load_arrow_spark}
+
+
+def _drop(backend, name: str) -> None:
+    """Drop a table :func:`_load` created."""
+    if backend.name == "pyspark":
+        backend._session.catalog.dropTempView(name)
+    else:
+        backend.drop_table(name, force=True)
+
+
+def _canonical(t: Table, spec: TableSpec, label: str) -> Table:
+    """``t`` in the canonical shape of ``spec`` (unchanged when it already is).
+
+    Missing optional columns are added as typed nulls; timestamps the model has as dates
+    become dates. Raises :class:`InvalidParameterError` naming missing required columns.
+    """
+    absent = [c for c in spec.columns if c.name not in t.columns]
+    lacking = [c.name for c in absent if c.required]
+    if lacking:
+        raise InvalidParameterError(
+            f"{label}: missing required column(s) {', '.join(lacking)} of the canonical "
+            f"'{spec.name}' table; has: {', '.join(t.columns)}"
+        )
+    fix = {c.name: ibis.null(_IBIS_TYPES[c.dtype]) for c in absent}
+    fix.update(
+        {
+            c.name: t[c.name].date()
+            for c in spec.columns
+            if c.dtype == "date" and c.name in t.columns and t[c.name].type().is_timestamp()
+        }
     )
+    return t.mutate(**fix) if fix else t
 
 
-def release(tables) -> None:
-    """Drop the temporary tables :func:`as_table` created (others are left alone)."""
-    con = session()
-    for t in tables:
-        name = t.get_name() if isinstance(t, Table) else None
-        if name and name.startswith("_ck_"):
-            con.drop_table(name, force=True)
+@functools.cache
+def _empty_table(spec: TableSpec) -> Table:
+    """An empty in-memory canonical table (one per spec, so expressions built on it are
+    equal from call to call and :func:`shared` finds them again)."""
+    return ibis.memtable(
+        pa.table({c.name: pa.array([], _ARROW_TYPES[c.dtype]) for c in spec.columns})
+    )
 
 
 #: results kept by :func:`shared` (most recently used last); each is one row per customer
@@ -138,11 +354,10 @@ def shared(expr: Table) -> Table:
     at a month end: every KPI of a month, aging, roll rates and vintages read the same few).
     Ibis materializes it as a temporary table (``Table.cache``), keyed by the expression,
     so an equal expression built again finds it; the :data:`SHARED_MAX` most recently used
-    are kept. Inputs loaded from pandas into the :func:`session` are not kept: they are
-    released after each call, and keeping results built on them would only hold memory.
+    are kept. Results that read a table :func:`inputs` loaded from pandas or Arrow are not
+    kept: that table is dropped after the call, and no later expression can equal them.
     """
-    backend = ibis.get_backend(expr)
-    if _session is not None and backend is _session:
+    if _reads_loaded(expr):
         return expr
     key = expr.op()
     if key in _SHARED:
@@ -153,6 +368,11 @@ def shared(expr: Table) -> Table:
     while len(_SHARED) > SHARED_MAX:
         _SHARED.popitem(last=False)  # Ibis drops the temporary table once unreferenced
     return kept
+
+
+def _reads_loaded(expr: Table) -> bool:
+    """Whether ``expr`` reads a temporary table :func:`inputs` loaded."""
+    return any(t.name.startswith(LOADED_PREFIX) for t in expr.op().find(ops.DatabaseTable))
 
 
 def release_shared() -> None:

@@ -28,7 +28,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from . import schema
-from .engine import as_table, release, shared
+from .engine import TableLike, inputs, shared
 from .errors import InvalidParameterError
 from .periods import Period, parse_date
 from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, promise_outcomes
@@ -81,9 +81,9 @@ def kpi(
                 tables, period, by: Sequence[str] = (), groups=None, **options
             ) -> pd.DataFrame:
                 period = Period.of(period)
-                with _Inputs(tables, groups) as inp:
-                    frame, num, den = function(inp.t, period, **options)
-                    out = _ratio(inp, frame, num, den, by, name, period.end, scale)
+                with _inputs(tables, groups) as t:
+                    frame, num, den = function(t, period, **options)
+                    out = _ratio(t, frame, num, den, by, name, period.end, scale)
                 return out.assign(denominator=1.0, value=out["numerator"]) if total else out
 
             compute.__name__, compute.__qualname__ = function.__name__, function.__qualname__
@@ -111,40 +111,16 @@ def methodology() -> pd.DataFrame:
 # ---------------------------------------------------------------------------- helpers
 
 
-class _Inputs:
-    """The canonical tables as Ibis tables (pandas inputs loaded once, released after)."""
+#: the tables a KPI may read (absent canonical ones are empty) and ``groups``
+_SPECS: dict[str, schema.TableSpec | None] = {
+    **{n: schema.TABLES[n] for n in ("customers", "receivables", "payments", "adjustments", "contacts")},
+    "groups": None,
+}  # fmt: skip
 
-    def __init__(self, tables: Mapping[str, object], groups=None):
-        self.created: list[Table] = []
-        self.t: dict[str, Table] = {}
-        for name, spec in schema.TABLES.items():
-            given = tables.get(name)
-            if given is None:
-                self.t[name] = ibis.memtable(schema.empty_frame(spec))
-                continue
-            table = as_table(given, spec)
-            if table is not given:
-                self.created.append(table)
-            fix = {c.name: table[c.name].date() for c in spec.columns
-                   if c.dtype == "date" and c.name in table.columns and table[c.name].type().is_timestamp()}  # fmt: skip
-            self.t[name] = table.mutate(**fix) if fix else table
-        self.groups = None
-        if groups is not None:
-            if isinstance(groups, pd.DataFrame) and any(
-                isinstance(v, Table) for v in tables.values()
-            ):
-                # tables bound to a database: an in-memory table works next to them
-                self.groups = ibis.memtable(groups)
-            else:
-                self.groups = as_table(groups)
-                if self.groups is not groups:
-                    self.created.append(self.groups)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        release(self.created)
+def _inputs(tables: Mapping[str, TableLike], groups: TableLike | None):
+    """:func:`engine.inputs` of a KPI's ``tables`` and ``groups`` (one backend for all)."""
+    return inputs({**tables, "groups": groups}, _SPECS, parameter="tables")
 
 
 def _date(d) -> ibis.Scalar:
@@ -185,15 +161,15 @@ def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
     return p.group_by("customer_id").aggregate(paid=p.amount.sum())
 
 
-def _group_keys(inputs: _Inputs, frame: Table, by: Sequence[str]) -> Table:
-    """Attach the ``by`` columns to a per-customer frame."""
+def _group_keys(t: Mapping[str, Table], frame: Table, by: Sequence[str]) -> Table:
+    """Attach the ``by`` columns (from ``groups``, else ``customers``) to a per-customer frame."""
     by = [c for c in by if c not in frame.columns]  # e.g. a contact's own channel
     if not by:
         return frame
-    source = inputs.groups if inputs.groups is not None else inputs.t["customers"]
+    source = _source(t)
     missing = [c for c in by if c not in source.columns]
     if missing:
-        where = "groups" if inputs.groups is not None else "the customers table (pass groups=)"
+        where = "groups" if "groups" in t else "the customers table (pass groups=)"
         raise InvalidParameterError(
             f"by: {missing} not in {where}; available: {', '.join(source.columns)}"
         )
@@ -218,11 +194,11 @@ def _finish(
 
 
 def _ratio(
-    inputs, frame: Table, numerator, denominator, by, name, period_end, scale=1.0
+    t: Mapping[str, Table], frame: Table, numerator, denominator, by, name, period_end, scale=1.0
 ) -> pd.DataFrame:
     """Sum numerator and denominator per ``by`` group; every group of the grouping source
     appears, an empty one with 0 / 0 and a NaN value."""
-    frame = _group_keys(inputs, frame.mutate(_n=numerator, _d=denominator), by)
+    frame = _group_keys(t, frame.mutate(_n=numerator, _d=denominator), by)
     if not by:
         return _finish(
             frame.aggregate(numerator=frame._n.sum(), denominator=frame._d.sum()),
@@ -236,15 +212,16 @@ def _ratio(
         .aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
         .to_pandas()
     )
-    own = [c for c in by if c in frame.columns and c not in _source(inputs).columns]
+    own = [c for c in by if c in frame.columns and c not in _source(t).columns]
     if not own:  # groups come from the customers table or ``groups``: list them all
-        every = _source(inputs).select(*by).distinct().to_pandas()
+        every = _source(t).select(*by).distinct().to_pandas()
         agg = every.merge(agg, on=list(by), how="left")
     return _finish(ibis.memtable(agg), by, name, period_end, scale)
 
 
-def _source(inputs) -> Table:
-    return inputs.groups if inputs.groups is not None else inputs.t["customers"]
+def _source(t: Mapping[str, Table]) -> Table:
+    """Where ``by`` columns come from: ``groups`` when given, else ``customers``."""
+    return t["groups"] if "groups" in t else t["customers"]
 
 
 def _delinquent_book(t, period: Period) -> Table:
@@ -545,10 +522,10 @@ def managed_rate(t, period: Period):
 )  # fmt: skip
 def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        c = _contacts_in(inp.t, period)
+    with _inputs(tables, groups) as t:
+        c = _contacts_in(t, period)
         cost = c.group_by("customer_id").aggregate(cost=c.cost.sum(), costed=c.cost.count())
-        paid = _paid_in(inp.t, period).view()
+        paid = _paid_in(t, period).view()
         j = cost.outer_join(paid, cost.customer_id == paid.customer_id)
         j = j.select(
             customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
@@ -557,9 +534,9 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
             paid=j.paid.fill_null(0.0),
         )
         out = _ratio(
-            inp, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
+            t, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
         )
-        has_cost = _group_keys(inp, j, by)
+        has_cost = _group_keys(t, j, by)
         n_costed = has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()).to_pandas() if by else \
             pd.DataFrame({"n": [has_cost.costed.sum().to_pandas()]})  # fmt: skip
     if by:
@@ -576,10 +553,10 @@ def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     (``denominator``) and the share of balance (``value``, a fraction). Buckets with no
     customer show 0."""
     as_of = parse_date(as_of, "as_of")
-    with _Inputs(tables, groups) as inp:
-        per = customer_balances(inp.t, as_of)
+    with _inputs(tables, groups) as t:
+        per = customer_balances(t, as_of)
         per = per.filter(per.balance > 0)  # customers who owe something
-        per = _group_keys(inp, per.mutate(dpd_bucket=dpd_bucket(per.max_days_past_due)), by)
+        per = _group_keys(t, per.mutate(dpd_bucket=dpd_bucket(per.max_days_past_due)), by)
         keys = [*by, "dpd_bucket"]
         agg = (
             per.group_by(keys)
@@ -645,8 +622,8 @@ def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFr
     ``current`` while still owing (OCC Comptroller's Handbook, retail lending).
     """
     period = Period.of(period)
-    with _Inputs(tables, groups) as inp:
-        tr = _group_keys(inp, _transitions(inp.t, period), by)
+    with _inputs(tables, groups) as t:
+        tr = _group_keys(t, _transitions(t, period), by)
         keys = [*by, "from_bucket", "to_state"]
         agg = (
             tr.group_by(keys)
@@ -753,8 +730,7 @@ def vintage_curves(
     k months are not all within ``last`` are left out (not yet mature).
     """
     months = _month_ends(first, last)
-    with _Inputs(tables, groups) as inp:
-        t = inp.t
+    with _inputs(tables, groups) as t:
         entries, states = _episodes(t, months)
         p = t["payments"].filter(t["payments"].paid_at <= _date(months[-1]))
         bounds = ibis.memtable(
@@ -782,7 +758,7 @@ def vintage_curves(
                      paid=pmv.paid.fill_null(0.0))  # fmt: skip
         cw = ibis.cumulative_window(group_by=["customer_id", "month"], order_by="k")
         g = g.mutate(cum=ibis.least(g.paid.sum().over(cw), g.entry_balance))
-        g = _group_keys(inp, g, by)
+        g = _group_keys(t, g, by)
         agg = (
             g.group_by([*by, "month", "k"])
             .aggregate(episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum())
@@ -811,8 +787,7 @@ def time_to_first_payment(tables, first, last, by: Sequence[str] = (), groups=No
 
     months = _month_ends(first, last)
     end = months[-1]
-    with _Inputs(tables, groups) as inp:
-        t = inp.t
+    with _inputs(tables, groups) as t:
         entries, _ = _episodes(t, months)
         bounds = ibis.memtable(
             pd.DataFrame({"month": range(len(months)), "entry_at": months})
@@ -823,7 +798,7 @@ def time_to_first_payment(tables, first, last, by: Sequence[str] = (), groups=No
         first_pay = j.group_by("customer_id", "month", "entry_at").aggregate(
             first_paid=j.paid_at.min()
         )
-        first_pay = _group_keys(inp, first_pay, by)
+        first_pay = _group_keys(t, first_pay, by)
         event = first_pay.first_paid.notnull()
         days = ibis.cases((event, first_pay.first_paid.delta(first_pay.entry_at, unit="day")),
                           else_=_date(end).delta(first_pay.entry_at, unit="day"))  # fmt: skip

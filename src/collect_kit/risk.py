@@ -20,10 +20,12 @@ from dataclasses import dataclass
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from ibis.expr.types import Table
 from scipy import stats
 
-from .engine import as_table, release
+from . import schema
+from .engine import TableLike, inputs
 from .errors import InvalidParameterError
 from .stability import population_stability, psi_reading
 
@@ -93,27 +95,25 @@ class PropensityModel:
     def features(self) -> list[str]:
         return [c for c in self.coefficients.index if c != "const"]
 
-    def score(self, snapshot: pd.DataFrame | Table) -> pd.DataFrame | Table:
+    def score(self, snapshot: TableLike) -> pd.DataFrame | pa.Table | Table:
         """P(pay within H days) per owing customer, computed on the engine.
 
-        Returns ``customer_id``, ``balance`` and ``p_pay`` (a fraction); pandas in, pandas out.
+        Returns ``customer_id``, ``balance`` and ``p_pay`` (a fraction), one row per
+        customer with a positive balance: pandas in, pandas out (sorted by
+        ``customer_id``); Arrow in, Arrow out; Ibis in, Ibis out.
         """
-        t = as_table(snapshot)
-        x = design(t, self.features)
-        lp = ibis.literal(float(self.coefficients["const"]))
-        for name in self.features:
-            lp = lp + x[name] * float(self.coefficients[name])
-        out = x.select("customer_id", "balance", p_pay=1.0 / (1.0 + (-lp).exp()))
-        if isinstance(snapshot, pd.DataFrame):
-            frame = out.to_pandas().sort_values("customer_id", ignore_index=True)
-            release([t])
-            return frame
-        return out
+        with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
+            x = design(t["snapshot"], self.features)
+            lp = ibis.literal(float(self.coefficients["const"]))
+            for name in self.features:
+                lp = lp + x[name] * float(self.coefficients[name])
+            out = x.select("customer_id", "balance", p_pay=1.0 / (1.0 + (-lp).exp()))
+            return t.as_given(out, order_by="customer_id")
 
 
 def fit(
-    snapshot: pd.DataFrame | Table,
-    payments: pd.DataFrame | Table,
+    snapshot: TableLike,
+    payments: TableLike,
     as_of,
     horizon_days: int = HORIZON_DAYS,
     max_rows: int = 200_000,
@@ -122,20 +122,15 @@ def fit(
 ) -> PropensityModel:
     """Fit the Logit on the snapshot of ``as_of`` against "paid within ``horizon_days``".
 
-    At most ``max_rows`` owing customers are used, a seeded random sample when there are
-    more. The caller makes sure the labels are complete (as_of + H <= extraction date).
+    ``snapshot`` and ``payments``: pandas, Arrow or Ibis, in any mix (a pandas snapshot
+    with the ``payments`` of a portfolio on a DuckDB file works). At most ``max_rows``
+    owing customers are used, a seeded random sample when there are more. The caller makes
+    sure the labels are complete (as_of + H <= extraction date).
     """
     import statsmodels.api as sm
 
-    t, p = as_table(snapshot), as_table(payments)
-    try:
-        x = design(t, features)
-        y = labels(p, as_of, horizon_days)
-        data = x.left_join(y, "customer_id").drop("customer_id_right")
-        frame = data.mutate(paid=data.paid.fill_null(0.0)).to_pandas()
-    finally:
-        release([a for a, b in ((t, snapshot), (p, payments)) if a is not b])
-    frame = frame.sort_values("customer_id", ignore_index=True)
+    with _with_payments(snapshot, payments, "snapshot") as t:
+        frame = _labelled(design(t["snapshot"], features), t["payments"], as_of, horizon_days)
     if len(frame) > max_rows:
         frame = frame.sample(max_rows, random_state=seed).sort_values(
             "customer_id", ignore_index=True
@@ -195,19 +190,34 @@ def discrimination(score: np.ndarray, paid: np.ndarray) -> Discrimination:
 
 
 def outcomes(
-    scored: pd.DataFrame | Table,
-    payments: pd.DataFrame | Table,
+    scored: TableLike,
+    payments: TableLike,
     as_of,
     horizon_days: int = HORIZON_DAYS,
 ) -> pd.DataFrame:
-    """``scored`` (customer_id + columns) with ``paid`` (0/1) over the horizon after ``as_of``."""
-    t, p = as_table(scored), as_table(payments)
-    try:
-        y = labels(p, as_of, horizon_days)
-        j = t.left_join(y, "customer_id").drop("customer_id_right")
-        out = j.mutate(paid=j.paid.fill_null(0.0)).to_pandas()
-    finally:
-        release([a for a, b in ((t, scored), (p, payments)) if a is not b])
+    """``scored`` (customer_id + columns) with ``paid`` (0/1) over the horizon after ``as_of``.
+
+    A pandas DataFrame sorted by ``customer_id``, whatever kinds of tables came in.
+    """
+    with _with_payments(scored, payments, "scored") as t:
+        return _labelled(t["scored"], t["payments"], as_of, horizon_days)
+
+
+def _with_payments(table: TableLike, payments: TableLike, name: str):
+    """:func:`engine.inputs` of a customer-level ``table`` (parameter ``name``) and the
+    canonical ``payments``, on one backend."""
+    return inputs(
+        {name: table, "payments": payments},
+        {name: None, "payments": schema.PAYMENTS},
+        required=[name, "payments"],
+    )
+
+
+def _labelled(t: Table, payments: Table, as_of, horizon_days: int) -> pd.DataFrame:
+    """``t``'s rows with ``paid`` (0/1: a payment within the horizon), sorted by customer."""
+    y = labels(payments, as_of, horizon_days)
+    j = t.left_join(y, "customer_id").drop("customer_id_right")
+    out = j.mutate(paid=j.paid.fill_null(0.0)).to_pandas()
     return out.sort_values("customer_id", ignore_index=True)
 
 

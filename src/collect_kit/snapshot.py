@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 from ibis.expr.types import Table
 
-from . import schema
-from .engine import as_table, release
+from . import engine, schema
 from .errors import InvalidParameterError
 from .periods import parse_date
 
@@ -116,37 +116,10 @@ class SnapshotWindow:
         return cls(as_of, as_of - pd.DateOffset(months=lookback_months))
 
 
-def _tables(tables: Mapping[str, object]) -> tuple[dict[str, Table], list[Table], bool]:
-    """Ibis tables for every canonical table (empty ones for absent optional tables).
-
-    Also returns the raw tables created from pandas/Arrow inputs (to release after use) and
-    whether any input was pandas.
-    """
-    missing = [n for n in ("customers", "receivables", "payments") if n not in tables]
-    if missing:
-        raise InvalidParameterError(f"tables: missing {', '.join(missing)}")
-    any_pandas = any(isinstance(t, pd.DataFrame) for t in tables.values())
-    out, created = {}, []
-    for name, spec in schema.TABLES.items():
-        given = tables.get(name)
-        if given is None:  # an in-memory table works next to tables of any connection
-            raw = ibis.memtable(schema.empty_frame(spec))
-        else:
-            raw = as_table(given, spec)
-            if raw is not given:
-                created.append(raw)
-        out[name] = _dates_as_dates(raw, spec)
-    return out, created, any_pandas
-
-
-def _dates_as_dates(t: Table, spec: schema.TableSpec) -> Table:
-    """Timestamp columns where the model has dates (pandas datetime64) become dates."""
-    fix = {
-        c.name: t[c.name].date()
-        for c in spec.columns
-        if c.dtype == "date" and c.name in t.columns and t[c.name].type().is_timestamp()
-    }
-    return t.mutate(**fix) if fix else t
+#: the tables a snapshot reads, with their canonical specs (the last three may be absent)
+SNAPSHOT_TABLES = ("customers", "receivables", "payments", "adjustments", "contacts", "scores")
+_SPECS = {name: schema.TABLES[name] for name in SNAPSHOT_TABLES}
+_REQUIRED = ("customers", "receivables", "payments")
 
 
 def _days(later, earlier):
@@ -277,28 +250,39 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
 
 
 def snapshot(
-    tables: Mapping[str, Table | pd.DataFrame],
+    tables: Mapping[str, engine.TableLike],
     as_of,
     lookback_months: int = 6,
     new_customer_days: int = 90,
     promise_tolerance: float = 0.01,
-) -> Table | pd.DataFrame:
+) -> Table | pd.DataFrame | pa.Table:
     """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
 
-    ``tables``: the canonical tables by name (pandas DataFrames or Ibis tables, e.g.
-    ``Portfolio.tables``); ``adjustments``, ``contacts`` and ``scores`` may be absent.
-    ``as_of``: the snapshot date (inclusive; usually a month end). ``lookback_months``
-    (``N``): the window for the behaviour features, ``(as_of - N months, as_of]``.
-    ``promise_tolerance``: fraction of a promise that may be missing and still count as
-    kept. Returns an Ibis table, or a pandas DataFrame when any input was pandas.
+    ``tables``: the canonical tables by name (pandas DataFrames, Arrow tables or Ibis
+    tables of one connection, e.g. ``Portfolio.tables``, in any mix); ``adjustments``,
+    ``contacts`` and ``scores`` may be absent, and so may the optional customer columns
+    (``company_size``, ``industry``, ``phone``, ``email`` ...: their features are then null
+    or false). ``as_of``: the snapshot date (inclusive; usually a month end).
+    ``lookback_months`` (``N``): the window for the behaviour features,
+    ``(as_of - N months, as_of]``. ``promise_tolerance``: fraction of a promise that may be
+    missing and still count as kept. Returns a pandas DataFrame sorted by ``customer_id``
+    when any input was pandas, else an Arrow table when any was Arrow, else an Ibis table.
     Personal columns (name, phone, e-mail) are read for the contactability flags only.
     """
     if not 0 <= promise_tolerance < 1:
         raise InvalidParameterError(
             f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})"
         )
-    t, created, any_pandas = _tables(tables)
     win = SnapshotWindow.of(as_of, lookback_months)
+    with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
+        result = _features(t, win, new_customer_days, promise_tolerance)
+        return t.as_given(result, order_by="customer_id")
+
+
+def _features(
+    t: Mapping[str, Table], win: SnapshotWindow, new_customer_days: int, promise_tolerance: float
+) -> Table:
+    """The snapshot expression over canonical Ibis tables (see :func:`snapshot`)."""
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
 
@@ -392,10 +376,6 @@ def snapshot(
         score=out.score,
         score_at=out.score_at,
     )
-    if any_pandas:
-        frame = result.to_pandas()
-        release(created)
-        return frame.sort_values("customer_id", ignore_index=True)
     return result
 
 
@@ -460,10 +440,6 @@ snapshot.__doc__ += "\n\n    Features:\n\n" + "\n".join(
 )
 
 
-#: the canonical tables a snapshot reads (all their columns go into :func:`fingerprint`)
-SNAPSHOT_TABLES = ("customers", "receivables", "payments", "adjustments", "contacts", "scores")
-
-
 def _row_hash(t: Table):
     """A 64-bit hash of one row: the engine's hash of a struct of every column (typed
     values, nulls included; about 4x faster than hashing the row cast to text)."""
@@ -491,7 +467,7 @@ def _engine_name(t: Table) -> str:
         return "unknown"
 
 
-def fingerprint(tables: Mapping[str, Table | pd.DataFrame]) -> str:
+def fingerprint(tables: Mapping[str, engine.TableLike]) -> str:
     """A key that changes whenever the data a snapshot reads changes (32 hex digits).
 
     For each table of :data:`SNAPSHOT_TABLES` (absent optional tables count as empty), the
@@ -503,13 +479,10 @@ def fingerprint(tables: Mapping[str, Table | pd.DataFrame]) -> str:
     """
     from . import __version__
 
-    t, created, _ = _tables(tables)
-    try:
+    with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
         engines = sorted({_engine_name(t[n]) for n in SNAPSHOT_TABLES if n in tables})
         parts = [f"collect_kit {__version__}", "engines " + ",".join(engines)]
         for name in SNAPSHOT_TABLES:
             columns = ",".join(sorted(t[name].columns))
             parts.append(f"{name}({columns}) {_table_digest(t[name])}")
-    finally:
-        release(created)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from ibis.expr.types import Table
 
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from ..errors import InvalidParameterError
 
 HEX_DIGITS = 7
@@ -41,32 +42,46 @@ def bucket_expr(customer_id, salt: str):
 
 
 def assign_arms(
-    population: pd.DataFrame | Table,
+    population: TableLike,
     salt: str,
     weights: Mapping[str, float] | Mapping[str, Mapping[str, float]],
     segment: str = "segment",
-) -> pd.DataFrame | Table:
+) -> pd.DataFrame | pa.Table | Table:
     """Add ``bucket`` and ``arm`` to each row of ``population`` (customer_id, segment).
 
     ``weights``: arm -> weight for every segment, or segment -> {arm: weight} per segment;
     weights are normalised to 1 and the first arm is the champion. A segment present in the
     data without weights raises ``ValueError``. pandas in, pandas out (same rows, same
-    order); an Ibis table gives an Ibis table.
+    order and index); Arrow in, Arrow out (same row order); an Ibis table gives an Ibis
+    table.
     """
-    if not isinstance(population, pd.DataFrame):
+    if isinstance(population, Table):
         return _assigned(population, salt, weights, segment)
-    frame = population[["customer_id", segment]].copy()
-    frame["_row"] = np.arange(len(frame))
-    t = as_table(frame)
-    try:
-        out = _assigned(t, salt, weights, segment).select("_row", "bucket", "arm").to_pandas()
-    finally:
-        release([t])
-    out = out.sort_values("_row")
+    with inputs({"population": _keyed(population, segment)}) as t:
+        out = _assigned(t["population"], salt, weights, segment)
+        out = out.select(_ROW, "bucket", "arm").order_by(_ROW).to_pyarrow()
+    if isinstance(population, pa.Table):
+        return population.append_column("bucket", out.column("bucket")).append_column(
+            "arm", out.column("arm")
+        )
     result = population.copy()
-    result["bucket"] = out["bucket"].to_numpy()
-    result["arm"] = out["arm"].to_numpy()
+    result["bucket"] = out.column("bucket").to_numpy()
+    result["arm"] = out.column("arm").to_numpy(zero_copy_only=False)
     return result
+
+
+_ROW = "_ck_row"
+
+
+def _keyed(population, segment: str):
+    """``customer_id``, ``segment`` and the row number of a pandas or Arrow population
+    (anything else is left for :func:`engine.inputs` to refuse)."""
+    if isinstance(population, pd.DataFrame):
+        return population[["customer_id", segment]].assign(**{_ROW: np.arange(len(population))})
+    if isinstance(population, pa.Table):
+        rows = pa.array(np.arange(len(population)))
+        return population.select(["customer_id", segment]).append_column(_ROW, rows)
+    return population
 
 
 def _assigned(t: Table, salt: str, weights, segment: str) -> Table:

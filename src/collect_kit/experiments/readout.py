@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
-from ..engine import as_table, release
+from .. import schema
+from ..engine import TableLike, inputs
 from ..errors import InvalidParameterError, NoResultsYetError
 from ..snapshot import allocate
 from . import stats as st
@@ -49,7 +50,7 @@ def _date(d):
 
 
 def outcome_stats(
-    tables: Mapping[str, Table | pd.DataFrame],
+    tables: Mapping[str, TableLike],
     experiment_id: str,
     extraction_date,
     window_days: int = 30,
@@ -71,11 +72,8 @@ def outcome_stats(
         raise InvalidParameterError(
             f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})"
         )
-    created: list[Table] = []
-    table = _table_loader(tables, created)
-
-    try:
-        a = table("assignments")
+    with _inputs(tables) as t:
+        a = t["assignments"]
         a = a.filter(a.experiment_id == experiment_id)
         closed = a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date)
         dates = _check_assignments(a, experiment_id, closed)
@@ -85,11 +83,7 @@ def outcome_stats(
                 f"experiment '{experiment_id}': no assigned customer has a closed outcome window "
                 f"by {pd.Timestamp(extraction_date).date()}"
             )
-        receivables, payments, adjustments = (
-            table("receivables"),
-            table("payments"),
-            table("adjustments"),
-        )
+        receivables, payments, adjustments = t["receivables"], t["payments"], t["adjustments"]
         balances = []
         for d in dates:
             b = allocate(
@@ -128,21 +122,26 @@ def outcome_stats(
             sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(), sum_xb=(x * b).sum(),
         )  # fmt: skip
         out = agg.to_pandas()
-        cost = _window_costs(tables, table, a, window_days, cost_per_action)
-        out = out.merge(cost, on=["segment", "arm"], how="left").fillna(
-            {"contacts": 0, "costed_contacts": 0, "sum_cost": 0.0}
-        )
-        return out.sort_values(["segment", "arm"], ignore_index=True)
-    finally:
-        release(created)
+        cost = _window_costs(t["contacts"], a, window_days, cost_per_action)
+    out = out.merge(cost, on=["segment", "arm"], how="left").fillna(
+        {"contacts": 0, "costed_contacts": 0, "sum_cost": 0.0}
+    )
+    return out.sort_values(["segment", "arm"], ignore_index=True)
 
 
-def _window_costs(tables, table, a: Table, window_days: int, cost_per_action) -> pd.DataFrame:
-    """Per segment x arm: actions in the outcome window and their cost (see outcome_stats)."""
+#: the tables a readout reads; adjustments and contacts may be absent (then empty)
+_SPECS = {n: schema.TABLES[n] for n in ("assignments", "receivables", "payments", "adjustments", "contacts")}  # fmt: skip
+_REQUIRED = ("assignments", "receivables", "payments")
+
+
+def _inputs(tables: Mapping[str, TableLike]):
+    """:func:`engine.inputs` of the tables a readout reads, on one backend."""
+    return inputs(tables, _SPECS, required=_REQUIRED, parameter="tables")
+
+
+def _window_costs(c: Table, a: Table, window_days: int, cost_per_action) -> pd.DataFrame:
+    """Per segment x arm: actions ``c`` in the outcome window and their cost (see outcome_stats)."""
     columns = ["segment", "arm", "contacts", "costed_contacts", "sum_cost"]
-    if tables.get("contacts") is None:
-        return pd.DataFrame(columns=columns)
-    c = table("contacts")
     j = a.join(c, [a.customer_id == c.customer_id, c.at >= a.assigned_at,
                    c.at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
     if cost_per_action:
@@ -155,20 +154,6 @@ def _window_costs(tables, table, a: Table, window_days: int, cost_per_action) ->
         contacts=j.count(), costed_contacts=price.count(), sum_cost=price.sum().fill_null(0.0)
     )
     return agg.to_pandas()[columns]
-
-
-def _table_loader(tables, created: list):
-    """A function giving each canonical table as Ibis (dates as dates); pandas inputs it
-    loads are appended to ``created`` for release."""
-
-    def table(name):
-        t = as_table(tables[name])
-        if t is not tables[name]:
-            created.append(t)
-        fix = {c: t[c].date() for c in t.columns if t[c].type().is_timestamp()}
-        return t.mutate(**fix) if fix else t
-
-    return table
 
 
 def _check_assignments(a: Table, experiment_id: str, closed) -> list:
@@ -302,19 +287,16 @@ def _money(c, t, alpha: float) -> st.Comparison:
 
 
 def survival_counts(
-    tables, experiment_id: str, extraction_date, window_days: int = 30
+    tables: Mapping[str, TableLike], experiment_id: str, extraction_date, window_days: int = 30
 ) -> pd.DataFrame:
     """Per segment x arm x day: customers whose first payment came that day after assignment
     (``event`` 1) or who had none within the window (``event`` 0, censored at
     ``window_days``); aggregated on the engine. Only closed windows count."""
-    created: list[Table] = []
-    table = _table_loader(tables, created)
-
-    try:
-        a = table("assignments")
+    with _inputs(tables) as t:
+        a = t["assignments"]
         a = a.filter(a.experiment_id == experiment_id)
         a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
-        p = table("payments").view()
+        p = t["payments"].view()
         j = a.left_join(p, [a.customer_id == p.customer_id, p.paid_at >= a.assigned_at,
                             p.paid_at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
         first = j.group_by("customer_id", "segment", "arm", "assigned_at").aggregate(
@@ -326,8 +308,6 @@ def survival_counts(
         )
         f = first.mutate(time=days, event=event.cast("int64"))
         out = f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()).to_pandas()
-    finally:
-        release(created)
     return out.sort_values(["segment", "arm", "time", "event"], ignore_index=True)
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
+from .. import schema, sources
 from .. import segmentation as sg
-from .. import sources
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from ..errors import ConfigError, NoResultsYetError
 from ..files import spreadsheet_safe, write_atomic
 from ..periods import parse_date
@@ -195,15 +195,24 @@ def readout_experiment(
     )  # fmt: skip
 
 
-def first_assignment(assignments, experiment_id: str) -> pd.Timestamp | None:
-    """The experiment's first ``assigned_at`` (None when it has no assignments)."""
-    loaded = as_table(assignments)
-    try:
-        a = loaded.filter(loaded.experiment_id == experiment_id)
+def first_assignment(assignments: TableLike, experiment_id: str) -> pd.Timestamp | None:
+    """The experiment's first ``assigned_at`` (None when it has no assignments).
+
+    ``assignments``: the canonical table, pandas, Arrow or Ibis.
+    """
+    with _assignments(assignments) as t:
+        a = t["assignments"].filter(t["assignments"].experiment_id == experiment_id)
         value = a.assigned_at.min().execute()
-    finally:
-        release([loaded] if loaded is not assignments else [])
     return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def _assignments(assignments: TableLike):
+    """:func:`engine.inputs` of the canonical ``assignments`` table."""
+    return inputs(
+        {"assignments": assignments},
+        {"assignments": schema.ASSIGNMENTS},
+        required=["assignments"],
+    )
 
 
 def strategy_costs(cfg: ExperimentConfig, stats: pd.DataFrame) -> dict:
@@ -220,7 +229,9 @@ def strategy_costs(cfg: ExperimentConfig, stats: pd.DataFrame) -> dict:
     return out
 
 
-def monthly_inflow(assignments, experiment_id: str, as_of, months: int = 3) -> dict[str, float]:
+def monthly_inflow(
+    assignments: TableLike, experiment_id: str, as_of, months: int = 3
+) -> dict[str, float]:
     """Per segment, the customers a month of roll-out reaches: customers assigned per month
     over the last ``months`` calendar months of the experiment's intake up to ``as_of``.
 
@@ -229,17 +240,15 @@ def monthly_inflow(assignments, experiment_id: str, as_of, months: int = 3) -> d
     swings. The average runs over the months the experiment was assigning (from its
     first month), so a one-off assignment counts once, not divided by 3.
     """
-    loaded = as_table(assignments)
-    try:
-        when = ibis.date(pd.Timestamp(as_of).date())
-        a = loaded.filter((loaded.experiment_id == experiment_id) & (loaded.assigned_at <= when))
+    when = ibis.date(pd.Timestamp(as_of).date())
+    with _assignments(assignments) as t:
+        a = t["assignments"]
+        a = a.filter((a.experiment_id == experiment_id) & (a.assigned_at <= when))
         per = (
             a.group_by(month=a.assigned_at.truncate("M"), segment=a.segment)
             .aggregate(customers=a.count())
             .to_pandas()
         )
-    finally:
-        release([loaded] if loaded is not assignments else [])
     if per.empty:
         return {}
     per["month"] = pd.to_datetime(per.month).dt.to_period("M")

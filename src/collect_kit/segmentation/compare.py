@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from ibis.expr.types import Table
 
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from ..stability import population_stability, psi_reading
 from .compile import assigned
 from .rules import Segmentation
@@ -45,20 +45,18 @@ class Comparison:
 def compare(
     a: Segmentation,
     b: Segmentation,
-    snapshot: pd.DataFrame | Table,
-    snapshot_b: pd.DataFrame | Table | None = None,
+    snapshot: TableLike,
+    snapshot_b: TableLike | None = None,
 ) -> Comparison:
     """Compare segmentation ``a`` on ``snapshot`` with ``b`` on ``snapshot_b`` (default: the same).
 
     Two rule sets on one snapshot answer "what would this change do?"; one rule set
-    (``a`` is ``b``) on two snapshots shows how customers moved between months.
+    (``a`` is ``b``) on two snapshots shows how customers moved between months. Snapshots
+    may be pandas, Arrow or Ibis, in any mix.
     """
-    t_a = as_table(snapshot)
-    t_b = t_a if snapshot_b is None else as_table(snapshot_b)
-    try:
-        return _compare(a, b, t_a, t_b)
-    finally:
-        release([t for t, given in ((t_a, snapshot), (t_b, snapshot_b)) if t is not given])
+    given = {"snapshot": snapshot, "snapshot_b": snapshot_b}
+    with inputs(given, required=["snapshot"]) as t:
+        return _compare(a, b, t["snapshot"], t.get("snapshot_b", t["snapshot"]))
 
 
 def _compare(a: Segmentation, b: Segmentation, t_a: Table, t_b: Table) -> Comparison:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from ibis.expr.types import BooleanValue, Table
 
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from .rules import (
     COMPARATORS,
     DEFAULT,
@@ -194,31 +195,39 @@ def assigned(segmentation: Segmentation, t: Table, names: list[str] | None = Non
     )
 
 
-def assign(segmentation: Segmentation, data: pd.DataFrame | Table) -> pd.DataFrame | Table:
+def assign(segmentation: Segmentation, data: TableLike) -> pd.DataFrame | pa.Table | Table:
     """Return ``data``'s rows with ``segment`` and ``strategy`` added.
 
     Each row lands in exactly one segment: the first whose condition holds, else
-    ``Default``. Evaluation runs on the engine (one ``CASE`` expression). A pandas input
-    gives a pandas DataFrame in the same row order and index; an Ibis table gives an Ibis
-    table. Raises :class:`SegmentationError` for unknown columns or type mismatches.
+    ``Default``. Evaluation runs on the engine (one ``CASE`` expression over the columns
+    the rules read). A pandas input gives a pandas DataFrame in the same row order and
+    index, an Arrow table an Arrow table in the same row order, an Ibis table an Ibis
+    table. Raises :class:`SegmentationError` for unknown columns or type mismatches, and
+    :class:`~collect_kit.errors.InvalidParameterError` when ``data`` is not a table.
     """
     if isinstance(data, Table):
         return assigned(segmentation, data)
-    if not isinstance(data, pd.DataFrame):
-        raise SegmentationError(
-            f"data: expected a pandas DataFrame or an Ibis table, got {type(data).__name__}"
-        )
-    cols = [c for c in segmentation.columns if c in data.columns]
-    frame = data[cols].copy()
-    frame[_ROW] = np.arange(len(data))
-    t = as_table(frame)
-    try:
-        names = [str(c) for c in data.columns]
-        out = assigned(segmentation, t, names).select(_ROW, "segment", "strategy").to_pandas()
-    finally:
-        release([t])
-    out = out.sort_values(_ROW)
+    with inputs({"data": _rule_columns(segmentation, data)}) as t:
+        names = data.column_names if isinstance(data, pa.Table) else [str(c) for c in data]
+        out = assigned(segmentation, t["data"], names)
+        out = out.select(_ROW, "segment", "strategy").order_by(_ROW).to_pyarrow()
+    segment, strategy = out.column("segment"), out.column("strategy")
+    if isinstance(data, pa.Table):
+        return data.append_column("segment", segment).append_column("strategy", strategy)
     result = data.copy()
-    result["segment"] = out["segment"].to_numpy()
-    result["strategy"] = pd.array(out["strategy"].to_numpy(), dtype="string")
+    result["segment"] = segment.to_numpy(zero_copy_only=False)
+    result["strategy"] = pd.array(strategy.to_numpy(zero_copy_only=False), dtype="string")
     return result
+
+
+def _rule_columns(segmentation: Segmentation, data):
+    """The columns of ``data`` the rules read, plus the row number (pandas or Arrow;
+    anything else is left for :func:`engine.inputs` to refuse)."""
+    if isinstance(data, pd.DataFrame):
+        frame = data[[c for c in segmentation.columns if c in data.columns]].copy()
+        frame[_ROW] = np.arange(len(data))
+        return frame
+    if isinstance(data, pa.Table):
+        cols = [c for c in segmentation.columns if c in data.column_names]
+        return data.select(cols).append_column(_ROW, pa.array(np.arange(len(data))))
+    return data

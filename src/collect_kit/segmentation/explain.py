@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 from ibis.expr.types import Table
 
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from .compile import check_columns, compile_condition, compile_leaf, raise_for, segment_expr
 from .lint import lint
 from .rules import DEFAULT, Segmentation, leaves
@@ -56,20 +56,15 @@ class Explanation:
         return self.segments.loc[self.segments.status == "empty", "segment"].tolist()
 
 
-def explain(segmentation: Segmentation, snapshot: pd.DataFrame | Table) -> Explanation:
-    """Diagnose ``segmentation`` on ``snapshot`` (see :class:`Explanation`).
+def explain(segmentation: Segmentation, snapshot: TableLike) -> Explanation:
+    """Diagnose ``segmentation`` on ``snapshot`` (pandas, Arrow or Ibis; see :class:`Explanation`).
 
     Raises :class:`~.rules.SegmentationError` for unknown columns (naming the segment and
     the closest existing column) and for literal/column type mismatches.
     """
-    t = as_table(snapshot)
-    names = [str(c) for c in snapshot.columns] if isinstance(snapshot, pd.DataFrame) else None
-    try:
-        raise_for(segmentation, check_columns(segmentation, t.schema(), names))
-        return _explain(segmentation, t)
-    finally:
-        if t is not snapshot:
-            release([t])
+    with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
+        raise_for(segmentation, check_columns(segmentation, t["snapshot"].schema()))
+        return _explain(segmentation, t["snapshot"])
 
 
 def _explain(segmentation: Segmentation, t: Table) -> Explanation:

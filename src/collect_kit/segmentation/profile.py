@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from ibis.expr.types import Table
 
-from ..engine import as_table, release
+from ..engine import TableLike, inputs
 from .compile import assigned
 from .rules import Segmentation
 
@@ -20,15 +19,15 @@ PROFILE = {
 }
 
 
-def profile(segmentation: Segmentation, snapshot: pd.DataFrame | Table) -> pd.DataFrame:
+def profile(segmentation: Segmentation, snapshot: TableLike) -> pd.DataFrame:
     """Per segment (cascade order): customers and the :data:`PROFILE` averages.
 
+    ``snapshot``: pandas, Arrow or Ibis.
     Means ignore missing values (``mean_score`` is over customers with a score); shares are
     fractions of the segment's customers. Columns missing from the snapshot are skipped.
     """
-    t = as_table(snapshot)
-    try:
-        x = assigned(segmentation, t)
+    with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
+        x = assigned(segmentation, t["snapshot"])
         aggs = {"customers": x.count()}
         for name, (col, how) in PROFILE.items():
             if col not in x.columns:
@@ -40,9 +39,6 @@ def profile(segmentation: Segmentation, snapshot: pd.DataFrame | Table) -> pd.Da
             else:
                 aggs[name] = (x[col] == how).fill_null(False).cast("float64").mean()
         out = x.group_by("segment").aggregate(**aggs).to_pandas()
-    finally:
-        if t is not snapshot:
-            release([t])
     out = out.set_index("segment").reindex(segmentation.names)
     out["customers"] = out["customers"].fillna(0).astype(int)
     return out.reset_index()
