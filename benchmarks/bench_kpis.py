@@ -294,7 +294,7 @@ def main() -> None:
         t_kit = time.perf_counter() - t0
         check_equal(kit, sql)
         engine.release_shared()
-        portfolio.connection.disconnect()
+        portfolio.close()
     kpi_count = len(kpis.REGISTRY)
     print(f"\n== {n:,} customers, {len(months())} months: {kpi_count} KPIs + aging + roll rates "
           f"per month; {len(month_ends())} month-end books (results equal) ==")  # fmt: skip

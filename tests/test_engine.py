@@ -202,3 +202,22 @@ def test_other_backends_receive_arrow_never_pandas():
     engine._load(Spark(), frame, created)
     assert seen == {"other": (pa.Table, True, 1), "pyspark": pa.Table}
     assert all(name.startswith(engine.LOADED_PREFIX) for name in created)
+
+
+def test_shared_books_are_per_connection(sample_db):
+    """Ibis compares connections by their parameters: a book kept on a connection now closed
+    must not be handed to a new connection to the same file (its table is gone)."""
+    from collect_kit.kpis import customer_balances
+
+    first = engine.connect("duckdb", sample_db)
+    tables = {"receivables": first.table("receivables"), "payments": first.table("payments"),
+              "adjustments": first.table("adjustments")}  # fmt: skip
+    with engine.inputs(tables, {n: schema.TABLES[n] for n in tables}) as t:
+        expected = customer_balances(t, "2026-10-31").balance.sum().execute()
+    engine.disconnect(first)
+    second = engine.connect("duckdb", sample_db)
+    tables = {n: second.table(n) for n in tables}
+    with engine.inputs(tables, {n: schema.TABLES[n] for n in tables}) as t:
+        again = customer_balances(t, "2026-10-31").balance.sum().execute()
+    assert again == pytest.approx(expected, rel=1e-12)
+    engine.disconnect(second)

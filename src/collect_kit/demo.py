@@ -91,7 +91,7 @@ def run_demo(
     snap = snapshot(portfolio.tables, as_of).to_pandas()
     timings["snapshot"] = time.perf_counter() - t0
     counts = {name: t.num_rows for name, t in sample.tables.items()}
-    portfolio.connection.disconnect()
+    portfolio.close()
     return DemoSummary(
         database=db,
         currency=portfolio.currency,

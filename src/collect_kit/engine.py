@@ -359,12 +359,16 @@ def shared(expr: Table) -> Table:
     """
     if _reads_loaded(expr):
         return expr
-    key = expr.op()
+    backend = ibis.get_backend(expr)
+    # keyed by the connection object too: Ibis compares connections by their parameters,
+    # so an expression on a new connection to the same file equals one on a closed
+    # connection whose temporary table is gone
+    key = (id(backend), expr.op())
     if key in _SHARED:
         _SHARED.move_to_end(key)
-        return _SHARED[key]
+        return _SHARED[key][1]
     kept = expr.cache()
-    _SHARED[key] = kept
+    _SHARED[key] = (backend, kept)  # holding the backend keeps its id from being reused
     while len(_SHARED) > SHARED_MAX:
         _SHARED.popitem(last=False)  # Ibis drops the temporary table once unreferenced
     return kept
@@ -375,8 +379,21 @@ def _reads_loaded(expr: Table) -> bool:
     return any(t.name.startswith(LOADED_PREFIX) for t in expr.op().find(ops.DatabaseTable))
 
 
+def disconnect(con) -> None:
+    """Close ``con`` after dropping what :func:`shared` keeps on it.
+
+    Close connections this way, not with ``con.disconnect()``: Ibis treats two connections
+    to the same file as equal and reuses its table expressions, so a kept result of a
+    closed connection would hand later connections to that file expressions bound to the
+    closed one ("Connection already closed").
+    """
+    for key in [k for k, (backend, _) in _SHARED.items() if backend is con]:
+        del _SHARED[key]
+    con.disconnect()
+
+
 def release_shared() -> None:
-    """Drop every result :func:`shared` keeps (call before disconnecting their database)."""
+    """Drop every result :func:`shared` keeps."""
     _SHARED.clear()
 
 

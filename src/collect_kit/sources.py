@@ -206,6 +206,10 @@ class Portfolio:
     connection: object = None
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
 
+    def close(self) -> None:
+        """Close the portfolio's connection (and drop what the engine kept on it)."""
+        engine.disconnect(self.connection)
+
     def frame(self, name: str) -> pd.DataFrame:
         """Return one canonical table as pandas (for small tables or tests)."""
         return self.tables[name].to_pandas()

@@ -335,7 +335,7 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
         portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=db, checks=False)
         keys.append(fingerprint(portfolio.tables))
         cached_snapshot(portfolio, keys[-1], pd.Timestamp("2026-10-31"), logging.getLogger())
-        portfolio.connection.disconnect()
+        portfolio.close()
     assert len(set(keys[:4])) == 4 and keys[4] == keys[0]
     assert len(list((tmp_path / "cache" / "snapshots").glob("*.parquet"))) == 4
 

@@ -108,7 +108,7 @@ def run_report(
         if stale and fail_if_stale:
             raise StaleDataError(f"{stale} (--fail-if-stale)")
     except BaseException:
-        portfolio.connection.disconnect()
+        portfolio.close()
         raise
     if stale:
         tell(stale)
@@ -194,7 +194,7 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
     try:
         folder = runs.new_run_folder(report_dir, manifest)
     except BaseException:
-        ctx.portfolio.connection.disconnect()
+        ctx.portfolio.close()
         raise
     result = RunResult(
         cfg.name, run_id, folder, "running", [NotebookRun(n) for n in cfg.notebooks],
@@ -222,7 +222,7 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
                 raise
     finally:
         with contextlib.suppress(Exception):
-            ctx.portfolio.connection.disconnect()
+            ctx.portfolio.close()
         for handler in list(log.handlers):
             handler.close()
             log.removeHandler(handler)
@@ -251,7 +251,7 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
     t0 = time.perf_counter()
     snapshots = {str(d.date()): str(cached_snapshot(portfolio, key, d, log)) for d in dates}
     state.set(seconds_snapshots=time.perf_counter() - t0)
-    portfolio.connection.disconnect()
+    portfolio.close()
     params = _notebook_parameters(ctx, result.run_id, snapshots)
     state.set(parameters=_shown_parameters(plan, params))
     state.save()
