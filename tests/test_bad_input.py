@@ -211,7 +211,7 @@ def duplicated_key(p: Path) -> list[str]:
 
 
 def missing_column(p: Path) -> list[str]:
-    edit_csv(p, "receivables", lambda f: f.drop(columns=["due_at"], inplace=True))
+    edit_csv(p, "receivables", lambda f: f.pop("due_at"))
     return VALIDATE
 
 
