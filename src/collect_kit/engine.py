@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ import pyarrow as pa
 from ibis.expr import operations as ops
 from ibis.expr.types import Table
 
+from . import files
 from .errors import ConfigError, DataAccessError, InvalidParameterError
 from .files import reason
 from .schema import PANDAS_DTYPES, TableSpec
@@ -58,6 +58,19 @@ def backend_errors() -> tuple[type[BaseException], ...]:
     return (duckdb.Error,)
 
 
+def backend_reason(exc: Exception) -> str:
+    """A short reason from a query engine's error (its I/O errors carry no errno)."""
+    text = str(exc)
+    for marker, said in (
+        ("No space left", "the disk is full"),
+        ("Read-only file system", "the file system is read-only"),
+        ("Permission denied", "permission denied"),
+    ):
+        if marker in text:
+            return said
+    return (text.strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 @contextmanager
 def reading(path: str | os.PathLike, what: str, hint: str = "") -> Iterator[None]:
     """Turn the engine's and the OS's errors met while reading ``path`` into the kit's.
@@ -71,7 +84,7 @@ def reading(path: str | os.PathLike, what: str, hint: str = "") -> Iterator[None
         yield
     except backend_errors() as exc:
         text = str(exc).strip()
-        first = text.splitlines()[0] if text else exc.__class__.__name__
+        first = backend_reason(exc)
         if "unicode" in text.lower() or "utf-8" in text.lower():
             first = "not UTF-8 text" + (f"; {hint}" if hint else "")
         elif "lock" in text.lower():
@@ -426,34 +439,17 @@ def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.D
     build leaves the previous file untouched.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(
-            f"cannot create the folder '{path.parent}': a file is in the way"
-        ) from None
-    except OSError as exc:
-        raise DataAccessError(f"folder '{path.parent}': cannot be created: {reason(exc)}") from None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".duckdb", dir=path.parent)
-    except OSError as exc:
-        raise DataAccessError(f"database '{path}': cannot be written: {reason(exc)}") from None
-    os.close(fd)
-    os.unlink(tmp)  # DuckDB must create the file itself
-    try:
-        con = ibis.duckdb.connect(tmp, read_only=False)
-        for name, table in tables.items():
-            con.create_table(name, table)
-        con.disconnect()
-        os.replace(tmp, path)
-    except BaseException as exc:
-        for leftover in (tmp, tmp + ".wal"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-        if isinstance(exc, OSError):
-            raise DataAccessError(f"database '{path}': cannot be written: {reason(exc)}") from None
-        if isinstance(exc, backend_errors()):
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise DataAccessError(f"database '{path}': cannot be written: {first}") from None
-        raise
-    return path
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"cannot create the folder '{path.parent}': a file is in the way")
+    files.make_folder(path.parent, "folder")
+
+    def build(tmp: Path) -> None:  # DuckDB creates the file itself
+        try:
+            con = ibis.duckdb.connect(str(tmp), read_only=False)
+            for name, table in tables.items():
+                con.create_table(name, table)
+            con.disconnect()
+        finally:
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+    return files.write_atomic(path, build, "database")

@@ -37,19 +37,6 @@ def reason(exc: OSError) -> str:
     return _REASONS.get(exc.errno, exc.strerror or exc.__class__.__name__)
 
 
-def _engine_reason(exc: Exception) -> str:
-    """The reason in a query engine's I/O error (it does not carry an errno)."""
-    text = str(exc)
-    for marker, said in (
-        ("No space left", "the disk is full"),
-        ("Read-only file system", "the file system is read-only"),
-        ("Permission denied", "permission denied"),
-    ):
-        if marker in text:
-            return said
-    return (text.strip().splitlines() or [exc.__class__.__name__])[0]
-
-
 def access_error(exc: OSError, path: str | os.PathLike, what: str) -> DataAccessError:
     """The kit's error for an OS error met while writing or reading ``path``."""
     return DataAccessError(f"{what} '{path}': cannot be written: {reason(exc)}")
@@ -87,12 +74,12 @@ def write_atomic(
     except OSError as exc:
         raise access_error(exc, path, what) from None
     except Exception as exc:
-        from .engine import backend_errors
+        from .engine import backend_errors, backend_reason
 
         if not isinstance(exc, backend_errors()):
             raise
         raise DataAccessError(
-            f"{what} '{path}': cannot be written: {_engine_reason(exc)}"
+            f"{what} '{path}': cannot be written: {backend_reason(exc)}"
         ) from None
     finally:
         with contextlib.suppress(OSError):
