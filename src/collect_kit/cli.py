@@ -307,9 +307,7 @@ def report_run(
         "--fail-if-stale",
         help="Exit 2 before running when the data is older than max_data_age_days.",
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", help="No progress and no example ids: only the result lines."
-    ),
+    quiet: bool = QUIET,
 ) -> None:
     """Run a report: notebooks -> HTML and PDF in reports/<report>/<run-id>/.
 
