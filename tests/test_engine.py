@@ -79,8 +79,10 @@ def test_snapshot_of_pandas_without_optional_customer_columns(tiny):
     out = snapshot(bare, "2025-03-31").set_index("customer_id")
     assert list(out.columns) == list(full.columns)
     assert out.company_size.isna().all() and out.industry.isna().all()
-    assert not out.has_valid_phone.any() and not out.has_valid_email.any()
-    assert (out.contact_attempts == 0).all() and out.score.isna().all()
+    # features whose input is absent are null ("not available"), never 0 or false
+    assert out.has_valid_phone.isna().all() and out.has_valid_email.isna().all()
+    assert out.contact_attempts.isna().all() and out.score.isna().all()
+    assert str(out.contact_attempts.dtype) == "Int64"
     pd.testing.assert_series_equal(out.customer_type, full.customer_type)
     # without adjustments, C's write-off is not applied: 500 - 100 (p5) - 30 (p6) open
     assert out.balance.to_dict() == {"A": 350.0, "B": 600.0, "C": 370.0}

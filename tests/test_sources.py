@@ -274,9 +274,13 @@ def test_optional_columns_and_tables_may_be_absent(tmp_path, base):
     f["contacts"] = f["contacts"].drop(columns=["cost"])
     del f["scores"], f["adjustments"]
     portfolio = sources.load(write_portfolio(tmp_path, f))
-    assert portfolio.tables["adjustments"].count().execute() == 0
-    assert portfolio.tables["contacts"].cost.isnull().all().execute()
-    assert any("cost" in i for i in portfolio.report.info)
+    # absent tables and columns are left out and listed with what they disable
+    assert "adjustments" not in portfolio.tables and "scores" not in portfolio.tables
+    assert "cost" not in portfolio.tables["contacts"].columns
+    assert {"adjustments", "scores", "contacts.cost"} <= set(portfolio.absent)
+    assert not {"contacts", "customers.phone", "payments.receivable_id"} & set(portfolio.absent)
+    assert "cost to collect" in portfolio.absent["contacts.cost"]
+    assert any(i.startswith("contacts.cost: not provided") for i in portfolio.report.info)
 
 
 # ---------------------------------------------------------------------------- config

@@ -88,7 +88,7 @@ def run_demo(
     t0 = time.perf_counter()
     as_of = latest_month_end(portfolio.extraction_date)
     say(f"Computing the snapshot as of {as_of.date()}")
-    snap = snapshot(portfolio.tables, as_of).to_pandas()
+    snap = snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_pandas()
     timings["snapshot"] = time.perf_counter() - t0
     counts = {name: t.num_rows for name, t in sample.tables.items()}
     portfolio.close()

@@ -134,10 +134,15 @@ class Inputs(Mapping):
     else ``"arrow"`` when any was a pyarrow Table, else ``"ibis"``.
     """
 
-    def __init__(self, tables: dict[str, Table], backend, kind: str):
+    def __init__(
+        self, tables: dict[str, Table], backend, kind: str, absent: frozenset = frozenset()
+    ):
         self._tables = tables
         self.backend = backend
         self.kind = kind
+        #: canonical inputs not given: tables (``"contacts"``) and optional columns
+        #: (``"customers.phone"``), stood in for by empty tables and null columns
+        self.absent = absent
 
     def __getitem__(self, name: str) -> Table:
         return self._tables[name]
@@ -163,7 +168,22 @@ class Inputs(Mapping):
             expr = expr.order_by(order_by)
         if self.kind == "arrow":
             return expr.to_pyarrow()
-        return expr.to_pandas().reset_index(drop=True)
+        return _typed_frame(expr.to_pandas().reset_index(drop=True), expr.schema())
+
+
+def _typed_frame(frame: pd.DataFrame, schema) -> pd.DataFrame:
+    """``frame`` with its all-null number and true/false columns (which pandas holds as
+    ``object``) in pandas' nullable types, so a not-available feature keeps its type."""
+    fix = {}
+    for name, dtype in schema.items():
+        if name in frame and frame[name].dtype == object and frame[name].isna().all():
+            if dtype.is_integer():
+                fix[name] = "Int64"
+            elif dtype.is_floating():
+                fix[name] = "float64"
+            elif dtype.is_boolean():
+                fix[name] = "boolean"
+    return frame.astype(fix) if fix else frame
 
 
 @contextmanager
@@ -195,7 +215,9 @@ def inputs(
       (pandas ``object``, Arrow ``null``) get the canonical type, else text.
     - With a canonical spec: an absent table is an empty canonical table (unless
       required); optional canonical columns missing from a table are added as typed nulls;
-      timestamp columns the model has as dates become dates.
+      both are listed in ``Inputs.absent`` so a result can say what is not available.
+      Columns beyond the spec (a team's own fields) are kept. Timestamp columns the
+      model has as dates become dates.
 
     Raises :class:`InvalidParameterError` for ``tables`` that is not a mapping, a value
     that is not a table, missing required tables or required canonical columns, and Ibis
@@ -227,6 +249,7 @@ def inputs(
         )
     backend = _common_backend(given, label)
     created: list[str] = []
+    absent: set[str] = set()
     try:
         out: dict[str, Table] = {}
         for name, spec in specs.items():
@@ -234,11 +257,16 @@ def inputs(
             if data is None:
                 if spec is not None:
                     out[name] = _empty_table(spec)
+                    absent.add(name)
                 continue
             if not isinstance(data, Table):
                 data = _load(backend, _typed_nulls(data, spec), created)
-            out[name] = data if spec is None else _canonical(data, spec, label(name))
-        yield Inputs(out, backend, _kind(given.values()))
+            if spec is None:
+                out[name] = data
+                continue
+            absent.update(f"{name}.{c.name}" for c in spec.columns if c.name not in data.columns)
+            out[name] = _canonical(data, spec, label(name))
+        yield Inputs(out, backend, _kind(given.values()), frozenset(absent))
     finally:
         for name in reversed(created):
             _drop(backend, name)

@@ -20,7 +20,7 @@ Conventions (domain.md; where a source is ambiguous the choice is stated here):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -28,6 +28,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from . import schema
+from .availability import first_missing, not_available
 from .engine import TableLike, inputs, shared
 from .errors import InvalidParameterError
 from .periods import Period, parse_date
@@ -46,6 +47,8 @@ class KPI:
     denominator: str
     source: str
     function: Callable
+    #: optional inputs it reads ("contacts", "contacts.cost"); absent -> not available
+    needs: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, KPI] = {}
@@ -63,6 +66,7 @@ def kpi(
     scale: float = 1.0,
     total: bool = False,
     measure: bool = True,
+    needs: tuple[str, ...] = (),
 ):
     """Register a KPI under ``name`` (a decorator).
 
@@ -71,7 +75,8 @@ def kpi(
     decorator turns it into the public ``(tables, period, by=(), groups=None, **options)``
     returning the tidy frame of :func:`_ratio` (``value`` x ``scale``; with ``total`` the
     value is the numerator itself). ``measure=False`` registers a function that already has
-    the public signature.
+    the public signature. ``needs``: the optional inputs it reads; when one is absent the
+    result is one row with NaN figures and ``note`` "not available: no contacts table".
     """
 
     def register(function: Callable) -> Callable:
@@ -82,6 +87,9 @@ def kpi(
             ) -> pd.DataFrame:
                 period = Period.of(period)
                 with _inputs(tables, groups) as t:
+                    missing = first_missing(needs, t.absent)
+                    if missing:
+                        return _not_available(by, name, period.end, missing)
                     frame, num, den = function(t, period, **options)
                     out = _ratio(t, frame, num, den, by, name, period.end, scale)
                 return out.assign(denominator=1.0, value=out["numerator"]) if total else out
@@ -90,21 +98,28 @@ def kpi(
             compute.__doc__ = function.__doc__
         else:
             compute = function
-        REGISTRY[name] = KPI(name, label, unit, definition, numerator, denominator, source, compute)
+        REGISTRY[name] = KPI(
+            name, label, unit, definition, numerator, denominator, source, compute, needs
+        )
         return compute
 
     return register
 
 
-def methodology() -> pd.DataFrame:
-    """Every registered KPI with its unit, definition, numerator, denominator and source."""
-    rows = [
-        {
+def methodology(absent: Iterable[str] = ()) -> pd.DataFrame:
+    """Every registered KPI with its unit, definition, numerator, denominator, source and
+    ``availability``: "" or, when an input it needs is in ``absent`` (e.g.
+    ``Portfolio.absent``), "not available: no contacts table"."""
+    gone = set(absent)
+    rows = []
+    for m in REGISTRY.values():
+        row = {
             k: getattr(m, k)
             for k in ("name", "label", "unit", "definition", "numerator", "denominator", "source")
         }
-        for m in REGISTRY.values()
-    ]
+        missing = first_missing(m.needs, gone)
+        row["availability"] = not_available(missing) if missing else ""
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -189,8 +204,18 @@ def _finish(
     out["value"] = (num / den.where(den != 0)) * scale
     out.insert(0, "kpi", name)
     out.insert(0, "period", pd.Timestamp(period_end))
-    cols = ["period", *by, "kpi", "numerator", "denominator", "value"]
+    out["note"] = ""
+    cols = ["period", *by, "kpi", "numerator", "denominator", "value", "note"]
     return out[cols].sort_values(list(by) or ["kpi"], ignore_index=True)
+
+
+def _not_available(by: Sequence[str], name: str, period_end, missing: str) -> pd.DataFrame:
+    """The result of a KPI whose input ``missing`` is absent: one row, NaN figures, and
+    ``note`` saying what is missing (never a 0 that reads like a measured figure)."""
+    row = {"period": pd.Timestamp(period_end), **dict.fromkeys(by), "kpi": name,
+           "numerator": float("nan"), "denominator": float("nan"), "value": float("nan"),
+           "note": not_available(missing)}  # fmt: skip
+    return pd.DataFrame([row])
 
 
 def _ratio(
@@ -285,13 +310,15 @@ def collected_per_delinquent_customer(t, period: Period):
 
 @kpi(
     "collected", "Collected", "currency",
-    "All money received during the month (payments dated in it), whatever they paid.",
+    "All money received during the month (payments dated in it), whatever they paid; by "
+    "payment method with by=['method'].",
     "payments dated in the month", "1 (a total)", SOURCE_DOMAIN, total=True,
 )  # fmt: skip
 def collected(t, period: Period):
     """Total collected in the month (currency); ``value`` equals ``numerator``."""
-    paid = _paid_in(t, period)
-    return paid, paid.paid, ibis.literal(0.0)
+    p = t["payments"]
+    paid = p.filter((p.paid_at >= _date(period.start)) & (p.paid_at <= _date(period.end)))
+    return paid, paid.amount, ibis.literal(0.0)
 
 
 @kpi(
@@ -447,9 +474,10 @@ def _contacts_in(t, period: Period) -> Table:
 @kpi(
     "contact_rate", "Contact rate", "fraction",
     "Share of collection actions of the month that reached a person (outcome contacted, "
-    "right_party, promise or refused); by channel with by=['channel'].",
+    "right_party, promise or refused); by=['channel'], ['agent'] or ['queue'] group by the action's own columns.",
     "actions of the month that reached a person", "actions (attempts) of the month",
     SOURCE_DOMAIN,
+    needs=("contacts",),
 )  # fmt: skip
 def contact_rate(t, period: Period):
     c = _contacts_in(t, period)
@@ -459,9 +487,10 @@ def contact_rate(t, period: Period):
 @kpi(
     "right_party_contact_rate", "Right-party contact rate", "fraction",
     "Share of collection actions of the month that reached the debtor (right_party, promise or "
-    "refused); by channel with by=['channel'].",
+    "refused); by=['channel'], ['agent'] or ['queue'] group by the action's own columns.",
     "actions of the month that reached the debtor", "actions (attempts) of the month",
     SOURCE_DOMAIN,
+    needs=("contacts",),
 )  # fmt: skip
 def right_party_contact_rate(t, period: Period):
     c = _contacts_in(t, period)
@@ -474,6 +503,7 @@ def right_party_contact_rate(t, period: Period):
     "contacts or calls give other numbers).",
     "actions of the month with outcome promise", "right-party contacts of the month",
     SOURCE_DOMAIN,
+    needs=("contacts",),
 )  # fmt: skip
 def promise_to_pay_rate(t, period: Period):
     c = _contacts_in(t, period)
@@ -491,6 +521,7 @@ def promise_to_pay_rate(t, period: Period):
     "due, and promises not yet due, are left out. A partial payment is a broken promise.",
     "promises due in the month that were kept", "promises due in the month",
     SOURCE_DOMAIN,
+    needs=("contacts",),
 )  # fmt: skip
 def promise_kept_rate(t, period: Period, tolerance: float = 0.01):
     p = promise_outcomes(t["contacts"], t["payments"], period.opening, period.end, tolerance)
@@ -504,6 +535,7 @@ def promise_kept_rate(t, period: Period, tolerance: float = 0.01):
     "customers delinquent at the start with an action in the month",
     "customers delinquent at the start of the month",
     "Moonflow, " + SOURCE_DOMAIN,
+    needs=("contacts",),
 )  # fmt: skip
 def managed_rate(t, period: Period):
     book = _delinquent_book(t, period)
@@ -518,11 +550,14 @@ def managed_rate(t, period: Period):
     "Cost of the month's collection actions over the money collected in the month; NaN when no "
     "action carries a cost.",
     "sum of the cost of actions in the month (currency)", "payments dated in the month (currency)",
-    SOURCE_DOMAIN, measure=False,
+    SOURCE_DOMAIN, measure=False, needs=("contacts", "contacts.cost"),
 )  # fmt: skip
 def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     period = Period.of(period)
     with _inputs(tables, groups) as t:
+        missing = first_missing(REGISTRY["cost_to_collect"].needs, t.absent)
+        if missing:
+            return _not_available(by, "cost_to_collect", period.end, missing)
         c = _contacts_in(t, period)
         cost = c.group_by("customer_id").aggregate(cost=c.cost.sum(), costed=c.cost.count())
         paid = _paid_in(t, period).view()

@@ -112,7 +112,14 @@ CUSTOMERS = TableSpec(
             nullable=True,
             personal=True,
         ),
-        Column("customer_type", "string", "Person or company.", categories=CUSTOMER_TYPES),
+        Column(
+            "customer_type",
+            "string",
+            "Person or company.",
+            required=False,
+            nullable=True,
+            categories=CUSTOMER_TYPES,
+        ),
         Column(
             "company_size",
             "string",
@@ -123,7 +130,15 @@ CUSTOMERS = TableSpec(
         ),
         Column("industry", "string", "Industry (companies).", required=False, nullable=True),
         Column("region", "string", "Region of the customer.", required=False, nullable=True),
-        Column("customer_since", "date", "Start of the relationship.", event_date=True),
+        Column(
+            "customer_since",
+            "date",
+            "Start of the relationship; when absent or null, the first issued_at of the "
+            "customer's receivables.",
+            required=False,
+            nullable=True,
+            event_date=True,
+        ),
         Column("phone", "string", "Phone number.", required=False, nullable=True, personal=True),
         Column("email", "string", "E-mail address.", required=False, nullable=True, personal=True),
         Column(
@@ -177,6 +192,13 @@ PAYMENTS = TableSpec(
         ),
         Column("paid_at", "date", "Payment date.", event_date=True),
         _money("amount", "Amount paid.", min_value=0, min_inclusive=False),
+        Column(
+            "method",
+            "string",
+            "Payment method (transfer, card, cash...): a by= grouping of the payment KPIs.",
+            required=False,
+            nullable=True,
+        ),
     ),
 )
 
@@ -204,6 +226,7 @@ CONTACTS = TableSpec(
     name="contacts",
     grain="one row per collection action",
     key=("contact_id",),
+    may_be_empty=True,
     columns=(
         Column("contact_id", "string", "Action identifier."),
         Column("customer_id", "string", "Customer.", references="customers.customer_id"),
@@ -226,6 +249,21 @@ CONTACTS = TableSpec(
             nullable=True,
         ),
         _money("cost", "Cost of the action.", required=False, nullable=True, min_value=0),
+        Column(
+            "agent",
+            "string",
+            "Code of the agent who acted (a code, never a name): a by= grouping of the "
+            "contact KPIs.",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "queue",
+            "string",
+            "Work queue or campaign of the action: a by= grouping of the contact KPIs.",
+            required=False,
+            nullable=True,
+        ),
     ),
 )
 

@@ -24,7 +24,7 @@ credit note), has no settlement date.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -33,7 +33,9 @@ import pyarrow as pa
 from ibis.expr.types import Table
 
 from . import engine, schema
+from .availability import unavailable_features
 from .errors import InvalidParameterError
+from .fields import CustomField, in_snapshot, of_table, rollup_columns
 from .periods import parse_date
 
 #: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
@@ -62,7 +64,8 @@ FEATURES: dict[str, str] = {
     "region": "Region.",
     "preferred_channel": "Channel the customer prefers.",
     "open_dispute": "The customer has an open dispute or complaint.",
-    "tenure_days": "Days from customer_since to as_of [days].",
+    "tenure_days": "Days from customer_since (when absent or null: the customer's first "
+    "issued_at) to as_of [days].",
     "is_new": "tenure_days < new_customer_days (default 90).",
     "balance": "Open balance of receivables issued on or before as_of, after the allocation "
     "above [currency]; 0 when nothing is owed.",
@@ -255,6 +258,7 @@ def snapshot(
     lookback_months: int = 6,
     new_customer_days: int = 90,
     promise_tolerance: float = 0.01,
+    fields: Sequence[CustomField] = (),
 ) -> Table | pd.DataFrame | pa.Table:
     """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
 
@@ -265,9 +269,15 @@ def snapshot(
     or false). ``as_of``: the snapshot date (inclusive; usually a month end).
     ``lookback_months`` (``N``): the window for the behaviour features,
     ``(as_of - N months, as_of]``. ``promise_tolerance``: fraction of a promise that may be
-    missing and still count as kept. Returns a pandas DataFrame sorted by ``customer_id``
-    when any input was pandas, else an Arrow table when any was Arrow, else an Ibis table.
-    Personal columns (name, phone, e-mail) are read for the contactability flags only.
+    missing and still count as kept. ``fields``: the team's own columns
+    (``Portfolio.fields``): each one not personal is added under its name, customer fields
+    as they are and the others rolled up (:mod:`collect_kit.fields`). Returns a pandas
+    DataFrame sorted by ``customer_id`` when any input was pandas, else an Arrow table
+    when any was Arrow, else an Ibis table. Personal columns (name, phone, e-mail and
+    personal fields) are read for the contactability flags only.
+
+    Features whose input is absent (no ``contacts`` table, no ``phone`` column ...) are
+    null, never 0: :func:`collect_kit.availability.unavailable_features` says why.
     """
     if not 0 <= promise_tolerance < 1:
         raise InvalidParameterError(
@@ -275,8 +285,59 @@ def snapshot(
         )
     win = SnapshotWindow.of(as_of, lookback_months)
     with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
+        _check_fields(t, fields)
         result = _features(t, win, new_customer_days, promise_tolerance)
+        result = _with_fields(result, t, win, fields)
         return t.as_given(result, order_by="customer_id")
+
+
+def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:
+    """Every declared field must be a column of its table."""
+    for f in fields:
+        if f.table not in _SPECS:
+            raise InvalidParameterError(
+                f"fields: '{f.name}' belongs to {f.table}, not a snapshot table"
+            )
+        if f.name not in t[f.table].columns:
+            raise InvalidParameterError(
+                f"fields: '{f.name}' is not a column of tables['{f.table}']; has: "
+                f"{', '.join(t[f.table].columns)}"
+            )
+
+
+def _with_fields(
+    result: Table, t: Mapping[str, Table], win: SnapshotWindow, fields: Sequence[CustomField]
+) -> Table:
+    """``result`` with the non-personal fields: customer ones joined as they are, the
+    others rolled up over the rows of :data:`collect_kit.fields.ROLLUP_ROWS`."""
+    shown = in_snapshot(fields)
+    if not shown:
+        return result
+    as_of_d = ibis.date(win.as_of.date())
+    start_d = ibis.date(win.lookback_start.date())
+    own = [f.name for f in of_table(shown, "customers")]
+    if own:
+        c = t["customers"].select("customer_id", *own)
+        result = result.left_join(c, "customer_id").drop("customer_id_right")
+    r, p, c = t["receivables"], t["payments"], t["contacts"]
+    rows = {
+        "receivables": r.filter(r.issued_at <= as_of_d),
+        "payments": p.filter((p.paid_at > start_d) & (p.paid_at <= as_of_d)),
+        "contacts": c.filter((c.at > start_d) & (c.at <= as_of_d)),
+    }
+    for name, table in rows.items():
+        these = of_table(shown, name)
+        if not these:
+            continue
+        balances = None
+        if any(f.rollup == "balance_weighted_mode" for f in these):
+            balances = allocate(r, p, t["adjustments"], win.as_of).balances()
+        part = rollup_columns(table, these, balances)
+        result = result.left_join(part, "customer_id").drop("customer_id_right")
+        sums = {f.name: result[f.name].fill_null(0) for f in these if f.rollup == "sum"}
+        if sums:
+            result = result.mutate(**sums)
+    return result
 
 
 def _features(
@@ -286,7 +347,12 @@ def _features(
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
 
-    cust = t["customers"].filter(t["customers"].customer_since <= as_of_d)
+    # a customer exists from customer_since, or (absent or null) its first receivable
+    rec = t["receivables"]
+    first = rec.group_by("customer_id").aggregate(_first_issued=rec.issued_at.min())
+    cust = t["customers"].left_join(first, "customer_id").drop("customer_id_right")
+    cust = cust.mutate(customer_since=ibis.coalesce(cust.customer_since, cust._first_issued))
+    cust = cust.filter(cust.customer_since <= as_of_d)
     allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
 
     # balances and days past due (one pass over the allocation, which is the costly part)
@@ -376,6 +442,10 @@ def _features(
         score=out.score,
         score_at=out.score_at,
     )
+    # features whose input is absent are null ("not available"), not 0 or false
+    gone = unavailable_features(t.absent) if isinstance(t, engine.Inputs) else {}
+    if gone:
+        result = result.mutate(**{f: ibis.null(result[f].type()) for f in gone})
     return result
 
 
@@ -429,10 +499,14 @@ def _promise_stats(contacts: Table, pay: Table, as_of_d, start_d, tolerance: flo
     )
 
 
-def snapshot_schema():
-    """The Ibis schema of a snapshot (column name -> type), without touching any data."""
-    empty = {name: ibis.memtable(schema.empty_frame(spec)) for name, spec in schema.TABLES.items()}
-    return snapshot(empty, "2000-01-31").schema()
+def snapshot_schema(fields: Sequence[CustomField] = ()):
+    """The Ibis schema of a snapshot (column name -> type), without touching any data;
+    with ``fields``, their columns too."""
+    empty = {name: schema.empty_frame(spec) for name, spec in schema.TABLES.items()}
+    for f in fields:
+        empty[f.table][f.name] = pd.Series([], dtype=schema.PANDAS_DTYPES[f.dtype])
+    empty = {name: ibis.memtable(frame) for name, frame in empty.items()}
+    return snapshot(empty, "2000-01-31", fields=fields).schema()
 
 
 snapshot.__doc__ += "\n\n    Features:\n\n" + "\n".join(
@@ -467,21 +541,23 @@ def _engine_name(t: Table) -> str:
         return "unknown"
 
 
-def fingerprint(tables: Mapping[str, engine.TableLike]) -> str:
+def fingerprint(tables: Mapping[str, engine.TableLike], fields: Sequence[CustomField] = ()) -> str:
     """A key that changes whenever the data a snapshot reads changes (32 hex digits).
 
     For each table of :data:`SNAPSHOT_TABLES` (absent optional tables count as empty), the
     engine hashes every row over all its columns and sums the hashes, so the key covers
     the content (a corrected amount, two amounts swapped between receivables, a payment
     moved by a day) and not the row order; it also covers each table's columns, the
-    engine's name and the package version (a new version may compute snapshots
-    differently). One aggregate query per table; nothing row-level leaves the engine.
+    engine's name, the package version (a new version may compute snapshots
+    differently) and the declared ``fields`` (a changed rollup changes the snapshot). One
+    aggregate query per table; nothing row-level leaves the engine.
     """
     from . import __version__
 
     with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
         engines = sorted({_engine_name(t[n]) for n in SNAPSHOT_TABLES if n in tables})
         parts = [f"collect_kit {__version__}", "engines " + ",".join(engines)]
+        parts += [f"field {f!r}" for f in fields]
         for name in SNAPSHOT_TABLES:
             columns = ",".join(sorted(t[name].columns))
             parts.append(f"{name}({columns}) {_table_digest(t[name])}")

@@ -36,10 +36,12 @@ from typing import Literal
 import ibis
 import pandas as pd
 from ibis.expr.types import Table
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import engine, schema
+from . import availability, engine, schema
 from .errors import ConfigError, DataValidationError
+from .fields import FIELD_TABLES, ROLLUPS, CustomField
+from .fields import problems as fields_problems
 from .periods import parse_month_end
 from .yamlconfig import VersionedConfig, folder_of, load_model
 
@@ -60,10 +62,29 @@ _IBIS_TYPES = {
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
 
 
+class ExtraColumn(BaseModel):
+    """One ``extra:`` column of a table (see :mod:`collect_kit.fields`).
+
+    ``type``: string, float, int, bool or date. ``rollup``: how a receivables, payments
+    or contacts column becomes one value per customer (:data:`~collect_kit.fields.ROLLUPS`).
+    ``as``: the name in the kit when the source name collides or is not a usable name.
+    ``personal``: never leaves the engine. ``categories``: allowed codes (string columns).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    type: Literal["string", "float", "int", "bool", "date"]
+    rollup: Literal[tuple(ROLLUPS)] | None = None  # type: ignore[valid-type]
+    as_: str | None = Field(None, alias="as")
+    personal: bool = False
+    categories: list[str] | None = None
+    description: str = ""
+
+
 class TableSource(BaseModel):
     """Where one table comes from and how its names and codes map onto canonical ones.
 
     ``encoding``: of a CSV file (``utf-8``, ``utf-16`` or ``latin-1``; default utf-8).
+    ``extra``: the team's own columns to carry (source column name -> :class:`ExtraColumn`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -72,6 +93,7 @@ class TableSource(BaseModel):
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     columns: dict[str, str] = {}
     values: dict[str, dict[str, str]] = {}
+    extra: dict[str, ExtraColumn] = {}
 
 
 class ScoreConfig(BaseModel):
@@ -127,7 +149,51 @@ class SourcesConfig(VersionedConfig):
                     raise ValueError(f"{name}.values: '{canon}' is not a categorical column")
             if src.path and src.table:
                 raise ValueError(f"{name}: give either path or table, not both")
+            if src.extra and name not in FIELD_TABLES:
+                raise ValueError(
+                    f"{name}.extra: extra columns are read from {', '.join(FIELD_TABLES)} only"
+                )
         return v
+
+    @model_validator(mode="after")
+    def _fields(self) -> SourcesConfig:
+        # every field's name must be free in its table and in the snapshot it joins
+        from .snapshot import FEATURES
+
+        taken = {f: f"the snapshot column '{f}'" for f in FEATURES}
+        for table, spec in schema.TABLES.items():
+            for c in spec.columns:
+                taken.setdefault(c.name, f"the canonical column '{table}.{c.name}'")
+        for f in self.fields:
+            own = {
+                c: f"the canonical column '{f.table}.{c}'"
+                for c in schema.TABLES[f.table].column_names
+            }
+            where = own | (taken if not f.personal else {})
+            bad = fields_problems(f, where)
+            if bad:
+                raise ValueError(f"tables.{f.table}.extra.{f.source}: " + "; ".join(bad))
+            if not f.personal:
+                taken[f.name] = f"the extra column '{f.table}.extra.{f.source}'"
+        return self
+
+    @property
+    def fields(self) -> list[CustomField]:
+        """The declared extra columns, in the order of the YAML."""
+        return [
+            CustomField(
+                table=name,
+                name=x.as_ or column,
+                source=column,
+                dtype=x.type,
+                rollup=x.rollup,
+                personal=x.personal,
+                categories=tuple(x.categories) if x.categories is not None else None,
+                description=x.description,
+            )
+            for name, src in self.tables.items()
+            for column, x in src.extra.items()
+        ]
 
 
 def read_config(path: str | os.PathLike) -> SourcesConfig:
@@ -161,6 +227,9 @@ class ValidationReport:
 
     problems: list[Problem] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
+    #: optional inputs the source leaves out ("table" or "table.column") -> what that
+    #: disables (see :mod:`collect_kit.availability`)
+    absent: dict[str, str] = field(default_factory=dict)
     #: False when the value and row checks were skipped (``load(checks=False)``)
     checked: bool = True
 
@@ -204,7 +273,16 @@ class Portfolio:
     tables: dict[str, Table]
     report: ValidationReport
     connection: object = None
+    #: the team's own columns declared under ``extra:`` (:mod:`collect_kit.fields`)
+    fields: tuple[CustomField, ...] = ()
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
+
+    @property
+    def absent(self) -> dict[str, str]:
+        """Optional inputs the source leaves out -> what that disables. Absent tables are
+        not in :attr:`tables`; absent optional columns are not in their table (the
+        kit's functions add them as nulls and say which figures are not available)."""
+        return self.report.absent
 
     def close(self) -> None:
         """Close the portfolio's connection (and drop what the engine kept on it)."""
@@ -268,6 +346,7 @@ def load(
     parsed: dict[str, dict] = {}  # the parse checks of each table
     origins: dict[str, str] = {}
     files: dict[str, Path] = {}
+    specs: dict[str, schema.TableSpec] = {}  # canonical specs plus the declared fields
     for name, spec in schema.TABLES.items():
         src = cfg.tables.get(name, TableSource())
         if src.path:
@@ -295,9 +374,7 @@ def load(
             origin = f"{db_path.name if db_path else '(no database)'}:{table_name}"
             if table_name not in existing:
                 if spec.may_be_empty and name not in cfg.tables:
-                    report.info.append(f"{name}: not provided (optional table), treated as empty")
-                    typed[name] = _empty(spec)
-                    origins[name] = "(absent)"
+                    _note_absent(report, name)
                     continue
                 report.problems.append(
                     Problem(
@@ -312,6 +389,8 @@ def load(
                 continue
             raw = con.table(table_name)
         origins[name] = origin
+        spec = _with_fields(spec, cfg.fields)
+        specs[name] = spec
         with _reading(files.get(name, db_path), name, src):
             mapped = _map_and_type(raw, spec, src, origin, report, checks)
         if mapped is not None:
@@ -327,12 +406,11 @@ def load(
             f"extraction_date not set: using the newest event date {extraction.date()}"
         )
     for name in typed if checks else ():
-        if origins.get(name) != "(absent)":
-            with _reading(files.get(name, db_path), name, cfg.tables.get(name, TableSource())):
-                _row_checks(
-                    wide[name], parsed[name], schema.TABLES[name], origins[name], extraction,
-                    cfg, typed, report,
-                )  # fmt: skip
+        with _reading(files.get(name, db_path), name, cfg.tables.get(name, TableSource())):
+            _row_checks(
+                wide[name], parsed[name], specs[name], origins[name], extraction,
+                cfg, typed, report,
+            )  # fmt: skip
     portfolio = Portfolio(
         name=cfg.portfolio,
         currency=cfg.currency,
@@ -341,6 +419,7 @@ def load(
         tables=typed,
         report=report,
         connection=con,
+        fields=tuple(cfg.fields),
     )
     if validate and not report.ok:
         raise DataValidationError(report)
@@ -357,8 +436,17 @@ def _reading(path, name: str, src: TableSource):
     return engine.reading(path or "(no database)", f"{name} source", hint)
 
 
-def _empty(spec: schema.TableSpec) -> Table:
-    return ibis.memtable(schema.empty_frame(spec))
+def _note_absent(report: ValidationReport, name: str) -> None:
+    """Record an optional input (table or ``table.column``) the source leaves out."""
+    report.absent[name] = availability.disables(name)
+    kind = "optional column" if "." in name else "optional table"
+    report.info.append(f"{name}: not provided ({kind}); disables {report.absent[name]}")
+
+
+def _with_fields(spec: schema.TableSpec, fields: list[CustomField]) -> schema.TableSpec:
+    """``spec`` with the table's declared extra columns appended (validated like its own)."""
+    extra = tuple(f.column() for f in fields if f.table == spec.name)
+    return replace(spec, columns=spec.columns + extra) if extra else spec
 
 
 def _map_and_type(
@@ -376,9 +464,15 @@ def _map_and_type(
     per parse check (unparsable dates, numbers, booleans; empty when ``checks`` is False),
     and those checks keyed like :func:`_row_checks`' own.
     """
-    mapping = {c.name: src.columns.get(c.name, c.name) for c in spec.columns}
+    sources = {x.as_ or column: column for column, x in src.extra.items()}
+    mapping = {c.name: sources.get(c.name) or src.columns.get(c.name, c.name) for c in spec.columns}
     present = set(raw.columns)
-    missing = [c for c in spec.columns if mapping[c.name] not in present and c.required]
+    # a column is missing when required, or when the YAML maps it and the source lacks it
+    missing = [
+        c
+        for c in spec.columns
+        if mapping[c.name] not in present and (c.required or c.name in src.columns)
+    ]
     for c in missing:
         hint = f" (mapped from '{mapping[c.name]}')" if mapping[c.name] != c.name else ""
         report.problems.append(
@@ -396,19 +490,16 @@ def _map_and_type(
     extra = sorted(present - set(mapping.values()))
     if extra:
         report.info.append(f"{origin}: unmapped columns ignored: {', '.join(extra)}")
-    absent = [c.name for c in spec.columns if mapping[c.name] not in present]
-    if absent:
-        report.info.append(
-            f"{origin}: optional columns not provided (all null): {', '.join(absent)}"
-        )
+    for c in spec.columns:
+        if mapping[c.name] not in present:
+            _note_absent(report, f"{spec.name}.{c.name}")
 
     cols = {}
     parse_checks = {}
     for c in spec.columns:
         target = _IBIS_TYPES[c.dtype]
         if mapping[c.name] not in present:
-            cols[c.name] = ibis.null(target)
-            continue
+            continue  # absent optional column: left out (the kit's functions add nulls)
         col = raw[mapping[c.name]]
         dtype = col.type()
         if c.dtype == "string":
@@ -498,7 +589,7 @@ def _newest_event(typed: dict[str, Table]) -> pd.Timestamp:
     newest = []
     for name, t in typed.items():
         for c in schema.TABLES[name].columns:
-            if c.event_date:
+            if c.event_date and c.name in t.columns:
                 value = t[c.name].max().execute()
                 if value is not None and not pd.isna(value):
                     newest.append(pd.Timestamp(value))
@@ -571,7 +662,8 @@ def _row_checks(
     checks: dict[tuple[str, str, str], object] = {}
     limit = ibis.date(extraction.date())
     currency = cfg.currency
-    for c in spec.columns:
+    present = [c for c in spec.columns if c.name in t.columns]
+    for c in present:
         col = t[c.name]
         if not c.nullable:
             checks[(c.name, "missing_value", "a value on every row")] = col.isnull()
@@ -601,16 +693,16 @@ def _row_checks(
         checks[(later, f"{later}_before_{earlier}", f"{later} on or after {earlier}")] = (
             t[later] < t[earlier]
         )
-    if spec.name == "receivables":
+    if spec.name == "receivables" and "currency" in t.columns:
         expected = f"the portfolio currency {currency} on every row (convert other currencies before loading)"
         checks[("currency", "mixed_currencies", expected)] = t.currency.notnull() & (
             t.currency != currency
         )
-    if spec.name == "contacts":
+    if spec.name == "contacts" and "promise_due" in t.columns:
         checks[("promise_due", "promise_without_due_date", "a promise_due on every promise")] = (
             t.outcome == "promise"
         ) & t.promise_due.isnull()
-    for c in spec.columns:
+    for c in present:
         if c.references:
             parent_name, parent_col = c.references.split(".")
             if parent_name in typed:

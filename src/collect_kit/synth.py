@@ -852,8 +852,24 @@ def _payments_table(rng, rc, st: _Settlement, grid: _Grid, customer_id, receivab
             "receivable_id": receivable_id.take(pa.array(np.where(linked, rec, 0), mask=~linked)),
             "paid_at": _dates(day),
             "amount": pa.array(amount, pa.float64()),
+            "method": _take(np.array(PAYMENT_METHODS), _payment_method(rec, linked)),
         }
     )
+
+
+#: the sample's payment methods; payments on account arrive by transfer
+PAYMENT_METHODS = ("transfer", "card", "cash")
+#: the sample's agents (codes) and queues of actions
+AGENTS = tuple(f"AG{i:02d}" for i in range(1, 13))
+QUEUES = {"call": "phone", "whatsapp": "phone", "sms": "digital", "email": "digital",
+          "letter": "mail"}  # fmt: skip
+
+
+def _payment_method(rec: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """Index into PAYMENT_METHODS: a fixed mix per receivable (50 % transfer, 30 % card,
+    20 % cash), transfer on account; a function of the ids so the draws stay unchanged."""
+    mix = (rec * 7919) % 10
+    return np.where(~linked, 0, np.select([mix < 5, mix < 8], [0, 1], 2))
 
 
 def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable_id) -> pa.Table:
@@ -882,6 +898,7 @@ def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable
 
 
 def _contacts_table(ct: _Contacts, customer_id) -> pa.Table:
+    channel = np.array(schema.CHANNELS)[ct.channel]
     return pa.table(
         {
             "contact_id": _ids("CT", np.arange(len(ct.cust)), 9),
@@ -892,6 +909,12 @@ def _contacts_table(ct: _Contacts, customer_id) -> pa.Table:
             "promise_amount": pa.array(ct.promise_amount, pa.float64(), mask=~ct.promise),
             "promise_due": _dates(ct.promise_due, ct.promise),
             "cost": pa.array(ct.cost, pa.float64()),
+            # calls and WhatsApp are worked by an agent, each customer by the same one
+            "agent": pa.array(
+                np.array(AGENTS)[(ct.cust * 7) % len(AGENTS)],
+                mask=~np.isin(channel, ["call", "whatsapp"]),
+            ),
+            "queue": _take(np.array([QUEUES[c] for c in schema.CHANNELS]), ct.channel),
         }
     )
 

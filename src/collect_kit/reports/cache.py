@@ -37,7 +37,9 @@ def cached_snapshot(portfolio, fingerprint: str, as_of: pd.Timestamp, log: loggi
         return path
     t0 = time.perf_counter()
     files.write_atomic(
-        path, lambda tmp: snapshot(portfolio.tables, as_of).to_parquet(tmp), "cached snapshot"
+        path,
+        lambda tmp: snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_parquet(tmp),
+        "cached snapshot",
     )
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
     return path

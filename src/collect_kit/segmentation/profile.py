@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import ibis
 import pandas as pd
 
 from ..engine import TableLike, inputs
 from .compile import assigned
-from .rules import Segmentation
+from .rules import Segmentation, SegmentationError
 
 #: Output column -> (snapshot column, how): mean of a number, or share of rows where true.
 PROFILE = {
@@ -19,26 +22,63 @@ PROFILE = {
 }
 
 
-def profile(segmentation: Segmentation, snapshot: TableLike) -> pd.DataFrame:
+def profile(
+    segmentation: Segmentation, snapshot: TableLike, columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """Per segment (cascade order): customers and the :data:`PROFILE` averages.
 
-    ``snapshot``: pandas, Arrow or Ibis.
+    ``snapshot``: pandas, Arrow or Ibis. ``columns``: more snapshot columns to profile,
+    such as a team's own fields: a number gives ``mean_<column>``, a true/false column
+    ``<column>_share`` (share true) and a text column ``top_<column>`` (its most frequent
+    value in the segment; ties: the smallest).
     Means ignore missing values (``mean_score`` is over customers with a score); shares are
-    fractions of the segment's customers. Columns missing from the snapshot are skipped.
+    fractions of the customers with a value (NaN when no customer has one, e.g. no phone
+    column in the source). Columns missing from the snapshot are skipped.
     """
     with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
         x = assigned(segmentation, t["snapshot"])
+        unknown = [c for c in columns if c not in x.columns]
+        if unknown:
+            raise SegmentationError(
+                f"columns: {', '.join(unknown)} not in the snapshot; has: {', '.join(x.columns)}"
+            )
         aggs = {"customers": x.count()}
         for name, (col, how) in PROFILE.items():
             if col not in x.columns:
                 continue
-            if how == "mean":
+            if how != "company" and not (x[col].type().is_numeric() or x[col].type().is_boolean()):
+                # an all-null column that came back untyped (a feature not available)
+                aggs[name] = ibis.null("float64")
+            elif how == "mean":
                 aggs[name] = x[col].mean()
             elif how == "true":
-                aggs[name] = x[col].fill_null(False).cast("float64").mean()
+                aggs[name] = x[col].cast("float64").mean()
             else:
-                aggs[name] = (x[col] == how).fill_null(False).cast("float64").mean()
+                aggs[name] = (x[col] == how).cast("float64").mean()
+        tops = []
+        for col in columns:
+            kind = x[col].type()
+            if kind.is_boolean():
+                aggs[f"{col}_share"] = x[col].cast("float64").mean()
+            elif kind.is_numeric():
+                aggs[f"mean_{col}"] = x[col].mean()
+            else:
+                tops.append(col)
         out = x.group_by("segment").aggregate(**aggs).to_pandas()
+        for col in tops:
+            out = out.merge(_top_value(x, col), on="segment", how="left")
     out = out.set_index("segment").reindex(segmentation.names)
     out["customers"] = out["customers"].fillna(0).astype(int)
     return out.reset_index()
+
+
+def _top_value(x, column: str) -> pd.DataFrame:
+    """Per segment, the most frequent non-null value of ``column`` (ties: the smallest)."""
+    t = x.filter(x[column].notnull())
+    counts = t.group_by(["segment", column]).aggregate(_n=t.count())
+    rank = ibis.row_number().over(
+        group_by="segment", order_by=[ibis.desc(counts._n), counts[column]]
+    )
+    top = counts.mutate(_r=rank)
+    top = top.filter(top._r == 0).select("segment", **{f"top_{column}": top[column].cast("string")})
+    return top.to_pandas()

@@ -1,0 +1,77 @@
+"""What each optional input enables, and how an analysis says it is not available.
+
+Optional inputs are the tables ``contacts``, ``scores``, ``adjustments`` and
+``assignments`` and the optional columns of every table (``customers.customer_since``,
+``contacts.cost`` ...). A source may leave any of them out: validation lists what is
+absent as information with what it disables (:func:`disables`), and every KPI, snapshot
+feature and report section that needs an absent input says "not available: no contacts
+table" (:func:`not_available`) instead of showing zeros, NaN or failing.
+
+An input is named ``"table"`` or ``"table.column"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: What an absent input disables (the information line of validation).
+DISABLES: dict[str, str] = {
+    "contacts": "contact, right-party contact, promise-to-pay, promise-kept and managed "
+    "rates, cost to collect and contact intensity; the snapshot's contact and promise "
+    "features (null) and the risk model's features built on them",
+    "scores": "the external score (snapshot score null) and its comparison with the risk model",
+    "adjustments": "write-offs, discounts, credit notes and reversals: balances reflect "
+    "payments only",
+    "assignments": "strategy-test readouts",
+    "customers.customer_since": "none: a customer exists from the first issued_at of its "
+    "receivables and tenure counts from there",
+    "customers.customer_type": "the person/company split (customer_type null)",
+    "customers.phone": "the valid-phone feature (has_valid_phone null)",
+    "customers.email": "the valid-email feature (has_valid_email null)",
+    "contacts.cost": "cost to collect",
+    "contacts.promise_amount": "none: a promise counts as kept on any payment",
+    "payments.receivable_id": "none: every payment is allocated oldest due first",
+    "receivables.currency": "none: every amount is taken in the portfolio currency",
+}
+
+#: Snapshot features that are null when an input is absent (the first one absent says why).
+FEATURE_NEEDS: dict[str, tuple[str, ...]] = {
+    "contact_attempts": ("contacts",),
+    "right_party_contacts": ("contacts",),
+    "promises_due": ("contacts",),
+    "broken_promises": ("contacts",),
+    "score": ("scores",),
+    "score_at": ("scores",),
+    "has_valid_phone": ("customers.phone",),
+    "has_valid_email": ("customers.email",),
+}
+
+
+def disables(name: str) -> str:
+    """What the absence of input ``name`` disables (a phrase)."""
+    return DISABLES.get(name, "nothing the kit computes by default")
+
+
+def not_available(name: str) -> str:
+    """The phrase shown in place of a figure whose input ``name`` is absent."""
+    if "." in name:
+        table, column = name.split(".", 1)
+        return f"not available: no {column} column in {table}"
+    return f"not available: no {name} table"
+
+
+def first_missing(needs: Iterable[str], absent: Iterable[str]) -> str | None:
+    """The first of ``needs`` that is in ``absent``, or None when all are present."""
+    gone = set(absent)
+    return next((n for n in needs if n in gone), None)
+
+
+def unavailable_features(absent: Iterable[str]) -> dict[str, str]:
+    """Snapshot feature -> "not available: ..." for every feature an absent input empties."""
+    gone = set(absent)
+    out = {}
+    for feature, needs in FEATURE_NEEDS.items():
+        missing = first_missing(needs, gone)
+        if missing:
+            out[feature] = not_available(missing)
+    return out
