@@ -9,6 +9,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from collect_kit import risk, synth
+from collect_kit.errors import InvalidParameterError
 from collect_kit.snapshot import snapshot
 
 from .test_snapshot import reference_snapshot
@@ -171,3 +172,129 @@ def test_score_distribution_by_segment():
     assert d.loc["b", "mean"] == pytest.approx(0.7) and d.loc["b", "p90"] == pytest.approx(
         np.quantile([0.5, 0.6, 0.7, 0.8, 0.9], 0.9)
     )
+
+
+# ------------------------------------------------------------------ robust fitting
+
+
+def _irls(X: np.ndarray, y: np.ndarray, ridge: np.ndarray | None = None) -> np.ndarray:
+    """Newton-Raphson (IRLS) for the Logit, written here independently of the package:
+    minimises sum log-loss + 1/2 b' diag(ridge) b."""
+    b = np.zeros(X.shape[1])
+    ridge = np.zeros(X.shape[1]) if ridge is None else ridge
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-X @ b))
+        grad = X.T @ (p - y) + ridge * b
+        hess = X.T @ (X * (p * (1 - p))[:, None]) + np.diag(ridge)
+        step = np.linalg.solve(hess, grad)
+        b -= step
+        if np.max(np.abs(step)) < 1e-13:
+            break
+    return b
+
+
+@pytest.fixture(scope="module")
+def awkward(small_sample):
+    """The sample's snapshot with columns of its own: a useful one, a constant, an
+    all-null one, one collinear with two others, and a text column."""
+    t0, _ = risk.training_dates("2026-10-31")
+    snap = snapshot(small_sample.tables, t0).to_pandas()
+    rng = np.random.default_rng(3)
+    n = len(snap)
+    snap["limit_k"] = rng.gamma(2.0, 3.0, n)
+    snap["tenure_y"] = snap.tenure_days / 365.0
+    snap["flat"] = 7.0
+    snap["blank"] = pd.Series([None] * n, dtype="float64")
+    snap["combo"] = 2 * snap.limit_k - 3 * snap.tenure_y + 1  # a linear combination
+    snap["band"] = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    return snap, t0
+
+
+def test_fit_drops_exactly_the_constant_null_and_collinear_columns(awkward, frames):
+    snap, t0 = awkward
+    features = ["dpd_months", "limit_k", "tenure_y", "flat", "blank", "combo", "band"]
+    model = risk.fit(snap, frames["payments"], t0, features=features)
+    assert set(model.dropped) == {"flat", "blank", "combo"}
+    assert model.dropped["flat"].startswith("constant")
+    assert model.dropped["blank"].startswith("all null")
+    assert model.dropped["combo"] == "collinear with limit_k, tenure_y"
+    assert model.features == ["dpd_months", "limit_k", "tenure_y", "band=b", "band=c"]
+    assert any(line.startswith("dropped combo") for line in model.notes)
+
+
+def test_coefficients_equal_an_independent_irls_fit(awkward, frames):
+    snap, t0 = awkward
+    features = ["dpd_months", "log_balance", {"column": "limit_k", "transform": "log"}, "band"]
+    model = risk.fit(snap, frames["payments"], t0, features=features)
+    # the same design built by hand in pandas
+    owing = snap[snap.balance > 0].sort_values("customer_id")
+    X = pd.DataFrame(
+        {
+            "const": 1.0,
+            "dpd_months": np.minimum(owing.max_days_past_due / 30.0, 24.0),
+            "log_balance": np.log1p(owing.balance),
+            "log_limit_k": np.log1p(owing.limit_k),
+            "band=b": (owing.band == "b").astype(float),
+            "band=c": (owing.band == "c").astype(float),
+        }
+    )
+    pay = frames["payments"]
+    window = pay[(pay.paid_at > t0) & (pay.paid_at <= t0 + pd.Timedelta(days=30))]
+    y = owing.customer_id.isin(window.customer_id).astype(float).to_numpy()
+    expected = _irls(X.to_numpy(), y)
+    np.testing.assert_allclose(model.coefficients[X.columns].to_numpy(), expected, rtol=1e-6)
+    # the penalised fit: mean log-loss + penalty/2 |b|^2 on standardised columns
+    lam = 0.05
+    Z = X.copy()
+    cols = X.columns[1:]
+    Z[cols] = (X[cols] - X[cols].mean()) / X[cols].std(ddof=0)
+    b = _irls(Z.to_numpy(), y, np.r_[0.0, np.full(len(cols), lam * len(y))])
+    slopes = b[1:] / X[cols].std(ddof=0).to_numpy()
+    ridge = risk.fit(snap, frames["payments"], t0, features=features, penalty=lam)
+    assert ridge.result is None and ridge.penalty == lam
+    np.testing.assert_allclose(ridge.coefficients[cols].to_numpy(), slopes, rtol=1e-5)
+    const = b[0] - np.sum(slopes * X[cols].mean().to_numpy())
+    assert ridge.coefficients["const"] == pytest.approx(const, rel=1e-5)
+
+
+def test_fit_takes_a_pandas_snapshot_with_engine_payments(sample_db):
+    """The README's pattern: a snapshot in pandas, the payments of a portfolio on DuckDB."""
+    from collect_kit import sources
+    from collect_kit.demo import sample_config
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    try:
+        t0, t1 = risk.training_dates(portfolio.extraction_date)
+        snap0 = snapshot(portfolio.tables, t0).to_pandas()
+        model = risk.fit(snap0, portfolio.tables["payments"], t0)
+        on_engine = risk.fit(snapshot(portfolio.tables, t0), portfolio.tables["payments"], t0)
+        pd.testing.assert_series_equal(model.coefficients, on_engine.coefficients, rtol=1e-9)
+        # every evaluation shows the baseline beside the model, on the same customers
+        ev = risk.evaluate(model, snapshot(portfolio.tables, t1), portfolio.tables["payments"], t1)
+    finally:
+        portfolio.close()
+    assert ev.scorer.tolist() == ["model", "baseline"]
+    assert ev.feature.iloc[1] == model.baseline[0] and ev.n.nunique() == 1
+    assert ev.auc.iloc[0] > ev.auc.iloc[1] > 0.5
+
+
+def test_baseline_is_the_most_predictive_single_column(awkward, frames):
+    snap, t0 = awkward
+    model = risk.fit(snap, frames["payments"], t0)
+    x = pandas_design(reference_snapshot(frames, t0), frames, t0)
+    gaps = {c: abs(risk.auc(x[c], x.paid) - 0.5) for c in model.features}
+    assert model.baseline[0] == max(gaps, key=gaps.get)
+    sign = 1 if risk.auc(x[model.baseline[0]], x.paid) >= 0.5 else -1
+    assert model.baseline[1] == sign
+
+
+def test_bad_features_are_refused(awkward, frames):
+    snap, t0 = awkward
+    with pytest.raises(InvalidParameterError, match="'nope' is not a snapshot column"):
+        risk.fit(snap, frames["payments"], t0, features=["nope"])
+    with pytest.raises(InvalidParameterError, match="transform 'sqrt'"):
+        risk.fit(
+            snap, frames["payments"], t0, features=[{"column": "limit_k", "transform": "sqrt"}]
+        )
+    with pytest.raises(InvalidParameterError, match="penalty"):
+        risk.fit(snap, frames["payments"], t0, penalty=-1)

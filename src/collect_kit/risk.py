@@ -14,8 +14,8 @@ compiled into ``1 / (1 + exp(-(b0 + sum b_j x_j)))``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import ibis
 import numpy as np
@@ -66,6 +66,75 @@ FEATURES: dict[str, tuple[str, Callable]] = {
 }  # fmt: skip
 
 
+#: The snapshot columns each canonical feature reads (a feature whose columns are all null
+#: in the training rows is dropped as "all null").
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "log_balance": ("balance",), "log_overdue_balance": ("overdue_balance",),
+    "overdue_share": ("balance", "overdue_balance"), "dpd_months": ("max_days_past_due",),
+    "late_payments": ("late_payments",), "broken_promises": ("broken_promises",),
+    "payments_6m": ("payments",), "recency_months": ("days_since_last_payment",),
+    "never_paid": ("days_since_last_payment",), "right_party_contacts": ("right_party_contacts",),
+    "valid_phone": ("has_valid_phone",), "is_new": ("is_new",), "company": ("customer_type",),
+    "score_z": ("score",), "no_score": ("score",),
+}  # fmt: skip
+
+#: Transforms of a column feature: ``none`` (as it is), ``log`` (ln(1 + max(x, 0))),
+#: ``indicator`` (1 when x > 0, or when true).
+TRANSFORMS = ("none", "log", "indicator")
+#: A text column becomes one indicator per frequent value: at most this many values.
+MAX_LEVELS = 10
+
+
+@dataclass(frozen=True)
+class ColumnFeature:
+    """A model feature built from any snapshot column (a team's own field or a canonical one).
+
+    Numbers: ``transform`` applied, missing values 0 and a ``<column>_missing`` indicator.
+    True/false: 1/0 (missing 0). Text: one indicator ``<column>=<value>`` per frequent value
+    (at most :data:`MAX_LEVELS`) except the most frequent, the reference.
+    """
+
+    column: str
+    transform: str = "none"
+
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise InvalidParameterError(
+                f"features: transform '{self.transform}' of '{self.column}' is not one of "
+                f"{', '.join(TRANSFORMS)}"
+            )
+
+    @property
+    def name(self) -> str:
+        return {"none": self.column, "log": f"log_{self.column}",
+                "indicator": f"{self.column}_positive"}[self.transform]  # fmt: skip
+
+
+FeatureLike = str | ColumnFeature | Mapping
+
+
+def feature_list(features: Sequence[FeatureLike] | None) -> list[str | ColumnFeature]:
+    """The model's features: names of :data:`FEATURES`, and column features given as
+    :class:`ColumnFeature`, ``{column: NAME, transform: log}`` or a snapshot column's name.
+    Default: every feature of :data:`FEATURES`."""
+    if features is None:
+        return list(FEATURES)
+    out: list[str | ColumnFeature] = []
+    for f in features:
+        if isinstance(f, ColumnFeature) or (isinstance(f, str) and f in FEATURES):
+            out.append(f)
+        elif isinstance(f, str):
+            out.append(ColumnFeature(f))
+        elif isinstance(f, Mapping) and set(f) <= {"column", "transform"} and "column" in f:
+            out.append(ColumnFeature(str(f["column"]), str(f.get("transform", "none"))))
+        else:
+            raise InvalidParameterError(
+                f"features: {f!r} is neither a feature name nor {{column: NAME, transform: "
+                f"{'|'.join(TRANSFORMS)}}}"
+            )
+    return out
+
+
 def labels(payments: Table, as_of, horizon_days: int = HORIZON_DAYS) -> Table:
     """Customers with a payment in ``(as_of, as_of + horizon_days]`` (column ``paid`` = 1)."""
     as_of = pd.Timestamp(as_of)
@@ -74,26 +143,106 @@ def labels(payments: Table, as_of, horizon_days: int = HORIZON_DAYS) -> Table:
     return p.select("customer_id").distinct().mutate(paid=ibis.literal(1.0))
 
 
-def design(snapshot: Table, features: Sequence[str] | None = None) -> Table:
-    """The population (customers owing money) with the feature columns, on the engine."""
-    names = list(features or FEATURES)
+def _terms(
+    t: Table,
+    features: Sequence[str | ColumnFeature],
+    levels: Mapping[str, Sequence[str]],
+    missing: Sequence[str] = (),
+) -> dict:
+    """Design column name -> Ibis expression over the owing customers ``t``; ``missing``:
+    number columns that get a ``<column>_missing`` indicator."""
+    out = {}
+    for f in features:
+        if isinstance(f, str):
+            out[f] = FEATURES[f][1](t)
+            continue
+        col = t[f.column]
+        kind = col.type()
+        if kind.is_string():
+            for level in levels.get(f.column, ()):
+                out[f"{f.column}={level}"] = (col == level).fill_null(False).cast("float64")
+        elif kind.is_boolean():
+            out[f.name] = col.fill_null(False).cast("float64")
+        else:
+            x = col.cast("float64")
+            if f.transform == "log":
+                x = (ibis.greatest(x, 0.0) + 1.0).ln()
+            elif f.transform == "indicator":
+                x = (x > 0).cast("float64")
+            out[f.name] = x.fill_null(0.0)
+            if f.column in missing:
+                out[f"{f.column}_missing"] = col.isnull().cast("float64")
+    return out
+
+
+def _check_columns(t: Table, features: Sequence[str | ColumnFeature]) -> None:
+    for f in features:
+        if isinstance(f, ColumnFeature) and f.column not in t.columns:
+            raise InvalidParameterError(
+                f"features: '{f.column}' is not a snapshot column (custom fields are added by "
+                f"snapshot(..., fields=portfolio.fields)); has: {', '.join(t.columns)}"
+            )
+
+
+def design(
+    snapshot: Table,
+    features: Sequence[FeatureLike] | None = None,
+    levels: Mapping[str, Sequence[str]] | None = None,
+    missing: Sequence[str] = (),
+) -> Table:
+    """The population (customers owing money) with the feature columns, on the engine.
+
+    ``levels``: for text column features, the values that get an indicator; ``missing``:
+    the number columns that get a missing-value indicator (both fixed at fit time:
+    :attr:`PropensityModel.levels`, :attr:`PropensityModel.missing`)."""
+    names = feature_list(features)
+    _check_columns(snapshot, names)
     owing = snapshot.filter(snapshot.balance > 0)
-    return owing.select("customer_id", "balance", **{n: FEATURES[n][1](owing) for n in names})
+    terms = _terms(owing, names, levels or {}, missing)
+    return owing.select("customer_id", "balance", **terms)
 
 
 @dataclass
 class PropensityModel:
-    """A fitted propensity-to-pay Logit: coefficients by feature and the statsmodels result."""
+    """A fitted propensity-to-pay Logit.
 
-    coefficients: pd.Series  # index: "const" and the feature names
-    result: object  # statsmodels LogitResults
+    ``coefficients``: by design column ("const" first), on the columns' own scale.
+    ``result``: the statsmodels result (None for a penalised fit). ``spec``: the features
+    asked for; ``levels``: the values of text features that got an indicator.
+    ``dropped``: design column -> why it was left out (all null, constant, collinear).
+    ``baseline``: the single most predictive used column and its sign (+1: higher pays
+    more), the plain baseline every evaluation is shown beside. ``penalty``: the L2
+    strength on standardised columns (0: maximum likelihood).
+    """
+
+    coefficients: pd.Series  # index: "const" and the design column names
+    result: object  # statsmodels LogitResults, or None when penalised
     horizon_days: int
     trained_as_of: pd.Timestamp
     rows: int
+    spec: tuple = ()
+    levels: dict = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    dropped: dict = field(default_factory=dict)
+    baseline: tuple[str, int] = ("", 1)
+    penalty: float = 0.0
 
     @property
     def features(self) -> list[str]:
+        """The design columns the model uses."""
         return [c for c in self.coefficients.index if c != "const"]
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per dropped column and the baseline, for a run log or a report."""
+        lines = [f"dropped {name}: {why}" for name, why in self.dropped.items()]
+        name, sign = self.baseline
+        if name:
+            lines.append(f"baseline: {name} ({'higher' if sign > 0 else 'lower'} pays more)")
+        return lines
+
+    def _design(self, t: Table) -> Table:
+        return design(t, self.spec or None, self.levels, self.missing)
 
     def score(self, snapshot: TableLike) -> pd.DataFrame | pa.Table | Table:
         """P(pay within H days) per owing customer, computed on the engine.
@@ -103,11 +252,20 @@ class PropensityModel:
         ``customer_id``); Arrow in, Arrow out; Ibis in, Ibis out.
         """
         with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
-            x = design(t["snapshot"], self.features)
+            x = self._design(t["snapshot"])
             lp = ibis.literal(float(self.coefficients["const"]))
             for name in self.features:
                 lp = lp + x[name] * float(self.coefficients[name])
             out = x.select("customer_id", "balance", p_pay=1.0 / (1.0 + (-lp).exp()))
+            return t.as_given(out, order_by="customer_id")
+
+    def baseline_score(self, snapshot: TableLike) -> pd.DataFrame | pa.Table | Table:
+        """The baseline per owing customer: ``customer_id``, ``balance`` and ``baseline``
+        (the baseline column oriented so that higher means more likely to pay)."""
+        name, sign = self.baseline
+        with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
+            x = self._design(t["snapshot"])
+            out = x.select("customer_id", "balance", baseline=x[name] * float(sign))
             return t.as_given(out, order_by="customer_id")
 
 
@@ -118,27 +276,194 @@ def fit(
     horizon_days: int = HORIZON_DAYS,
     max_rows: int = 200_000,
     seed: int = 0,
-    features: Sequence[str] | None = None,
+    features: Sequence[FeatureLike] | None = None,
+    penalty: float = 0.0,
 ) -> PropensityModel:
     """Fit the Logit on the snapshot of ``as_of`` against "paid within ``horizon_days``".
 
     ``snapshot`` and ``payments``: pandas, Arrow or Ibis, in any mix (a pandas snapshot
-    with the ``payments`` of a portfolio on a DuckDB file works). At most ``max_rows``
-    owing customers are used, a seeded random sample when there are more. The caller makes
+    with the ``payments`` of a portfolio on a DuckDB file works). ``features``: see
+    :func:`feature_list` (canonical names, a team's own snapshot columns, transforms).
+    At most ``max_rows`` owing customers are used, a seeded random sample when there are
+    more. Columns that are all null, constant, or a linear combination of earlier ones
+    are dropped (``model.dropped`` says which and why). ``penalty`` > 0 fits an L2
+    (ridge) penalised Logit on standardised columns, for many features. The caller makes
     sure the labels are complete (as_of + H <= extraction date).
     """
-    import statsmodels.api as sm
-
+    if not (penalty >= 0 and np.isfinite(penalty)):
+        raise InvalidParameterError(f"penalty: must be a finite number >= 0, got {penalty}")
+    spec = feature_list(features)
     with _with_payments(snapshot, payments, "snapshot") as t:
-        frame = _labelled(design(t["snapshot"], features), t["payments"], as_of, horizon_days)
+        snap = t["snapshot"]
+        _check_columns(snap, spec)
+        owing = snap.filter(snap.balance > 0)
+        levels = _levels(owing, spec)
+        empty_sources, partly = _null_sources(owing, spec)
+        missing = tuple(
+            f.column
+            for f in spec
+            if isinstance(f, ColumnFeature)
+            and f.column in partly
+            and owing[f.column].type().is_numeric()
+        )
+        x = design(snap, spec, levels, missing)
+        frame = _labelled(x, t["payments"], as_of, horizon_days)
     if len(frame) > max_rows:
         frame = frame.sample(max_rows, random_state=seed).sort_values(
             "customer_id", ignore_index=True
         )
-    names = list(features or FEATURES)
-    X = sm.add_constant(frame[names].astype(float), has_constant="add")
-    result = sm.Logit(frame["paid"].astype(float), X).fit(disp=0, maxiter=200)
-    return PropensityModel(result.params, result, horizon_days, pd.Timestamp(as_of), len(frame))
+    if frame.empty or frame["paid"].nunique() < 2:
+        raise InvalidParameterError(
+            f"as_of {pd.Timestamp(as_of).date()}: the model needs customers owing money who "
+            f"paid within {horizon_days} days and customers who did not; found "
+            f"{len(frame)} owing customer(s), {int(frame['paid'].sum()) if len(frame) else 0} paying"
+        )
+    columns = [c for c in frame.columns if c not in ("customer_id", "balance", "paid")]
+    keep, dropped = _usable(frame[columns].astype(float), _sources_of(spec, columns), empty_sources)
+    y = frame["paid"].astype(float).to_numpy()
+    X = frame[keep].astype(float)
+    if penalty > 0:
+        coefficients, result = _ridge(X, y, penalty), None
+    else:
+        coefficients, result = _mle(X, y)
+    return PropensityModel(
+        coefficients, result, horizon_days, pd.Timestamp(as_of), len(frame),
+        spec=tuple(spec), levels=levels, missing=missing, dropped=dropped,
+        baseline=_baseline(X, y),
+        penalty=float(penalty),
+    )  # fmt: skip
+
+
+def _levels(owing: Table, spec: Sequence[str | ColumnFeature]) -> dict[str, list[str]]:
+    """For text column features: the frequent values that get an indicator (all but the
+    most frequent, which is the reference), by frequency among the owing customers."""
+    out = {}
+    for f in spec:
+        if isinstance(f, ColumnFeature) and owing[f.column].type().is_string():
+            col = owing[f.column]
+            counts = (
+                owing.filter(col.notnull())
+                .group_by(_v=col)
+                .aggregate(_n=ibis._.count())
+                .order_by([ibis.desc("_n"), "_v"])
+                .limit(MAX_LEVELS + 1)
+                .to_pandas()
+            )
+            out[f.column] = counts["_v"].astype(str).tolist()[1:]
+    return out
+
+
+def _sources_of(spec: Sequence[str | ColumnFeature], columns: Sequence[str]) -> dict[str, tuple]:
+    """Design column -> the snapshot columns it reads."""
+    out = {}
+    for f in spec:
+        if isinstance(f, str):
+            out[f] = FEATURE_SOURCES.get(f, ())
+        else:
+            for c in columns:
+                if c == f.name or c == f"{f.column}_missing" or c.startswith(f"{f.column}="):
+                    out[c] = (f.column,)
+    return out
+
+
+def _null_sources(owing: Table, spec: Sequence[str | ColumnFeature]) -> tuple[set[str], set[str]]:
+    """The snapshot columns the features read that hold no value among the owing
+    customers, and those with some values missing (one aggregate query)."""
+    cols = sorted(
+        {
+            c
+            for f in spec
+            for c in (FEATURE_SOURCES.get(f, ()) if isinstance(f, str) else (f.column,))
+        }
+        & set(owing.columns)
+    )
+    if not cols:
+        return set(), set()
+    aggs = {f"_{i}": owing[c].count() for i, c in enumerate(cols)} | {"_rows": owing.count()}
+    counts = owing.aggregate(**aggs).to_pandas().iloc[0]
+    rows = int(counts["_rows"])
+    values = {c: int(counts[f"_{i}"]) for i, c in enumerate(cols)}
+    empty = {c for c, n in values.items() if n == 0}
+    return empty, {c for c, n in values.items() if 0 < n < rows}
+
+
+def _usable(
+    X: pd.DataFrame, sources: Mapping[str, tuple], empty: set[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The design columns to keep, and why each other one is dropped: all null (every
+    column it reads is empty), constant, or collinear with the kept ones (its residual
+    on the constant and the earlier kept columns is zero to 1e-9 of its spread)."""
+    keep: list[str] = []
+    dropped: dict[str, str] = {}
+    for name in X.columns:
+        src = sources.get(name, ())
+        if src and all(c in empty for c in src):
+            dropped[name] = f"all null ({', '.join(src)} has no value)"
+            continue
+        x = X[name].to_numpy()
+        if np.ptp(x) == 0:
+            dropped[name] = f"constant ({x[0]:g} for every customer)"
+            continue
+        basis = (
+            np.column_stack([np.ones(len(x)), X[keep].to_numpy()]) if keep else np.ones((len(x), 1))
+        )
+        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        residual = x - basis @ coef
+        if np.linalg.norm(residual) <= 1e-9 * np.linalg.norm(x - x.mean()):
+            used = [keep[i] for i in np.nonzero(np.abs(coef[1:]) > 1e-9)[0]] if keep else []
+            dropped[name] = "collinear with " + (", ".join(used) if used else "the constant")
+            continue
+        keep.append(name)
+    return keep, dropped
+
+
+def _mle(X: pd.DataFrame, y: np.ndarray) -> tuple[pd.Series, object]:
+    """Maximum-likelihood Logit (statsmodels)."""
+    import statsmodels.api as sm
+
+    design_ = sm.add_constant(X, has_constant="add")
+    try:
+        result = sm.Logit(y, design_).fit(disp=0, maxiter=200)
+    except np.linalg.LinAlgError as exc:
+        raise InvalidParameterError(
+            f"features: the Logit cannot be fitted ({exc}); set penalty > 0 for a penalised fit"
+        ) from None
+    return pd.Series(result.params, index=design_.columns), result
+
+
+def _ridge(X: pd.DataFrame, y: np.ndarray, penalty: float) -> pd.Series:
+    """L2-penalised Logit: minimises the mean log-loss + penalty / 2 x |b|^2 over the
+    coefficients of the standardised columns (the constant is not penalised); returned
+    on the columns' own scale."""
+    from scipy.optimize import minimize
+
+    mean, sd = X.mean().to_numpy(), X.std(ddof=0).to_numpy()
+    Z = np.column_stack([np.ones(len(X)), (X.to_numpy() - mean) / sd])
+    n = len(y)
+
+    def loss(b):
+        eta = Z @ b
+        value = np.sum(np.logaddexp(0.0, eta) - y * eta) / n + penalty / 2 * b[1:] @ b[1:]
+        p = 1.0 / (1.0 + np.exp(-eta))
+        grad = Z.T @ (p - y) / n
+        grad[1:] += penalty * b[1:]
+        return value, grad
+
+    b = minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B",
+                 options={"maxiter": 1000, "gtol": 1e-12, "ftol": 1e-15}).x  # fmt: skip
+    slopes = b[1:] / sd
+    const = b[0] - np.sum(slopes * mean)
+    return pd.Series([const, *slopes], index=["const", *X.columns])
+
+
+def _baseline(X: pd.DataFrame, y: np.ndarray) -> tuple[str, int]:
+    """The used column whose AUC for paying is farthest from 0.5, with its orientation."""
+    best, best_gap, sign = "", -1.0, 1
+    for name in X.columns:
+        a = auc(X[name].to_numpy(), y)
+        if abs(a - 0.5) > best_gap:
+            best, best_gap, sign = name, abs(a - 0.5), 1 if a >= 0.5 else -1
+    return best, sign
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -187,6 +512,30 @@ def discrimination(score: np.ndarray, paid: np.ndarray) -> Discrimination:
     return Discrimination(
         a, 2 * a - 1, ks(score, paid), len(score), float(np.mean(paid)) if len(paid) else np.nan
     )
+
+
+def evaluate(
+    model: PropensityModel, snapshot: TableLike, payments: TableLike, as_of
+) -> pd.DataFrame:
+    """The model and its plain baseline scored on the same customers (those owing money in
+    ``snapshot``, labelled over the model's horizon after ``as_of``): one row each with
+    ``scorer`` (``model`` or ``baseline``), ``feature`` (the baseline's column), ``auc``,
+    ``gini``, ``ks``, ``n`` and ``payer_rate``. Out of time when ``as_of`` is after the
+    training date."""
+    with _with_payments(snapshot, payments, "snapshot") as t:
+        scored = model.score(t["snapshot"])
+        base = model.baseline_score(t["snapshot"]).select("customer_id", "baseline")
+        both = scored.join(base, "customer_id")
+        frame = _labelled(both, t["payments"], as_of, model.horizon_days)
+    rows = []
+    for scorer, column, feature in (
+        ("model", "p_pay", ""),
+        ("baseline", "baseline", model.baseline[0]),
+    ):
+        d = discrimination(frame[column].to_numpy(), frame["paid"].to_numpy())
+        rows.append({"scorer": scorer, "feature": feature, "auc": d.auc, "gini": d.gini,
+                     "ks": d.ks, "n": d.n, "payer_rate": d.payer_rate})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def outcomes(
