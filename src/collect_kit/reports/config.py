@@ -40,6 +40,9 @@ class ReportConfig(VersionedConfig):
     as_of: str = "latest"
     notebooks: list[str]
     experiments: list[str] = []
+    #: snapshot columns (text or true/false: a team's own fields, region...) the portfolio
+    #: report breaks its indicators down by, one table each
+    breakdowns: list[str] = []
     keep_runs: int | None = None
     keep_failed_days: int = 30
     max_data_age_days: int | None = None

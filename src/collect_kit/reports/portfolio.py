@@ -14,8 +14,10 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from .. import kpis, risk
-from .format import Formatter, html_table
-from .text import change_sentence
+from ..availability import first_missing
+from . import text
+from .format import WITHHELD, Formatter, html_table, is_small
+from .text import change_sentence, sentence
 
 #: The summary tiles: KPI name and how its value is shown.
 TILES = ("recovery_rate", "collected", "overdue_ratio", "dso", "cei", "payer_rate")
@@ -189,14 +191,97 @@ def recovery_table(frame: pd.DataFrame, fmt: Formatter, order: list[str]) -> str
     return html_table(frame, formats, fmt, labels, count_column="delinquent_customers")
 
 
-def methodology_table(names: list[str], fmt: Formatter) -> str:
-    m = kpis.methodology().set_index("name").loc[names].reset_index()
+def methodology_table(names: list[str], fmt: Formatter, absent=()) -> str:
+    """The KPIs' definitions; with ``absent`` (``Portfolio.absent``) a column says which
+    are not available for this data and why."""
+    m = kpis.methodology(absent).set_index("name").loc[names].reset_index()
     m["label"] = [kpi_label(n, fmt.language) for n in m.name]
     es = fmt.language == "es"
     labels = {"label": "Indicador" if es else "KPI", "definition": "Definición" if es else "Definition",
               "numerator": "Numerador" if es else "Numerator", "denominator": "Denominador" if es else "Denominator",
               "source": "Fuente" if es else "Source"}  # fmt: skip
+    if m.availability.ne("").any():
+        needs = {k.name: first_missing(k.needs, absent) for k in kpis.REGISTRY.values()}
+        m["availability"] = [text.not_available(needs[n], fmt) if needs[n] else "" for n in m.name]
+        labels["availability"] = text.label("availability", fmt.language)
     return html_table(m, dict.fromkeys(labels, "text"), fmt, labels)
+
+
+#: at most this many values of a breakdown column get their own row (by balance owed)
+BREAKDOWN_ROWS = 15
+
+
+def breakdown(
+    tables, as_of, opening: pd.DataFrame, closing: pd.DataFrame, column: str
+) -> pd.DataFrame:
+    """Recovery, payer rate and % overdue of the month by the values of ``column``.
+
+    ``opening`` / ``closing``: the snapshots at the start and end of the month (pandas,
+    with ``column``): recovery and payer rate group customers by their value at the
+    start, % overdue by their value at the end. One row per value (``group``; missing
+    values as None), with ``owing_customers``, ``balance``, ``overdue_ratio``,
+    ``delinquent_at_start``, ``recovery_rate`` and ``payer_rate``; the values beyond the
+    :data:`BREAKDOWN_ROWS` owing most are summed into one row with ``group`` "__other__".
+    """
+    month = pd.Timestamp(as_of).to_period("M")
+    start = opening[["customer_id", column]]
+    end = closing[["customer_id", column]]
+    rec = kpis.recovery_rate(tables, month, by=[column], groups=start)
+    pay = kpis.payer_rate(tables, month, by=[column], groups=start)
+    over = kpis.overdue_ratio(tables, month, by=[column], groups=end)
+    owing = closing[closing.balance > 0].groupby(column, dropna=False).size()
+    parts = {
+        "rec_num": rec.set_index(column).numerator, "rec_den": rec.set_index(column).denominator,
+        "pay_num": pay.set_index(column).numerator, "pay_den": pay.set_index(column).denominator,
+        "over_num": over.set_index(column).numerator, "balance": over.set_index(column).denominator,
+        "owing_customers": owing,
+    }  # fmt: skip
+    f = pd.DataFrame({k: v.groupby(level=0, dropna=False).sum() for k, v in parts.items()})
+    f = f.fillna(0.0).rename_axis("group").reset_index()
+    f["group"] = f["group"].astype(object).where(f["group"].notna(), None)
+    f = f.sort_values(["balance", "owing_customers"], ascending=False, ignore_index=True)
+    if len(f) > BREAKDOWN_ROWS:
+        rest = f.iloc[BREAKDOWN_ROWS - 1 :].drop(columns="group").sum()
+        f = pd.concat([f.iloc[: BREAKDOWN_ROWS - 1], rest.to_frame().T.assign(group="__other__")])
+    f["recovery_rate"] = f.rec_num / f.rec_den.where(f.rec_den != 0)
+    f["payer_rate"] = f.pay_num / f.pay_den.where(f.pay_den != 0)
+    f["overdue_ratio"] = f.over_num / f.balance.where(f.balance != 0)
+    f["delinquent_at_start"] = f.pay_den.astype(int)
+    f["owing_customers"] = f.owing_customers.astype(int)
+    cols = ["group", "owing_customers", "balance", "overdue_ratio", "delinquent_at_start",
+            "recovery_rate", "payer_rate"]  # fmt: skip
+    return f[cols].reset_index(drop=True)
+
+
+def breakdown_table(frame: pd.DataFrame, fmt: Formatter) -> str:
+    """:func:`breakdown` as an HTML table (values as given, escaped; figures of fewer
+    than 5 customers withheld)."""
+    lang = fmt.language
+    shown = frame.copy()
+    shown["group"] = [
+        text.label("other_values", lang) if g == "__other__"
+        else text.label("no_value", lang) if g is None else str(g)
+        for g in shown.group
+    ]  # fmt: skip
+    labels = {
+        "group": text.label("group", lang),
+        "owing_customers": text.label("owing_customers", lang),
+        "balance": f"{text.label('balance', lang)} ({fmt.currency})",
+        "overdue_ratio": text.label("overdue_ratio", lang),
+        "delinquent_at_start": text.label("delinquent_at_start", lang),
+        "recovery_rate": text.label("recovery_rate", lang),
+        "payer_rate": text.label("payer_rate", lang),
+    }
+    # the rates of the month are about the delinquent customers: withheld for 1-4 of them
+    few = [is_small(n) for n in shown.delinquent_at_start]
+    for col in ("recovery_rate", "payer_rate"):
+        shown[col] = [
+            WITHHELD if small else fmt.percent(v) for small, v in zip(few, shown[col], strict=True)
+        ]
+    formats = {"group": "text", "owing_customers": "count", "balance": "money",
+               "overdue_ratio": "percent", "delinquent_at_start": "count",
+               "recovery_rate": "text", "payer_rate": "text"}  # fmt: skip
+    return html_table(shown, formats, fmt, labels, count_column="owing_customers")
 
 
 def risk_summary(
@@ -224,10 +309,17 @@ def risk_summary(
     model = risk.fit(snapshot_of(t0), pay, t0)
     snap1 = snapshot_of(t1)
     oot = risk.outcomes(model.score(snap1), pay, t1)
+    base = model.baseline_score(snap1).to_pandas()[["customer_id", "baseline"]]
+    with_base = oot.merge(base, on="customer_id")
     evaluation = {
         "trained_on": t0,
         "evaluated_on": t1,
         "model": risk.discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
+        "baseline": (
+            model.baseline[0],
+            risk.discrimination(with_base.baseline.to_numpy(), with_base.paid.to_numpy()),
+        ),
+        "dropped": dict(model.dropped),
     }
     s1 = snap1.select("customer_id", "score").to_pandas().dropna()
     if len(s1):
@@ -254,6 +346,21 @@ def risk_sentence(evaluation: dict, fmt: Formatter) -> str:
         else f"Propensity-to-pay model trained on {t0} and evaluated out of time on {t1}: "
         f"AUC {fmt.number(m.auc, 3)}, Gini {fmt.number(m.gini, 3)}, KS {fmt.number(m.ks, 3)}."
     )
+    if evaluation.get("baseline"):
+        feature, b = evaluation["baseline"]
+        gain = fmt.number((m.auc - b.auc) * 100, 1)
+        text_ = sentence(
+            "baseline_sentence", fmt, feature=feature, auc=fmt.number(b.auc, 3), gain=gain
+        )
+        text += " " + text_
+    if evaluation.get("dropped"):
+        kinds = {"all null": "dropped_all_null", "constant": "dropped_constant",
+                 "collinear": "dropped_collinear"}  # fmt: skip
+        items = [
+            sentence(next(v for k, v in kinds.items() if why.startswith(k)), fmt, name=name)
+            for name, why in evaluation["dropped"].items()
+        ]
+        text += " " + sentence("model_dropped", fmt, items=", ".join(items))
     if "external" in evaluation:
         e = evaluation["external"]
         text += (

@@ -133,3 +133,30 @@ def data_age_warning(cfg: ReportConfig, extraction, run_day: pd.Timestamp) -> st
         f"before the run's date {run_day.date()}; the report config allows "
         f"max_data_age_days: {cfg.max_data_age_days}"
     )
+
+
+def check_breakdowns(names, fields, config_path) -> None:
+    """The report config's ``breakdowns`` must be text or true/false snapshot columns
+    (canonical, or a team's own field that is not personal). Raises :class:`ConfigError`
+    naming the column and what was expected."""
+    from ..snapshot import snapshot_schema
+
+    columns = snapshot_schema(fields)
+    personal = {f.name for f in fields if f.personal}
+    for name in names:
+        where = f"{config_path}: breakdowns: '{name}'"
+        if name in personal:
+            raise ConfigError(
+                f"{where} is personal data (personal: true) and never shown in a report"
+            )
+        if name not in columns:
+            raise ConfigError(
+                f"{where} is not a snapshot column; expected a text or true/false column such as "
+                f"region, dpd_bucket or a field declared under extra: in the sources YAML"
+            )
+        kind = columns[name]
+        if not (kind.is_string() or kind.is_boolean()):
+            raise ConfigError(
+                f"{where} is a {kind} column; expected text or true/false (band a number "
+                "with a segmentation rule and break down by segment)"
+            )

@@ -42,7 +42,15 @@ from ..errors import CollectKitError, ConfigError
 from . import runs
 from .cache import cache_dir, cached_snapshot
 from .execute import cells_seconds, execute_notebook, export_notebook
-from .preflight import Plan, StaleDataError, as_of_dates, data_age_warning, preflight, today
+from .preflight import (
+    Plan,
+    StaleDataError,
+    as_of_dates,
+    check_breakdowns,
+    data_age_warning,
+    preflight,
+    today,
+)
 from .processes import runner_identity
 from .runs import NotebookRun, RunResult
 from .supervision import RunInterrupted, RunState, supervised
@@ -103,6 +111,7 @@ def run_report(
     portfolio = sources.load(plan.sources, database=plan.database, validate=False)
     try:
         when, scheduled = as_of_dates(portfolio, as_of, plan)
+        check_breakdowns(plan.cfg.breakdowns, portfolio.fields, plan.config_path)
         run_day = today()
         stale = data_age_warning(plan.cfg, portfolio.extraction_date, run_day)
         if stale and fail_if_stale:
@@ -166,6 +175,7 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "database": plan.database,
         "segmentation": plan.segmentation,
         "experiments": plan.experiments,
+        "breakdowns": plan.cfg.breakdowns,
         "language": plan.language,
         "report_title": plan.title,
         "run_id": run_id,

@@ -67,7 +67,61 @@ LABELS: dict[str, dict[str, str]] = {
     "mde": {"en": "Detectable lift (points)", "es": "Alza detectable (puntos)"},
     "needed": {"en": "Customers for the target lift", "es": "Clientes para el alza objetivo"},
     "experiment": {"en": "Experiment", "es": "Experimento"},
+    "group": {"en": "Value", "es": "Valor"},
+    "owing_customers": {"en": "Customers owing", "es": "Clientes con saldo"},
+    "delinquent_at_start": {"en": "Delinquent at start", "es": "Clientes morosos al inicio"},
+    "recovery_rate": {"en": "Recovery rate", "es": "Tasa de recuperación"},
+    "payer_rate": {"en": "Payer rate", "es": "Tasa de pagadores"},
+    "overdue_ratio": {"en": "% overdue", "es": "% vencido"},
+    "other_values": {"en": "(other values)", "es": "(otros valores)"},
+    "no_value": {"en": "(no value)", "es": "(sin valor)"},
+    "availability": {"en": "Availability", "es": "Disponibilidad"},
+    "scorer": {"en": "Scorer", "es": "Puntuador"},
+    "model": {"en": "Propensity model", "es": "Modelo de propensión"},
+    "baseline": {"en": "Baseline: {feature} alone", "es": "Referencia: solo {feature}"},
 }
+
+#: Sentences with placeholders, by key and language.
+SENTENCES: dict[str, dict[str, str]] = {
+    "not_available_table": {
+        "en": "Not available: the data has no {name} table.",
+        "es": "No disponible: los datos no traen la tabla {name}.",
+    },
+    "not_available_column": {
+        "en": "Not available: the {table} table has no {name} column.",
+        "es": "No disponible: la tabla {table} no trae la columna {name}.",
+    },
+    "model_dropped": {
+        "en": "Left out of the model: {items}.",
+        "es": "Fuera del modelo: {items}.",
+    },
+    "dropped_all_null": {"en": "{name} (no value)", "es": "{name} (sin valores)"},
+    "dropped_constant": {"en": "{name} (the same for everyone)", "es": "{name} (igual para todos)"},
+    "dropped_collinear": {
+        "en": "{name} (repeats other features)",
+        "es": "{name} (repite otras variables)",
+    },
+    "baseline_sentence": {
+        "en": "The same customers ranked by {feature} alone: AUC {auc}; the model adds "
+        "{gain} AUC points.",
+        "es": "Los mismos clientes ordenados solo por {feature}: AUC {auc}; el modelo agrega "
+        "{gain} puntos de AUC.",
+    },
+}
+
+
+def sentence(key: str, fmt: Formatter, **values) -> str:
+    """The sentence ``key`` of :data:`SENTENCES` in the report's language, filled in."""
+    return SENTENCES[key][fmt.language].format(**values)
+
+
+def not_available(name: str, fmt: Formatter) -> str:
+    """ "Not available: ..." for an absent input ``name`` (``contacts`` or
+    ``contacts.cost``), in the report's language."""
+    if "." in name:
+        table, column = name.split(".", 1)
+        return sentence("not_available_column", fmt, table=table, name=column)
+    return sentence("not_available_table", fmt, name=name)
 
 
 HEADINGS: dict[str, dict[str, str]] = {
@@ -97,12 +151,15 @@ HEADINGS: dict[str, dict[str, str]] = {
         "es": "¿Difiere el efecto entre segmentos?",
     },
     "recommendation": {"en": "Recommendation", "es": "Recomendación"},
+    "breakdown": {"en": "Indicators by {column}", "es": "Indicadores por {column}"},
 }
 
 
-def heading(key: str, fmt: Formatter, level: int = 2) -> str:
-    """A section heading of any report (``HEADINGS``) in the report's language."""
-    return f"<h{level}>{html.escape(HEADINGS[key][fmt.language])}</h{level}>"
+def heading(key: str, fmt: Formatter, level: int = 2, **values) -> str:
+    """A section heading of any report (``HEADINGS``) in the report's language; ``values``
+    fill its placeholders (escaped with the rest)."""
+    words = HEADINGS[key][fmt.language].format(**values)
+    return f"<h{level}>{html.escape(words)}</h{level}>"
 
 
 def paragraph(text: str) -> str:
