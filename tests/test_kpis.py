@@ -455,3 +455,41 @@ def test_shared_keeps_a_bounded_number_of_results(sample_db, monkeypatch):
         expr = t["a"].mutate(b=t["a"].a * 2)
         assert engine.shared(expr) is expr and len(engine._SHARED) == 2
     engine._SHARED.clear()
+
+
+def test_kpis_needing_an_absent_input_are_not_available_never_zero(tiny):
+    without = {k: v for k, v in tiny.items() if k != "contacts"}
+    for name, k in kpis.REGISTRY.items():
+        out = k.function(without, "2025-03")
+        if "contacts" in k.needs:
+            assert out.note.tolist() == ["not available: no contacts table"], name
+            assert out[["numerator", "denominator", "value"]].isna().all().all(), name
+        else:
+            assert (out.note == "").all(), name
+    by = kpis.contact_rate(without, "2025-03", by=["channel"])
+    assert len(by) == 1 and by.note.iloc[0].startswith("not available")
+    no_cost = {**tiny, "contacts": tiny["contacts"].drop(columns="cost")}
+    out = kpis.cost_to_collect(no_cost, "2025-03")
+    assert out.note.iloc[0] == "not available: no cost column in contacts"
+    assert np.isnan(out.value.iloc[0])
+    # with the table present, the same KPI is computed
+    assert kpis.contact_rate(tiny, "2025-03").note.iloc[0] == ""
+    m = kpis.methodology(["contacts"]).set_index("name").availability
+    assert m["contact_rate"] == "not available: no contacts table" and m["recovery_rate"] == ""
+
+
+def test_contact_kpis_group_by_agent_and_collected_by_method(tiny):
+    contacts = tiny["contacts"].assign(
+        agent=["AG1" if i % 2 else "AG2" for i in range(len(tiny["contacts"]))]
+    )
+    t = {**tiny, "contacts": contacts}
+    by = kpis.contact_rate(t, "2025-03", by=["agent"]).set_index("agent")
+    c = contacts[(contacts["at"] >= "2025-03-01") & (contacts["at"] <= "2025-03-31")]
+    reached = c.outcome.isin(["contacted", "right_party", "promise", "refused"])
+    expected = reached.groupby(c.agent).mean()
+    pd.testing.assert_series_equal(by.value.sort_index(), expected.sort_index(), check_names=False)
+    payments = tiny["payments"].assign(method=["card", "cash"] * (len(tiny["payments"]) // 2)
+                                       + ["card"] * (len(tiny["payments"]) % 2))  # fmt: skip
+    got = kpis.collected({**tiny, "payments": payments}, "2025-03", by=["method"])
+    p = payments[(payments.paid_at >= "2025-03-01") & (payments.paid_at <= "2025-03-31")]
+    assert got.set_index("method").value.to_dict() == p.groupby("method").amount.sum().to_dict()

@@ -378,7 +378,47 @@ def to_markdown() -> str:
                 f"| `{row.column}` | {row.type} | {row.unit} | {'yes' if row.required else 'no'} | "
                 f"{'yes' if row.nullable else 'no'} | {row.checks} | {desc} |"
             )
+    lines += _own_data_markdown()
     return "\n".join(lines) + "\n"
+
+
+def _own_data_markdown() -> list[str]:
+    """The sections on a team's own fields and on optional inputs."""
+    from .availability import DISABLES
+    from .fields import FIELD_TABLES, ROLLUP_ROWS, ROLLUPS
+
+    lines = [
+        "",
+        "## Your own fields (`extra:`)",
+        "",
+        f"The tables {', '.join(f'`{t}`' for t in FIELD_TABLES)} may declare extra columns "
+        "under `extra:` in the sources YAML: source column -> `{type: string|float|int|bool|date, "
+        "rollup: ..., as: NEW_NAME, personal: true, categories: [...]}`. They are validated "
+        "like canonical columns and added to the snapshot under their name (`as:` when the "
+        "source name collides with a canonical column or is not a usable name); `personal: true` "
+        "fields never leave the engine. Customer fields are carried as they are; the other "
+        "tables' fields roll up to one value per customer:",
+        "",
+        "| rollup | value per customer |",
+        "|---|---|",
+        *[f"| `{name}` | {text} |" for name, text in ROLLUPS.items()],
+        "",
+        "Rows a rollup reads at a snapshot date `as_of`:",
+        "",
+        *[f"- `{table}`: {text}" for table, text in ROLLUP_ROWS.items()],
+        "",
+        "## Optional inputs",
+        "",
+        "Only `customers.customer_id`, the required columns of `receivables` and `payments` "
+        "are needed. Validation lists every absent optional input as information with what "
+        "it disables; KPIs, snapshot features and report sections that need it say "
+        '"not available" instead of showing 0:',
+        "",
+        "| absent input | disables |",
+        "|---|---|",
+        *[f"| `{name}` | {text} |" for name, text in DISABLES.items()],
+    ]
+    return lines
 
 
 if __name__ == "__main__":
