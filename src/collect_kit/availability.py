@@ -17,7 +17,7 @@ from collections.abc import Iterable
 #: What an absent input disables (the information line of validation).
 DISABLES: dict[str, str] = {
     "contacts": "contact, right-party contact, promise-to-pay, promise-kept and managed "
-    "rates, cost to collect and contact intensity; the snapshot's contact and promise "
+    "rates and cost to collect; the snapshot's contact and promise "
     "features (null) and the risk model's features built on them",
     "scores": "the external score (snapshot score null) and its comparison with the risk model",
     "adjustments": "write-offs, discounts, credit notes and reversals: balances reflect "

@@ -438,9 +438,10 @@ def _reading(path, name: str, src: TableSource):
 
 def _note_absent(report: ValidationReport, name: str) -> None:
     """Record an optional input (table or ``table.column``) the source leaves out."""
-    report.absent[name] = availability.disables(name)
+    report.absent[name] = effect = availability.disables(name)
     kind = "optional column" if "." in name else "optional table"
-    report.info.append(f"{name}: not provided ({kind}); disables {report.absent[name]}")
+    said = effect[len("none: ") :] if effect.startswith("none: ") else f"disables {effect}"
+    report.info.append(f"{name}: not provided ({kind}); {said}")
 
 
 def _with_fields(spec: schema.TableSpec, fields: list[CustomField]) -> schema.TableSpec:
