@@ -158,7 +158,7 @@ def test_a_declared_field_missing_from_the_source_is_a_problem(book):
         ("customers", {"amount": {"type": "float"}}, "collides with the canonical column"),
         ("receivables", {"branch": {"type": "string"}}, "needs a rollup"),
         ("payments", {"branch": {"type": "string", "rollup": "balance_weighted_mode"}},
-         "receivables only"),
+         "receivables and extract only"),
         ("receivables", {"branch": {"type": "string", "rollup": "sum"}}, "sum needs a number"),
         ("customers", {"seg": {"type": "string", "rollup": "max"}}, "remove rollup"),
         ("customers", {"2nd": {"type": "string"}}, "not a usable column name"),

@@ -427,8 +427,9 @@ def test_month_end_books_are_shared_and_give_the_same_numbers(sample_db, frames)
 
     portfolio = sources.load(sample_config(), database=sample_db)
     engine._SHARED.clear()
-    first = kpis.customer_balances(portfolio.tables, "2026-09-30")
-    again = kpis.customer_balances(portfolio.tables, "2026-09-30")
+    with engine.inputs(portfolio.tables, kpis._SPECS) as t:  # as the KPIs take them
+        first = kpis.customer_balances(t, "2026-09-30")
+        again = kpis.customer_balances(t, "2026-09-30")
     assert again.get_name() == first.get_name() and len(engine._SHARED) == 1
     for name in ("recovery_rate", "payer_rate", "overdue_ratio", "dso", "cei", "cure_rate"):
         for month in ("2026-09", "2026-10"):

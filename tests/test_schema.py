@@ -14,6 +14,7 @@ ROOT = SRC.parents[1]
 def test_every_design_table_is_specified():
     assert list(schema.TABLES) == [
         "customers", "receivables", "payments", "adjustments", "contacts", "scores", "assignments",
+        "extract",
     ]  # fmt: skip
     for spec in schema.TABLES.values():
         assert set(spec.key) <= set(spec.column_names), spec.name
@@ -25,7 +26,7 @@ def test_every_design_table_is_specified():
 
 def test_optional_tables_are_the_documented_ones():
     optional = {t.name for t in schema.TABLES.values() if t.may_be_empty}
-    assert optional == {"adjustments", "scores", "assignments", "contacts"}
+    assert optional == {"adjustments", "scores", "assignments", "contacts", "extract"}
 
 
 def test_personal_columns_are_marked():

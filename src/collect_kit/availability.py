@@ -23,6 +23,11 @@ DISABLES: dict[str, str] = {
     "adjustments": "write-offs, discounts, credit notes and reversals: balances reflect "
     "payments only",
     "assignments": "strategy-test readouts",
+    "receivables": "DSO, CEI, collection times and the settlement features; balances come "
+    "from the extract",
+    "payments": "recovery, payer and collected figures, vintages and the payment features of "
+    "the snapshot (no dated payments)",
+    "customers": "none: the customers are those of the extract (their own columns null)",
     "customers.customer_since": "none: a customer exists from the first issued_at of its "
     "receivables and tenure counts from there",
     "customers.customer_type": "the person/company split (customer_type null)",
@@ -39,11 +44,19 @@ FEATURE_NEEDS: dict[str, tuple[str, ...]] = {
     "contact_attempts": ("contacts",),
     "right_party_contacts": ("contacts",),
     "promises_due": ("contacts",),
-    "broken_promises": ("contacts",),
     "score": ("scores",),
     "score_at": ("scores",),
     "has_valid_phone": ("customers.phone",),
     "has_valid_email": ("customers.email",),
+    "settled_receivables": ("receivables",),
+    "avg_payment_term_days": ("receivables",),
+    "avg_days_late": ("receivables",),
+    "late_payments": ("receivables",),
+    "credit_balance": ("receivables",),
+    "payments": ("payments",),
+    "paid_amount": ("payments",),
+    "days_since_last_payment": ("payments",),
+    "broken_promises": ("contacts", "payments"),
 }
 
 
@@ -52,8 +65,14 @@ def disables(name: str) -> str:
     return DISABLES.get(name, "nothing the kit computes by default")
 
 
+#: inputs whose absence has a plainer name than "no X table"
+_PLAIN = {"payments": "dated payments", "receivables": "dated receivables"}
+
+
 def not_available(name: str) -> str:
     """The phrase shown in place of a figure whose input ``name`` is absent."""
+    if name in _PLAIN:
+        return f"not available: no {_PLAIN[name]}"
     if "." in name:
         table, column = name.split(".", 1)
         return f"not available: no {column} column in {table}"

@@ -36,9 +36,11 @@ from ibis.expr.types import Table
 from .schema import Column, DType
 
 #: The tables that may declare ``extra:`` columns.
-FIELD_TABLES = ("customers", "receivables", "payments", "contacts")
+FIELD_TABLES = ("customers", "receivables", "payments", "contacts", "extract")
 #: Tables whose fields are rolled up to the customer (several rows per customer).
-ROLLUP_TABLES = ("receivables", "payments", "contacts")
+ROLLUP_TABLES = ("receivables", "payments", "contacts", "extract")
+#: Tables whose rows carry a balance, for ``balance_weighted_mode``.
+BALANCE_TABLES = ("receivables", "extract")
 
 #: How a field of a per-event table becomes one value per customer.
 ROLLUPS: dict[str, str] = {
@@ -47,8 +49,9 @@ ROLLUPS: dict[str, str] = {
     "max": "the largest value",
     "sum": "the sum of the values (numbers only; 0 when the customer has no row)",
     "mode": "the most frequent value (ties: the smallest value)",
-    "balance_weighted_mode": "receivables only: the value holding most of the customer's open "
-    "balance at as_of (ties: the one with the oldest due_at); null when nothing is owed",
+    "balance_weighted_mode": "receivables and extract only: the value holding most of the "
+    "customer's open balance at as_of (ties: the one with the oldest due date); null when "
+    "nothing is owed",
 }
 
 #: The rows each table's rollups read, at a snapshot's ``as_of`` with lookback N months.
@@ -56,6 +59,7 @@ ROLLUP_ROWS: dict[str, str] = {
     "receivables": "receivables issued on or before as_of",
     "payments": "payments dated in the last N months, (as_of - N months, as_of]",
     "contacts": "collection actions dated in the last N months, (as_of - N months, as_of]",
+    "extract": "the accounts of the extract dated as_of",
 }
 
 #: order of a table's rows for ``first`` / ``last``: date column, then id column
@@ -63,6 +67,7 @@ _ROW_ORDER = {
     "receivables": ("issued_at", "receivable_id"),
     "payments": ("paid_at", "payment_id"),
     "contacts": ("at", "contact_id"),
+    "extract": ("issued_at", "account_id"),
 }
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -119,8 +124,8 @@ def problems(field: CustomField, taken: Mapping[str, str]) -> list[str]:
     if field.table in ROLLUP_TABLES:
         if field.rollup is None:
             out.append(f"needs a rollup to the customer: one of {', '.join(ROLLUPS)}")
-        elif field.rollup == "balance_weighted_mode" and field.table != "receivables":
-            out.append("balance_weighted_mode applies to receivables only")
+        elif field.rollup == "balance_weighted_mode" and field.table not in BALANCE_TABLES:
+            out.append("balance_weighted_mode applies to receivables and extract only")
         elif field.rollup == "sum" and field.dtype not in ("float", "int"):
             out.append(f"rollup sum needs a number, the field is {field.dtype}")
     elif field.rollup is not None:
@@ -194,11 +199,15 @@ def _mode(table: Table, column: str) -> Table:
 def _weighted_mode(table: Table, column: str, balances: Table | None) -> Table:
     """Per customer: the value of ``column`` with the largest open balance (ties: the
     value whose oldest receivable has the earliest due date, then the smallest value)."""
-    if balances is None:
-        raise ValueError("balance_weighted_mode needs the receivables' balances")
-    j = table.join(balances.select("receivable_id", _w="balance"), "receivable_id")
+    if balances is not None:  # receivables: open balances from the allocation
+        j = table.join(balances.select("receivable_id", _w="balance"), "receivable_id")
+        due = j.due_at
+    else:  # an extract: each account carries its balance
+        j = table.mutate(_w=table.balance)
+        due = ibis.coalesce(j.oldest_due_at, j.issued_at)
+    j = j.mutate(_due=due)
     j = j.filter((j._w > 0) & j[column].notnull())
-    weights = j.group_by(["customer_id", column]).aggregate(_w=j._w.sum(), _due=j.due_at.min())
+    weights = j.group_by(["customer_id", column]).aggregate(_w=j._w.sum(), _due=j._due.min())
     rank = ibis.row_number().over(
         group_by="customer_id",
         order_by=[ibis.desc(weights._w), weights._due, weights[column]],

@@ -31,8 +31,9 @@ from . import schema
 from .availability import first_missing, not_available
 from .engine import TableLike, inputs, shared
 from .errors import InvalidParameterError
+from .extract import book as extract_book
 from .periods import Period, parse_date
-from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, promise_outcomes
+from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, is_extract, promise_outcomes
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def methodology(absent: Iterable[str] = ()) -> pd.DataFrame:
 
 #: the tables a KPI may read (absent canonical ones are empty) and ``groups``
 _SPECS: dict[str, schema.TableSpec | None] = {
-    **{n: schema.TABLES[n] for n in ("customers", "receivables", "payments", "adjustments", "contacts")},
+    **{n: schema.TABLES[n] for n in ("customers", "receivables", "payments", "adjustments", "contacts", "extract")},
     "groups": None,
 }  # fmt: skip
 
@@ -148,8 +149,12 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
     from the one allocation of the snapshot module.
 
     Computed once per date and database and shared (:func:`engine.shared`): the KPIs of a
-    month, aging, roll rates and vintage curves all read the same few month ends.
+    month, aging, roll rates and vintage curves all read the same few month ends. A book
+    without receivables reads the extract of that date instead (:func:`extract.book`,
+    which adds ``written_off``).
     """
+    if is_extract(t):
+        return shared(extract_book(t["extract"], as_of))
     b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
     overdue = b.due_at < _date(as_of)
     dpd = _date(as_of).delta(b.due_at, unit="day")
@@ -271,6 +276,7 @@ SOURCE_DOMAIN = "collections practice (Moonflow, Duemint, creditguru)"
     "payments in the month by customers delinquent at the start, each capped at its opening overdue balance",
     "overdue balance at the start of the month (customers delinquent then)",
     "Liquidation rate, " + SOURCE_DOMAIN,
+    needs=("payments",),
 )  # fmt: skip
 def recovery_rate(t, period: Period):
     """Recovery (liquidation) rate of the month (fraction); see the registry entry.
@@ -288,6 +294,7 @@ def recovery_rate(t, period: Period):
     "customers delinquent at the start with a payment in the month",
     "customers delinquent at the start of the month",
     SOURCE_DOMAIN,
+    needs=("payments",),
 )  # fmt: skip
 def payer_rate(t, period: Period):
     """Payer rate of the month (fraction); customers not delinquent at the start are in neither count."""
@@ -301,6 +308,7 @@ def payer_rate(t, period: Period):
     "payments in the month by customers delinquent at the start",
     "customers delinquent at the start of the month",
     SOURCE_DOMAIN,
+    needs=("payments",),
 )  # fmt: skip
 def collected_per_delinquent_customer(t, period: Period):
     """Average collected per delinquent customer (currency): all their payments in the month."""
@@ -313,6 +321,7 @@ def collected_per_delinquent_customer(t, period: Period):
     "All money received during the month (payments dated in it), whatever they paid; by "
     "payment method with by=['method'].",
     "payments dated in the month", "1 (a total)", SOURCE_DOMAIN, total=True,
+    needs=("payments",),
 )  # fmt: skip
 def collected(t, period: Period):
     """Total collected in the month (currency); ``value`` equals ``numerator``."""
@@ -361,6 +370,7 @@ def _end_and_sales(t, period: Period) -> Table:
     "receivables balance at the month end x days in the month",
     "credit sales of the month (amounts of receivables issued in it)",
     "Standard DSO (creditguru), " + SOURCE_DOMAIN,
+    needs=("receivables",),
 )  # fmt: skip
 def dso(t, period: Period):
     j = _end_and_sales(t, period)
@@ -374,6 +384,7 @@ def dso(t, period: Period):
     "current (not yet due) balance at the month end x days in the month",
     "credit sales of the month",
     "Best possible DSO (creditguru), " + SOURCE_DOMAIN,
+    needs=("receivables",),
 )  # fmt: skip
 def best_possible_dso(t, period: Period):
     j = _end_and_sales(t, period)
@@ -387,6 +398,7 @@ def best_possible_dso(t, period: Period):
     "overdue balance at the month end x 90",
     "amount of receivables with a due date in the 90 days up to the month end",
     "Moonflow 'período medio de cobro', " + SOURCE_DOMAIN,
+    needs=("receivables",),
 )  # fmt: skip
 def dso_moonflow(t, period: Period):
     end = customer_balances(t, period.end)
@@ -416,6 +428,7 @@ def dso_moonflow(t, period: Period):
     "opening receivables + credit sales of the month - closing current (not yet due) receivables",
     "CEI, " + SOURCE_DOMAIN,
     scale=100.0,
+    needs=("receivables",),
 )  # fmt: skip
 def cei(t, period: Period):
     """CEI of the month (0-100 index; ``value`` = numerator / denominator x 100)."""
@@ -447,6 +460,7 @@ def _settled_in(t, period: Period) -> Table:
     "sum over receivables settled in the month of (settlement date - issue date), in days",
     "receivables settled by payment in the month",
     SOURCE_DOMAIN,
+    needs=("receivables",),
 )  # fmt: skip
 def average_collection_time(t, period: Period):
     s = _settled_in(t, period)
@@ -460,6 +474,7 @@ def average_collection_time(t, period: Period):
     "sum over receivables settled in the month of (settlement date - due date), in days",
     "receivables settled by payment in the month",
     SOURCE_DOMAIN,
+    needs=("receivables",),
 )  # fmt: skip
 def average_days_late(t, period: Period):
     s = _settled_in(t, period)
@@ -614,6 +629,63 @@ def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     ]
 
 
+#: the top shares of owing customers :func:`concentration` reports
+CONCENTRATION_TOPS = (0.01, 0.05, 0.10, 0.20)
+
+
+def concentration(
+    tables, as_of, tops: Sequence[float] = CONCENTRATION_TOPS, by: Sequence[str] = (), groups=None
+) -> pd.DataFrame:
+    """How concentrated the book is at ``as_of``: the share of the total balance owed by
+    the largest debtors.
+
+    One row per (``by`` group and) fraction ``top`` of ``tops``: the ``customers`` in the
+    top ``ceil(top x owing customers)`` by balance (ties broken by customer_id),
+    ``numerator`` their balance, ``denominator`` the group's total balance (currency) and
+    ``value`` the share (fraction); plus a row ``top`` = NaN with ``value`` the
+    Herfindahl-Hirschman index, sum of squared balance shares (1 = one debtor owes all).
+    """
+    as_of = parse_date(as_of, "as_of")
+    bad = [x for x in tops if not 0 < x <= 1]
+    if bad:
+        raise InvalidParameterError(f"tops: fractions in (0, 1] expected, got {bad}")
+    with _inputs(tables, groups) as t:
+        per = customer_balances(t, as_of)
+        per = _group_keys(t, per.filter(per.balance > 0), by)
+        order = ibis.window(
+            group_by=list(by) or None, order_by=[ibis.desc(per.balance), per.customer_id]
+        )
+        whole = ibis.window(group_by=list(by) or None)
+        ranked = per.mutate(
+            _rank=ibis.row_number().over(order) + 1,
+            _n=per.count().over(whole),
+            _total=per.balance.sum().over(whole),
+        )
+        aggs = {"_owing": ranked._n.max(), "_total": ranked._total.max(),
+                "_hhi": ((ranked.balance / ranked._total) ** 2).sum()}  # fmt: skip
+        for i, top in enumerate(tops):
+            inside = ranked._rank <= (ranked._n * top).ceil()
+            aggs[f"_c{i}"] = inside.sum()
+            aggs[f"_b{i}"] = ranked.balance.sum(where=inside)
+        agg = ranked.group_by(list(by)).aggregate(**aggs) if by else ranked.aggregate(**aggs)
+        agg = agg.to_pandas()
+    rows = []
+    for _, g in agg.iterrows():
+        keys = {k: g[k] for k in by}
+        total = float(g["_total"] or 0.0)
+        for i, top in enumerate(tops):
+            num = float(g[f"_b{i}"] or 0.0)
+            rows.append({**keys, "top": top, "customers": int(g[f"_c{i}"] or 0), "numerator": num,
+                         "denominator": total, "value": num / total if total else float("nan")})  # fmt: skip
+        rows.append({**keys, "top": float("nan"), "customers": int(g["_owing"] or 0),
+                     "numerator": float("nan"), "denominator": total,
+                     "value": float(g["_hhi"]) if total else float("nan")})  # fmt: skip
+    out = pd.DataFrame(rows, columns=[*by, "top", "customers", "numerator", "denominator", "value"])
+    out.insert(0, "kpi", "concentration")
+    out.insert(0, "period", as_of)
+    return out
+
+
 PAID_OFF = "paid_off"
 WRITTEN_OFF = "written_off"
 ROLL_STATES = (*DPD_BUCKET_LABELS, PAID_OFF, WRITTEN_OFF)
@@ -631,11 +703,16 @@ def _transitions(t, period: Period) -> Table:
     start = start.select("customer_id", opening_balance=start.balance,
                          from_bucket=dpd_bucket(start.max_days_past_due))  # fmt: skip
     end = customer_balances(t, period.end).view()
-    a = t["adjustments"]
-    wo = a.filter(
-        (a.kind == "write_off") & (a.at >= _date(period.start)) & (a.at <= _date(period.end))
-    )
-    wo = wo.select("customer_id").distinct().mutate(wrote_off=ibis.literal(True)).view()
+    if is_extract(t):  # written off in the extract at the month end
+        wo = end.filter(end.written_off).select("customer_id")
+    else:
+        a = t["adjustments"]
+        wo = a.filter(
+            (a.kind == "write_off") & (a.at >= _date(period.start)) & (a.at <= _date(period.end))
+        ).select("customer_id")
+    wo = wo.distinct().mutate(wrote_off=ibis.literal(True)).view()
+    if "written_off" in end.columns:
+        end = end.drop("written_off").view()
     j = start.left_join(end, "customer_id").drop("customer_id_right")
     j = j.left_join(wo, "customer_id").drop("customer_id_right")
     owes = j.balance.fill_null(0.0) > 0

@@ -31,6 +31,8 @@ OUTCOMES = ("no_answer", "delivered", "contacted", "right_party", "promise", "re
 RIGHT_PARTY_OUTCOMES = ("right_party", "promise", "refused")
 CONTACTED_OUTCOMES = ("contacted", *RIGHT_PARTY_OUTCOMES)
 ADJUSTMENT_KINDS = ("write_off", "discount", "credit_note", "reversal")
+#: Account statuses of an extract; ``written_off`` accounts are off the book.
+EXTRACT_STATUSES = ("current", "delinquent", "paid_off", "written_off")
 #: Adjustment kinds that reduce a balance; a ``reversal`` (a bounced payment) adds back.
 REDUCING_ADJUSTMENTS = ("write_off", "discount", "credit_note")
 
@@ -171,6 +173,13 @@ RECEIVABLES = TableSpec(
         Column("due_at", "date", "Due date (future-dated by nature)."),
         _money("amount", "Amount owed at issue.", min_value=0, min_inclusive=False),
         Column("currency", "string", "ISO 4217 code; one per portfolio.", required=False),
+        _money(
+            "reported_balance",
+            "The balance the source system reports for the receivable at the extraction "
+            "date; validation compares it with the balance computed from the events.",
+            required=False,
+            nullable=True,
+        ),
     ),
     date_order=(("issued_at", "due_at"),),
 )
@@ -296,10 +305,78 @@ ASSIGNMENTS = TableSpec(
     ),
 )
 
+EXTRACT = TableSpec(
+    name="extract",
+    grain="one row per account per extraction date (a monthly portfolio extract, 'cartera')",
+    key=("account_id", "extracted_at"),
+    may_be_empty=True,
+    example_id="account_id",
+    columns=(
+        Column("account_id", "string", "Account (loan, card, contract) identifier."),
+        Column(
+            "customer_id",
+            "string",
+            "Customer; when absent, each account is its own customer (customer_id = account_id).",
+            references="customers.customer_id",
+        ),
+        Column(
+            "extracted_at",
+            "date",
+            "Date of the extract (a month end); when absent, the sources YAML's extraction_date.",
+            event_date=True,
+        ),
+        _money("balance", "Outstanding balance at the extract date.", min_value=0),
+        _money(
+            "overdue_amount",
+            "Past-due part of the balance; when absent, the whole balance of a past-due account.",
+            required=False,
+            nullable=True,
+            min_value=0,
+        ),
+        Column(
+            "days_past_due",
+            "int",
+            "Days past due at the extract date; when absent, from oldest_due_at.",
+            unit="days",
+            required=False,
+            nullable=True,
+            min_value=0,
+        ),
+        Column(
+            "oldest_due_at",
+            "date",
+            "Due date of the oldest unpaid instalment (future-dated when nothing is due).",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "status",
+            "string",
+            "Account status; written_off accounts are off the book.",
+            required=False,
+            nullable=True,
+            categories=EXTRACT_STATUSES,
+        ),
+        Column("product", "string", "Product.", required=False, nullable=True),
+        Column(
+            "issued_at",
+            "date",
+            "Opening date of the account.",
+            required=False,
+            nullable=True,
+            event_date=True,
+        ),  # fmt: skip
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (CUSTOMERS, RECEIVABLES, PAYMENTS, ADJUSTMENTS, CONTACTS, SCORES, ASSIGNMENTS)
-}
+    for t in (
+        CUSTOMERS, RECEIVABLES, PAYMENTS, ADJUSTMENTS, CONTACTS, SCORES, ASSIGNMENTS, EXTRACT
+    )
+}  # fmt: skip
+#: the event tables a book without an extract must provide
+EVENT_TABLES = ("customers", "receivables", "payments")
 
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     t.name: tuple(c.name for c in t.columns if c.personal) for t in TABLES.values()

@@ -120,7 +120,9 @@ class SnapshotWindow:
 
 
 #: the tables a snapshot reads, with their canonical specs (the last three may be absent)
-SNAPSHOT_TABLES = ("customers", "receivables", "payments", "adjustments", "contacts", "scores")
+SNAPSHOT_TABLES = (
+    "customers", "receivables", "payments", "adjustments", "contacts", "scores", "extract"
+)  # fmt: skip
 _SPECS = {name: schema.TABLES[name] for name in SNAPSHOT_TABLES}
 _REQUIRED = ("customers", "receivables", "payments")
 
@@ -284,11 +286,18 @@ def snapshot(
             f"promise_tolerance: must be in [0, 1) (got {promise_tolerance})"
         )
     win = SnapshotWindow.of(as_of, lookback_months)
-    with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
+    required = required_tables(tables) if isinstance(tables, Mapping) else _REQUIRED
+    with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
         _check_fields(t, fields)
         result = _features(t, win, new_customer_days, promise_tolerance)
         result = _with_fields(result, t, win, fields)
         return t.as_given(result, order_by="customer_id")
+
+
+def _extract_rows(e: Table, as_of_d) -> Table:
+    """The accounts of the extract dated as_of, written-off balances as 0 (off the book)."""
+    e = e.filter(e.extracted_at == as_of_d)
+    return e.mutate(balance=ibis.cases((e.status == "written_off", 0.0), else_=e.balance))
 
 
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:
@@ -324,13 +333,14 @@ def _with_fields(
         "receivables": r.filter(r.issued_at <= as_of_d),
         "payments": p.filter((p.paid_at > start_d) & (p.paid_at <= as_of_d)),
         "contacts": c.filter((c.at > start_d) & (c.at <= as_of_d)),
+        "extract": _extract_rows(t["extract"], as_of_d),
     }
     for name, table in rows.items():
         these = of_table(shown, name)
         if not these:
             continue
         balances = None
-        if any(f.rollup == "balance_weighted_mode" for f in these):
+        if name == "receivables" and any(f.rollup == "balance_weighted_mode" for f in these):
             balances = allocate(r, p, t["adjustments"], win.as_of).balances()
         part = rollup_columns(table, these, balances)
         result = result.left_join(part, "customer_id").drop("customer_id_right")
@@ -347,33 +357,10 @@ def _features(
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
 
-    # a customer exists from customer_since, or (absent or null) its first receivable
-    rec = t["receivables"]
-    first = rec.group_by("customer_id").aggregate(_first_issued=rec.issued_at.min())
-    cust = t["customers"].left_join(first, "customer_id").drop("customer_id_right")
-    cust = cust.mutate(customer_since=ibis.coalesce(cust.customer_since, cust._first_issued))
-    cust = cust.filter(cust.customer_since <= as_of_d)
-    allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
-
-    # balances and days past due (one pass over the allocation, which is the costly part)
-    b = allocation.settlements()
-    dpd = _days(as_of_d, b.due_at)
-    is_open = b.balance > 0
-    is_overdue = is_open & (dpd > 0)
-    settled_in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
-    per_cust = b.group_by("customer_id").aggregate(
-        balance=b.balance.sum(),
-        overdue_balance=b.balance.sum(where=is_overdue),
-        open_receivables=is_open.sum(),
-        overdue_receivables=is_overdue.sum(),
-        max_days_past_due=dpd.max(where=is_overdue),
-        dpd_weight=(b.balance * dpd).sum(where=is_overdue),
-        credit_balance=credit_balance(b),
-        settled_receivables=settled_in_window.sum(),
-        avg_payment_term_days=_days(b.settled_at, b.issued_at).mean(where=settled_in_window),
-        avg_days_late=_days(b.settled_at, b.due_at).mean(where=settled_in_window),
-        late_payments=(b.settled_at > b.due_at).sum(where=settled_in_window),
-    )
+    if is_extract(t):
+        cust, per_cust = _extract_block(t, win)
+    else:
+        cust, per_cust = _event_block(t, win)
 
     pay = t["payments"].filter(t["payments"].paid_at <= as_of_d)
     pay_stats = pay.group_by("customer_id").aggregate(
@@ -447,6 +434,73 @@ def _features(
     if gone:
         result = result.mutate(**{f: ibis.null(result[f].type()) for f in gone})
     return result
+
+
+def is_extract(t: Mapping[str, Table]) -> bool:
+    """Whether the balances come from an extract: an ``extract`` is given and no receivables."""
+    absent = getattr(t, "absent", frozenset())
+    return "receivables" in absent and "extract" not in absent
+
+
+def required_tables(tables: Mapping[str, object]) -> tuple[str, ...]:
+    """The tables a snapshot needs: the extract alone when one is given without
+    receivables, else customers, receivables and payments."""
+    if tables.get("extract") is not None and tables.get("receivables") is None:
+        return ("extract",)
+    return _REQUIRED
+
+
+def _event_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
+    """The customers existing at as_of and their balance block, from the dated events."""
+    as_of_d = ibis.date(win.as_of.date())
+    start_d = ibis.date(win.lookback_start.date())
+    # a customer exists from customer_since, or (absent or null) its first receivable
+    rec = t["receivables"]
+    first = rec.group_by("customer_id").aggregate(_first_issued=rec.issued_at.min())
+    cust = t["customers"].left_join(first, "customer_id").drop("customer_id_right")
+    cust = cust.mutate(customer_since=ibis.coalesce(cust.customer_since, cust._first_issued))
+    cust = cust.filter(cust.customer_since <= as_of_d)
+    allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
+
+    # balances and days past due (one pass over the allocation, which is the costly part)
+    b = allocation.settlements()
+    dpd = _days(as_of_d, b.due_at)
+    is_open = b.balance > 0
+    is_overdue = is_open & (dpd > 0)
+    settled_in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
+    per_cust = b.group_by("customer_id").aggregate(
+        balance=b.balance.sum(),
+        overdue_balance=b.balance.sum(where=is_overdue),
+        open_receivables=is_open.sum(),
+        overdue_receivables=is_overdue.sum(),
+        max_days_past_due=dpd.max(where=is_overdue),
+        dpd_weight=(b.balance * dpd).sum(where=is_overdue),
+        credit_balance=credit_balance(b),
+        settled_receivables=settled_in_window.sum(),
+        avg_payment_term_days=_days(b.settled_at, b.issued_at).mean(where=settled_in_window),
+        avg_days_late=_days(b.settled_at, b.due_at).mean(where=settled_in_window),
+        late_payments=(b.settled_at > b.due_at).sum(where=settled_in_window),
+    )
+    return cust, per_cust
+
+
+def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
+    """The customers of the extract dated as_of and their balance block from it; the
+    settlement features (which need dated receivables) are null."""
+    from .extract import account_features
+
+    as_of_d = ibis.date(win.as_of.date())
+    accounts = account_features(t["extract"], win.as_of)
+    cust = accounts.select("customer_id", "_first_issued")
+    cust = cust.left_join(t["customers"], "customer_id").drop("customer_id_right")
+    since = ibis.coalesce(cust.customer_since, cust._first_issued)
+    cust = cust.mutate(customer_since=since).filter(since.isnull() | (since <= as_of_d))
+    per_cust = accounts.drop("_first_issued").mutate(
+        credit_balance=ibis.null("float64"), settled_receivables=ibis.null("int64"),
+        avg_payment_term_days=ibis.null("float64"), avg_days_late=ibis.null("float64"),
+        late_payments=ibis.null("int64"),
+    )  # fmt: skip
+    return cust, per_cust
 
 
 def promise_outcomes(
@@ -554,7 +608,8 @@ def fingerprint(tables: Mapping[str, engine.TableLike], fields: Sequence[CustomF
     """
     from . import __version__
 
-    with engine.inputs(tables, _SPECS, required=_REQUIRED, parameter="tables") as t:
+    required = required_tables(tables) if isinstance(tables, Mapping) else _REQUIRED
+    with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
         engines = sorted({_engine_name(t[n]) for n in SNAPSHOT_TABLES if n in tables})
         parts = [f"collect_kit {__version__}", "engines " + ",".join(engines)]
         parts += [f"field {f!r}" for f in fields]

@@ -347,8 +347,11 @@ def load(
     origins: dict[str, str] = {}
     files: dict[str, Path] = {}
     specs: dict[str, schema.TableSpec] = {}  # canonical specs plus the declared fields
+    has_extract = "extract" in cfg.tables
     for name, spec in schema.TABLES.items():
         src = cfg.tables.get(name, TableSource())
+        # with an extract the event tables are optional; without one, so is the extract
+        optional = spec.may_be_empty or (has_extract and name in schema.EVENT_TABLES)
         if src.path:
             path = resolve(src.path)
             origin = str(src.path)
@@ -373,8 +376,9 @@ def load(
             table_name = src.table or name
             origin = f"{db_path.name if db_path else '(no database)'}:{table_name}"
             if table_name not in existing:
-                if spec.may_be_empty and name not in cfg.tables:
-                    _note_absent(report, name)
+                if optional and name not in cfg.tables:
+                    if name != "extract":
+                        _note_absent(report, name)
                     continue
                 report.problems.append(
                     Problem(
@@ -389,6 +393,8 @@ def load(
                 continue
             raw = con.table(table_name)
         origins[name] = origin
+        if name == "extract":
+            raw = _extract_defaults(raw, src, cfg)
         spec = _with_fields(spec, cfg.fields)
         specs[name] = spec
         with _reading(files.get(name, db_path), name, src):
@@ -434,6 +440,26 @@ def _reading(path, name: str, src: TableSource):
         else ""
     )
     return engine.reading(path or "(no database)", f"{name} source", hint)
+
+
+def _extract_defaults(raw: Table, src: TableSource, cfg: SourcesConfig) -> Table:
+    """An extract without ``customer_id`` (each account is its own customer) or without
+    ``extracted_at`` (one extract, dated the YAML's ``extraction_date``) gets them."""
+    add = {}
+    account = src.columns.get("account_id", "account_id")
+    if (
+        "customer_id" not in src.columns
+        and "customer_id" not in raw.columns
+        and account in raw.columns
+    ):
+        add["customer_id"] = raw[account]
+    if (
+        "extracted_at" not in src.columns
+        and "extracted_at" not in raw.columns
+        and cfg.extraction_date
+    ):
+        add["extracted_at"] = ibis.date(cfg.extraction_date)
+    return raw.mutate(**add) if add else raw
 
 
 def _note_absent(report: ValidationReport, name: str) -> None:
