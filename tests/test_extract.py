@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,12 +135,12 @@ def test_snapshot_of_an_extract(book):
 def test_one_extract_without_a_date_column_takes_the_extraction_date(tmp_path):
     rows = [r for r in ROWS if r[2] == FEB]
     path = write_extract(tmp_path, rows, extraction_date=FEB)
-    cfg = yaml.safe_load(open(path))
+    cfg = yaml.safe_load(Path(path).read_text())
     del cfg["tables"]["extract"]["columns"]["extracted_at"]
     del cfg["tables"]["extract"]["columns"]["customer_id"]
     frame = pd.read_csv(tmp_path / "cartera.csv").drop(columns=["fecha", "cliente"])
     frame.to_csv(tmp_path / "cartera.csv", index=False)
-    open(path, "w").write(yaml.safe_dump(cfg))
+    Path(path).write_text(yaml.safe_dump(cfg))
     portfolio = sources.load(path)
     snap = snapshot(portfolio.tables, FEB).to_pandas()
     # without customer_id every account is its own customer
