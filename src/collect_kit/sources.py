@@ -294,9 +294,13 @@ class Portfolio:
 
     @property
     def first_date(self) -> pd.Timestamp | None:
-        """The data's first date: the earliest receivable issue date (None without any)."""
+        """The data's first date: the earliest receivable issue date, or for a book given
+        as an extract the date of its first extract (None without any)."""
         if self._first_date is None:
-            value = self.tables["receivables"].issued_at.min().execute()
+            if "receivables" in self.tables:
+                value = self.tables["receivables"].issued_at.min().execute()
+            else:
+                value = self.tables["extract"].extracted_at.min().execute()
             self._first_date = None if value is None or pd.isna(value) else pd.Timestamp(value)
         return self._first_date
 
@@ -377,7 +381,9 @@ def load(
             origin = f"{db_path.name if db_path else '(no database)'}:{table_name}"
             if table_name not in existing:
                 if optional and name not in cfg.tables:
-                    if name != "extract":
+                    # the extract is one of two ways to give a book; adjustments only
+                    # change balances computed from events
+                    if name != "extract" and not (has_extract and name == "adjustments"):
                         _note_absent(report, name)
                     continue
                 report.problems.append(

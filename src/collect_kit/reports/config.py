@@ -43,6 +43,11 @@ class ReportConfig(VersionedConfig):
     #: snapshot columns (text or true/false: a team's own fields, region...) the portfolio
     #: report breaks its indicators down by, one table each
     breakdowns: list[str] = []
+    #: for a book without dated payments (an extract): a true/false snapshot column whose
+    #: cross-validated model the risk section shows, its features and L2 penalty
+    risk_target: str | None = None
+    risk_features: list[str | dict[str, str]] = []
+    risk_penalty: float = 0.0
     keep_runs: int | None = None
     keep_failed_days: int = 30
     max_data_age_days: int | None = None

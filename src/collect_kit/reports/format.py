@@ -78,7 +78,7 @@ def html_table(
 ) -> str:
     """Render ``frame`` as an HTML table, every cell escaped, nothing truncated.
 
-    ``formats``: column -> ``text``, ``count``, ``number``, ``number1``, ``percent``,
+    ``formats``: column -> ``text``, ``count``, ``number``, ``number1``, ``number3``, ``percent``,
     ``money`` or ``days``; only these columns are shown, in this order. ``count_column``:
     the customers behind each row; where it is 1-4 the row's other numbers are withheld.
     """
@@ -104,6 +104,8 @@ def html_table(
                 text = fmt.number(v)
             elif kind == "number1":
                 text = fmt.number(v, 1)
+            elif kind == "number3":
+                text = fmt.number(v, 3)
             else:  # number, days
                 text = fmt.number(v)
             cells.append(f'<td class="num">{html.escape(text)}</td>')

@@ -53,16 +53,25 @@ def _show(value, unit: str, fmt: Formatter) -> str:
     return fmt.number(value, 1)
 
 
-def tiles(tables, as_of, fmt: Formatter) -> pd.DataFrame:
+def tiles(tables, as_of, fmt: Formatter, absent=()) -> pd.DataFrame:
     """The summary KPIs for the month of ``as_of`` and the month before, with a sentence each.
 
     The previous month's figure is computed as of that month (point in time), not read off
-    the current snapshot.
+    the current snapshot. A KPI whose input is in ``absent`` (``Portfolio.absent``) shows
+    "not available" and why.
     """
     month = pd.Timestamp(as_of).to_period("M")
     rows = []
     for name in TILES:
         k = kpis.REGISTRY[name]
+        missing = first_missing(k.needs, absent)
+        if missing:
+            rows.append({"kpi": name, "label": kpi_label(name, fmt.language),
+                         "value": np.nan, "previous": np.nan, "numerator": np.nan,
+                         "denominator": np.nan,
+                         "shown": text.label("not_available_short", fmt.language),
+                         "sentence": text.not_available(missing, fmt)})  # fmt: skip
+            continue
         now = k.function(tables, month).iloc[0]
         before = k.function(tables, month - 1).iloc[0]
         unit = "index" if k.unit == "index" else k.unit
@@ -212,7 +221,7 @@ BREAKDOWN_ROWS = 15
 
 
 def breakdown(
-    tables, as_of, opening: pd.DataFrame, closing: pd.DataFrame, column: str
+    tables, as_of, opening: pd.DataFrame, closing: pd.DataFrame, column: str, absent=()
 ) -> pd.DataFrame:
     """Recovery, payer rate and % overdue of the month by the values of ``column``.
 
@@ -220,22 +229,26 @@ def breakdown(
     with ``column``): recovery and payer rate group customers by their value at the
     start, % overdue by their value at the end. One row per value (``group``; missing
     values as None), with ``owing_customers``, ``balance``, ``overdue_ratio``,
-    ``delinquent_at_start``, ``recovery_rate`` and ``payer_rate``; the values beyond the
-    :data:`BREAKDOWN_ROWS` owing most are summed into one row with ``group`` "__other__".
+    ``delinquent_at_start``, ``recovery_rate`` and ``payer_rate`` (the last three left out
+    when ``absent`` has no dated payments); the values beyond the :data:`BREAKDOWN_ROWS`
+    owing most are summed into one row with ``group`` "__other__".
     """
     month = pd.Timestamp(as_of).to_period("M")
-    start = opening[["customer_id", column]]
     end = closing[["customer_id", column]]
-    rec = kpis.recovery_rate(tables, month, by=[column], groups=start)
-    pay = kpis.payer_rate(tables, month, by=[column], groups=start)
     over = kpis.overdue_ratio(tables, month, by=[column], groups=end)
     owing = closing[closing.balance > 0].groupby(column, dropna=False).size()
     parts = {
-        "rec_num": rec.set_index(column).numerator, "rec_den": rec.set_index(column).denominator,
-        "pay_num": pay.set_index(column).numerator, "pay_den": pay.set_index(column).denominator,
-        "over_num": over.set_index(column).numerator, "balance": over.set_index(column).denominator,
+        "over_num": over.set_index(column).numerator,
+        "balance": over.set_index(column).denominator,
         "owing_customers": owing,
-    }  # fmt: skip
+    }
+    paid = "payments" not in absent
+    if paid:
+        start = opening[["customer_id", column]]
+        rec = kpis.recovery_rate(tables, month, by=[column], groups=start).set_index(column)
+        pay = kpis.payer_rate(tables, month, by=[column], groups=start).set_index(column)
+        parts |= {"rec_num": rec.numerator, "rec_den": rec.denominator,
+                  "pay_num": pay.numerator, "pay_den": pay.denominator}  # fmt: skip
     f = pd.DataFrame({k: v.groupby(level=0, dropna=False).sum() for k, v in parts.items()})
     f = f.fillna(0.0).rename_axis("group").reset_index()
     f["group"] = f["group"].astype(object).where(f["group"].notna(), None)
@@ -243,13 +256,14 @@ def breakdown(
     if len(f) > BREAKDOWN_ROWS:
         rest = f.iloc[BREAKDOWN_ROWS - 1 :].drop(columns="group").sum()
         f = pd.concat([f.iloc[: BREAKDOWN_ROWS - 1], rest.to_frame().T.assign(group="__other__")])
-    f["recovery_rate"] = f.rec_num / f.rec_den.where(f.rec_den != 0)
-    f["payer_rate"] = f.pay_num / f.pay_den.where(f.pay_den != 0)
     f["overdue_ratio"] = f.over_num / f.balance.where(f.balance != 0)
-    f["delinquent_at_start"] = f.pay_den.astype(int)
     f["owing_customers"] = f.owing_customers.astype(int)
-    cols = ["group", "owing_customers", "balance", "overdue_ratio", "delinquent_at_start",
-            "recovery_rate", "payer_rate"]  # fmt: skip
+    cols = ["group", "owing_customers", "balance", "overdue_ratio"]
+    if paid:
+        f["recovery_rate"] = f.rec_num / f.rec_den.where(f.rec_den != 0)
+        f["payer_rate"] = f.pay_num / f.pay_den.where(f.pay_den != 0)
+        f["delinquent_at_start"] = f.pay_den.astype(int)
+        cols += ["delinquent_at_start", "recovery_rate", "payer_rate"]
     return f[cols].reset_index(drop=True)
 
 
@@ -272,15 +286,17 @@ def breakdown_table(frame: pd.DataFrame, fmt: Formatter) -> str:
         "recovery_rate": text.label("recovery_rate", lang),
         "payer_rate": text.label("payer_rate", lang),
     }
-    # the rates of the month are about the delinquent customers: withheld for 1-4 of them
-    few = [is_small(n) for n in shown.delinquent_at_start]
-    for col in ("recovery_rate", "payer_rate"):
-        shown[col] = [
-            WITHHELD if small else fmt.percent(v) for small, v in zip(few, shown[col], strict=True)
-        ]
     formats = {"group": "text", "owing_customers": "count", "balance": "money",
-               "overdue_ratio": "percent", "delinquent_at_start": "count",
-               "recovery_rate": "text", "payer_rate": "text"}  # fmt: skip
+               "overdue_ratio": "percent"}  # fmt: skip
+    if "delinquent_at_start" in shown:
+        # the rates of the month are about the delinquent customers: withheld for 1-4
+        few = [is_small(n) for n in shown.delinquent_at_start]
+        for col in ("recovery_rate", "payer_rate"):
+            shown[col] = [
+                WITHHELD if small else fmt.percent(v)
+                for small, v in zip(few, shown[col], strict=True)
+            ]
+        formats |= {"delinquent_at_start": "count", "recovery_rate": "text", "payer_rate": "text"}
     return html_table(shown, formats, fmt, labels, count_column="owing_customers")
 
 
@@ -354,13 +370,7 @@ def risk_sentence(evaluation: dict, fmt: Formatter) -> str:
         )
         text += " " + text_
     if evaluation.get("dropped"):
-        kinds = {"all null": "dropped_all_null", "constant": "dropped_constant",
-                 "collinear": "dropped_collinear"}  # fmt: skip
-        items = [
-            sentence(next(v for k, v in kinds.items() if why.startswith(k)), fmt, name=name)
-            for name, why in evaluation["dropped"].items()
-        ]
-        text += " " + sentence("model_dropped", fmt, items=", ".join(items))
+        text += " " + _dropped_sentence(evaluation["dropped"], fmt)
     if "external" in evaluation:
         e = evaluation["external"]
         text += (
@@ -444,3 +454,56 @@ def quality_note(report, fmt: Formatter) -> str:
         )
     notes = "".join(f"\n- {line}" for line in report.info)
     return head + notes
+
+
+def concentration_table(tables, as_of, fmt: Formatter) -> str:
+    """:func:`kpis.concentration` at ``as_of`` as an HTML table with the HHI in the caption."""
+    c = kpis.concentration(tables, as_of)
+    hhi = c[c.top.isna()].value.iloc[0] if len(c) else np.nan
+    shares = c.dropna(subset=["top"]).copy()
+    lang = fmt.language
+    shares["top"] = [
+        text.label("top_share", lang).format(share=fmt.percent(t, 0)) for t in shares.top
+    ]
+    labels = {"top": text.label("largest_debtors", lang), "customers": text.label("customers", lang),
+              "numerator": f"{text.label('balance', lang)} ({fmt.currency})",
+              "value": text.label("share_of_balance", lang)}  # fmt: skip
+    formats = {"top": "text", "customers": "count", "numerator": "money", "value": "percent"}
+    caption = text.label("concentration_caption", lang).format(hhi=fmt.number(hhi, 4))
+    return html_table(shares, formats, fmt, labels, count_column="customers", caption=caption)
+
+
+def cross_validated_risk(snap: pd.DataFrame, target: str, features, penalty: float, fmt: Formatter):
+    """For a book without dated payments: the cross-validated model of ``target`` and its
+    baseline (:func:`risk.cross_validate`), as (sentence, metrics table HTML)."""
+    cv = risk.cross_validate(snap, target, features, penalty=penalty)
+    m = cv.metrics.set_index("scorer")
+    words = sentence(
+        "cv_sentence", fmt, target=target, folds=cv.folds, n=fmt.number(m.n["model"]),
+        rate=fmt.percent(m.event_rate["model"]), auc=fmt.number(m.auc["model"], 3),
+        gini=fmt.number(m.gini["model"], 3), feature=m.feature["baseline"],
+        base_auc=fmt.number(m.auc["baseline"], 3),
+    )  # fmt: skip
+    if cv.dropped:
+        words += " " + _dropped_sentence(cv.dropped, fmt)
+    lang = fmt.language
+    table = cv.metrics.copy()
+    table["scorer"] = [
+        text.label("model", lang) if s == "model"
+        else text.label("baseline", lang).format(feature=f)
+        for s, f in zip(table.scorer, table.feature, strict=True)
+    ]  # fmt: skip
+    labels = {"scorer": text.label("scorer", lang), "auc": "AUC", "gini": "Gini", "ks": "KS"}
+    formats = {"scorer": "text", "auc": "number3", "gini": "number3", "ks": "number3"}
+    return words, html_table(table, formats, fmt, labels)
+
+
+def _dropped_sentence(dropped: dict, fmt: Formatter) -> str:
+    """ "Left out of the model: ..." for the columns a fit dropped, with why."""
+    kinds = {"all null": "dropped_all_null", "constant": "dropped_constant",
+             "collinear": "dropped_collinear"}  # fmt: skip
+    items = [
+        sentence(next(v for k, v in kinds.items() if why.startswith(k)), fmt, name=name)
+        for name, why in dropped.items()
+    ]
+    return sentence("model_dropped", fmt, items=", ".join(items))

@@ -160,3 +160,34 @@ def check_breakdowns(names, fields, config_path) -> None:
                 f"{where} is a {kind} column; expected text or true/false (band a number "
                 "with a segmentation rule and break down by segment)"
             )
+
+
+def check_risk_target(cfg: ReportConfig, fields, config_path) -> None:
+    """``risk_target`` must be a true/false snapshot column that is not personal, and
+    ``risk_features`` valid features (:func:`collect_kit.risk.feature_list`) naming
+    snapshot columns; ``risk_penalty`` >= 0."""
+    from ..risk import ColumnFeature, feature_list
+    from ..snapshot import snapshot_schema
+
+    if cfg.risk_target is None:
+        return
+    columns = snapshot_schema(fields)
+    personal = {f.name for f in fields if f.personal}
+    where = f"{config_path}: risk_target: '{cfg.risk_target}'"
+    if cfg.risk_target in personal or cfg.risk_target not in columns:
+        raise ConfigError(f"{where} is not a snapshot column (a field declared under extra:)")
+    if not columns[cfg.risk_target].is_boolean():
+        raise ConfigError(f"{where} is a {columns[cfg.risk_target]} column; expected true/false")
+    if not cfg.risk_features:
+        raise ConfigError(f"{config_path}: risk_features: list the model's features")
+    try:
+        spec = feature_list(cfg.risk_features)
+    except CollectKitError as exc:
+        raise ConfigError(f"{config_path}: risk_features: {exc}") from None
+    for f in spec:
+        if isinstance(f, ColumnFeature) and (f.column not in columns or f.column in personal):
+            raise ConfigError(
+                f"{config_path}: risk_features: '{f.column}' is not a snapshot column"
+            )
+    if not cfg.risk_penalty >= 0:
+        raise ConfigError(f"{config_path}: risk_penalty: must be >= 0, got {cfg.risk_penalty}")

@@ -47,6 +47,7 @@ from .preflight import (
     StaleDataError,
     as_of_dates,
     check_breakdowns,
+    check_risk_target,
     data_age_warning,
     preflight,
     today,
@@ -112,6 +113,7 @@ def run_report(
     try:
         when, scheduled = as_of_dates(portfolio, as_of, plan)
         check_breakdowns(plan.cfg.breakdowns, portfolio.fields, plan.config_path)
+        check_risk_target(plan.cfg, portfolio.fields, plan.config_path)
         run_day = today()
         stale = data_age_warning(plan.cfg, portfolio.extraction_date, run_day)
         if stale and fail_if_stale:
@@ -176,6 +178,9 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "segmentation": plan.segmentation,
         "experiments": plan.experiments,
         "breakdowns": plan.cfg.breakdowns,
+        "risk_target": plan.cfg.risk_target,
+        "risk_features": plan.cfg.risk_features,
+        "risk_penalty": plan.cfg.risk_penalty,
         "language": plan.language,
         "report_title": plan.title,
         "run_id": run_id,

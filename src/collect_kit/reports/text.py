@@ -79,6 +79,17 @@ LABELS: dict[str, dict[str, str]] = {
     "scorer": {"en": "Scorer", "es": "Puntuador"},
     "model": {"en": "Propensity model", "es": "Modelo de propensión"},
     "baseline": {"en": "Baseline: {feature} alone", "es": "Referencia: solo {feature}"},
+    "largest_debtors": {"en": "Largest debtors", "es": "Mayores deudores"},
+    "share_of_balance": {"en": "Share of the balance", "es": "Proporción del saldo"},
+    "concentration_caption": {
+        "en": "Concentration: share of the balance owed by the largest debtors; HHI {hhi}",
+        "es": "Concentración: proporción del saldo de los mayores deudores; HHI {hhi}",
+    },
+    "top_share": {"en": "Top {share}", "es": "{share} mayores"},
+    "auc": {"en": "AUC", "es": "AUC"},
+    "gini": {"en": "Gini", "es": "Gini"},
+    "ks": {"en": "KS", "es": "KS"},
+    "not_available_short": {"en": "not available", "es": "no disponible"},
 }
 
 #: Sentences with placeholders, by key and language.
@@ -101,6 +112,29 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "{name} (repeats other features)",
         "es": "{name} (repite otras variables)",
     },
+    "not_available_payments": {
+        "en": "Not available: the data has no dated payments.",
+        "es": "No disponible: los datos no traen pagos fechados.",
+    },
+    "not_available_receivables": {
+        "en": "Not available: the data has no dated receivables.",
+        "es": "No disponible: los datos no traen documentos fechados.",
+    },
+    "no_roll_rates": {
+        "en": "Roll rates: not available, the data has no book at {date} (the start of the month).",
+        "es": "Tasas de traspaso: no disponibles, los datos no traen la cartera al {date} "
+        "(inicio del mes).",
+    },
+    "no_previous_book": {
+        "en": "Not available: the data has no book at {date} (the previous month end).",
+        "es": "No disponible: los datos no traen la cartera al {date} (cierre del mes anterior).",
+    },
+    "cv_sentence": {
+        "en": "A model of {target} cross-validated over {folds} folds on {n} customers ({rate} "
+        "with the event): AUC {auc}, Gini {gini}. {feature} alone: AUC {base_auc}.",
+        "es": "Modelo de {target} con validación cruzada en {folds} partes sobre {n} clientes "
+        "({rate} con el evento): AUC {auc}, Gini {gini}. Solo {feature}: AUC {base_auc}.",
+    },
     "baseline_sentence": {
         "en": "The same customers ranked by {feature} alone: AUC {auc}; the model adds "
         "{gain} AUC points.",
@@ -118,6 +152,8 @@ def sentence(key: str, fmt: Formatter, **values) -> str:
 def not_available(name: str, fmt: Formatter) -> str:
     """ "Not available: ..." for an absent input ``name`` (``contacts`` or
     ``contacts.cost``), in the report's language."""
+    if name in ("payments", "receivables"):
+        return sentence(f"not_available_{name}", fmt)
     if "." in name:
         table, column = name.split(".", 1)
         return sentence("not_available_column", fmt, table=table, name=column)
