@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 import yaml
@@ -355,3 +356,27 @@ def test_checks_off_skips_value_scans_but_not_structure(tmp_path, base):
     assert [(p.table, p.column, p.check) for p in report.problems] == [
         ("payments", "amount", "missing_column")
     ]
+
+
+def test_reported_balances_that_differ_are_warned_about_exactly(tmp_path, base):
+    from collect_kit.snapshot import allocate
+
+    f = copy(base)
+    extraction = pd.Timestamp("2026-10-31")
+    balances = allocate(*(ibis.memtable(f[n]) for n in ("receivables", "payments", "adjustments")),
+                        extraction).balances().to_pandas().set_index("receivable_id").balance  # fmt: skip
+    r = f["receivables"].copy()
+    r["saldo"] = r.receivable_id.map(balances)
+    open_ids = r[r.saldo > 10].receivable_id.tolist()
+    wrong = {open_ids[3]: +5.0, open_ids[7]: -2.5}
+    for rid, delta in wrong.items():
+        r.loc[r.receivable_id == rid, "saldo"] += delta
+    r.loc[r.receivable_id == open_ids[9], "saldo"] += 0.75  # within 1 unit: not reported
+    f["receivables"] = r
+    path = write_portfolio(tmp_path, f, {"receivables": {"columns": {"reported_balance": "saldo"}}})
+    portfolio = sources.load(path)  # a warning, not a problem
+    [w] = portfolio.report.warnings
+    assert (w.column, w.check, w.rows) == ("reported_balance", "reported_balance_differs", 2)
+    assert set(w.examples) == set(wrong)
+    assert "7.50 CLP" in w.expected
+    assert "Warnings:" in portfolio.report.text()

@@ -22,7 +22,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from . import __version__, engine, segmentation, sources
+from . import __version__, engine, files, segmentation, sources
 from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo, sample_config
 from .errors import CollectKitError, ConfigError, DataValidationError
 from .segmentation.export import export_assignments
@@ -253,6 +253,42 @@ def sql(
     """Print the cascade as SQL for the production system."""
     text = segmentation.to_sql(segmentation.load(config), dialect, table)
     out.print(text, markup=False, highlight=False)
+
+
+sources_app = typer.Typer(no_args_is_help=True, help="Map your own files onto the kit.")
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("init")
+@user_errors
+def sources_init(
+    data_folder: Path = typer.Argument(
+        ..., help="A folder of CSV/Parquet files, or a DuckDB file."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", help="Where to write the YAML (default: DATA_FOLDER/sources.yaml)."
+    ),
+) -> None:
+    """Propose a sources YAML from your files' headers and a sample of their rows."""
+    from . import mapping
+
+    target = output or (
+        data_folder / "sources.yaml" if data_folder.is_dir() else data_folder.with_suffix(".yaml")
+    )
+    if target.exists():
+        raise ConfigError(
+            f"--output: '{target}' exists; it is never overwritten (choose another path)"
+        )
+    proposal = mapping.propose(data_folder)
+    files.write_atomic(target, mapping.render(proposal), "sources YAML")
+    for t in proposal.tables:
+        out.print(f"{t.source} -> {t.table}", markup=False, highlight=False)
+    for name in proposal.skipped:
+        out.print(f"{name}: skipped (no canonical table matched)", markup=False, highlight=False)
+    out.print(
+        f"Wrote {target}: check every GUESS and TODO, then run", markup=False, highlight=False
+    )
+    out.print(f"  collect-kit validate --sources {target}", markup=False, highlight=False)
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Scheduled report runs.")

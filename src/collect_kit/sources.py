@@ -227,6 +227,9 @@ class ValidationReport:
 
     problems: list[Problem] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
+    #: findings worth a look that do not make the data unusable (reported balances that
+    #: differ from the computed ones...)
+    warnings: list[Problem] = field(default_factory=list)
     #: optional inputs the source leaves out ("table" or "table.column") -> what that
     #: disables (see :mod:`collect_kit.availability`)
     absent: dict[str, str] = field(default_factory=dict)
@@ -253,6 +256,10 @@ class ValidationReport:
             head = f"Validation failed: {len(self.problems)} problem(s)."
         shown = self.problems if examples else [replace(p, examples=()) for p in self.problems]
         lines = [head, *(f"  - {p}" for p in shown)]
+        if self.warnings:
+            warned = self.warnings if examples else [replace(p, examples=()) for p in self.warnings]
+            lines.append("Warnings:")
+            lines += [f"  - {p}" for p in warned]
         if self.info:
             lines.append("Information:")
             lines += [f"  - {i}" for i in self.info]
@@ -423,6 +430,9 @@ def load(
                 wide[name], parsed[name], specs[name], origins[name], extraction,
                 cfg, typed, report,
             )  # fmt: skip
+    if checks and "receivables" in typed and "payments" in typed:
+        with engine.reading(db_path or config_path, "portfolio data"):
+            _reported_balances(typed, extraction, origins["receivables"], cfg.currency, report)
     portfolio = Portfolio(
         name=cfg.portfolio,
         currency=cfg.currency,
@@ -446,6 +456,45 @@ def _reading(path, name: str, src: TableSource):
         else ""
     )
     return engine.reading(path or "(no database)", f"{name} source", hint)
+
+
+def _reported_balances(
+    typed: dict[str, Table],
+    extraction: pd.Timestamp,
+    origin: str,
+    currency: str,
+    report: ValidationReport,
+) -> None:
+    """Compare ``receivables.reported_balance`` (when the source gives it) with the balance
+    computed from the events at the extraction date; differences above 1 currency unit
+    are a warning with their count, total and examples."""
+    r = typed["receivables"]
+    if "reported_balance" not in r.columns:
+        return
+    from .snapshot import allocate
+
+    adjustments = typed.get("adjustments", _empty_table("adjustments"))
+    b = allocate(r, typed["payments"], adjustments, extraction).balances()
+    j = b.join(r.select("receivable_id", "reported_balance"), "receivable_id")
+    gap = (j.reported_balance - j.balance).abs()
+    bad = j.reported_balance.notnull() & (gap > 1.0)
+    got = j.aggregate(rows=bad.sum(), money=gap.sum(where=bad)).to_pandas().iloc[0]
+    rows = int(got["rows"] or 0)
+    if not rows:
+        return
+    examples = j.filter(bad).order_by("receivable_id").select("receivable_id").limit(MAX_EXAMPLES)
+    report.warnings.append(
+        Problem(
+            "receivables", origin, "reported_balance", "reported_balance_differs", rows,
+            f"the balance computed from the events at {extraction.date()} within 1 {currency} "
+            f"(the differences add up to {float(got['money']):,.2f} {currency})",
+            tuple(examples.to_pandas().receivable_id),
+        )
+    )  # fmt: skip
+
+
+def _empty_table(name: str) -> Table:
+    return ibis.memtable(schema.empty_frame(schema.TABLES[name]))
 
 
 def _extract_defaults(raw: Table, src: TableSource, cfg: SourcesConfig) -> Table:
