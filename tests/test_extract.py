@@ -155,3 +155,9 @@ def test_bad_extract_rows_are_reported(tmp_path):
         sources.load(write_extract(tmp_path, rows))
     found = {(p.column, p.check) for p in err.value.report.problems}
     assert found == {("balance", "negative_amount"), ("account_id+extracted_at", "duplicated_key")}
+
+
+def test_delinquency_inflow_by_hand(book):
+    # February: Z moves from current to 1-30 (300 owed); X was already delinquent
+    assert kpis.delinquency_inflow(book.tables, "2025-02").value.iloc[0] == 300.0
+    assert kpis.delinquency_inflow_customers(book.tables, "2025-02").value.iloc[0] == 1.0

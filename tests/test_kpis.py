@@ -494,3 +494,25 @@ def test_contact_kpis_group_by_agent_and_collected_by_method(tiny):
     got = kpis.collected({**tiny, "payments": payments}, "2025-03", by=["method"])
     p = payments[(payments.paid_at >= "2025-03-01") & (payments.paid_at <= "2025-03-31")]
     assert got.set_index("method").value.to_dict() == p.groupby("method").amount.sum().to_dict()
+
+
+def test_contact_intensity_against_pandas(frames):
+    month = "2026-09"
+    from collect_kit.snapshot import snapshot
+
+    start = snapshot(frames, "2026-08-31")
+    delinquent = set(start.customer_id[start.overdue_balance > 0])
+    c = frames["contacts"]
+    c = c[(c["at"] >= "2026-09-01") & (c["at"] <= "2026-09-30") & c.customer_id.isin(delinquent)]
+    out = kpis.contact_intensity(frames, month)
+    assert out.denominator.iloc[0] == len(delinquent)
+    assert out.value.iloc[0] == pytest.approx(len(c) / len(delinquent))
+    per = c.groupby("customer_id").size()
+    assert out.above_cap_share.iloc[0] == pytest.approx((per > 10).sum() / len(delinquent))
+    by = kpis.contact_intensity(frames, month, by=["channel"], cap=2).set_index("channel")
+    assert by.numerator.to_dict() == c.groupby("channel").size().astype(float).to_dict()
+    assert (by.denominator == len(delinquent)).all()
+    per_channel = c.groupby(["channel", "customer_id"]).size()
+    expected = (per_channel > 2).groupby(level=0).sum() / len(delinquent)
+    pd.testing.assert_series_equal(by.above_cap_share.sort_index(), expected.sort_index(),
+                                   check_names=False)  # fmt: skip

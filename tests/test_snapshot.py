@@ -281,3 +281,53 @@ def test_sample_matches_independent_recomputation(frames, as_of):
     # the sample exercises every path of the allocation
     assert got.balance.sum() > 0 and (got.dpd_bucket != "current").sum() > 100
     assert got.settled_receivables.sum() > 1000 and math.isfinite(got.avg_days_late.mean())
+
+
+def test_payer_tiers_follow_the_settlement_history(frames):
+    from collect_kit.snapshot import PayerTiers
+
+    as_of = "2026-09-30"
+    got = snapshot(frames, as_of).set_index("customer_id")
+    # the 24-month behaviour columns, computed with a 24-month lookback
+    wide = snapshot(frames, as_of, lookback_months=24).set_index("customer_id")
+    n, days = wide.settled_receivables, wide.avg_days_late
+    expected = np.select(
+        [n < 5, days <= 0, days <= 3, days <= 7, days <= 14],
+        ["not_enough_history", "before_due", "1-3", "4-7", "8-14"],
+        "15+",
+    )
+    pd.testing.assert_series_equal(
+        got.payer_tier, pd.Series(expected, index=wide.index), check_names=False,
+        check_dtype=False,
+    )  # fmt: skip
+    assert got.payer_tier.nunique() >= 4
+    tiers = PayerTiers(edges=(2, 10), min_events=3, window_months=12)
+    assert tiers.labels == ("up_to_2", "3-10", "11+", "not_enough_history")
+    custom = snapshot(frames, as_of, payer_tiers=tiers).set_index("customer_id")
+    year = snapshot(frames, as_of, lookback_months=12).set_index("customer_id")
+    n, days = year.settled_receivables, year.avg_days_late
+    expected = np.select(
+        [n < 3, days <= 2, days <= 10], ["not_enough_history", "up_to_2", "3-10"], "11+"
+    )
+    assert (custom.payer_tier.to_numpy() == expected).all()
+
+
+def test_main_product_is_the_balance_weighted_mode(frames):
+    import ibis
+
+    from collect_kit.snapshot import allocate
+
+    as_of = pd.Timestamp("2026-09-30")
+    got = snapshot(frames, as_of).set_index("customer_id").main_product
+    b = allocate(*(ibis.memtable(frames[n]) for n in ("receivables", "payments", "adjustments")),
+                 as_of).balances().to_pandas()  # fmt: skip
+    b = b.merge(frames["receivables"][["receivable_id", "product"]], on="receivable_id")
+    b = b[b.balance > 0]
+    w = b.groupby(["customer_id", "product"]).agg(w=("balance", "sum"), due=("due_at", "min"))
+    w = w.reset_index().sort_values(["customer_id", "w", "due", "product"],
+                                    ascending=[True, False, True, True])  # fmt: skip
+    expected = w.drop_duplicates("customer_id").set_index("customer_id")["product"]
+    owing = got.dropna()
+    assert set(owing.index) == set(expected.index)
+    assert (owing.sort_index() == expected.sort_index()).all()
+    assert owing.nunique() > 1

@@ -60,6 +60,7 @@ FEATURE_NEEDS: dict[str, tuple[str, ...]] = {
     "avg_payment_term_days": ("receivables",),
     "avg_days_late": ("receivables",),
     "late_payments": ("receivables",),
+    "payer_tier": ("receivables",),
     "credit_balance": ("receivables",),
     "payments": ("payments",),
     "paid_amount": ("payments",),

@@ -789,6 +789,101 @@ def cure_rate(t, period: Period):
     return tr, cured.cast("float64"), (tr.from_rank > 0).cast("float64")
 
 
+def _inflow(t, period: Period) -> Table:
+    """Customers in the 1-30 bucket at the month end who were not delinquent at its start
+    (current, owing nothing, or not yet customers), with their balance then."""
+    start = customer_balances(t, period.opening)
+    late_then = start.filter(start.overdue_balance > 0).select("customer_id").view()
+    end = customer_balances(t, period.end)
+    first_bucket = DPD_BUCKETS[1][1]  # the upper bound of the first delinquent bucket
+    entering = end.filter(
+        (end.overdue_balance > 0) & (end.max_days_past_due > 0)
+        & (end.max_days_past_due <= first_bucket)
+    )  # fmt: skip
+    return entering.anti_join(late_then, "customer_id").select("customer_id", "balance")
+
+
+@kpi(
+    "delinquency_inflow", "Delinquency inflow", "currency",
+    "Balance at the month end of the customers who entered the first delinquency bucket "
+    "(1-30 days past due) during the month: delinquent at its end and not at its start.",
+    "balance at the month end of the customers entering 1-30 days past due", "1 (a total)",
+    "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
+)  # fmt: skip
+def delinquency_inflow(t, period: Period):
+    """New delinquency of the month (currency)."""
+    f = _inflow(t, period)
+    return f, f.balance, ibis.literal(0.0)
+
+
+@kpi(
+    "delinquency_inflow_customers", "Customers entering delinquency", "count",
+    "Customers who entered the first delinquency bucket (1-30 days past due) during the month.",
+    "customers entering 1-30 days past due", "1 (a total)",
+    "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
+)  # fmt: skip
+def delinquency_inflow_customers(t, period: Period):
+    """How many customers entered delinquency in the month (count)."""
+    f = _inflow(t, period)
+    return f, ibis.literal(1.0), ibis.literal(0.0)
+
+
+#: collection actions per delinquent customer in a month above which contact is saturated
+SATURATION_CAP = 10
+
+
+@kpi(
+    "contact_intensity", "Contact intensity", "index",
+    "Collection actions in the month per customer delinquent at its start (actions on other "
+    "customers left out); by channel with by=['channel']. The result's above_cap_share is the "
+    f"share of those customers with more than the cap (default {SATURATION_CAP}) actions.",
+    "actions in the month on customers delinquent at the start",
+    "customers delinquent at the start of the month",
+    SOURCE_DOMAIN, measure=False, needs=("contacts",),
+)  # fmt: skip
+def contact_intensity(
+    tables, period, by: Sequence[str] = (), groups=None, cap: int = SATURATION_CAP
+) -> pd.DataFrame:
+    """Attempts per delinquent customer, and the share of them above ``cap`` actions.
+
+    With ``by=['channel']`` (or agent, queue) the numerator counts that channel's actions
+    and the denominator stays every delinquent customer, so the channels add up to the
+    total; ``above_cap_share`` then counts the customers above ``cap`` in that channel.
+    """
+    if cap < 0:
+        raise InvalidParameterError(f"cap: must be >= 0 actions, got {cap}")
+    period = Period.of(period)
+    own = [c for c in by if c in schema.CONTACTS.column_names]
+    with _inputs(tables, groups) as t:
+        missing = first_missing(REGISTRY["contact_intensity"].needs, t.absent)
+        if missing:
+            return _not_available(by, "contact_intensity", period.end, missing)
+        book = _delinquent_book(t, period).select("customer_id").view()
+        c = _contacts_in(t, period)
+        acted = c.semi_join(book, "customer_id")
+        per = acted.group_by(["customer_id", *own]).aggregate(n=acted.count())
+        per = _group_keys(t, per, [b for b in by if b not in own])
+        agg = per.group_by(list(by)).aggregate(
+            numerator=per.n.sum(), above=(per.n > cap).sum()
+        ) if by else per.aggregate(numerator=per.n.sum(), above=(per.n > cap).sum())  # fmt: skip
+        agg = agg.to_pandas()
+        if own != list(by):  # customer-level groups: each group's own delinquent customers
+            dens = _group_keys(t, book, [b for b in by if b not in own])
+            dens = dens.group_by([b for b in by if b not in own]).aggregate(
+                denominator=dens.count()
+            )
+            agg = agg.merge(dens.to_pandas(), on=[b for b in by if b not in own], how="outer")
+        else:
+            agg["denominator"] = float(book.count().to_pandas())
+    agg = agg.fillna({"numerator": 0.0, "above": 0.0, "denominator": 0.0})
+    den = agg.denominator.astype(float)
+    agg["above_cap_share"] = agg.above / den.where(den != 0)
+    out = _finish(ibis.memtable(agg.drop(columns="above")), by, "contact_intensity", period.end)
+    return out.merge(agg[[*by, "above_cap_share"]], on=list(by)) if by else out.assign(
+        above_cap_share=agg.above_cap_share.iloc[0] if len(agg) else float("nan")
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------- vintages and survival
 
 

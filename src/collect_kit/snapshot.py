@@ -35,7 +35,7 @@ from ibis.expr.types import Table
 from . import engine, schema
 from .availability import unavailable_features
 from .errors import InvalidParameterError
-from .fields import CustomField, in_snapshot, of_table, rollup_columns
+from .fields import CustomField, _weighted_mode, in_snapshot, of_table, rollup_columns
 from .periods import parse_date
 
 #: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
@@ -86,6 +86,11 @@ FEATURES: dict[str, str] = {
     "avg_days_late": "Mean settled_at - due_at over those receivables, negative when paid "
     "early; null without any [days].",
     "late_payments": "Of those receivables, how many were settled after due_at [count].",
+    "payer_tier": "Duemint's payer tier: the mean days late of the receivables settled in the "
+    "last 24 months, before_due (<= 0), 1-3, 4-7, 8-14 or 15+ days; not_enough_history "
+    "with fewer than 5 of them (thresholds, minimum and window: PayerTiers).",
+    "main_product": "The product holding most of the customer's open balance (ties: the "
+    "oldest due date); null when nothing is owed or no product is given.",
     "payments": "Payments dated in the last N months [count].",
     "paid_amount": "Sum of payments dated in the last N months [currency].",
     "days_since_last_payment": "as_of - date of the latest payment; null if the customer "
@@ -102,6 +107,50 @@ FEATURES: dict[str, str] = {
     "score": "Latest external score dated on or before as_of; null if none [points].",
     "score_at": "Date of that score.",
 }
+
+
+@dataclass(frozen=True)
+class PayerTiers:
+    """Duemint's payer tiers: customers by the mean days late of their receivables settled
+    in the last ``window_months`` months, with at least ``min_events`` of them.
+
+    ``edges``: upper bounds (days, inclusive) of every tier but the last; the default
+    (0, 3, 7, 14) gives before_due, 1-3, 4-7, 8-14 and 15+ days.
+    """
+
+    edges: tuple[float, ...] = (0, 3, 7, 14)
+    min_events: int = 5
+    window_months: int = 24
+
+    def __post_init__(self):
+        if list(self.edges) != sorted(set(self.edges)) or not self.edges:
+            raise InvalidParameterError(
+                f"payer_tiers.edges: increasing days expected, got {self.edges}"
+            )
+        if self.min_events < 1 or self.window_months < 1:
+            raise InvalidParameterError(
+                "payer_tiers: min_events and window_months must be >= 1, got "
+                f"{self.min_events} and {self.window_months}"
+            )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The tier names, best first, then ``not_enough_history``."""
+        e = [int(x) if float(x).is_integer() else x for x in self.edges]
+        names = ["before_due" if e[0] == 0 else f"up_to_{e[0]}"]
+        names += [f"{a + 1}-{b}" if isinstance(a, int) and isinstance(b, int) else f"{a}-{b}"
+                  for a, b in zip(e, e[1:], strict=False)]  # fmt: skip
+        names.append(f"{e[-1] + 1}+" if isinstance(e[-1], int) else f"over_{e[-1]}")
+        return (*names, NOT_ENOUGH_HISTORY)
+
+    def tier(self, events, mean_days_late):
+        """The tier expression of a customer's settled receivables count and mean days late."""
+        labels = self.labels
+        cases = [(mean_days_late <= edge, labels[i]) for i, edge in enumerate(self.edges)]
+        return ibis.cases((events < self.min_events, NOT_ENOUGH_HISTORY), *cases, else_=labels[-2])
+
+
+NOT_ENOUGH_HISTORY = "not_enough_history"
 
 
 @dataclass(frozen=True)
@@ -261,6 +310,7 @@ def snapshot(
     new_customer_days: int = 90,
     promise_tolerance: float = 0.01,
     fields: Sequence[CustomField] = (),
+    payer_tiers: PayerTiers | None = None,
 ) -> Table | pd.DataFrame | pa.Table:
     """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
 
@@ -273,7 +323,8 @@ def snapshot(
     ``(as_of - N months, as_of]``. ``promise_tolerance``: fraction of a promise that may be
     missing and still count as kept. ``fields``: the team's own columns
     (``Portfolio.fields``): each one not personal is added under its name, customer fields
-    as they are and the others rolled up (:mod:`collect_kit.fields`). Returns a pandas
+    as they are and the others rolled up (:mod:`collect_kit.fields`). ``payer_tiers``:
+    the thresholds of ``payer_tier`` (default :class:`PayerTiers`). Returns a pandas
     DataFrame sorted by ``customer_id`` when any input was pandas, else an Arrow table
     when any was Arrow, else an Ibis table. Personal columns (name, phone, e-mail and
     personal fields) are read for the contactability flags only.
@@ -289,7 +340,8 @@ def snapshot(
     required = required_tables(tables) if isinstance(tables, Mapping) else _REQUIRED
     with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
         _check_fields(t, fields)
-        result = _features(t, win, new_customer_days, promise_tolerance)
+        tiers = payer_tiers or PayerTiers()
+        result = _features(t, win, new_customer_days, promise_tolerance, tiers)
         result = _with_fields(result, t, win, fields)
         return t.as_given(result, order_by="customer_id")
 
@@ -351,7 +403,11 @@ def _with_fields(
 
 
 def _features(
-    t: Mapping[str, Table], win: SnapshotWindow, new_customer_days: int, promise_tolerance: float
+    t: Mapping[str, Table],
+    win: SnapshotWindow,
+    new_customer_days: int,
+    promise_tolerance: float,
+    tiers: PayerTiers,
 ) -> Table:
     """The snapshot expression over canonical Ibis tables (see :func:`snapshot`)."""
     as_of_d = ibis.date(win.as_of.date())
@@ -360,7 +416,7 @@ def _features(
     if is_extract(t):
         cust, per_cust = _extract_block(t, win)
     else:
-        cust, per_cust = _event_block(t, win)
+        cust, per_cust = _event_block(t, win, tiers)
 
     pay = t["payments"].filter(t["payments"].paid_at <= as_of_d)
     pay_stats = pay.group_by("customer_id").aggregate(
@@ -417,6 +473,8 @@ def _features(
         avg_payment_term_days=out.avg_payment_term_days,
         avg_days_late=out.avg_days_late,
         late_payments=out.late_payments.fill_null(0),
+        payer_tier=tiers.tier(out._tier_events.fill_null(0), out._tier_days),
+        main_product=out.main_product,
         payments=out.payments.fill_null(0),
         paid_amount=out.paid_amount.fill_null(0.0),
         days_since_last_payment=_days(as_of_d, out.last_paid_at),
@@ -450,7 +508,9 @@ def required_tables(tables: Mapping[str, object]) -> tuple[str, ...]:
     return _REQUIRED
 
 
-def _event_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
+def _event_block(
+    t: Mapping[str, Table], win: SnapshotWindow, tiers: PayerTiers
+) -> tuple[Table, Table]:
     """The customers existing at as_of and their balance block, from the dated events."""
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
@@ -468,6 +528,8 @@ def _event_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Ta
     is_open = b.balance > 0
     is_overdue = is_open & (dpd > 0)
     settled_in_window = (b.settled_at > start_d) & (b.settled_at <= as_of_d)
+    tier_start = ibis.date((win.as_of - pd.DateOffset(months=tiers.window_months)).date())
+    in_tier_window = (b.settled_at > tier_start) & (b.settled_at <= as_of_d)
     per_cust = b.group_by("customer_id").aggregate(
         balance=b.balance.sum(),
         overdue_balance=b.balance.sum(where=is_overdue),
@@ -480,8 +542,13 @@ def _event_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Ta
         avg_payment_term_days=_days(b.settled_at, b.issued_at).mean(where=settled_in_window),
         avg_days_late=_days(b.settled_at, b.due_at).mean(where=settled_in_window),
         late_payments=(b.settled_at > b.due_at).sum(where=settled_in_window),
+        _tier_events=in_tier_window.sum(),
+        _tier_days=_days(b.settled_at, b.due_at).mean(where=in_tier_window),
     )
-    return cust, per_cust
+    rows = rec.filter(rec.issued_at <= as_of_d)
+    main = _weighted_mode(rows, "product", b.select("receivable_id", "balance"))
+    per_cust = per_cust.left_join(main.rename(main_product="product"), "customer_id")
+    return cust, per_cust.drop("customer_id_right")
 
 
 def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
@@ -498,9 +565,12 @@ def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, 
     per_cust = accounts.drop("_first_issued").mutate(
         credit_balance=ibis.null("float64"), settled_receivables=ibis.null("int64"),
         avg_payment_term_days=ibis.null("float64"), avg_days_late=ibis.null("float64"),
-        late_payments=ibis.null("int64"),
+        late_payments=ibis.null("int64"), _tier_events=ibis.null("int64"),
+        _tier_days=ibis.null("float64"),
     )  # fmt: skip
-    return cust, per_cust
+    main = _weighted_mode(_extract_rows(t["extract"], as_of_d), "product", None)
+    per_cust = per_cust.left_join(main.rename(main_product="product"), "customer_id")
+    return cust, per_cust.drop("customer_id_right")
 
 
 def promise_outcomes(
