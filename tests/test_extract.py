@@ -161,3 +161,30 @@ def test_delinquency_inflow_by_hand(book):
     # February: Z moves from current to 1-30 (300 owed); X was already delinquent
     assert kpis.delinquency_inflow(book.tables, "2025-02").value.iloc[0] == 300.0
     assert kpis.delinquency_inflow_customers(book.tables, "2025-02").value.iloc[0] == 1.0
+
+
+def test_one_configured_list_of_dpd_buckets_drives_everything(tmp_path):
+    portfolio = sources.load(write_extract(tmp_path, dpd_buckets=[0, 15, 60]))
+    b = portfolio.dpd_buckets
+    assert b.labels == ("current", "1-15", "16-60", "61+")
+    jan = kpis.aging(portfolio.tables, JAN, buckets=b).set_index("dpd_bucket").numerator
+    assert jan.to_dict() == {"current": 300.0, "1-15": 200.0, "16-60": 150.0, "61+": 80.0}
+    rolls = kpis.roll_rates(portfolio.tables, "2025-02", buckets=b)
+    moves = {(r.from_bucket, r.to_state) for r in rolls.itertuples()}
+    assert moves == {("current", "1-15"), ("1-15", "paid_off"), ("16-60", "61+"),
+                     ("61+", "written_off")}  # fmt: skip
+    snap = snapshot(portfolio.tables, FEB, **portfolio.snapshot_options).to_pandas()
+    assert snap.set_index("customer_id").dpd_bucket.to_dict() == {
+        "V": "current", "W": "current", "X": "61+", "Y": "current", "Z": "1-15"}  # fmt: skip
+    assert kpis.delinquency_inflow(portfolio.tables, "2025-02", buckets=b).value.iloc[0] == 300
+    cure = kpis.cure_rate(portfolio.tables, "2025-02", buckets=b)
+    assert cure.denominator.iloc[0] == 3  # Y, X and W were late at the start
+    portfolio.close()
+
+
+@pytest.mark.parametrize("edges", [[5, 30], [0], [0, 30, 30], [0, 2.5]])
+def test_bad_dpd_buckets_are_refused(tmp_path, edges):
+    from collect_kit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dpd_buckets"):
+        sources.read_config(write_extract(tmp_path, dpd_buckets=edges))

@@ -197,9 +197,8 @@ def segment(
         portfolio = _load_portfolio(sources_path, database)
         when = portfolio.month_end(as_of, "--as-of")
         status.update(f"Computing the snapshot as of {when.date()}")
-        computed = snapshot(
-            portfolio.tables, when, fields=portfolio.fields
-        ).to_pyarrow()  # once, for both uses
+        # once, for both uses
+        computed = snapshot(portfolio.tables, when, **portfolio.snapshot_options).to_pyarrow()
         status.update("Segmenting")
         with engine.inputs({"snapshot": computed}) as loaded:
             result = segmentation.explain(rules, loaded["snapshot"])

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import engine, sources, synth
 from .periods import latest_month_end
-from .snapshot import DPD_BUCKET_LABELS, snapshot
+from .snapshot import DEFAULT_DPD, DpdBuckets, snapshot
 
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_SEED = 7
@@ -44,12 +44,12 @@ class DemoSummary:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
-def bucket_table(snap: pd.DataFrame) -> pd.DataFrame:
+def bucket_table(snap: pd.DataFrame, buckets: DpdBuckets = DEFAULT_DPD) -> pd.DataFrame:
     """Aging table from a snapshot: customers, balance and share of balance per DPD bucket."""
     g = snap.groupby("dpd_bucket", observed=False).agg(
         customers=("customer_id", "size"), balance=("balance", "sum")
     )
-    g = g.reindex(DPD_BUCKET_LABELS, fill_value=0)
+    g = g.reindex(list(buckets.labels), fill_value=0)
     total = g["balance"].sum()
     g["share_of_balance"] = g["balance"] / total if total else float("nan")
     return g.rename_axis("dpd_bucket").reset_index()
@@ -88,7 +88,7 @@ def run_demo(
     t0 = time.perf_counter()
     as_of = latest_month_end(portfolio.extraction_date)
     say(f"Computing the snapshot as of {as_of.date()}")
-    snap = snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_pandas()
+    snap = snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_pandas()
     timings["snapshot"] = time.perf_counter() - t0
     counts = {name: t.num_rows for name, t in sample.tables.items()}
     portfolio.close()
@@ -101,6 +101,6 @@ def run_demo(
         receivables_open=int(snap["open_receivables"].sum()),
         balance=float(snap["balance"].sum()),
         overdue_balance=float(snap["overdue_balance"].sum()),
-        buckets=bucket_table(snap),
+        buckets=bucket_table(snap, portfolio.dpd_buckets),
         timings=timings,
     )

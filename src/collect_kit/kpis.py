@@ -33,7 +33,7 @@ from .engine import TableLike, inputs, shared
 from .errors import InvalidParameterError
 from .extract import book as extract_book
 from .periods import Period, parse_date
-from .snapshot import DPD_BUCKET_LABELS, DPD_BUCKETS, allocate, is_extract, promise_outcomes
+from .snapshot import DEFAULT_DPD, DpdBuckets, allocate, is_extract, promise_outcomes
 
 
 @dataclass(frozen=True)
@@ -167,12 +167,10 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
     return shared(book)
 
 
-def dpd_bucket(max_days_past_due):
-    """The customer-level DPD bucket of a maximum days past due (snapshot.DPD_BUCKETS)."""
-    return ibis.cases(
-        *[(max_days_past_due <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
-        else_=DPD_BUCKETS[-1][0],
-    )
+def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
+    """The customer-level DPD bucket of a maximum days past due (default buckets:
+    :data:`collect_kit.snapshot.DEFAULT_DPD`)."""
+    return (buckets or DEFAULT_DPD).bucket(max_days_past_due)
 
 
 def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
@@ -597,16 +595,20 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
     return out.drop(columns="n")
 
 
-def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    """The aging table at ``as_of``: per DPD bucket (customer level, by maximum days past due)
-    the customers owing something, their balance (``numerator``), the total balance
-    (``denominator``) and the share of balance (``value``, a fraction). Buckets with no
-    customer show 0."""
+def aging(
+    tables, as_of, by: Sequence[str] = (), groups=None, buckets: DpdBuckets | None = None
+) -> pd.DataFrame:
+    """The aging table at ``as_of``: per DPD bucket (customer level, by maximum days past due;
+    ``buckets``, default :data:`~collect_kit.snapshot.DEFAULT_DPD`) the customers owing
+    something, their balance (``numerator``), the total balance (``denominator``) and the
+    share of balance (``value``, a fraction). Buckets with no customer show 0."""
     as_of = parse_date(as_of, "as_of")
+    buckets = buckets or DEFAULT_DPD
+    labels = list(buckets.labels)
     with _inputs(tables, groups) as t:
         per = customer_balances(t, as_of)
         per = per.filter(per.balance > 0)  # customers who owe something
-        per = _group_keys(t, per.mutate(dpd_bucket=dpd_bucket(per.max_days_past_due)), by)
+        per = _group_keys(t, per.mutate(dpd_bucket=buckets.bucket(per.max_days_past_due)), by)
         keys = [*by, "dpd_bucket"]
         agg = (
             per.group_by(keys)
@@ -614,8 +616,8 @@ def aging(tables, as_of, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
             .to_pandas()
         )
     grid = pd.MultiIndex.from_product(
-        [sorted(agg[k].dropna().unique()) for k in by] + [list(DPD_BUCKET_LABELS)], names=keys
-    ) if by else pd.Index(list(DPD_BUCKET_LABELS), name="dpd_bucket")  # fmt: skip
+        [sorted(agg[k].dropna().unique()) for k in by] + [labels], names=keys
+    ) if by else pd.Index(labels, name="dpd_bucket")  # fmt: skip
     agg = agg.set_index(keys).reindex(grid).fillna({"customers": 0, "numerator": 0.0}).reset_index()
     agg["customers"] = agg["customers"].astype(int)
     agg["denominator"] = (
@@ -688,10 +690,10 @@ def concentration(
 
 PAID_OFF = "paid_off"
 WRITTEN_OFF = "written_off"
-ROLL_STATES = (*DPD_BUCKET_LABELS, PAID_OFF, WRITTEN_OFF)
+ROLL_STATES = (*DEFAULT_DPD.labels, PAID_OFF, WRITTEN_OFF)
 
 
-def _transitions(t, period: Period) -> Table:
+def _transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """Per customer owing at the opening: bucket then, state at the month end, opening balance.
 
     States at the end: a DPD bucket while still owing; ``paid_off`` when nothing is owed and
@@ -701,7 +703,7 @@ def _transitions(t, period: Period) -> Table:
     start = customer_balances(t, period.opening)
     start = start.filter(start.balance > 0)
     start = start.select("customer_id", opening_balance=start.balance,
-                         from_bucket=dpd_bucket(start.max_days_past_due))  # fmt: skip
+                         from_bucket=dpd_bucket(start.max_days_past_due, buckets))  # fmt: skip
     end = customer_balances(t, period.end).view()
     if is_extract(t):  # written off in the extract at the month end
         wo = end.filter(end.written_off).select("customer_id")
@@ -717,14 +719,16 @@ def _transitions(t, period: Period) -> Table:
     j = j.left_join(wo, "customer_id").drop("customer_id_right")
     owes = j.balance.fill_null(0.0) > 0
     to_state = ibis.cases(
-        (owes, dpd_bucket(j.max_days_past_due.fill_null(0))),
+        (owes, dpd_bucket(j.max_days_past_due.fill_null(0), buckets)),
         (j.wrote_off.fill_null(False), WRITTEN_OFF),
         else_=PAID_OFF,
     )
     return j.select("customer_id", "from_bucket", "opening_balance", to_state=to_state)
 
 
-def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+def roll_rates(
+    tables, period, by: Sequence[str] = (), groups=None, buckets: DpdBuckets | None = None
+) -> pd.DataFrame:
     """Month-over-month transition matrix at customer level (DESIGN §9).
 
     One row per (``by`` groups,) from-bucket at the opening and state at the month end
@@ -734,8 +738,9 @@ def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFr
     ``current`` while still owing (OCC Comptroller's Handbook, retail lending).
     """
     period = Period.of(period)
+    buckets = buckets or DEFAULT_DPD
     with _inputs(tables, groups) as t:
-        tr = _group_keys(t, _transitions(t, period), by)
+        tr = _group_keys(t, _transitions(t, period, buckets), by)
         keys = [*by, "from_bucket", "to_state"]
         agg = (
             tr.group_by(keys)
@@ -745,17 +750,19 @@ def roll_rates(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFr
     row_keys = [*by, "from_bucket"]
     agg["customer_share"] = agg.customers / agg.groupby(row_keys).customers.transform("sum")
     agg["balance_share"] = agg.balance / agg.groupby(row_keys).balance.transform("sum")
-    agg["from_bucket"] = pd.Categorical(agg.from_bucket, DPD_BUCKET_LABELS, ordered=True)
-    agg["to_state"] = pd.Categorical(agg.to_state, ROLL_STATES, ordered=True)
+    agg["from_bucket"] = pd.Categorical(agg.from_bucket, buckets.labels, ordered=True)
+    agg["to_state"] = pd.Categorical(
+        agg.to_state, (*buckets.labels, PAID_OFF, WRITTEN_OFF), ordered=True
+    )
     agg = agg.sort_values([*by, "from_bucket", "to_state"])
     agg.insert(0, "period", period.end)
     return agg.reset_index(drop=True)
 
 
-def _ranked_transitions(t, period: Period) -> Table:
+def _ranked_transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """:func:`_transitions` with the buckets' ranks (paid off / written off rank -1)."""
-    tr = _transitions(t, period)
-    rank = {s: i for i, s in enumerate(DPD_BUCKET_LABELS)}
+    tr = _transitions(t, period, buckets)
+    rank = {s: i for i, s in enumerate((buckets or DEFAULT_DPD).labels)}
     return tr.mutate(
         from_rank=tr.from_bucket.substitute(rank, else_=-1),
         to_rank=tr.to_state.substitute(rank, else_=-1),
@@ -770,8 +777,8 @@ def _ranked_transitions(t, period: Period) -> Table:
     "customers owing at the start of the month",
     "Roll rate (OCC Comptroller's Handbook), " + SOURCE_DOMAIN,
 )  # fmt: skip
-def forward_roll_rate(t, period: Period):
-    tr = _ranked_transitions(t, period)
+def forward_roll_rate(t, period: Period, buckets: DpdBuckets | None = None):
+    tr = _ranked_transitions(t, period, buckets)
     return tr, (tr.to_rank > tr.from_rank).cast("float64"), ibis.literal(1.0)
 
 
@@ -783,19 +790,19 @@ def forward_roll_rate(t, period: Period):
     "customers delinquent at the start of the month",
     "OCC Comptroller's Handbook, " + SOURCE_DOMAIN,
 )  # fmt: skip
-def cure_rate(t, period: Period):
-    tr = _ranked_transitions(t, period)
+def cure_rate(t, period: Period, buckets: DpdBuckets | None = None):
+    tr = _ranked_transitions(t, period, buckets)
     cured = (tr.from_rank > 0) & (tr.to_state == "current")
     return tr, cured.cast("float64"), (tr.from_rank > 0).cast("float64")
 
 
-def _inflow(t, period: Period) -> Table:
+def _inflow(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """Customers in the 1-30 bucket at the month end who were not delinquent at its start
     (current, owing nothing, or not yet customers), with their balance then."""
     start = customer_balances(t, period.opening)
     late_then = start.filter(start.overdue_balance > 0).select("customer_id").view()
     end = customer_balances(t, period.end)
-    first_bucket = DPD_BUCKETS[1][1]  # the upper bound of the first delinquent bucket
+    first_bucket = (buckets or DEFAULT_DPD).edges[1]  # upper bound of the first late bucket
     entering = end.filter(
         (end.overdue_balance > 0) & (end.max_days_past_due > 0)
         & (end.max_days_past_due <= first_bucket)
@@ -810,9 +817,9 @@ def _inflow(t, period: Period) -> Table:
     "balance at the month end of the customers entering 1-30 days past due", "1 (a total)",
     "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
 )  # fmt: skip
-def delinquency_inflow(t, period: Period):
+def delinquency_inflow(t, period: Period, buckets: DpdBuckets | None = None):
     """New delinquency of the month (currency)."""
-    f = _inflow(t, period)
+    f = _inflow(t, period, buckets)
     return f, f.balance, ibis.literal(0.0)
 
 
@@ -822,9 +829,9 @@ def delinquency_inflow(t, period: Period):
     "customers entering 1-30 days past due", "1 (a total)",
     "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
 )  # fmt: skip
-def delinquency_inflow_customers(t, period: Period):
+def delinquency_inflow_customers(t, period: Period, buckets: DpdBuckets | None = None):
     """How many customers entered delinquency in the month (count)."""
-    f = _inflow(t, period)
+    f = _inflow(t, period, buckets)
     return f, ibis.literal(1.0), ibis.literal(0.0)
 
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from ibis.expr.types import Table
@@ -38,17 +39,56 @@ from .errors import InvalidParameterError
 from .fields import CustomField, _weighted_mode, in_snapshot, of_table, rollup_columns
 from .periods import parse_date
 
-#: Days-past-due buckets (upper bound inclusive, days) at customer level, by maximum DPD.
-DPD_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("current", 0),
-    ("1-30", 30),
-    ("31-60", 60),
-    ("61-90", 90),
-    ("91-180", 180),
-    ("181-360", 360),
-    ("361+", None),
-)
-DPD_BUCKET_LABELS = tuple(label for label, _ in DPD_BUCKETS)
+
+@dataclass(frozen=True)
+class DpdBuckets:
+    """Days-past-due buckets at customer level, by maximum days past due.
+
+    ``edges``: the inclusive upper bounds (days) of every bucket but the last, starting at
+    0 (``current``); the default (0, 30, 60, 90, 180, 360) gives current, 1-30, 31-60,
+    61-90, 91-180, 181-360 and 361+. One list drives the snapshot's ``dpd_bucket``, the
+    aging table, roll rates, inflow and the reports (``dpd_buckets:`` in the sources YAML).
+    """
+
+    edges: tuple[int, ...] = (0, 30, 60, 90, 180, 360)
+
+    def __post_init__(self):
+        e = list(self.edges)
+        if len(e) < 2 or e[0] != 0 or e != sorted(set(e)) or not all(isinstance(x, int) for x in e):
+            raise InvalidParameterError(
+                f"dpd_buckets: whole days increasing from 0 with at least two edges, e.g. "
+                f"[0, 30, 60, 90], got {list(self.edges)}"
+            )
+
+    @property
+    def pairs(self) -> tuple[tuple[str, int | None], ...]:
+        """(label, inclusive upper bound in days; None for the last bucket)."""
+        e = self.edges
+        out = [("current", 0)]
+        out += [(f"{a + 1}-{b}", b) for a, b in zip(e, e[1:], strict=False)]
+        return (*out, (f"{e[-1] + 1}+", None))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label, _ in self.pairs)
+
+    def bucket(self, max_days_past_due):
+        """The bucket label of an Ibis days-past-due expression."""
+        return ibis.cases(
+            *[(max_days_past_due <= upper, label) for label, upper in self.pairs[:-1]],
+            else_=self.pairs[-1][0],
+        )
+
+    def cut(self, days: pd.Series) -> pd.Series:
+        """The bucket labels of a pandas series of days past due."""
+        edges = [-np.inf, *self.edges, np.inf]
+        return pd.cut(days, edges, labels=list(self.labels))
+
+
+#: the default buckets, and their (label, upper bound) pairs and labels
+DEFAULT_DPD = DpdBuckets()
+DPD_BUCKETS = DEFAULT_DPD.pairs
+DPD_BUCKET_LABELS = DEFAULT_DPD.labels
 
 #: Phone numbers: 8-15 digits after removing spaces, dashes, dots and parentheses,
 #: optionally led by "+".
@@ -79,7 +119,7 @@ FEATURES: dict[str, str] = {
     "weighted_days_past_due": "Days past due of the overdue receivables weighted by their "
     "balance; 0 when nothing is overdue [days].",
     "dpd_bucket": "Bucket of max_days_past_due: current, 1-30, 31-60, 61-90, 91-180, "
-    "181-360, 361+.",
+    "181-360, 361+ by default (DpdBuckets; dpd_buckets: in the sources YAML).",
     "settled_receivables": "Receivables settled by payment in the last N months [count].",
     "avg_payment_term_days": "Mean settled_at - issued_at over those receivables; null "
     "without any [days].",
@@ -311,6 +351,7 @@ def snapshot(
     promise_tolerance: float = 0.01,
     fields: Sequence[CustomField] = (),
     payer_tiers: PayerTiers | None = None,
+    dpd_buckets: DpdBuckets | None = None,
 ) -> Table | pd.DataFrame | pa.Table:
     """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
 
@@ -324,7 +365,8 @@ def snapshot(
     missing and still count as kept. ``fields``: the team's own columns
     (``Portfolio.fields``): each one not personal is added under its name, customer fields
     as they are and the others rolled up (:mod:`collect_kit.fields`). ``payer_tiers``:
-    the thresholds of ``payer_tier`` (default :class:`PayerTiers`). Returns a pandas
+    the thresholds of ``payer_tier`` (default :class:`PayerTiers`); ``dpd_buckets``: those
+    of ``dpd_bucket`` (default :data:`DEFAULT_DPD`; ``Portfolio.dpd_buckets``). Returns a pandas
     DataFrame sorted by ``customer_id`` when any input was pandas, else an Arrow table
     when any was Arrow, else an Ibis table. Personal columns (name, phone, e-mail and
     personal fields) are read for the contactability flags only.
@@ -341,7 +383,8 @@ def snapshot(
     with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
         _check_fields(t, fields)
         tiers = payer_tiers or PayerTiers()
-        result = _features(t, win, new_customer_days, promise_tolerance, tiers)
+        buckets = dpd_buckets or DEFAULT_DPD
+        result = _features(t, win, new_customer_days, promise_tolerance, tiers, buckets)
         result = _with_fields(result, t, win, fields)
         return t.as_given(result, order_by="customer_id")
 
@@ -408,6 +451,7 @@ def _features(
     new_customer_days: int,
     promise_tolerance: float,
     tiers: PayerTiers,
+    buckets: DpdBuckets,
 ) -> Table:
     """The snapshot expression over canonical Ibis tables (see :func:`snapshot`)."""
     as_of_d = ibis.date(win.as_of.date())
@@ -446,10 +490,7 @@ def _features(
     overdue = out.overdue_balance.fill_null(0.0)
     balance = out.balance.fill_null(0.0)
     phone = out.phone.re_replace(r"[\s\-\(\)\.]", "")
-    bucket = ibis.cases(
-        *[(max_dpd <= upper, label) for label, upper in DPD_BUCKETS if upper is not None],
-        else_=DPD_BUCKETS[-1][0],
-    )
+    bucket = buckets.bucket(max_dpd)
     result = out.select(
         "customer_id",
         "customer_type",
@@ -665,7 +706,11 @@ def _engine_name(t: Table) -> str:
         return "unknown"
 
 
-def fingerprint(tables: Mapping[str, engine.TableLike], fields: Sequence[CustomField] = ()) -> str:
+def fingerprint(
+    tables: Mapping[str, engine.TableLike],
+    fields: Sequence[CustomField] = (),
+    options: Sequence[object] = (),
+) -> str:
     """A key that changes whenever the data a snapshot reads changes (32 hex digits).
 
     For each table of :data:`SNAPSHOT_TABLES` (absent optional tables count as empty), the
@@ -673,7 +718,8 @@ def fingerprint(tables: Mapping[str, engine.TableLike], fields: Sequence[CustomF
     the content (a corrected amount, two amounts swapped between receivables, a payment
     moved by a day) and not the row order; it also covers each table's columns, the
     engine's name, the package version (a new version may compute snapshots
-    differently) and the declared ``fields`` (a changed rollup changes the snapshot). One
+    differently), the declared ``fields`` (a changed rollup changes the snapshot) and
+    ``options`` (such as the DPD buckets). One
     aggregate query per table; nothing row-level leaves the engine.
     """
     from . import __version__
@@ -682,7 +728,7 @@ def fingerprint(tables: Mapping[str, engine.TableLike], fields: Sequence[CustomF
     with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
         engines = sorted({_engine_name(t[n]) for n in SNAPSHOT_TABLES if n in tables})
         parts = [f"collect_kit {__version__}", "engines " + ",".join(engines)]
-        parts += [f"field {f!r}" for f in fields]
+        parts += [f"field {f!r}" for f in fields] + [f"option {o!r}" for o in options]
         for name in SNAPSHOT_TABLES:
             columns = ",".join(sorted(t[name].columns))
             parts.append(f"{name}({columns}) {_table_digest(t[name])}")

@@ -39,7 +39,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import availability, engine, schema
-from .errors import ConfigError, DataValidationError
+from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
 from .periods import parse_month_end
@@ -114,6 +114,7 @@ class SourcesConfig(VersionedConfig):
     currency: str
     extraction_date: dt.date | None = None
     max_amount: float = 1e12
+    dpd_buckets: list[int] | None = None
     score: ScoreConfig | None = None
     database: str | None = None
     tables: dict[str, TableSource] = {}
@@ -123,6 +124,18 @@ class SourcesConfig(VersionedConfig):
     def _currency(cls, v: str) -> str:
         if len(v) != 3 or not v.isalpha() or not v.isupper():
             raise ValueError(f"must be an ISO 4217 code such as CLP or EUR (got '{v}')")
+        return v
+
+    @field_validator("dpd_buckets")
+    @classmethod
+    def _dpd_buckets(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            from .snapshot import DpdBuckets
+
+            try:
+                DpdBuckets(tuple(v))
+            except InvalidParameterError as exc:
+                raise ValueError(str(exc).removeprefix("dpd_buckets: ")) from None
         return v
 
     @field_validator("max_amount")
@@ -282,6 +295,8 @@ class Portfolio:
     connection: object = None
     #: the team's own columns declared under ``extra:`` (:mod:`collect_kit.fields`)
     fields: tuple[CustomField, ...] = ()
+    #: the days-past-due bucket edges (``dpd_buckets:``; None: the default)
+    dpd_edges: tuple[int, ...] | None = None
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
 
     @property
@@ -294,6 +309,19 @@ class Portfolio:
     def close(self) -> None:
         """Close the portfolio's connection (and drop what the engine kept on it)."""
         engine.disconnect(self.connection)
+
+    @property
+    def dpd_buckets(self):
+        """The portfolio's :class:`~collect_kit.snapshot.DpdBuckets`."""
+        from .snapshot import DEFAULT_DPD, DpdBuckets
+
+        return DpdBuckets(self.dpd_edges) if self.dpd_edges else DEFAULT_DPD
+
+    @property
+    def snapshot_options(self) -> dict:
+        """What :func:`collect_kit.snapshot.snapshot` needs from the sources YAML besides
+        the tables: ``snapshot(p.tables, as_of, **p.snapshot_options)``."""
+        return {"fields": self.fields, "dpd_buckets": self.dpd_buckets}
 
     def frame(self, name: str) -> pd.DataFrame:
         """Return one canonical table as pandas (for small tables or tests)."""
@@ -442,6 +470,7 @@ def load(
         report=report,
         connection=con,
         fields=tuple(cfg.fields),
+        dpd_edges=tuple(cfg.dpd_buckets) if cfg.dpd_buckets else None,
     )
     if validate and not report.ok:
         raise DataValidationError(report)

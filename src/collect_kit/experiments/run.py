@@ -66,7 +66,7 @@ def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFra
         if os.path.isabs(cfg.segmentation)
         else os.path.normpath(base / cfg.segmentation)
     )
-    snap = snapshot(portfolio.tables, as_of, fields=portfolio.fields)
+    snap = snapshot(portfolio.tables, as_of, **portfolio.snapshot_options)
     return (
         sg.assign(sg.load(path), snap)
         .select("customer_id", "segment", "overdue_balance")

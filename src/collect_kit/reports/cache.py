@@ -38,7 +38,7 @@ def cached_snapshot(portfolio, fingerprint: str, as_of: pd.Timestamp, log: loggi
     t0 = time.perf_counter()
     files.write_atomic(
         path,
-        lambda tmp: snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_parquet(tmp),
+        lambda tmp: snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_parquet(tmp),
         "cached snapshot",
     )
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)

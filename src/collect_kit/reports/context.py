@@ -110,7 +110,7 @@ def load_snapshot(
     path = _cached(snapshots, as_of)
     if path:
         return pd.read_parquet(path)
-    return _snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_pandas()
+    return _snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_pandas()
 
 
 def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None):
@@ -120,7 +120,7 @@ def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, st
     path = _cached(snapshots, as_of)
     if path:
         return portfolio.connection.read_parquet(path)
-    return _snapshot(portfolio.tables, as_of, fields=portfolio.fields)
+    return _snapshot(portfolio.tables, as_of, **portfolio.snapshot_options)
 
 
 def example_segmentation(name: str = "consumer") -> Path:

@@ -15,6 +15,7 @@ from ibis.expr.types import Table
 
 from .. import kpis, risk
 from ..availability import first_missing
+from ..snapshot import DEFAULT_DPD, DpdBuckets
 from . import text
 from .format import WITHHELD, Formatter, html_table, is_small
 from .text import change_sentence, sentence
@@ -53,7 +54,9 @@ def _show(value, unit: str, fmt: Formatter) -> str:
     return fmt.number(value, 1)
 
 
-def tiles(tables, as_of, fmt: Formatter, absent=()) -> pd.DataFrame:
+def tiles(
+    tables, as_of, fmt: Formatter, absent=(), buckets: DpdBuckets | None = None
+) -> pd.DataFrame:
     """The summary KPIs for the month of ``as_of`` and the month before, with a sentence each.
 
     The previous month's figure is computed as of that month (point in time), not read off
@@ -79,7 +82,7 @@ def tiles(tables, as_of, fmt: Formatter, absent=()) -> pd.DataFrame:
         if name == "recovery_rate":
             by = ["max_days_past_due"]
             contributions = bucket_contributions(
-                k.function(tables, month, by=by), k.function(tables, month - 1, by=by)
+                k.function(tables, month, by=by), k.function(tables, month - 1, by=by), buckets
             )
             driver = recovery_driver(contributions, now.value - before.value, fmt)
         rows.append(
@@ -104,23 +107,23 @@ def tiles(tables, as_of, fmt: Formatter, absent=()) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bucket_contributions(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+def bucket_contributions(
+    now: pd.DataFrame, before: pd.DataFrame, buckets: DpdBuckets | None = None
+) -> pd.DataFrame:
     """Who moved the recovery rate: per DPD bucket at the start of the month, its share of
     the change (fraction points).
 
     ``now`` / ``before``: :func:`kpis.recovery_rate` of two months ``by=["max_days_past_due"]``
     (days past due at the opening). The rate is sum(num) / sum(den), so bucket b contributes
     num_b / den (its recovered money over the whole opening book); the contributions of a
-    month add up to its rate and their differences to the change, exactly.
+    month add up to its rate and their differences to the change, exactly. ``buckets``:
+    default :data:`~collect_kit.snapshot.DEFAULT_DPD`.
     """
-    from ..snapshot import DPD_BUCKETS
-
-    edges = [-1] + [upper for _, upper in DPD_BUCKETS if upper is not None] + [np.inf]
-    labels = [label for label, _ in DPD_BUCKETS]
+    buckets = buckets or DEFAULT_DPD
 
     def per_bucket(frame: pd.DataFrame) -> pd.Series:
         total = frame.denominator.sum()
-        bucket = pd.cut(frame.max_days_past_due, edges, labels=labels)
+        bucket = buckets.cut(frame.max_days_past_due)
         share = frame.numerator.groupby(bucket, observed=False).sum()
         return share / total if total else share * np.nan
 

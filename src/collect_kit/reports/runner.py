@@ -259,7 +259,7 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
         # the console gets the examples; the run folder only the counts
         result.console_detail = str(portfolio.report)
         raise ConfigError(portfolio.report.text(examples=False))
-    key = fingerprint(portfolio.tables, portfolio.fields)
+    key = fingerprint(portfolio.tables, portfolio.fields, [portfolio.dpd_buckets])
     state.set(data_fingerprint=key, seconds_validate=time.perf_counter() - t0)
     dates = snapshot_dates(ctx.when)
     say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
