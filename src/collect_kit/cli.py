@@ -26,7 +26,6 @@ from . import __version__, engine, files, segmentation, sources
 from .demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, run_demo, sample_config
 from .errors import CollectKitError, ConfigError, DataValidationError
 from .segmentation.export import export_assignments
-from .snapshot import snapshot
 
 app = typer.Typer(
     add_completion=False,
@@ -198,7 +197,7 @@ def segment(
         when = portfolio.month_end(as_of, "--as-of")
         status.update(f"Computing the snapshot as of {when.date()}")
         # once, for both uses
-        computed = snapshot(portfolio.tables, when, **portfolio.snapshot_options).to_pyarrow()
+        computed = segmentation.portfolio_snapshot(rules, portfolio, when).to_pyarrow()
         status.update("Segmenting")
         with engine.inputs({"snapshot": computed}) as loaded:
             result = segmentation.explain(rules, loaded["snapshot"])

@@ -16,7 +16,6 @@ from ..engine import TableLike, inputs
 from ..errors import ConfigError, NoResultsYetError
 from ..files import spreadsheet_safe, write_atomic
 from ..periods import parse_date
-from ..snapshot import snapshot
 from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
 from .design import design
@@ -66,12 +65,9 @@ def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFra
         if os.path.isabs(cfg.segmentation)
         else os.path.normpath(base / cfg.segmentation)
     )
-    snap = snapshot(portfolio.tables, as_of, **portfolio.snapshot_options)
-    return (
-        sg.assign(sg.load(path), snap)
-        .select("customer_id", "segment", "overdue_balance")
-        .to_pandas()
-    )
+    rules = sg.load(path)
+    snap = sg.portfolio_snapshot(rules, portfolio, as_of)
+    return sg.assign(rules, snap).select("customer_id", "segment", "overdue_balance").to_pandas()
 
 
 def design_experiment(config_path, database=None, as_of=None, sources=None) -> pd.DataFrame:

@@ -24,11 +24,15 @@ def cache_dir() -> Path:
     )
 
 
-def cached_snapshot(portfolio, fingerprint: str, as_of: pd.Timestamp, log: logging.Logger) -> Path:
+def cached_snapshot(
+    portfolio, fingerprint: str, as_of: pd.Timestamp, log: logging.Logger, segmentation=None
+) -> Path:
     """The Parquet file of the snapshot as of ``as_of`` for data with this ``fingerprint``:
     computed into the cache the first time, then reused. Raises
-    :class:`~collect_kit.errors.DataAccessError` when the cache cannot be written."""
-    from ..snapshot import snapshot
+    :class:`~collect_kit.errors.DataAccessError` when the cache cannot be written.
+    With a ``segmentation`` that has a ``risk_model``, the snapshot carries its ``p_pay``
+    (:func:`collect_kit.segmentation.portfolio_snapshot`; the fingerprint must cover it)."""
+    from ..segmentation import portfolio_snapshot
 
     files.make_folder(cache_dir(), "snapshot cache (COLLECT_KIT_CACHE)")
     path = cache_dir() / f"{fingerprint}-{as_of.date()}.parquet"
@@ -38,7 +42,7 @@ def cached_snapshot(portfolio, fingerprint: str, as_of: pd.Timestamp, log: loggi
     t0 = time.perf_counter()
     files.write_atomic(
         path,
-        lambda tmp: snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_parquet(tmp),
+        lambda tmp: portfolio_snapshot(segmentation, portfolio, as_of).to_parquet(tmp),
         "cached snapshot",
     )
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)

@@ -103,14 +103,20 @@ def _cached(snapshots: dict[str, str] | None, as_of) -> str | None:
 
 
 def load_snapshot(
-    portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None
+    portfolio: _sources.Portfolio,
+    as_of,
+    snapshots: dict[str, str] | None = None,
+    segmentation=None,
 ) -> pd.DataFrame:
     """The snapshot as of ``as_of``: read from the runner's cache (``snapshots``: date
-    "YYYY-MM-DD" -> Parquet file) when it has it, else computed."""
+    "YYYY-MM-DD" -> Parquet file) when it has it, else computed — with the ``p_pay`` of
+    the ``segmentation``'s risk model when it has one (the runner caches it that way)."""
+    from ..segmentation import portfolio_snapshot
+
     path = _cached(snapshots, as_of)
     if path:
         return pd.read_parquet(path)
-    return _snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_pandas()
+    return portfolio_snapshot(segmentation, portfolio, as_of).to_pandas()
 
 
 def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None):

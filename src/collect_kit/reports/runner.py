@@ -259,12 +259,16 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
         # the console gets the examples; the run folder only the counts
         result.console_detail = str(portfolio.report)
         raise ConfigError(portfolio.report.text(examples=False))
-    key = fingerprint(portfolio.tables, portfolio.fields, [portfolio.dpd_buckets])
+    from .. import segmentation
+
+    rules = segmentation.load(plan.segmentation)
+    # the cache key covers what the snapshot holds: data, fields, buckets, the rules' model
+    key = fingerprint(portfolio.tables, portfolio.fields, [portfolio.dpd_buckets, rules.risk_model])
     state.set(data_fingerprint=key, seconds_validate=time.perf_counter() - t0)
     dates = snapshot_dates(ctx.when)
     say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
     t0 = time.perf_counter()
-    snapshots = {str(d.date()): str(cached_snapshot(portfolio, key, d, log)) for d in dates}
+    snapshots = {str(d.date()): str(cached_snapshot(portfolio, key, d, log, rules)) for d in dates}
     state.set(seconds_snapshots=time.perf_counter() - t0)
     portfolio.close()
     params = _notebook_parameters(ctx, result.run_id, snapshots)

@@ -10,13 +10,15 @@ from .compile import assign
 from .explain import Explanation, explain
 from .lint import lint
 from .profile import profile
-from .rules import DEFAULT, Segment, Segmentation, SegmentationError, load
+from .rules import DEFAULT, RiskModel, Segment, Segmentation, SegmentationError, load
+from .scored import portfolio_snapshot, with_p_pay
 from .sql import to_sql
 
 __all__ = [
     "DEFAULT",
     "Comparison",
     "Explanation",
+    "RiskModel",
     "Segment",
     "Segmentation",
     "SegmentationError",
@@ -25,6 +27,8 @@ __all__ = [
     "explain",
     "lint",
     "load",
+    "portfolio_snapshot",
     "profile",
     "to_sql",
+    "with_p_pay",
 ]

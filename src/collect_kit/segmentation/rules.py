@@ -155,6 +155,22 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class RiskModel:
+    """A propensity model whose ``p_pay`` the rules may read (``risk_model:`` in the YAML).
+
+    Fitted on the snapshot of ``train_as_of`` (a month end whose labels, paid within
+    ``horizon_days``, are complete) with ``features`` (None: the canonical ones) and
+    ``penalty``; its ``p_pay`` is added to the snapshot being segmented, never to the
+    training one. Customers owing nothing get no score (null).
+    """
+
+    train_as_of: dt.date
+    horizon_days: int = 30
+    features: tuple = ()
+    penalty: float = 0.0
+
+
+@dataclass(frozen=True)
 class Segmentation:
     """An ordered cascade of segments; ``segments`` ends with the implicit Default."""
 
@@ -162,6 +178,7 @@ class Segmentation:
     segments: tuple[Segment, ...]
     description: str = ""
     source: str = "<rules>"
+    risk_model: RiskModel | None = None
 
     @property
     def names(self) -> list[str]:
@@ -288,12 +305,44 @@ class _DefaultModel(BaseModel):
     strategy: str | None = None
 
 
+class _RiskModelModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    train_as_of: dt.date
+    horizon_days: int = 30
+    features: list[str | dict[str, str]] | None = None
+    penalty: float = 0.0
+
+    @field_validator("horizon_days")
+    @classmethod
+    def _horizon(cls, v: int) -> int:
+        if not 1 <= v <= 365:
+            raise ValueError(f"must be 1 to 365 days, got {v}")
+        return v
+
+    @field_validator("penalty")
+    @classmethod
+    def _penalty(cls, v: float) -> float:
+        if not 0 <= v < float("inf"):
+            raise ValueError(f"must be a finite number >= 0, got {v}")
+        return v
+
+    @field_validator("train_as_of")
+    @classmethod
+    def _month_end(cls, v: dt.date) -> dt.date:
+        from ..periods import is_month_end
+
+        if not is_month_end(v):
+            raise ValueError(f"must be a month end (the snapshot the model learns from), got {v}")
+        return v
+
+
 class _SegmentationModel(VersionedConfig):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
     segments: list[_SegmentModel]
     default: _DefaultModel = _DefaultModel()
+    risk_model: _RiskModelModel | None = None
 
     @field_validator("segments")
     @classmethod
@@ -352,7 +401,11 @@ def from_dict(raw: Any, source: str = "<rules>", lines: list[int] | None = None)
         for i, s in enumerate(model.segments)
     ]
     segments.append(Segment(DEFAULT, None, model.default.description, model.default.strategy))
-    return Segmentation(model.name, tuple(segments), model.description, source)
+    risk_model = None
+    if model.risk_model is not None:
+        r = model.risk_model
+        risk_model = RiskModel(r.train_as_of, r.horizon_days, tuple(r.features or ()), r.penalty)
+    return Segmentation(model.name, tuple(segments), model.description, source, risk_model)
 
 
 def load(path: str | os.PathLike) -> Segmentation:
