@@ -148,6 +148,7 @@ def validate(
             "was replaced so every command names its data the same way)"
         )
     portfolio = _load_portfolio(sources_path, database)
+    portfolio.check_contacts()  # with contact_quality: in the sources YAML; cached for runs
     out.print(portfolio.report.text(examples=_interactive(quiet)), markup=False, highlight=False)
 
 

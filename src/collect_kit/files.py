@@ -32,6 +32,12 @@ _REASONS = {
 }
 
 
+def cache_root() -> Path:
+    """The kit's cache folder: ``$COLLECT_KIT_CACHE`` (default ``~/.cache/collect_kit``);
+    it may not exist yet. Snapshots and contact checks live in sub-folders."""
+    return Path(os.environ.get("COLLECT_KIT_CACHE", Path.home() / ".cache" / "collect_kit"))
+
+
 def reason(exc: OSError) -> str:
     """A short, plain reason for an OS error."""
     return _REASONS.get(exc.errno, exc.strerror or exc.__class__.__name__)

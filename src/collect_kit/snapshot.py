@@ -142,8 +142,11 @@ FEATURES: dict[str, str] = {
     "promise made before they fell due [count].",
     "broken_promises": "Of promises_due, those the customer's payments from the promise "
     "date to promise_due did not cover (promise_amount x (1 - tolerance)) [count].",
-    "has_valid_phone": f"Phone present and matching {VALID_PHONE} after removing separators.",
-    "has_valid_email": "E-mail present and well formed.",
+    "has_valid_phone": "Phone present and valid: by phonenumbers for the region when "
+    f"`collect-kit validate` checked this data (contact_quality:), else matching {VALID_PHONE} "
+    "after removing separators.",
+    "has_valid_email": "E-mail present and well formed (email-validator when checked, else a "
+    "pattern).",
     "score": "Latest external score dated on or before as_of; null if none [points].",
     "score_at": "Date of that score.",
 }
@@ -352,6 +355,7 @@ def snapshot(
     fields: Sequence[CustomField] = (),
     payer_tiers: PayerTiers | None = None,
     dpd_buckets: DpdBuckets | None = None,
+    contact_flags: engine.TableLike | None = None,
 ) -> Table | pd.DataFrame | pa.Table:
     """Return one row per customer (customer_since <= as_of) with the features of :data:`FEATURES`.
 
@@ -366,7 +370,10 @@ def snapshot(
     (``Portfolio.fields``): each one not personal is added under its name, customer fields
     as they are and the others rolled up (:mod:`collect_kit.fields`). ``payer_tiers``:
     the thresholds of ``payer_tier`` (default :class:`PayerTiers`); ``dpd_buckets``: those
-    of ``dpd_bucket`` (default :data:`DEFAULT_DPD`; ``Portfolio.dpd_buckets``). Returns a pandas
+    of ``dpd_bucket`` (default :data:`DEFAULT_DPD`; ``Portfolio.dpd_buckets``).
+    ``contact_flags``: the phone and e-mail checks of ``collect-kit validate``
+    (customer_id, phone_valid, email_valid; ``Portfolio.contact_flags()``): when given,
+    has_valid_phone / has_valid_email follow them instead of a pattern. Returns a pandas
     DataFrame sorted by ``customer_id`` when any input was pandas, else an Arrow table
     when any was Arrow, else an Ibis table. Personal columns (name, phone, e-mail and
     personal fields) are read for the contactability flags only.
@@ -380,7 +387,9 @@ def snapshot(
         )
     win = SnapshotWindow.of(as_of, lookback_months)
     required = required_tables(tables) if isinstance(tables, Mapping) else _REQUIRED
-    with engine.inputs(tables, _SPECS, required=required, parameter="tables") as t:
+    given = {**tables, "contact_flags": contact_flags} if isinstance(tables, Mapping) else tables
+    specs = {**_SPECS, "contact_flags": None}
+    with engine.inputs(given, specs, required=required, parameter="tables") as t:
         _check_fields(t, fields)
         tiers = payer_tiers or PayerTiers()
         buckets = dpd_buckets or DEFAULT_DPD
@@ -485,6 +494,10 @@ def _features(
     out = cust
     for part in (per_cust, pay_stats, contact_stats, promise_stats, sc):
         out = out.left_join(part, "customer_id").drop("customer_id_right")
+    checked = "contact_flags" in t
+    if checked:
+        flags = t["contact_flags"].select("customer_id", _pv="phone_valid", _ev="email_valid")
+        out = out.left_join(flags, "customer_id").drop("customer_id_right")
     tenure = _days(as_of_d, out.customer_since)
     max_dpd = out.max_days_past_due.fill_null(0)
     overdue = out.overdue_balance.fill_null(0.0)
@@ -523,8 +536,8 @@ def _features(
         right_party_contacts=out.right_party_contacts.fill_null(0),
         promises_due=out.promises_due.fill_null(0),
         broken_promises=out.broken_promises.fill_null(0),
-        has_valid_phone=(phone.re_search(VALID_PHONE)).fill_null(False),
-        has_valid_email=(out.email.re_search(VALID_EMAIL)).fill_null(False),
+        has_valid_phone=(out._pv if checked else phone.re_search(VALID_PHONE)).fill_null(False),
+        has_valid_email=(out._ev if checked else out.email.re_search(VALID_EMAIL)).fill_null(False),
         score=out.score,
         score_at=out.score_at,
     )

@@ -96,6 +96,31 @@ class TableSource(BaseModel):
     extra: dict[str, ExtraColumn] = {}
 
 
+class ContactQualityConfig(BaseModel):
+    """``contact_quality:``: check phones for ``region`` (ISO 3166, e.g. CL) and e-mails in
+    ``collect-kit validate``; flag contact points shared by more than ``max_customers``."""
+
+    model_config = ConfigDict(extra="forbid")
+    region: str
+    max_customers: int = 5
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{v}' is not a region phonenumbers knows (ISO 3166 code such as CL)")
+        return v.upper()
+
+    @field_validator("max_customers")
+    @classmethod
+    def _max(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1, got {v}")
+        return v
+
+
 class ScoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     higher_is: Literal["riskier", "safer"]
@@ -115,6 +140,7 @@ class SourcesConfig(VersionedConfig):
     extraction_date: dt.date | None = None
     max_amount: float = 1e12
     dpd_buckets: list[int] | None = None
+    contact_quality: ContactQualityConfig | None = None
     score: ScoreConfig | None = None
     database: str | None = None
     tables: dict[str, TableSource] = {}
@@ -297,7 +323,10 @@ class Portfolio:
     fields: tuple[CustomField, ...] = ()
     #: the days-past-due bucket edges (``dpd_buckets:``; None: the default)
     dpd_edges: tuple[int, ...] | None = None
+    #: ``contact_quality:`` as (region, max customers per contact point), or None
+    contact_quality: tuple[str, int] | None = None
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
+    _contact_flags_path: Path | None = field(default=None, repr=False)
 
     @property
     def absent(self) -> dict[str, str]:
@@ -321,7 +350,37 @@ class Portfolio:
     def snapshot_options(self) -> dict:
         """What :func:`collect_kit.snapshot.snapshot` needs from the sources YAML besides
         the tables: ``snapshot(p.tables, as_of, **p.snapshot_options)``."""
-        return {"fields": self.fields, "dpd_buckets": self.dpd_buckets}
+        return {
+            "fields": self.fields,
+            "dpd_buckets": self.dpd_buckets,
+            "contact_flags": self.contact_flags(),
+        }
+
+    def contact_flags(self):
+        """The phone and e-mail checks of ``collect-kit validate`` for exactly this data
+        (an Ibis table on the portfolio's connection), or None when there are none: the
+        snapshot's has_valid_phone / has_valid_email then fall back to a pattern."""
+        if self.contact_quality is None or "customers" not in self.tables:
+            return None
+        from .contact_quality import cache_paths
+
+        if self._contact_flags_path is None:
+            self._contact_flags_path = cache_paths(self.tables["customers"], *self.contact_quality)[
+                0
+            ]
+        path = self._contact_flags_path
+        return self.connection.read_parquet(str(path)) if path.exists() else None
+
+    def check_contacts(self):
+        """Run the phone and e-mail checks (``contact_quality:``) and cache them; add
+        their warnings to :attr:`report`. For ``collect-kit validate``, never a report run."""
+        from .contact_quality import check_and_cache, warnings_of
+
+        if self.contact_quality is None or "customers" not in self.tables:
+            return None
+        result = check_and_cache(self.tables["customers"], *self.contact_quality)
+        self.report.warnings += warnings_of(result, "customers")
+        return result
 
     def frame(self, name: str) -> pd.DataFrame:
         """Return one canonical table as pandas (for small tables or tests)."""
@@ -471,6 +530,11 @@ def load(
         connection=con,
         fields=tuple(cfg.fields),
         dpd_edges=tuple(cfg.dpd_buckets) if cfg.dpd_buckets else None,
+        contact_quality=(
+            (cfg.contact_quality.region, cfg.contact_quality.max_customers)
+            if cfg.contact_quality
+            else None
+        ),
     )
     if validate and not report.ok:
         raise DataValidationError(report)

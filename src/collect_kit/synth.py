@@ -784,7 +784,9 @@ def _customers_table(rng, cust: _Customers, details: _ContactDetails, customer_i
     local = pc.utf8_lower(_join(mailbox, ".", s1, ".", _ids("", np.arange(n), 7)))
     at = pc.if_else(pa.array(details.email_ok | ~details.has_email), "@", ".at.")
     email = _join(local, at, _take(_DOMAINS, rng.integers(0, len(_DOMAINS), n)))
-    d4a = _ids("", rng.integers(0, 10_000, n), 4)
+    # valid mobiles use the +56 9 20xx-35xx ranges phonenumbers accepts (the same draw as
+    # before, mapped into them); invalid ones are too short to be possible
+    d4a = _ids("", 2000 + rng.integers(0, 10_000, n) % 1600, 4)
     d4b = _ids("", rng.integers(0, 10_000, n), 4)
     phone = pc.if_else(
         pa.array(details.phone_ok), _join("+56 9 ", d4a, " ", d4b), _join("56-", d4a)

@@ -6,7 +6,6 @@ keeps it outside the run folder, keyed by a content fingerprint of the data
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -18,10 +17,7 @@ from .. import files
 def cache_dir() -> Path:
     """The snapshot cache folder: ``$COLLECT_KIT_CACHE/snapshots`` (default
     ``~/.cache/collect_kit/snapshots``); it may not exist yet."""
-    return (
-        Path(os.environ.get("COLLECT_KIT_CACHE", Path.home() / ".cache" / "collect_kit"))
-        / "snapshots"
-    )
+    return files.cache_root() / "snapshots"
 
 
 def cached_snapshot(

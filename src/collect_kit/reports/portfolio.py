@@ -510,3 +510,31 @@ def _dropped_sentence(dropped: dict, fmt: Formatter) -> str:
         for name, why in dropped.items()
     ]
     return sentence("model_dropped", fmt, items=", ".join(items))
+
+
+def contact_quality_table(data, fmt: Formatter) -> str:
+    """The phone and e-mail checks of ``collect-kit validate`` for this data (from the
+    cache; a report run never runs them), as an HTML table; a sentence when they were not
+    run; nothing when the sources YAML has no ``contact_quality:``."""
+    from ..contact_quality import cached_summary
+
+    if data.contact_quality is None or "customers" not in data.tables:
+        return ""
+    summary = cached_summary(data.tables["customers"], *data.contact_quality)
+    if summary is None:
+        return text.paragraph(sentence("contacts_not_checked", fmt))
+    lang = fmt.language
+    f = summary.copy()
+    f["kind"] = [text.label(k, lang) for k in f.kind]
+    f["valid_share"] = f.valid / f.present.where(f.present != 0)
+    f["possible_share"] = f.possible / f.present.where(f.present != 0)
+    labels = {"kind": text.label("contact_kind", lang), "present": text.label("present", lang),
+              "valid_share": text.label("valid_share", lang),
+              "possible_share": text.label("possible_share", lang),
+              "shared_points": text.label("shared_points", lang).format(n=data.contact_quality[1]),
+              "customers_on_shared": text.label("customers_on_shared", lang)}  # fmt: skip
+    formats = {"kind": "text", "present": "count", "valid_share": "percent",
+               "possible_share": "percent", "shared_points": "number",
+               "customers_on_shared": "count"}  # fmt: skip
+    caption = text.label("contact_caption", lang).format(region=data.contact_quality[0])
+    return html_table(f, formats, fmt, labels, caption=caption)

@@ -263,7 +263,11 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
 
     rules = segmentation.load(plan.segmentation)
     # the cache key covers what the snapshot holds: data, fields, buckets, the rules' model
-    key = fingerprint(portfolio.tables, portfolio.fields, [portfolio.dpd_buckets, rules.risk_model])
+    checked = portfolio.contact_flags() is not None  # phones checked by `validate`
+    key = fingerprint(
+        portfolio.tables, portfolio.fields,
+        [portfolio.dpd_buckets, rules.risk_model, f"contacts checked: {checked}"],
+    )  # fmt: skip
     state.set(data_fingerprint=key, seconds_validate=time.perf_counter() - t0)
     dates = snapshot_dates(ctx.when)
     say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")

@@ -90,6 +90,18 @@ LABELS: dict[str, dict[str, str]] = {
     "gini": {"en": "Gini", "es": "Gini"},
     "ks": {"en": "KS", "es": "KS"},
     "not_available_short": {"en": "not available", "es": "no disponible"},
+    "contact_kind": {"en": "Contact point", "es": "Punto de contacto"},
+    "phone": {"en": "Phone", "es": "Teléfono"},
+    "email": {"en": "E-mail", "es": "Correo"},
+    "present": {"en": "Customers with one", "es": "Clientes con dato"},
+    "valid_share": {"en": "Valid", "es": "Válidos"},
+    "possible_share": {"en": "Possible length", "es": "Largo posible"},
+    "shared_points": {"en": "Shared by > {n} customers", "es": "Compartidos por > {n} clientes"},
+    "customers_on_shared": {"en": "Their customers", "es": "Sus clientes"},
+    "contact_caption": {
+        "en": "Phones checked with phonenumbers for region {region}, e-mails by syntax",
+        "es": "Teléfonos revisados con phonenumbers para la región {region}, correos por sintaxis",
+    },
 }
 
 #: Sentences with placeholders, by key and language.
@@ -119,6 +131,10 @@ SENTENCES: dict[str, dict[str, str]] = {
     "not_available_receivables": {
         "en": "Not available: the data has no dated receivables.",
         "es": "No disponible: los datos no traen documentos fechados.",
+    },
+    "contacts_not_checked": {
+        "en": "Phones and e-mails were not checked for this data: run collect-kit validate.",
+        "es": "Teléfonos y correos no revisados para estos datos: ejecute collect-kit validate.",
     },
     "no_roll_rates": {
         "en": "Roll rates: not available, the data has no book at {date} (the start of the month).",
