@@ -139,6 +139,7 @@ def run(n: int, folder: Path) -> None:
     bad_emails = ~distinct.email.dropna().str.strip().map(lib_e).astype(bool)
     assert int(bad_phones.sum()) == int(summary.invalid["phone"])
     assert int(bad_emails.sum()) == int(summary.invalid["email"])
+    check.flags.release()
     con.disconnect()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(f"\n== {n:,} customers, {rows:,} rows in 7 tables ==")

@@ -47,7 +47,8 @@ class ContactCheck:
 
     ``flags``: one row per customer with ``phone_valid``, ``phone_possible`` and
     ``email_valid`` (null when the customer has no phone / e-mail), an Ibis table on the
-    customers' engine (row-level: it goes to the cache file, not to Python).
+    customers' engine (row-level: it goes to the cache file, not to Python); release it
+    (``flags.release()``) before closing that connection.
     ``summary``: one row per kind (``phone``, ``email``) with ``present``, ``valid``,
     ``possible`` (phones), ``invalid``, ``shared_points`` (contact points used by more
     than ``max_customers`` customers) and ``customers_on_shared`` (their customers).
@@ -177,6 +178,7 @@ def check_contacts(
     meta = _phone_metadata(region)
     calls = 0
     parts = {}
+    intermediate = []  # cached tables released at the end
     summaries = []
     base = customers.select("customer_id")
     if "phone" in customers.columns:
@@ -205,6 +207,7 @@ def check_contacts(
             phone_possible=ibis.cases((j._decided, j._possible), else_=j._possible_right),
         )  # fmt: skip
         parts["phone"] = phones = phones.cache()
+        intermediate.append(phones)
         summaries.append(_summary(phones, "phone", "phone_valid", max_customers, "phone_possible"))
     if "email" in customers.columns:
         e = customers.email.strip()
@@ -223,6 +226,7 @@ def check_contacts(
             email_valid=ibis.cases((j._decided, j._valid), else_=j._valid_right),
         )  # fmt: skip
         parts["email"] = emails = emails.cache()
+        intermediate.append(emails)
         summaries.append(_summary(emails, "email", "email_valid", max_customers))
     flags = base
     for part in parts.values():
@@ -231,7 +235,11 @@ def check_contacts(
         if col not in flags.columns:
             flags = flags.mutate(**{col: ibis.null("boolean")})
     summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
-    return ContactCheck(region.upper(), max_customers, flags.cache(), summary, calls)
+    flags = flags.cache()
+    flags.count().execute()  # materialised before the intermediate results go
+    for kept in intermediate:
+        kept.release()
+    return ContactCheck(region.upper(), max_customers, flags, summary, calls)
 
 
 def _summary(
@@ -290,6 +298,7 @@ def check_and_cache(
     make_folder(flags_path.parent, "contact check cache (COLLECT_KIT_CACHE)")
     write_atomic(flags_path, lambda tmp: result.flags.to_parquet(tmp), "contact checks")
     write_atomic(summary_path, result.summary.to_csv(index=False), "contact check summary")
+    result.flags.release()
     return result
 
 

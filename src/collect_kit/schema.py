@@ -461,7 +461,7 @@ def to_markdown() -> str:
 
 def _own_data_markdown() -> list[str]:
     """The sections on a team's own fields and on optional inputs."""
-    from .availability import DISABLES
+    from .availability import DISABLES, FEATURE_NEEDS
     from .fields import FIELD_TABLES, ROLLUP_ROWS, ROLLUPS
 
     lines = [
@@ -494,6 +494,23 @@ def _own_data_markdown() -> list[str]:
         "| absent input | disables |",
         "|---|---|",
         *[f"| `{name}` | {text} |" for name, text in DISABLES.items()],
+        "",
+        "## Books given as an extract",
+        "",
+        "A book without dated receivables and payments may be given as the `extract` table "
+        "(one row per account and extraction date). The month-end book then comes from the "
+        "extract of that date: an account's days past due are `days_past_due`, else "
+        "`as_of - oldest_due_at`; its overdue amount is `overdue_amount`, else its whole "
+        "balance when past due; `written_off` accounts are off the book. Segmentation, aging, "
+        "% overdue, concentration, roll rates (between consecutive monthly extracts) and the "
+        "report run on it. These snapshot features need dated events and are null (not "
+        "available) for an extract without them: "
+        + ", ".join(
+            f"`{f}`"
+            for f, needs in FEATURE_NEEDS.items()
+            if set(needs) & {"receivables", "payments"}
+        )
+        + "; the contact and score features need their tables as in any book.",
     ]
     return lines
 

@@ -266,8 +266,10 @@ class Allocation:
             else_=ibis.null("date"),
         )
         settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
+        carried = [c for c in ("product",) if c in r.columns]
         return r.select(
             "receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool", "residual",
+            *carried,
             balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
             settled_at=settled,
         )  # fmt: skip
@@ -306,6 +308,7 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
         linked_paid=linked.amount.sum(), last_linked_at=linked.paid_at.max()
     )
     r = rec.left_join(adj_net, "receivable_id").left_join(linked_sum, "receivable_id")
+    carried = [c for c in ("product",) if c in rec.columns]  # for the main product
     r = r.select(
         "receivable_id",
         "customer_id",
@@ -313,6 +316,7 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
         "due_at",
         "amount",
         "last_linked_at",
+        *carried,
         written_off=r.written_off.fill_null(False),
         after_adj=ibis.greatest(r.amount - r.adjusted.fill_null(0.0), 0.0),
         linked_paid=r.linked_paid.fill_null(0.0),
@@ -494,6 +498,12 @@ def _features(
     out = cust
     for part in (per_cust, pay_stats, contact_stats, promise_stats, sc):
         out = out.left_join(part, "customer_id").drop("customer_id_right")
+    # a customer exists from customer_since or, when that is null, its first receivable
+    since = ibis.coalesce(out.customer_since, out._first_issued)
+    exists = since <= as_of_d
+    if is_extract(t):  # every account of the extract, even without any date
+        exists = since.isnull() | exists
+    out = out.mutate(customer_since=since).filter(exists)
     checked = "contact_flags" in t
     if checked:
         flags = t["contact_flags"].select("customer_id", _pv="phone_valid", _ev="email_valid")
@@ -568,12 +578,7 @@ def _event_block(
     """The customers existing at as_of and their balance block, from the dated events."""
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
-    # a customer exists from customer_since, or (absent or null) its first receivable
-    rec = t["receivables"]
-    first = rec.group_by("customer_id").aggregate(_first_issued=rec.issued_at.min())
-    cust = t["customers"].left_join(first, "customer_id").drop("customer_id_right")
-    cust = cust.mutate(customer_since=ibis.coalesce(cust.customer_since, cust._first_issued))
-    cust = cust.filter(cust.customer_since <= as_of_d)
+    cust = t["customers"]  # filtered to those existing at as_of by _features
     allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
 
     # balances and days past due (one pass over the allocation, which is the costly part)
@@ -598,11 +603,25 @@ def _event_block(
         late_payments=(b.settled_at > b.due_at).sum(where=settled_in_window),
         _tier_events=in_tier_window.sum(),
         _tier_days=_days(b.settled_at, b.due_at).mean(where=in_tier_window),
+        _first_issued=b.issued_at.min(),
     )
-    rows = rec.filter(rec.issued_at <= as_of_d)
-    main = _weighted_mode(rows, "product", b.select("receivable_id", "balance"))
-    per_cust = per_cust.left_join(main.rename(main_product="product"), "customer_id")
+    main = _main_product(b)
+    per_cust = per_cust.left_join(main, "customer_id")
     return cust, per_cust.drop("customer_id_right")
+
+
+def _main_product(b: Table) -> Table:
+    """Per customer, the product with the largest open balance (ties: the oldest due
+    date, then the smallest product), from the allocation's receivables ``b``."""
+    owing = b.filter((b.balance > 0) & b.product.notnull())
+    w = owing.group_by(["customer_id", "product"]).aggregate(
+        _w=owing.balance.sum(), _due=owing.due_at.min()
+    )
+    rank = ibis.row_number().over(
+        group_by="customer_id", order_by=[ibis.desc(w._w), w._due, w.product]
+    )
+    w = w.mutate(_r=rank)
+    return w.filter(w._r == 0).select("customer_id", main_product="product")
 
 
 def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
@@ -614,8 +633,6 @@ def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, 
     accounts = account_features(t["extract"], win.as_of)
     cust = accounts.select("customer_id", "_first_issued")
     cust = cust.left_join(t["customers"], "customer_id").drop("customer_id_right")
-    since = ibis.coalesce(cust.customer_since, cust._first_issued)
-    cust = cust.mutate(customer_since=since).filter(since.isnull() | (since <= as_of_d))
     per_cust = accounts.drop("_first_issued").mutate(
         credit_balance=ibis.null("float64"), settled_receivables=ibis.null("int64"),
         avg_payment_term_days=ibis.null("float64"), avg_days_late=ibis.null("float64"),
