@@ -88,6 +88,10 @@ from . import schema
 from .errors import InvalidParameterError
 
 DEFECT_KINDS = ("invalid_contact_details", "duplicate_ids", "orphan_payments", "negative_amounts")
+#: canonical inputs the sample does not have: it is an event book (no extract) whose source
+#: reports no balance per receivable
+NOT_GENERATED = ("extract", "receivables.reported_balance")
+
 CURRENCY = "CLP"
 SCORE_NOISE_SD = (0.6, 0.4)  # persistent bureau error, monthly noise (in units of z)
 SCORE_SOURCE = "bureau"
