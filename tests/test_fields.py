@@ -203,7 +203,9 @@ def own_sample(tmp_path_factory, frames):
         "receivables": {"branch": {"type": "string", "rollup": "mode"}},
     }
     path = _write(folder, f, extra, currency="CLP", extraction_date="2026-10-31")
-    return path, f
+    portfolio = sources.load(path)  # loaded once for the module's tests
+    yield portfolio, f
+    portfolio.close()
 
 
 def _mode_reference(receivables: pd.DataFrame, as_of) -> pd.Series:
@@ -216,8 +218,7 @@ def _mode_reference(receivables: pd.DataFrame, as_of) -> pd.Series:
 
 
 def test_rules_on_own_fields_match_a_pandas_reference(own_sample, tmp_path):
-    path, f = own_sample
-    portfolio = sources.load(path)
+    portfolio, f = own_sample
     as_of = "2026-09-30"
     snap = snapshot(portfolio.tables, as_of, fields=portfolio.fields).to_pandas()
     rules = tmp_path / "rules.yaml"
@@ -250,8 +251,7 @@ def test_rules_on_own_fields_match_a_pandas_reference(own_sample, tmp_path):
 
 
 def test_the_linter_knows_the_type_of_own_fields(own_sample, tmp_path):
-    path, _ = own_sample
-    portfolio = sources.load(path)
+    portfolio, _ = own_sample
     rules = tmp_path / "bad.yaml"
     rules.write_text(
         "name: bad\nsegments:\n  - name: Big\n    strategy: s\n"
@@ -266,8 +266,7 @@ def test_the_linter_knows_the_type_of_own_fields(own_sample, tmp_path):
 
 
 def test_kpis_group_by_own_fields(own_sample):
-    path, f = own_sample
-    portfolio = sources.load(path)
+    portfolio, f = own_sample
     groups = snapshot(portfolio.tables, "2026-08-31", fields=portfolio.fields).to_pandas()
     got = kpis.payer_rate(portfolio.tables, "2026-09", by=["product_line"], groups=groups)
     total = kpis.payer_rate(portfolio.tables, "2026-09")
