@@ -256,7 +256,7 @@ def inputs(
             data = given.get(name)
             if data is None:
                 if spec is not None:
-                    out[name] = _empty_table(spec)
+                    out[name] = empty_table(spec)
                     absent.add(name)
                 continue
             if not isinstance(data, Table):
@@ -375,7 +375,7 @@ def _canonical(t: Table, spec: TableSpec, label: str) -> Table:
 
 
 @functools.cache
-def _empty_table(spec: TableSpec) -> Table:
+def empty_table(spec: TableSpec) -> Table:
     """An empty in-memory canonical table (one per spec, so expressions built on it are
     equal from call to call and :func:`shared` finds them again)."""
     return ibis.memtable(

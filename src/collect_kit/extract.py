@@ -36,21 +36,31 @@ def _date(d) -> ibis.Scalar:
     return ibis.date(pd.Timestamp(d).date())
 
 
+def rows_at(extract: Table, as_of) -> Table:
+    """The extract's rows dated ``as_of``, every column kept, with ``balance`` 0 for the
+    written-off accounts (off the book) and ``written_off`` (bool)."""
+    e = extract.filter(extract.extracted_at == _date(as_of))
+    written_off = (e.status == WRITTEN_OFF_STATUS).fill_null(False)
+    return e.mutate(
+        balance=ibis.cases((written_off, 0.0), else_=e.balance),
+        written_off=written_off,
+        _reported=e.balance,
+    )
+
+
 def accounts_at(extract: Table, as_of) -> Table:
     """The accounts of the extract dated ``as_of`` with their working columns:
     ``customer_id``, ``account_id``, ``balance`` (0 when written off), ``overdue``
     (currency), ``dpd`` (days), ``issued_at``, ``product`` and ``written_off`` (bool)."""
     day = _date(as_of)
-    e = extract.filter(extract.extracted_at == day)
+    e = rows_at(extract, as_of)
     from_date = ibis.greatest(day.delta(e.oldest_due_at, unit="day"), 0)
     dpd = ibis.coalesce(e.days_past_due, from_date, 0)
-    written_off = (e.status == WRITTEN_OFF_STATUS).fill_null(False)
-    balance = ibis.cases((written_off, 0.0), else_=e.balance)
-    overdue = ibis.coalesce(e.overdue_amount, ibis.cases((dpd > 0, e.balance), else_=0.0))
-    overdue = ibis.cases((written_off, 0.0), else_=ibis.least(overdue, e.balance))
+    overdue = ibis.coalesce(e.overdue_amount, ibis.cases((dpd > 0, e._reported), else_=0.0))
+    overdue = ibis.cases((e.written_off, 0.0), else_=ibis.least(overdue, e._reported))
     return e.select(
-        "customer_id", "account_id", "issued_at", "product",
-        balance=balance, overdue=overdue, dpd=dpd.cast("int64"), written_off=written_off,
+        "customer_id", "account_id", "issued_at", "product", "balance", "written_off",
+        overdue=overdue, dpd=dpd.cast("int64"),
     )  # fmt: skip
 
 
@@ -96,4 +106,4 @@ def dates(extract: Table) -> list[pd.Timestamp]:
     return sorted(pd.Timestamp(v) for v in values)
 
 
-__all__ = ["EXTRACT_STATUSES", "account_features", "accounts_at", "book", "dates"]
+__all__ = ["EXTRACT_STATUSES", "account_features", "accounts_at", "book", "dates", "rows_at"]

@@ -172,7 +172,7 @@ def rollup_columns(
         elif f.rollup == "sum":
             simple[f.name] = v.sum()
         elif f.rollup == "mode":
-            keyed.append(_mode(table, f.name))
+            keyed.append(top_value(table, f.name))
         else:  # balance_weighted_mode
             keyed.append(_weighted_mode(table, f.name, balances))
     out = (
@@ -185,32 +185,35 @@ def rollup_columns(
     return out
 
 
-def _mode(table: Table, column: str) -> Table:
-    """Per customer: the most frequent non-null value of ``column`` (ties: smallest)."""
+def top_value(
+    table: Table,
+    column: str,
+    by: str = "customer_id",
+    weight: str | None = None,
+    tiebreak: str | None = None,
+) -> Table:
+    """Per ``by`` group, the non-null value of ``column`` with the most rows or, with
+    ``weight``, the largest sum of that column (rows weighing more than 0 only). Ties:
+    the smallest minimum of ``tiebreak`` (e.g. the oldest due date), then the smallest
+    value. One row per group that has a value: ``by`` and ``column``."""
     t = table.filter(table[column].notnull())
-    counts = t.group_by(["customer_id", column]).aggregate(_n=t.count())
-    rank = ibis.row_number().over(
-        group_by="customer_id", order_by=[ibis.desc(counts._n), counts[column]]
-    )
-    top = counts.mutate(_r=rank)
-    return top.filter(top._r == 0).select("customer_id", column)
+    if weight is not None:
+        t = t.filter(t[weight] > 0)
+    aggs = {"_n": t.count() if weight is None else t[weight].sum()}
+    if tiebreak is not None:
+        aggs["_tie"] = t[tiebreak].min()
+    g = t.group_by([by, column]).aggregate(**aggs)
+    order = [ibis.desc(g._n), *([g._tie] if tiebreak else []), g[column]]
+    g = g.mutate(_r=ibis.row_number().over(group_by=by, order_by=order))
+    return g.filter(g._r == 0).select(by, column)
 
 
 def _weighted_mode(table: Table, column: str, balances: Table | None) -> Table:
     """Per customer: the value of ``column`` with the largest open balance (ties: the
-    value whose oldest receivable has the earliest due date, then the smallest value)."""
-    if balances is not None:  # receivables: open balances from the allocation
+    oldest due date, then the smallest value). ``balances``: the receivables' open
+    balances from the allocation; None for an extract, whose rows carry their balance."""
+    if balances is not None:
         j = table.join(balances.select("receivable_id", _w="balance"), "receivable_id")
-        due = j.due_at
-    else:  # an extract: each account carries its balance
-        j = table.mutate(_w=table.balance)
-        due = ibis.coalesce(j.oldest_due_at, j.issued_at)
-    j = j.mutate(_due=due)
-    j = j.filter((j._w > 0) & j[column].notnull())
-    weights = j.group_by(["customer_id", column]).aggregate(_w=j._w.sum(), _due=j._due.min())
-    rank = ibis.row_number().over(
-        group_by="customer_id",
-        order_by=[ibis.desc(weights._w), weights._due, weights[column]],
-    )
-    top = weights.mutate(_r=rank)
-    return top.filter(top._r == 0).select("customer_id", column)
+        return top_value(j, column, weight="_w", tiebreak="due_at")
+    j = table.mutate(_due=ibis.coalesce(table.oldest_due_at, table.issued_at))
+    return top_value(j, column, weight="balance", tiebreak="_due")

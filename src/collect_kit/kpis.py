@@ -110,7 +110,8 @@ def kpi(
 def methodology(absent: Iterable[str] = ()) -> pd.DataFrame:
     """Every registered KPI with its unit, definition, numerator, denominator, source and
     ``availability``: "" or, when an input it needs is in ``absent`` (e.g.
-    ``Portfolio.absent``), "not available: no contacts table"."""
+    ``Portfolio.absent``), "not available: no contacts table" — and ``missing_input``, the
+    absent input's name (``contacts``), for renderers that word it themselves."""
     gone = set(absent)
     rows = []
     for m in REGISTRY.values():
@@ -120,6 +121,7 @@ def methodology(absent: Iterable[str] = ()) -> pd.DataFrame:
         }
         missing = first_missing(m.needs, gone)
         row["availability"] = not_available(missing) if missing else ""
+        row["missing_input"] = missing or ""
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -298,15 +298,7 @@ def fit(
         snap = t["snapshot"]
         _check_columns(snap, spec)
         owing = snap.filter(snap.balance > 0)
-        levels = _levels(owing, spec)
-        empty_sources, partly = _null_sources(owing, spec)
-        missing = tuple(
-            f.column
-            for f in spec
-            if isinstance(f, ColumnFeature)
-            and f.column in partly
-            and owing[f.column].type().is_numeric()
-        )
+        levels, empty_sources, missing = _fitted_terms(owing, spec)
         x = design(snap, spec, levels, missing)
         frame = _labelled(x, t["payments"], as_of, horizon_days)
     if len(frame) > max_rows:
@@ -333,6 +325,19 @@ def fit(
         baseline=_baseline(X, y),
         penalty=float(penalty),
     )  # fmt: skip
+
+
+def _fitted_terms(rows: Table, spec: Sequence[str | ColumnFeature]):
+    """What a fit fixes from its training ``rows``: the indicator levels of text features,
+    the snapshot columns with no value (their features are dropped as all null) and the
+    number columns with some values missing (they get a missing-value indicator)."""
+    levels = _levels(rows, spec)
+    empty, partly = _null_sources(rows, spec)
+    missing = tuple(
+        f.column for f in spec
+        if isinstance(f, ColumnFeature) and f.column in partly and rows[f.column].type().is_numeric()
+    )  # fmt: skip
+    return levels, empty, missing
 
 
 def _levels(owing: Table, spec: Sequence[str | ColumnFeature]) -> dict[str, list[str]]:
@@ -605,12 +610,7 @@ def cross_validate(
                 f"target: '{target}' must be true/false, got {snap[target].type()}"
             )
         known = snap.filter(snap[target].notnull())
-        levels = _levels(known, spec)
-        empty, partly = _null_sources(known, spec)
-        missing = tuple(
-            f.column for f in spec
-            if isinstance(f, ColumnFeature) and f.column in partly and known[f.column].type().is_numeric()
-        )  # fmt: skip
+        levels, empty, missing = _fitted_terms(known, spec)
         terms = _terms(known, spec, levels, missing)
         frame = known.select("customer_id", _y=known[target].cast("float64"), **terms).to_pandas()
     frame = frame.sort_values("customer_id", ignore_index=True)

@@ -36,7 +36,8 @@ from ibis.expr.types import Table
 from . import engine, schema
 from .availability import unavailable_features
 from .errors import InvalidParameterError
-from .fields import CustomField, _weighted_mode, in_snapshot, of_table, rollup_columns
+from .extract import rows_at
+from .fields import CustomField, _weighted_mode, in_snapshot, of_table, rollup_columns, top_value
 from .periods import parse_date
 
 
@@ -402,12 +403,6 @@ def snapshot(
         return t.as_given(result, order_by="customer_id")
 
 
-def _extract_rows(e: Table, as_of_d) -> Table:
-    """The accounts of the extract dated as_of, written-off balances as 0 (off the book)."""
-    e = e.filter(e.extracted_at == as_of_d)
-    return e.mutate(balance=ibis.cases((e.status == "written_off", 0.0), else_=e.balance))
-
-
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:
     """Every declared field must be a column of its table."""
     for f in fields:
@@ -441,7 +436,7 @@ def _with_fields(
         "receivables": r.filter(r.issued_at <= as_of_d),
         "payments": p.filter((p.paid_at > start_d) & (p.paid_at <= as_of_d)),
         "contacts": c.filter((c.at > start_d) & (c.at <= as_of_d)),
-        "extract": _extract_rows(t["extract"], as_of_d),
+        "extract": rows_at(t["extract"], win.as_of),
     }
     for name, table in rows.items():
         these = of_table(shown, name)
@@ -613,15 +608,8 @@ def _event_block(
 def _main_product(b: Table) -> Table:
     """Per customer, the product with the largest open balance (ties: the oldest due
     date, then the smallest product), from the allocation's receivables ``b``."""
-    owing = b.filter((b.balance > 0) & b.product.notnull())
-    w = owing.group_by(["customer_id", "product"]).aggregate(
-        _w=owing.balance.sum(), _due=owing.due_at.min()
-    )
-    rank = ibis.row_number().over(
-        group_by="customer_id", order_by=[ibis.desc(w._w), w._due, w.product]
-    )
-    w = w.mutate(_r=rank)
-    return w.filter(w._r == 0).select("customer_id", main_product="product")
+    main = top_value(b, "product", weight="balance", tiebreak="due_at")
+    return main.rename(main_product="product")
 
 
 def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, Table]:
@@ -629,7 +617,6 @@ def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, 
     settlement features (which need dated receivables) are null."""
     from .extract import account_features
 
-    as_of_d = ibis.date(win.as_of.date())
     accounts = account_features(t["extract"], win.as_of)
     cust = accounts.select("customer_id", "_first_issued")
     cust = cust.left_join(t["customers"], "customer_id").drop("customer_id_right")
@@ -639,7 +626,7 @@ def _extract_block(t: Mapping[str, Table], win: SnapshotWindow) -> tuple[Table, 
         late_payments=ibis.null("int64"), _tier_events=ibis.null("int64"),
         _tier_days=ibis.null("float64"),
     )  # fmt: skip
-    main = _weighted_mode(_extract_rows(t["extract"], as_of_d), "product", None)
+    main = _weighted_mode(rows_at(t["extract"], win.as_of), "product", None)
     per_cust = per_cust.left_join(main.rename(main_product="product"), "customer_id")
     return cust, per_cust.drop("customer_id_right")
 

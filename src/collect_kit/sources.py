@@ -566,7 +566,7 @@ def _reported_balances(
         return
     from .snapshot import allocate
 
-    adjustments = typed.get("adjustments", _empty_table("adjustments"))
+    adjustments = typed.get("adjustments", engine.empty_table(schema.ADJUSTMENTS))
     b = allocate(r, typed["payments"], adjustments, extraction).balances()
     j = b.join(r.select("receivable_id", "reported_balance"), "receivable_id")
     gap = (j.reported_balance - j.balance).abs()
@@ -584,10 +584,6 @@ def _reported_balances(
             tuple(examples.to_pandas().receivable_id),
         )
     )  # fmt: skip
-
-
-def _empty_table(name: str) -> Table:
-    return ibis.memtable(schema.empty_frame(schema.TABLES[name]))
 
 
 def _extract_defaults(raw: Table, src: TableSource, cfg: SourcesConfig) -> Table:

@@ -212,9 +212,8 @@ def methodology_table(names: list[str], fmt: Formatter, absent=()) -> str:
     labels = {"label": "Indicador" if es else "KPI", "definition": "Definición" if es else "Definition",
               "numerator": "Numerador" if es else "Numerator", "denominator": "Denominador" if es else "Denominator",
               "source": "Fuente" if es else "Source"}  # fmt: skip
-    if m.availability.ne("").any():
-        needs = {k.name: first_missing(k.needs, absent) for k in kpis.REGISTRY.values()}
-        m["availability"] = [text.not_available(needs[n], fmt) if needs[n] else "" for n in m.name]
+    if m.missing_input.ne("").any():
+        m["availability"] = [text.not_available(n, fmt) if n else "" for n in m.missing_input]
         labels["availability"] = text.label("availability", fmt.language)
     return html_table(m, dict.fromkeys(labels, "text"), fmt, labels)
 

@@ -8,6 +8,7 @@ import ibis
 import pandas as pd
 
 from ..engine import TableLike, inputs
+from ..fields import top_value
 from .compile import assigned
 from .rules import Segmentation, SegmentationError
 
@@ -74,11 +75,5 @@ def profile(
 
 def _top_value(x, column: str) -> pd.DataFrame:
     """Per segment, the most frequent non-null value of ``column`` (ties: the smallest)."""
-    t = x.filter(x[column].notnull())
-    counts = t.group_by(["segment", column]).aggregate(_n=t.count())
-    rank = ibis.row_number().over(
-        group_by="segment", order_by=[ibis.desc(counts._n), counts[column]]
-    )
-    top = counts.mutate(_r=rank)
-    top = top.filter(top._r == 0).select("segment", **{f"top_{column}": top[column].cast("string")})
-    return top.to_pandas()
+    top = top_value(x, column, by="segment")
+    return top.select("segment", **{f"top_{column}": top[column].cast("string")}).to_pandas()
