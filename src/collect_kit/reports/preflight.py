@@ -135,49 +135,49 @@ def data_age_warning(cfg: ReportConfig, extraction, run_day: pd.Timestamp) -> st
     )
 
 
-def check_breakdowns(names, fields, config_path) -> None:
-    """The report config's ``breakdowns`` must be text or true/false snapshot columns
-    (canonical, or a team's own field that is not personal). Raises :class:`ConfigError`
-    naming the column and what was expected."""
-    from ..snapshot import snapshot_schema
+def check_report_columns(cfg: ReportConfig, fields, config_path) -> None:
+    """The snapshot columns a report config names, checked against this data's snapshot
+    (canonical columns and the non-personal fields of the sources YAML):
 
-    columns = snapshot_schema(fields)
-    personal = {f.name for f in fields if f.personal}
-    for name in names:
-        where = f"{config_path}: breakdowns: '{name}'"
-        if name in personal:
-            raise ConfigError(
-                f"{where} is personal data (personal: true) and never shown in a report"
-            )
-        if name not in columns:
-            raise ConfigError(
-                f"{where} is not a snapshot column; expected a text or true/false column such as "
-                f"region, dpd_bucket or a field declared under extra: in the sources YAML"
-            )
-        kind = columns[name]
-        if not (kind.is_string() or kind.is_boolean()):
-            raise ConfigError(
-                f"{where} is a {kind} column; expected text or true/false (band a number "
-                "with a segmentation rule and break down by segment)"
-            )
+    - ``breakdowns``: text or true/false columns;
+    - ``risk_target``: a true/false column, with ``risk_features`` naming valid features
+      (:func:`collect_kit.risk.feature_list`) and ``risk_penalty`` >= 0.
 
-
-def check_risk_target(cfg: ReportConfig, fields, config_path) -> None:
-    """``risk_target`` must be a true/false snapshot column that is not personal, and
-    ``risk_features`` valid features (:func:`collect_kit.risk.feature_list`) naming
-    snapshot columns; ``risk_penalty`` >= 0."""
+    Raises :class:`ConfigError` naming the field, the column and what was expected."""
     from ..risk import ColumnFeature, feature_list
     from ..snapshot import snapshot_schema
 
+    columns = snapshot_schema(fields)  # personal fields are never in it
+    personal = {f.name for f in fields if f.personal}
+
+    def column(field: str, name: str):
+        if name in personal:
+            raise ConfigError(
+                f"{config_path}: {field}: '{name}' is personal data (personal: true) and "
+                "never shown in a report"
+            )
+        if name not in columns:
+            raise ConfigError(
+                f"{config_path}: {field}: '{name}' is not a snapshot column; expected a "
+                "canonical one such as region or dpd_bucket, or a field declared under extra: "
+                "in the sources YAML"
+            )
+        return columns[name]
+
+    for name in cfg.breakdowns:
+        kind = column("breakdowns", name)
+        if not (kind.is_string() or kind.is_boolean()):
+            raise ConfigError(
+                f"{config_path}: breakdowns: '{name}' is a {kind} column; expected text or "
+                "true/false (band a number with a segmentation rule and break down by segment)"
+            )
     if cfg.risk_target is None:
         return
-    columns = snapshot_schema(fields)
-    personal = {f.name for f in fields if f.personal}
-    where = f"{config_path}: risk_target: '{cfg.risk_target}'"
-    if cfg.risk_target in personal or cfg.risk_target not in columns:
-        raise ConfigError(f"{where} is not a snapshot column (a field declared under extra:)")
-    if not columns[cfg.risk_target].is_boolean():
-        raise ConfigError(f"{where} is a {columns[cfg.risk_target]} column; expected true/false")
+    kind = column("risk_target", cfg.risk_target)
+    if not kind.is_boolean():
+        raise ConfigError(
+            f"{config_path}: risk_target: '{cfg.risk_target}' is a {kind} column; expected true/false"
+        )
     if not cfg.risk_features:
         raise ConfigError(f"{config_path}: risk_features: list the model's features")
     try:
@@ -185,9 +185,7 @@ def check_risk_target(cfg: ReportConfig, fields, config_path) -> None:
     except CollectKitError as exc:
         raise ConfigError(f"{config_path}: risk_features: {exc}") from None
     for f in spec:
-        if isinstance(f, ColumnFeature) and (f.column not in columns or f.column in personal):
-            raise ConfigError(
-                f"{config_path}: risk_features: '{f.column}' is not a snapshot column"
-            )
+        if isinstance(f, ColumnFeature):
+            column("risk_features", f.column)
     if not cfg.risk_penalty >= 0:
         raise ConfigError(f"{config_path}: risk_penalty: must be >= 0, got {cfg.risk_penalty}")

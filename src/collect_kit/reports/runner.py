@@ -46,8 +46,7 @@ from .preflight import (
     Plan,
     StaleDataError,
     as_of_dates,
-    check_breakdowns,
-    check_risk_target,
+    check_report_columns,
     data_age_warning,
     preflight,
     today,
@@ -112,8 +111,7 @@ def run_report(
     portfolio = sources.load(plan.sources, database=plan.database, validate=False)
     try:
         when, scheduled = as_of_dates(portfolio, as_of, plan)
-        check_breakdowns(plan.cfg.breakdowns, portfolio.fields, plan.config_path)
-        check_risk_target(plan.cfg, portfolio.fields, plan.config_path)
+        check_report_columns(plan.cfg, portfolio.fields, plan.config_path)
         run_day = today()
         stale = data_age_warning(plan.cfg, portfolio.extraction_date, run_day)
         if stale and fail_if_stale:
