@@ -489,31 +489,16 @@ def experiment_readout(
     ),
 ) -> None:
     """Per-segment effects with intervals, SRM, multiplicity, survival and recommendations."""
-    from .experiments.run import readout_experiment
+    from .experiments.run import decision_table, readout_experiment, readout_lines, readout_table
 
     r = readout_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
-    cols = [
-        "segment",
-        "metric",
-        "n_champion",
-        "n_challenger",
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "p_holm",
-        "p_bh",
-        "srm",
-    ]
-    _print_frame(r.results[cols].round(4), f"Readout of {r.config.experiment_id}")
+    for line in readout_lines(r):
+        out.print(line, markup=False, highlight=False)
+    _print_frame(readout_table(r), f"Readout of {r.config.experiment_id} as of {r.as_of.date()}")
+    _print_frame(readout_table(r, overall=True), "All segments (post-stratified)")
     _print_frame(r.logrank.round(4), "Time to first payment (log-rank)")
     _print_frame(r.heterogeneity.round(4), "Heterogeneity across segments (Cochran's Q)")
-    _print_frame(r.recommendations.round(0), "Recommendations")
-    if r.results.srm.any():
-        out.print(
-            "WARNING: sample-ratio mismatch in "
-            + ", ".join(sorted(r.results[r.results.srm].segment.unique()))
-        )
+    _print_frame(decision_table(r), "Decisions")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,12 +28,21 @@ def test_readout_command(sample_db):
     assert r.exit_code == 0, r.output
     for text in (
         "Readout of sms_call_pilot",
-        "payer_rate",
+        "Sample-ratio check, whole experiment: p = ",
+        "Sample-ratio check per segment",
+        " challenger ",  # which challenger a row is about
+        "collected_per_customer *",  # the primary metric, marked
+        "raw (info)",
+        "t = ",
+        "All segments (post-stratified)",
         "log-rank",
         "Cochran",
-        "Recommendations",
+        "Decisions",
     ):
-        assert text in r.output
+        assert text in r.output, text
+    # p-values to 3 significant digits, not rounded to 4 decimals
+    ps = re.findall(r"p = ([0-9.]+)", r.output)
+    assert ps and all(len(p.split(".")[-1].lstrip("0")) <= 3 for p in ps)
 
 
 def test_design_and_assign_commands(sample_db, tmp_path):
@@ -79,8 +89,17 @@ def test_bad_experiment_config_exits_2(tmp_path, sample_db):
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text(
         f"experiment_id: nope\nsources: {CONFIGS.parent / 'sources' / 'sample.yaml'}\narms: {{a: 1, b: 1}}\n"
+        "mde_amount: 100\n"
     )
     r = CliRunner().invoke(
         app, ["experiment", "readout", str(unknown), "--database", str(sample_db)]
     )
     assert r.exit_code == 2 and "no assignments" in r.output
+    # the primary metric's MDE is the config's: without it the decision has nothing to go on
+    no_mde = tmp_path / "no_mde.yaml"
+    no_mde.write_text(unknown.read_text().replace("mde_amount: 100\n", ""))
+    r = CliRunner().invoke(
+        app, ["experiment", "readout", str(no_mde), "--database", str(sample_db)]
+    )
+    assert r.exit_code == 2 and "primary_metric" in r.output and "mde_amount" in r.output
+    assert "Traceback" not in r.output

@@ -1,4 +1,4 @@
-"""Readout: engine sufficient statistics equal a plain-pandas recomputation; SRM and family."""
+"""Readout: engine sums equal pandas on raw rows; SRM at two levels; decisions from the config."""
 
 from __future__ import annotations
 
@@ -6,9 +6,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collect_kit.experiments.readout import outcome_stats, readout
+from collect_kit.experiments.config import ExperimentConfig
+from collect_kit.experiments.readout import Settings, compare, decide, outcome_stats
 
 W = {"champion": 0.8, "challenger": 0.2}
+
+
+def config(**kw) -> ExperimentConfig:
+    base = {"experiment_id": "sms_call_pilot", "sources": "s.yaml", "arms": W, "window_days": 31,
+            "mde_amount": 50_000.0}  # fmt: skip
+    return ExperimentConfig(**(base | kw))
+
+
+SPECS = config().metric_specs()
+
+
+def read(tables, cfg: ExperimentConfig, as_of="2026-10-31", **kw):
+    """outcome_stats + compare for a config (what readout_experiment does, without files)."""
+    specs = cfg.metric_specs()
+    out = outcome_stats(tables, cfg.experiment_id, as_of, specs, cfg.window_days, cfg.pre_days,
+                        cfg.winsorize, cfg.cost_per_action, sequential=cfg.sequential, **kw)  # fmt: skip
+    results, overall = compare(out.moments, cfg.arms, specs, Settings.of(cfg))
+    return out, results, overall
 
 
 def pilot_in_pandas(sample):
@@ -29,104 +48,81 @@ def sample():
     return synth.generate(20_000, seed=8)
 
 
-def test_sufficient_statistics_match_pandas(sample):
-    got = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31).set_index(
-        ["segment", "arm"]
-    )
+@pytest.fixture(scope="module")
+def pilot(sample):
+    return read(sample.tables, config())
+
+
+def _m(out, metric):
+    return out.moments[out.moments.metric == metric].set_index(["segment", "arm"])
+
+
+def test_sufficient_statistics_match_pandas(sample, pilot):
+    from collect_kit.snapshot import snapshot
+
+    out, results, _ = pilot
     a, pay, start, window = pilot_in_pandas(sample)
     pre = pay[(pay.paid_at >= start - pd.Timedelta(days=90)) & (pay.paid_at < start)]
     y = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
     x = pre.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
-    frame = a.assign(y=y, x=x, paid=(y > 0).astype(int))
+    # the balance the day before assignment, from the snapshot's FIFO allocation
+    snap = (
+        snapshot(sample.tables, start - pd.Timedelta(days=1)).to_pandas().set_index("customer_id")
+    )
+    b = snap.balance.reindex(a.customer_id, fill_value=0.0).to_numpy()
+    frame = a.assign(y=y, x=x, b=b, paid=(y > 0).astype(int))
+    payer, money, rec = (
+        _m(out, m) for m in ("payer_rate", "collected_per_customer", "recovery_rate")
+    )
     for (seg, arm), g in frame.groupby(["segment", "arm"]):
-        row = got.loc[(seg, arm)]
-        assert row.n == len(g) and row.payers == g.paid.sum()
+        assert (
+            payer.loc[(seg, arm), "n"] == len(g) and payer.loc[(seg, arm), "sum_y"] == g.paid.sum()
+        )
+        row = money.loc[(seg, arm)]
         assert row.sum_y == pytest.approx(g.y.sum()) and row.sum_y2 == pytest.approx((g.y**2).sum())
         assert row.sum_x == pytest.approx(g.x.sum()) and row.sum_xy == pytest.approx(
             (g.x * g.y).sum()
         )
-    r = readout(got.reset_index(), W)
-    payer = r[r.metric == "payer_rate"].set_index("segment")
+        row = rec.loc[(seg, arm)]
+        assert row.sum_b == pytest.approx(g.b.sum(), rel=1e-9) and row.sum_yb == pytest.approx(
+            (g.y * g.b).sum(), rel=1e-9
+        )
+    payer_rows = results[results.metric == "payer_rate"].set_index("segment")
     for seg, g in frame.groupby("segment"):
         raw = g[g.arm == "challenger"].paid.mean() - g[g.arm == "champion"].paid.mean()
-        assert payer.loc[seg, "estimate"] == pytest.approx(raw, rel=1e-12)
-    assert not r.srm.any() and r.trustworthy.all()
-    family = r[r.metric.isin(["payer_rate", "collected_per_customer"])]
-    assert family.p_holm.notna().all() and (family.p_holm >= family.p_value - 1e-15).all()
-    assert r[r.metric == "recovery_rate"].p_holm.isna().all()  # not in the declared family
+        assert payer_rows.loc[seg, "estimate"] == pytest.approx(raw, rel=1e-12)
+    assert not results.srm.any() and results.trustworthy.all() and not results.portfolio_srm.any()
+    family = results[results.p_holm.notna()]
+    # the family: the primary metric's used rows, one per segment x challenger
+    assert (
+        set(family.metric) == {"collected_per_customer"} and family.used.all() and len(family) == 3
+    )
+    assert (family.p_holm >= family.p_value - 1e-15).all()
+    # raw and CUPED side by side; the decision reads CUPED, the raw row is information
+    money_rows = results[results.metric == "collected_per_customer"]
+    assert set(money_rows.adjustment) == {"raw", "cuped"}
+    assert (
+        money_rows[money_rows.adjustment == "cuped"].used.all()
+        and not money_rows[money_rows.adjustment == "raw"].used.any()
+    )
 
 
-def test_srm_marks_a_broken_split_untrustworthy(sample):
-    stats_frame = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
-    skewed = readout(stats_frame, {"champion": 0.5, "challenger": 0.5})  # designed 50/50, ran 80/20
-    assert skewed.srm.all() and not skewed.trustworthy.any()
-
-
-def test_reading_before_the_window_closes_is_refused(sample):
-    with pytest.raises(ValueError, match="no assigned customer has a closed outcome window"):
-        outcome_stats(sample.tables, "discount_offer", "2026-07-15", window_days=31)
-    assert np.isfinite(
-        readout(
-            outcome_stats(sample.tables, "discount_offer", "2026-10-31"),
-            {"champion": 1, "challenger": 1},
-        ).estimate
-    ).any()
-
-
-def test_survival_counts_and_logrank_match_raw_rows(sample):
-    from statsmodels.duration.survfunc import survdiff
-
-    from collect_kit.experiments.readout import survival_counts, survival_readout
-
-    counts = survival_counts(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
-    _, tests = survival_readout(counts, W)
-    a, pay, start, window = pilot_in_pandas(sample)
-    first = window.groupby("customer_id").paid_at.min().reindex(a.customer_id)
-    time = np.where(first.notna(), (first - start).dt.days + 1, 31).astype(float)
-    event = first.notna().to_numpy().astype(int)
-    for seg in a.segment.unique():
-        m = (a.segment == seg).to_numpy()
-        chi2, p = survdiff(time[m], event[m], (a.arm.to_numpy()[m] == "challenger").astype(int))
-        row = tests.set_index("segment").loc[seg]
-        assert row.chi2 == pytest.approx(chi2, rel=1e-9) and row.p_value == pytest.approx(
-            p, rel=1e-9
+def test_overall_row_post_stratifies_the_segment_rows(pilot):
+    out, results, overall = pilot
+    size = out.arms.groupby("segment").n.sum()
+    for (metric, adjustment), g in results.groupby(["metric", "adjustment"]):
+        o = overall[(overall.metric == metric) & (overall.adjustment == adjustment)].iloc[0]
+        w = g.segment.map(size) / g.segment.map(size).sum()
+        assert o.estimate == pytest.approx((w * g.estimate).sum(), rel=1e-12)
+        assert o.se == pytest.approx(np.sqrt((w**2 * g.se**2).sum()), rel=1e-12)
+        assert o.relative == pytest.approx(
+            (w * g.estimate).sum() / (w * g.champion).sum(), rel=1e-12
         )
 
 
-def _row(seg, metric, est, low, high, p_holm, srm=False, p0=0.3, n0=4000, n1=1000):
-    return {"segment": seg, "challenger": "challenger", "metric": metric, "estimate": est, "ci_low": low,
-            "ci_high": high, "p_value": p_holm, "p_holm": p_holm, "srm": srm, "trustworthy": not srm,
-            "champion": p0, "n_champion": n0, "n_challenger": n1}  # fmt: skip
-
-
-def test_recommendations():
-    from collect_kit.experiments.readout import heterogeneity, recommend
-
-    result = pd.DataFrame([
-        _row("Win", "payer_rate", 0.05, 0.02, 0.08, 0.001), _row("Win", "collected_per_customer", 1000.0, 200.0, 1800.0, 0.01),
-        _row("SRM", "payer_rate", 0.05, 0.02, 0.08, 0.001, srm=True), _row("SRM", "collected_per_customer", 1.0, -1.0, 3.0, 0.5, srm=True),
-        _row("Small", "payer_rate", 0.01, -0.05, 0.07, 0.7, n0=400, n1=100), _row("Small", "collected_per_customer", 5.0, -50.0, 60.0, 0.9, n0=400, n1=100),
-        _row("Null", "payer_rate", 0.0, -0.01, 0.01, 0.9, n0=40000, n1=10000), _row("Null", "collected_per_customer", 1.0, -5.0, 7.0, 0.8, n0=40000, n1=10000),
-    ])  # fmt: skip
-    rec = recommend(
-        result,
-        {"Win": 200, "SRM": 100, "Small": 50, "Null": 1000},
-        {"champion": 0.0, "challenger": 100.0},
-    ).set_index("segment")
-    assert rec.loc["Win", "decision"] == "run challenger"
-    assert rec.loc["Win", "money_per_month"] == pytest.approx((1000.0 - 100.0) * 200)
-    assert (rec.loc["Win", "money_ci_low"], rec.loc["Win", "money_ci_high"]) == pytest.approx(
-        ((200.0 - 100.0) * 200, (1800.0 - 100.0) * 200)
-    )
-    assert rec.loc["SRM", "decision"].startswith("withheld")
-    assert (
-        rec.loc["Small", "decision"] == "keep testing"
-        and rec.loc["Small", "extra_customers_needed"] > 0
-    )
-    assert rec.loc["Null", "decision"].startswith("keep champion")
-    assert list(rec.code) == ["run_challenger", "withheld_srm", "keep_testing", "keep_champion"]
-    het = heterogeneity(result)
-    assert set(het.metric) == {"payer_rate", "collected_per_customer"} and (het.segments == 3).all()
+def test_srm_marks_a_broken_split_untrustworthy(sample):
+    _, results, _ = read(sample.tables, config(arms={"champion": 0.5, "challenger": 0.5}))
+    assert results.srm.all() and results.portfolio_srm.all() and not results.trustworthy.any()
 
 
 def _with_assignments(sample, frame):
@@ -135,97 +131,109 @@ def _with_assignments(sample, frame):
     return tables
 
 
+def test_a_deleted_third_of_one_arm_is_withheld_everywhere(sample):
+    """A broken assignment job drops a third of the challengers in every segment: the
+    per-segment checks may pass one by one, the whole-experiment check does not, and every
+    recommendation is withheld, said first."""
+    from collect_kit.experiments.run import intake
+
+    a = sample.frame("assignments")
+    a = a[a.experiment_id == "sms_call_pilot"]
+    challengers = a[a.arm == "challenger"]
+    dropped = challengers.groupby("segment", group_keys=False).apply(
+        lambda g: g.iloc[: len(g) // 3]
+    )
+    broken = a.drop(index=dropped.index)
+    cfg = config()
+    _, results, _ = read(_with_assignments(sample, broken), cfg)
+    assert results.portfolio_srm.all() and results.portfolio_srm_p_value.iloc[0] < 1e-3
+    assert not results.srm.all()  # not every segment fails on its own
+    monthly, ended = intake(broken, cfg.experiment_id, "2026-10-31")
+    rec = decide(results, SPECS, Settings.of(cfg), monthly, weights=W, intake_ended=ended)
+    assert (rec.code == "withheld_srm").all() and (rec.reason == "experiment").all()
+
+
 def test_bad_experiments_are_refused_or_explicit(sample):
     a = sample.frame("assignments")
     pilot = a[a.experiment_id == "sms_call_pilot"]
     one_arm = pilot.assign(arm="champion")
     with pytest.raises(ValueError, match="only one arm"):
-        outcome_stats(_with_assignments(sample, one_arm), "sms_call_pilot", "2026-10-31")
+        read(_with_assignments(sample, one_arm), config())
     twice = pd.concat([pilot, pilot.head(3).assign(segment="Low risk")])
     with pytest.raises(ValueError, match="3 customers are assigned more than once"):
-        outcome_stats(_with_assignments(sample, twice), "sms_call_pilot", "2026-10-31")
+        read(_with_assignments(sample, twice), config())
     with pytest.raises(ValueError, match="no assignments"):
-        outcome_stats(sample.tables, "nope", "2026-10-31")
-    # a segment where nobody got the challenger: an explicit row, not a crash or a silent NaN
+        read(sample.tables, config(experiment_id="nope"))
+    with pytest.raises(ValueError, match="no assigned customer has a closed outcome window"):
+        read(sample.tables, config(experiment_id="discount_offer"), as_of="2026-07-15")
+    # a segment where nobody got the challenger: explicit rows, not a crash or a silent NaN
     empty_arm = pilot[~((pilot.segment == "Low risk") & (pilot.arm == "challenger"))]
-    stats_frame = outcome_stats(
-        _with_assignments(sample, empty_arm), "sms_call_pilot", "2026-10-31"
-    )
-    r = readout(stats_frame, W)
-    low = r[r.segment == "Low risk"]
-    assert (
-        set(low.reason) == {"no customers in this arm"}
-        and len(low) == 3
-        and low.estimate.isna().all()
-    )
+    _, results, _ = read(_with_assignments(sample, empty_arm), config())
+    low = results[results.segment == "Low risk"]
+    assert low.reason.str.len().gt(0).all() and low.estimate.isna().all()
+    assert set(low.metric) == set(SPECS)
 
 
 def test_aa_readout_is_labelled_a_calibration_check(sample):
-    from collect_kit.experiments.readout import recommend
-
-    stats_frame = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
-    # relabel arms as identical (A1/A2) to read the pilot as if both arms got the same thing
-    r = readout(stats_frame, W, aa=True)
-    assert r.calibration_check.all()
-    assert (r.warning != "").sum() == (r.p_value < 0.05).sum()
-    rec = recommend(r, {s: 100 for s in r.segment})
-    assert rec.decision.str.startswith("A/A calibration check").all()
+    cfg = config(aa=True)
+    _, results, _ = read(sample.tables, cfg)
+    assert results.calibration_check.all()
+    assert (results.warning != "").sum() == (results.used & (results.p_value < 0.05)).sum()
+    rec = decide(results, SPECS, Settings.of(cfg), {s: 100 for s in results.segment})
+    assert (rec.code == "calibration").all()
 
 
 def test_demo_sample_readout_recovers_the_truth():
-    """Default demo sample: each segment's 95 % interval holds the true payer-rate lift; the
-    recommendation agrees with the truth or says keep testing."""
+    """Default demo sample: each segment's 95 % interval holds the true payer-rate lift; a
+    decision on the payer rate agrees with the truth or says keep testing."""
     from collect_kit import synth
     from collect_kit.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
-    from collect_kit.experiments.readout import recommend
+    from collect_kit.experiments.run import intake
 
     s = synth.generate(DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
     truth = s.truth.experiments.set_index(["experiment_id", "segment"])
-    designs = {
-        "sms_call_pilot": {"champion": 0.8, "challenger": 0.2},
-        "discount_offer": {"champion": 0.5, "challenger": 0.5},
-    }
+    designs = {"sms_call_pilot": W, "discount_offer": {"champion": 0.5, "challenger": 0.5}}
     for exp, w in designs.items():
-        r = readout(outcome_stats(s.tables, exp, "2026-10-31", window_days=31), w)
-        payer = r[r.metric == "payer_rate"].set_index("segment")
+        cfg = config(experiment_id=exp, arms=w, primary_metric="payer_rate")
+        _, results, _ = read(s.tables, cfg)
+        payer = results[results.metric == "payer_rate"].set_index("segment")
         for seg, row in payer.iterrows():
             true = truth.loc[(exp, seg), "true_lift"]
             assert row.ci_low <= true <= row.ci_high, (exp, seg, row.ci_low, true, row.ci_high)
-        assigned = s.frame("assignments")
-        monthly = assigned[assigned.experiment_id == exp].groupby("segment").size().to_dict()
-        for rec in recommend(r, monthly).itertuples():
+        monthly, ended = intake(s.tables["assignments"], exp, "2026-10-31")
+        for rec in decide(
+            results, cfg.metric_specs(), Settings.of(cfg), monthly, weights=w, intake_ended=ended
+        ).itertuples():
             true = truth.loc[(exp, rec.segment), "true_lift"]
-            if rec.decision.startswith("run challenger"):
+            if rec.code == "run_challenger":
                 assert true > 0
-            elif rec.decision.startswith("run champion") or rec.decision.startswith(
-                "keep champion"
-            ):
-                assert true < 0.03  # no effect of the design's size
+            elif rec.code == "stop_challenger":
+                assert true < 0 if rec.reason == "worse" else true < cfg.mde_payer_rate
             else:
-                assert rec.decision == "keep testing"
+                assert rec.code == "keep_testing"
 
 
-def test_winsorization_caps_pooled_across_arms(sample):
-    raw = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
-    capped = outcome_stats(
-        sample.tables, "sms_call_pilot", "2026-10-31", window_days=31, winsorize=0.95
-    )
+def test_winsorization_caps_pooled_across_arms(sample, pilot):
+    raw, _, _ = pilot
+    capped, _, _ = read(sample.tables, config(winsorize=0.95))
     a, pay, start, window = pilot_in_pandas(sample)
     y = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0).to_numpy()
     frame = a.assign(y=y)
+    money = _m(capped, "collected_per_customer")
     for seg, g in frame.groupby("segment"):
         cap = np.quantile(g.y, 0.95)  # both arms together
         for arm, h in g.groupby("arm"):
-            row = capped.set_index(["segment", "arm"]).loc[(seg, arm)]
+            row = money.loc[(seg, arm)]
             assert row.cap == pytest.approx(cap, rel=1e-9)
             assert row.sum_y == pytest.approx(np.minimum(h.y, cap).sum(), rel=1e-9)
-    assert (capped.sum_y <= raw.sum_y + 1e-6).all()
+    assert (money.sum_y <= _m(raw, "collected_per_customer").sum_y + 1e-6).all()
+    assert _m(capped, "payer_rate").cap.isna().all()  # a proportion is never capped
     with pytest.raises(ValueError, match="winsorize"):
-        outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", winsorize=1.5)
+        outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", SPECS, winsorize=1.5)
 
 
-def test_monthly_inflow_averages_the_last_three_months_of_intake():
-    from collect_kit.experiments.run import monthly_inflow
+def test_monthly_inflow_and_the_end_of_intake():
+    from collect_kit.experiments.run import intake, monthly_inflow
 
     # segment S: 10 assigned in January, 20 in February, 30 in March, 40 in April;
     # segment T: 100 at once in March; another experiment's rows are ignored
@@ -237,18 +245,18 @@ def test_monthly_inflow_averages_the_last_three_months_of_intake():
     frame["experiment_id"], frame["customer_id"], frame["arm"] = "x", range(len(frame)), "champion"
     frame = pd.concat([frame, frame.assign(experiment_id="other")], ignore_index=True)
     frame["assigned_at"] = pd.to_datetime(frame.assigned_at)
-    got = monthly_inflow(frame, "x", "2026-04-30")
-    assert got == {"S": (20 + 30 + 40) / 3, "T": 100 / 3}  # Feb-Apr
-    # as of February: only January and February exist yet (T not started)
+    assert monthly_inflow(frame, "x", "2026-04-30") == {"S": (20 + 30 + 40) / 3, "T": 100 / 3}
     assert monthly_inflow(frame, "x", "2026-02-28") == {"S": (10 + 20) / 2}
     assert monthly_inflow(frame, "nope", "2026-04-30") == {}
+    assert intake(frame, "x", "2026-04-30")[1] is False  # assigned on April 5
+    assert intake(frame, "x", "2026-05-31")[1] is True  # nobody since April 5
 
 
-def test_strategy_cost_of_the_outcome_window_matches_pandas(sample):
-    got = outcome_stats(sample.tables, "sms_call_pilot", "2026-10-31", window_days=31)
+def test_strategy_cost_of_the_outcome_window_matches_pandas(sample, pilot):
+    got = pilot[0].arms.set_index(["segment", "arm"])
     prices = {"sms": 25.0, "call": 900.0}
-    priced = outcome_stats(
-        sample.tables, "sms_call_pilot", "2026-10-31", window_days=31, cost_per_action=prices
+    priced = read(sample.tables, config(cost_per_action=prices))[0].arms.set_index(
+        ["segment", "arm"]
     )
     a, *_ = pilot_in_pandas(sample)
     c = sample.frame("contacts")
@@ -258,31 +266,176 @@ def test_strategy_cost_of_the_outcome_window_matches_pandas(sample):
     j["priced"] = j.channel.map(prices).fillna(j.cost)
     assert j.cost.notna().any() and len(j) > 0
     for (seg, arm), g in j.groupby(["segment", "arm"]):
-        row = got.set_index(["segment", "arm"]).loc[(seg, arm)]
-        assert row.contacts == len(g) and row.costed_contacts == g.cost.notna().sum()
-        assert row.sum_cost == pytest.approx(g.cost.sum(), rel=1e-12)
-        other = priced.set_index(["segment", "arm"]).loc[(seg, arm)]
-        assert other.sum_cost == pytest.approx(g.priced.sum(), rel=1e-12)
+        row = got.loc[(seg, arm)]
+        assert row.actions == len(g) and row.costed_actions == g.cost.notna().sum()
+        assert row.cost == pytest.approx(g.cost.sum(), rel=1e-12)
+        assert priced.loc[(seg, arm), "cost"] == pytest.approx(g.priced.sum(), rel=1e-12)
 
 
-def test_measured_costs_are_netted_per_segment_against_the_named_champion():
-    from collect_kit.experiments.config import ExperimentConfig
-    from collect_kit.experiments.readout import recommend
-    from collect_kit.experiments.run import strategy_costs
+def test_custom_metrics_match_pandas_on_raw_rows(sample):
+    """A contacts-based proportion (a right-party contact in the window), a contacts count
+    and a ratio metric (transfers over the balance at assignment), declared in the config."""
+    from collect_kit.snapshot import snapshot
 
-    stats_frame = pd.DataFrame({
-        "segment": ["Win", "Win"], "arm": ["A", "B"], "n": [4000, 1000],
-        "costed_contacts": [10, 10], "sum_cost": [4000 * 50.0, 1000 * 250.0],
-    })  # fmt: skip
-    cfg = ExperimentConfig(experiment_id="x", sources="s.yaml", arms={"A": 0.8, "B": 0.2})
-    costs = strategy_costs(cfg, stats_frame)
-    assert costs == {"Win": {"A": 50.0, "B": 250.0}}
-    result = pd.DataFrame([
-        _row("Win", "payer_rate", 0.05, 0.02, 0.08, 0.001), _row("Win", "collected_per_customer", 1000.0, 200.0, 1800.0, 0.01),
-    ]).assign(challenger="B")  # fmt: skip
-    rec = recommend(result, {"Win": 100}, costs, weights=cfg.arms).iloc[0]
-    assert rec.extra_cost_per_customer == 200.0
-    assert rec.money_per_month == pytest.approx((1000.0 - 200.0) * 100)
-    # an explicit cost table in the config wins over the measured one
-    explicit = cfg.model_copy(update={"cost_per_customer": {"A": 0.0, "B": 10.0}})
-    assert strategy_costs(explicit, stats_frame) == {"A": 0.0, "B": 10.0}
+    metrics = {
+        "right_party": {"type": "proportion", "table": "contacts", "aggregate": "any",
+                        "where": {"outcome": ["right_party", "promise", "refused"]}, "mde": 0.05},
+        "calls": {"type": "mean", "table": "contacts", "aggregate": "count", "where": {"channel": ["call"]}},
+        "transfer_recovery": {"type": "ratio", "table": "payments", "aggregate": "sum",
+                              "where": {"method": ["transfer"]}, "denominator": "balance"},
+    }  # fmt: skip
+    cfg = config(metrics=metrics, primary_metric="right_party")
+    out, results, _ = read(sample.tables, cfg)
+    a, pay, start, _ = pilot_in_pandas(sample)
+    end = start + pd.Timedelta(days=31)
+    c = sample.frame("contacts")
+    c["at"] = pd.to_datetime(c["at"])
+    win = c[(c["at"] >= start) & (c["at"] < end)]
+    pre = c[(c["at"] >= start - pd.Timedelta(days=90)) & (c["at"] < start)]
+    rp = win[win.outcome.isin(["right_party", "promise", "refused"])].groupby("customer_id").size()
+    calls = win[win.channel == "call"].groupby("customer_id").size()
+    calls_pre = pre[pre.channel == "call"].groupby("customer_id").size()
+    tr = (
+        pay[(pay.paid_at >= start) & (pay.paid_at < end) & (pay.method == "transfer")]
+        .groupby("customer_id")
+        .amount.sum()
+    )
+    b = (
+        snapshot(sample.tables, start - pd.Timedelta(days=1))
+        .to_pandas()
+        .set_index("customer_id")
+        .balance
+    )
+    ids = a.customer_id
+    frame = a.assign(rp=(rp.reindex(ids, fill_value=0) > 0).to_numpy().astype(float),
+                     calls=calls.reindex(ids, fill_value=0).to_numpy(float),
+                     calls_pre=calls_pre.reindex(ids, fill_value=0).to_numpy(float),
+                     tr=tr.reindex(ids, fill_value=0.0).to_numpy(), b=b.reindex(ids, fill_value=0.0).to_numpy())  # fmt: skip
+    for (seg, arm), g in frame.groupby(["segment", "arm"]):
+        assert _m(out, "right_party").loc[(seg, arm), "sum_y"] == g.rp.sum()
+        row = _m(out, "calls").loc[(seg, arm)]
+        assert (row.sum_y, row.sum_x, row.sum_xy) == pytest.approx(
+            (g.calls.sum(), g.calls_pre.sum(), (g.calls * g.calls_pre).sum())
+        )
+        row = _m(out, "transfer_recovery").loc[(seg, arm)]
+        assert (row.sum_y, row.sum_b) == pytest.approx((g.tr.sum(), g.b.sum()), rel=1e-9)
+    # and the tests of their type: a proportion's difference, a ratio's difference
+    for seg, g in frame.groupby("segment"):
+        ch, cc = g[g.arm == "challenger"], g[g.arm == "champion"]
+        row = results[(results.segment == seg) & (results.metric == "right_party")].iloc[0]
+        assert row.estimate == pytest.approx(ch.rp.mean() - cc.rp.mean(), rel=1e-12)
+        row = results[
+            (results.segment == seg)
+            & (results.metric == "transfer_recovery")
+            & (results.adjustment == "raw")
+        ].iloc[0]
+        assert row.estimate == pytest.approx(
+            ch.tr.sum() / ch.b.sum() - cc.tr.sum() / cc.b.sum(), rel=1e-9
+        )
+    family = results[results.p_holm.notna()]
+    assert set(family.metric) == {"right_party"}
+
+
+def test_a_sequential_look_reads_what_was_known_that_day(sample):
+    """A look 10 days after the pilot's start: every customer assigned 7+ days before, with
+    payments counted up to the look's date (inclusive), not to the end of the window."""
+    a, pay, start, _ = pilot_in_pandas(sample)
+    look = start + pd.Timedelta(days=10)
+    out, results, _ = read(sample.tables, config(sequential=True), as_of=look)
+    seen = pay[(pay.paid_at >= start) & (pay.paid_at <= look)].groupby("customer_id").amount.sum()
+    frame = a.assign(y=seen.reindex(a.customer_id, fill_value=0.0).to_numpy())
+    money = _m(out, "collected_per_customer")
+    for (seg, arm), g in frame.groupby(["segment", "arm"]):
+        assert money.loc[(seg, arm), "n"] == len(g)
+        assert money.loc[(seg, arm), "sum_y"] == pytest.approx(g.y.sum())
+    used = results[results.used]
+    assert used.seq_ci_low.notna().all() and (used.seq_ci_low <= used.ci_low + 1e-12).all()
+    assert (used.seq_ci_high >= used.ci_high - 1e-12).all()  # always-valid is wider
+    with pytest.raises(ValueError, match="no assigned customer by"):
+        read(sample.tables, config(sequential=True), as_of=start + pd.Timedelta(days=6))
+
+
+# --- decisions from hand-made sufficient statistics ---------------------------------------
+
+
+def _arm_rows(seg, arm, n, mean, sd, payers):
+    y = {"n": n, "sum_y": n * mean, "sum_y2": (n - 1) * sd**2 + n * mean**2}
+    b = {"sum_b": n * 10_000.0, "sum_b2": n * 1e8 * 1.5, "sum_yb": n * mean * 10_000.0}
+    return [
+        {
+            "segment": seg,
+            "arm": arm,
+            "metric": "payer_rate",
+            "n": n,
+            "sum_y": payers,
+            "sum_y2": payers,
+        },
+        {"segment": seg, "arm": arm, "metric": "collected_per_customer"} | y,
+        {"segment": seg, "arm": arm, "metric": "recovery_rate"} | y | b,
+    ]
+
+
+HAND = {  # segment: (champion n, mean), (challenger n, mean); sd 2 000 everywhere
+    "Win": ((4000, 1000.0), (1000, 1500.0)),
+    "Worse": ((4000, 1000.0), (1000, 500.0)),
+    "Futile": ((40_000, 1000.0), (10_000, 1000.0)),
+    "Unsure": ((400, 1000.0), (100, 1050.0)),
+}
+
+
+@pytest.fixture(scope="module")
+def hand_made():
+    rows = []
+    for seg, ((n0, m0), (n1, m1)) in HAND.items():
+        rows += _arm_rows(seg, "champion", n0, m0, 2000.0, 0.3 * n0)
+        rows += _arm_rows(seg, "challenger", n1, m1, 2000.0, 0.3 * n1)
+    frame = pd.DataFrame(rows).fillna(0.0)
+    cfg = config(mde_amount=100.0, cost_per_customer={"champion": 0.0, "challenger": 50.0})
+    results, overall = compare(frame, W, cfg.metric_specs(), Settings.of(cfg))
+    monthly = {"Win": 200.0, "Worse": 200.0, "Futile": 1000.0, "Unsure": 130.0}
+    rec = decide(results, cfg.metric_specs(), Settings.of(cfg), monthly, cfg.cost_per_customer, W)
+    return cfg, results, overall, rec.set_index("segment")
+
+
+def test_each_decision_from_hand_made_statistics(hand_made):
+    cfg, results, _, rec = hand_made
+    assert rec.loc["Win", "code"] == "run_challenger"
+    assert rec.loc["Win", "money_per_month"] == pytest.approx((500.0 - 50.0) * 200)
+    assert rec.loc["Worse", "code"] == "stop_challenger" and rec.loc["Worse", "reason"] == "worse"
+    # loses while it runs: the effect x the customers it gets a month (20 % of 200)
+    assert rec.loc["Worse", "money_per_month"] == pytest.approx((-500.0 - 50.0) * 200 * 0.2)
+    assert (
+        rec.loc["Futile", "code"] == "stop_challenger" and rec.loc["Futile", "reason"] == "futile"
+    )
+    futile = results[
+        (results.segment == "Futile") & (results.metric == "collected_per_customer")
+    ].iloc[0]
+    assert futile.ci_high < cfg.mde_amount  # an effect of the MDE is ruled out
+    u = rec.loc["Unsure"]
+    assert u.code == "keep_testing"
+    se = np.sqrt(2000.0**2 / 400 + 2000.0**2 / 100)
+    z = 1.959963984540054 + 0.8416212335729143
+    needed = 500 * (se * z / 100.0) ** 2
+    assert u.extra_customers_needed == np.ceil(needed - 500)
+    assert u.weeks_needed == np.ceil(u.extra_customers_needed / (130.0 * 12 / 52))
+
+
+def test_decisions_read_in_both_languages(hand_made):
+    from collect_kit.experiments.run import ExperimentReadout
+    from collect_kit.reports.experiment import decision_text, recommendation_sentence
+    from collect_kit.reports.format import Formatter
+
+    cfg, results, overall, rec = hand_made
+    empty = pd.DataFrame()
+    r = ExperimentReadout(cfg, empty, empty, results, overall, empty, empty, empty, rec.reset_index(),
+                          pd.Timestamp("2026-10-31"), "CLP")  # fmt: skip
+    words = {"en": {"Win": "Run the challenger", "Worse": "Stop the challenger: worse",
+                    "Futile": "is ruled out", "Unsure": "Keep testing: 19,"},
+             "es": {"Win": "Usar el desafiante", "Worse": "Detener el desafiante: peor",
+                    "Futile": "se descarta", "Unsure": "Seguir probando: 19."}}  # fmt: skip
+    for language, expected in words.items():
+        fmt = Formatter(language, "CLP")
+        for row in rec.reset_index().itertuples():
+            assert expected[row.segment] in decision_text(r, row, fmt), (language, row.segment)
+        text = recommendation_sentence(r, fmt)
+        assert ("Worse" in text) and ("Futile" in text)

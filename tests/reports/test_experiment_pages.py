@@ -72,19 +72,27 @@ def _with_results(r, **changes):
 
 def test_forest_title_states_the_finding(pilot):
     none = _with_results(pilot, p_holm=0.5, p_value=0.5)
-    assert "no segment shows a difference" in ex.forest_title(none, "payer_rate", EN)
-    assert ex.forest_title(none, "recovery_rate", EN).endswith("with p < α")
-    payer = pilot.results.metric == "payer_rate"
+    # the primary metric (collected per customer) is read after Holm; the others are not
+    assert "survives the multiple-testing correction" in ex.forest_title(
+        none, "collected_per_customer", EN
+    )
+    assert ex.forest_title(none, "payer_rate", EN).endswith("with p < α")
+    money = pilot.results.metric == "collected_per_customer"
     high = pilot.results.segment == "High risk"
     results = pilot.results.assign(
-        p_holm=np.where(payer & high, 0.001, 0.5), estimate=np.where(high, 0.05, -0.01)
+        p_holm=np.where(money & high, 0.001, 0.5), estimate=np.where(high, 5000.0, -10.0)
     )
     one = dataclasses.replace(pilot, results=results)
-    assert (
-        ex.forest_title(one, "payer_rate", EN)
-        == "Payer rate: the challenger is higher in High risk"
+    assert ex.forest_title(one, "collected_per_customer", EN) == (
+        "Collected per customer: the challenger is higher in High risk"
     )
-    assert "sube en High risk" in ex.forest_title(one, "payer_rate", ES)
+    assert "sube en High risk" in ex.forest_title(one, "collected_per_customer", ES)
+    payer = pilot.results.metric == "payer_rate"
+    secondary = dataclasses.replace(pilot, results=pilot.results.assign(
+        p_value=np.where(payer & high, 0.001, 0.5), estimate=np.where(high, 0.05, -0.01)))  # fmt: skip
+    assert ex.forest_title(secondary, "payer_rate", EN) == (
+        "Payer rate: the challenger is higher in High risk (p < α, uncorrected)"
+    )
 
 
 def _rec(pilot, rows):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..yamlconfig import VersionedConfig, folder_of, load_model
+from .metrics import BUILT_IN, MetricSpec
 
 
 class ExperimentConfig(VersionedConfig):
@@ -35,10 +37,48 @@ class ExperimentConfig(VersionedConfig):
     power: float = Field(0.8, gt=0, lt=1)
     mde_payer_rate: float = 0.03
     mde_amount: float | None = Field(None, gt=0, allow_inf_nan=False)
+    mde_recovery_rate: float | None = Field(None, gt=0, lt=1)
     cost_per_customer: dict[str, float] = {}  # arm -> extra cost per customer (currency)
     cost_per_action: dict[str, float] = {}  # channel -> cost of one action (currency)
     winsorize: float | None = Field(None, gt=0.5, lt=1)  # e.g. 0.99: cap at that quantile
     aa: bool = False
+    primary_metric: str = "collected_per_customer"
+    metrics: dict[str, MetricSpec] = {}
+    cuped: bool = True
+    cuped_theta: Literal["within_arm", "pooled"] = "within_arm"
+    score_correction: bool = True
+    sequential: bool = False
+    sequential_tuning: int | None = Field(None, ge=2)
+
+    @model_validator(mode="after")
+    def _primary(self) -> ExperimentConfig:
+        clash = sorted(set(self.metrics) & set(BUILT_IN))
+        if clash:
+            raise ValueError(f"metrics: {clash} are built-in metric names; choose other names")
+        specs = self.metric_specs()
+        if self.primary_metric not in specs:
+            raise ValueError(
+                f"primary_metric: '{self.primary_metric}' is not a metric; one of {sorted(specs)}"
+            )
+        if specs[self.primary_metric].mde is None:
+            hint = {"collected_per_customer": "set mde_amount (currency per customer)",
+                    "recovery_rate": "set mde_recovery_rate (a fraction: 0.05 = 5 points)"}.get(
+                self.primary_metric, f"give metrics: {self.primary_metric}: mde")  # fmt: skip
+            raise ValueError(
+                f"primary_metric: '{self.primary_metric}' needs the smallest effect worth "
+                f"detecting (its MDE): {hint}, or use primary_metric: payer_rate "
+                "(mde_payer_rate, default 0.03)"
+            )
+        return self
+
+    def metric_specs(self) -> dict[str, MetricSpec]:
+        """Every metric read out: the built-in ones (their MDEs from ``mde_payer_rate`` and
+        ``mde_amount``) then the declared ones, in that order."""
+        out = {n: s.model_copy() for n, s in BUILT_IN.items()}
+        out["payer_rate"].mde = self.mde_payer_rate
+        out["collected_per_customer"].mde = self.mde_amount
+        out["recovery_rate"].mde = self.mde_recovery_rate
+        return out | dict(self.metrics)
 
     @field_validator("arms")
     @classmethod

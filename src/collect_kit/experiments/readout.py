@@ -1,22 +1,25 @@
-"""Readout of a champion/challenger experiment per segment, from engine-side sufficient statistics.
+"""Readout of a champion/challenger experiment: engine sums, then the statistics and decisions.
 
-For every customer of ``assignments`` (one experiment) whose outcome window has closed
-(``assigned_at + window_days <= extraction date``: reading early is not allowed), the
-engine computes: ``paid`` (any payment in ``[assigned_at, assigned_at + window)``),
-``collected`` (their sum, currency), ``pre`` (payments in the ``pre_days`` before
-assignment: the CUPED covariate) and ``balance`` (the balance owed the day before
-assignment). Only sums per segment x arm come back: n, payers, sums, squares and cross
-products. Then, per segment and challenger against the champion (the first arm):
-
-- payer rate: score test and score interval (``stats.proportions``);
-- collected per customer: Welch t, CUPED-adjusted with the pre-period payments when they
-  vary (the adjusted test replaces the raw one; it is not an extra test);
-- recovery rate (collected / balance at assignment): delta-method ratio, CUPED-adjusted on
-  its linearisation with the same covariate (replacing the raw version);
-- SRM: chi-square of arm sizes against the designed weights; p < 0.001 marks the segment
-  untrustworthy and withholds its recommendation;
-- Holm and Benjamini-Hochberg adjusted p-values over the declared family: primary metrics
-  (payer rate, collected per customer) x segments x challengers.
+1. :func:`outcome_stats` (engine): the customers to read at ``as_of`` and each one's
+   outcome window. A fixed-horizon readout reads the customers whose window has closed
+   (``assigned_at + window_days <= as_of``). A sequential look at ``as_of`` reads every
+   customer assigned at least 7 days earlier, with outcomes up to ``min(as_of,
+   assigned_at + window_days)``. Only sums per segment x arm x metric come back
+   (:mod:`.metrics`).
+2. :func:`compare`: per segment x challenger x metric, the champion against the challenger
+   (:mod:`.stats`): proportions by the score test, means by Welch, ratios by the delta
+   method; mean and ratio metrics also CUPED-adjusted with their pre-period value. The row
+   the decision reads (``used``) is the CUPED one when the config asks for it and the
+   covariate varies; the raw one is kept beside it for information. An ``overall`` row per
+   challenger x metric post-stratifies the segments (weights: each segment's share of the
+   customers read). Sample-ratio mismatch is checked per segment and over the whole
+   experiment (p < 0.001). Holm and Benjamini-Hochberg adjust the declared family: the
+   primary metric's used rows x segments x challengers (DESIGN §9); secondary metrics keep
+   uncorrected p-values. With ``sequential`` the used rows also carry always-valid
+   intervals and p-values, and the decision reads those.
+3. :func:`decide`: per segment x challenger, ``run_challenger``, ``stop_challenger``
+   (``worse`` or ``futile``), ``keep_testing`` (customers and weeks still needed),
+   ``withheld_srm`` or ``calibration`` (A/A), with the money per month at stake.
 
 Measured calibration (tests/experiments/test_calibration.py, 2 000 seeded simulations with
 champion n = 400, challenger n = 100, payer rate 30 %, lognormal(11, 1.2) amounts for
@@ -28,108 +31,91 @@ false positives) and 91.6 % (A/B). Read money results of small segments with tha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import ibis
 import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
+from scipy import stats as sps
 
 from .. import schema
 from ..engine import TableLike, inputs
 from ..errors import InvalidParameterError, NoResultsYetError
-from ..snapshot import allocate
 from . import stats as st
-from .srm import srm_check
+from .metrics import MetricSpec, customer_values, moments
+from .srm import srm_check, srm_overall
 
-PRIMARY_METRICS = ("payer_rate", "collected_per_customer")
+#: days a customer must have been assigned before a sequential look reads them
+LOOK_DELAY_DAYS = 7
+WEEKS_PER_MONTH = 52 / 12
 
 
 def _date(d):
     return ibis.date(pd.Timestamp(d).date())
 
 
+@dataclass
+class OutcomeStats:
+    """What the engine returns: ``moments`` (segment, arm, metric, n and sums, ``cap``)
+    and ``arms`` (segment, arm, n and the window's ``actions``, ``costed_actions``,
+    ``cost`` in currency)."""
+
+    moments: pd.DataFrame
+    arms: pd.DataFrame
+
+
 def outcome_stats(
     tables: Mapping[str, TableLike],
     experiment_id: str,
-    extraction_date,
+    as_of,
+    specs: Mapping[str, MetricSpec],
     window_days: int = 30,
     pre_days: int = 90,
     winsorize: float | None = None,
     cost_per_action: Mapping[str, float] | None = None,
-) -> pd.DataFrame:
-    """Sufficient statistics per segment x arm (one small frame; rows never leave the engine).
+    sequential: bool = False,
+) -> OutcomeStats:
+    """Sufficient statistics per segment x arm x metric at ``as_of`` (module docstring).
 
-    ``winsorize``: a quantile such as 0.99: each customer's collected amount is capped at
-    that quantile of its segment, computed over both arms together (DESIGN §9: pooled caps
-    keep the arms comparable); ``cap`` reports it per segment (currency).
-
-    The strategy's cost: ``contacts`` (actions in the outcome window), ``costed_contacts``
-    (those with a cost) and ``sum_cost`` (currency): each action costs
-    ``cost_per_action[channel]`` when the channel is in that table, else its own ``cost``.
+    Raises :class:`NoResultsYetError` when nobody can be read yet and
+    :class:`InvalidParameterError` for an experiment that cannot be read (unknown, one
+    arm, customers assigned twice).
     """
     if winsorize is not None and not 0.5 < winsorize < 1:
         raise InvalidParameterError(
             f"winsorize: a quantile in (0.5, 1), e.g. 0.99 (got {winsorize})"
         )
     with _inputs(tables) as t:
-        a = t["assignments"]
-        a = a.filter(a.experiment_id == experiment_id)
-        closed = a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date)
-        dates = _check_assignments(a, experiment_id, closed)
-        a = a.filter(closed)
-        if not dates:
-            raise NoResultsYetError(
-                f"experiment '{experiment_id}': no assigned customer has a closed outcome window "
-                f"by {pd.Timestamp(extraction_date).date()}"
-            )
-        receivables, payments, adjustments = t["receivables"], t["payments"], t["adjustments"]
-        balances = []
-        for d in dates:
-            b = allocate(
-                receivables, payments, adjustments, pd.Timestamp(d) - pd.Timedelta(days=1)
-            ).balances()
-            balances.append(
-                b.group_by("customer_id")
-                .aggregate(balance=b.balance.sum())
-                .mutate(assigned_at=_date(d))
-            )
-        bal = balances[0].union(*balances[1:]) if len(balances) > 1 else balances[0]
-        p = payments.view()
-        j = a.left_join(p, [a.customer_id == p.customer_id, p.paid_at >= a.assigned_at - ibis.interval(days=pre_days),
-                            p.paid_at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
-        in_window = j.paid_at >= j.assigned_at
-        per = j.group_by("customer_id", "segment", "arm", "assigned_at").aggregate(
-            collected=j.amount.sum(where=in_window).fill_null(0.0),
-            pre=j.amount.sum(where=~in_window).fill_null(0.0),
-            payments=in_window.fill_null(False).sum(),
-        )
-        per = per.left_join(bal.view(), ["customer_id", "assigned_at"]).drop(
-            "customer_id_right", "assigned_at_right"
-        )
-        per = per.mutate(balance=per.balance.fill_null(0.0), paid=(per.payments > 0).cast("int64"))
-        if winsorize is not None:
-            caps = per.group_by("segment").aggregate(cap=per.collected.quantile(winsorize))
-            per = per.left_join(caps, "segment").drop("segment_right")
-            per = per.mutate(collected=ibis.least(per.collected, per.cap))
-        else:
-            per = per.mutate(cap=ibis.null("float64"))
-        y, x, b = per.collected, per.pre, per.balance
-        agg = per.group_by("segment", "arm").aggregate(
-            cap=per.cap.max(),
-            n=per.count(), payers=per.paid.sum(),
-            sum_y=y.sum(), sum_y2=(y * y).sum(), sum_x=x.sum(), sum_x2=(x * x).sum(), sum_xy=(x * y).sum(),
-            sum_b=b.sum(), sum_b2=(b * b).sum(), sum_yb=(y * b).sum(), sum_xb=(x * b).sum(),
-        )  # fmt: skip
-        out = agg.to_pandas()
-        cost = _window_costs(t["contacts"], a, window_days, cost_per_action)
-    out = out.merge(cost, on=["segment", "arm"], how="left").fillna(
-        {"contacts": 0, "costed_contacts": 0, "sum_cost": 0.0}
-    )
-    return out.sort_values(["segment", "arm"], ignore_index=True)
+        a = _population(t["assignments"], experiment_id, as_of, window_days, sequential)
+        per = customer_values(a, t, specs, pre_days, cost_per_action)
+        frame, arms = moments(per, specs, winsorize)
+    return OutcomeStats(frame, arms)
 
 
-#: the tables a readout reads; adjustments and contacts may be absent (then empty)
+def _population(a: Table, experiment_id: str, as_of, window_days: int, sequential: bool) -> Table:
+    """The assignments read at ``as_of``, with ``horizon``: the exclusive end of each
+    customer's outcome window (module docstring)."""
+    a = a.filter(a.experiment_id == experiment_id)
+    window = ibis.interval(days=window_days)
+    end = _date(as_of)
+    if sequential:
+        readable = a.assigned_at <= end - ibis.interval(days=LOOK_DELAY_DAYS)
+        horizon = ibis.least(a.assigned_at + window, end + ibis.interval(days=1))
+        when = f"by {pd.Timestamp(as_of).date()} (a look reads customers assigned {LOOK_DELAY_DAYS} days or more before it)"  # fmt: skip
+    else:
+        readable = a.assigned_at + window <= end
+        horizon = a.assigned_at + window
+        when = f"has a closed outcome window by {pd.Timestamp(as_of).date()}"
+    if _check_assignments(a, experiment_id, readable) == 0:
+        raise NoResultsYetError(f"experiment '{experiment_id}': no assigned customer {when}")
+    a = a.filter(readable)
+    return a.mutate(horizon=horizon.cast("date"))
+
+
+#: the tables a readout reads; adjustments and contacts may be absent
 _SPECS = {n: schema.TABLES[n] for n in ("assignments", "receivables", "payments", "adjustments", "contacts")}  # fmt: skip
 _REQUIRED = ("assignments", "receivables", "payments")
 
@@ -139,34 +125,17 @@ def _inputs(tables: Mapping[str, TableLike]):
     return inputs(tables, _SPECS, required=_REQUIRED, parameter="tables")
 
 
-def _window_costs(c: Table, a: Table, window_days: int, cost_per_action) -> pd.DataFrame:
-    """Per segment x arm: actions ``c`` in the outcome window and their cost (see outcome_stats)."""
-    columns = ["segment", "arm", "contacts", "costed_contacts", "sum_cost"]
-    j = a.join(c, [a.customer_id == c.customer_id, c.at >= a.assigned_at,
-                   c.at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
-    if cost_per_action:
-        table_price = j.channel.substitute({k: float(v) for k, v in cost_per_action.items()},
-                                           else_=ibis.null("float64"))  # fmt: skip
-        price = table_price.coalesce(j.cost.cast("float64"))
-    else:
-        price = j.cost.cast("float64")
-    agg = j.group_by("segment", "arm").aggregate(
-        contacts=j.count(), costed_contacts=price.count(), sum_cost=price.sum().fill_null(0.0)
-    )
-    return agg.to_pandas()[columns]
-
-
-def _check_assignments(a: Table, experiment_id: str, closed) -> list:
+def _check_assignments(a: Table, experiment_id: str, readable) -> int:
     """Refuse an experiment that cannot be read: unknown, one arm, customers assigned twice.
 
-    Returns the assignment dates whose outcome window is ``closed`` (one scan for both).
+    Returns how many customers are ``readable`` (one scan for both).
     """
     summary = (
         a.aggregate(
             rows=a.count(),
             customers=a.customer_id.nunique(),
             arms=a.arm.nunique(),
-            dates=a.assigned_at.collect(where=closed, distinct=True),
+            readable=readable.cast("int64").sum(),
         )  # fmt: skip
         .to_pandas()
         .iloc[0]
@@ -185,126 +154,390 @@ def _check_assignments(a: Table, experiment_id: str, closed) -> list:
             f"experiment '{experiment_id}': {twice} customers are assigned more than once "
             "(a customer belongs to one arm and one segment)"
         )
-    return sorted(summary.dates) if summary.dates is not None else []
+    return int(summary.readable or 0)
 
 
-def readout(
-    stats_frame: pd.DataFrame,
+def _weights_of(weights: Mapping, segment: str) -> dict[str, float]:
+    nested = all(isinstance(v, Mapping) for v in weights.values())
+    w = weights.get(segment) if nested else weights
+    if w is None:
+        raise InvalidParameterError(f"weights: none for segment {segment!r}")
+    return dict(w)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The statistical settings of a readout (from the experiment config)."""
+
+    primary: str = "collected_per_customer"
+    alpha: float = 0.05
+    power: float = 0.8
+    cuped: bool = True
+    cuped_theta: str = "within_arm"
+    score_correction: bool = True
+    sequential: bool = False
+    sequential_tuning: int | None = None
+    aa: bool = False
+
+    @classmethod
+    def of(cls, cfg) -> Settings:
+        return cls(cfg.primary_metric, cfg.alpha, cfg.power, cfg.cuped, cfg.cuped_theta,
+                   cfg.score_correction, cfg.sequential, cfg.sequential_tuning, cfg.aa)  # fmt: skip
+
+
+RESULT_COLUMNS = [
+    "segment", "challenger", "metric", "role", "adjustment", "used", "n_champion",
+    "n_challenger", "champion", "challenger_value", "estimate", "se", "ci_low", "ci_high",
+    "statistic", "df", "p_value", "relative", "relative_se", "relative_ci_low",
+    "relative_ci_high", "relative_p_value", "theta", "variance_reduction", "reason",
+]  # fmt: skip
+
+
+def compare(
+    frame: pd.DataFrame,
     weights: Mapping,
-    alpha: float = 0.05,
-    aa: bool = False,
-) -> pd.DataFrame:
-    """Per segment x challenger x metric: estimate, CI, p-values (raw, Holm, BH), SRM flag.
+    specs: Mapping[str, MetricSpec],
+    settings: Settings = Settings(),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per segment x challenger x metric (x raw / CUPED): the comparisons, and the overall
+    rows per challenger x metric (module docstring). ``frame``: :attr:`OutcomeStats.moments`.
 
-    ``weights``: the designed arm weights (arm -> weight, or segment -> {arm: weight}); the
-    first arm is the champion. ``aa``: the arms are identical (an A/A calibration check):
-    the result is labelled as such and any p < ``alpha`` gets a warning about the data or
-    the assignment instead of being read as an effect.
+    Returns ``(results, overall)``. ``results`` columns: :data:`RESULT_COLUMNS` plus
+    ``p_holm`` / ``p_bh`` (the family's rows), ``srm_p_value`` / ``srm`` (the segment),
+    ``portfolio_srm_p_value`` / ``portfolio_srm``, ``trustworthy``, ``calibration_check``,
+    ``warning`` and, with ``sequential``, ``seq_ci_low``, ``seq_ci_high``, ``seq_p_value``
+    and ``tuning`` (customers). ``overall`` has the same statistics per challenger x metric x
+    adjustment, with ``segments`` (how many entered) and ``weight_note``.
     """
-    rows = []
-    counts = stats_frame.rename(columns={"n": "customers"})[["segment", "arm", "customers"]]
-    srm = srm_check(counts, weights).set_index("segment")
-    for seg, g in stats_frame.groupby("segment", sort=False):
-        w = weights.get(seg) if all(isinstance(v, Mapping) for v in weights.values()) else weights
-        arms = list(w)
-        champion = arms[0]
-        by_arm = g.set_index("arm")
-        if champion not in by_arm.index:
-            continue
-        c = by_arm.loc[champion]
+    pairs = []
+    for seg, g in frame.groupby("segment", sort=False):
+        arms = list(_weights_of(weights, seg))
+        unknown = set(g.arm) - set(arms)
+        if unknown:
+            raise InvalidParameterError(f"segment {seg!r}: arms {sorted(unknown)} are not in the design")  # fmt: skip
         for challenger in arms[1:]:
-            if challenger not in by_arm.index:
-                for metric in ("payer_rate", "collected_per_customer", "recovery_rate"):
-                    rows.append({"segment": seg, "challenger": challenger, "metric": metric,
-                                 "n_champion": int(c.n), "n_challenger": 0, "reason": "no customers in this arm",
-                                 "srm_p_value": srm.loc[seg, "p_value"], "srm": bool(srm.loc[seg, "srm"])})  # fmt: skip
-                continue
-            t = by_arm.loc[challenger]
-            results = {
-                "payer_rate": st.proportions(st.Proportion(int(c.n), int(c.payers)), st.Proportion(int(t.n), int(t.payers)), alpha),
-                "collected_per_customer": _money(c, t, alpha),
-                "recovery_rate": _recovery(c, t, alpha),
-            }  # fmt: skip
-            for metric, r in results.items():
-                rows.append({
-                    "segment": seg, "challenger": challenger, "metric": metric,
-                    "n_champion": int(c.n), "n_challenger": int(t.n),
-                    "champion": r.champion, "challenger_value": r.challenger,
-                    "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                    "relative_lift": r.relative_lift, "p_value": r.p_value, "reason": r.reason,
-                    "variance_reduction": r.extra,
-                    "srm_p_value": srm.loc[seg, "p_value"], "srm": bool(srm.loc[seg, "srm"]),
-                })  # fmt: skip
-    out = pd.DataFrame(rows)
-    family = out.metric.isin(PRIMARY_METRICS)
-    out["p_holm"] = np.nan
-    out["p_bh"] = np.nan
-    out.loc[family, "p_holm"] = st.adjust_pvalues(out.loc[family, "p_value"], "holm")
-    out.loc[family, "p_bh"] = st.adjust_pvalues(out.loc[family, "p_value"], "fdr_bh")
-    out["srm"] = out["srm"].fillna(False).astype(bool)
-    out["reason"] = out["reason"].fillna("")
-    out["trustworthy"] = ~out["srm"]
-    out["calibration_check"] = aa
+            for metric in specs:
+                c = g[(g.arm == arms[0]) & (g.metric == metric)]
+                t = g[(g.arm == challenger) & (g.metric == metric)]
+                pairs.append((seg, challenger, metric, _row(c), _row(t)))
+    if not pairs:
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame()
+    key = pd.DataFrame([p[:3] for p in pairs], columns=["segment", "challenger", "metric"])
+    m0 = st.Moments.from_frame(pd.DataFrame([p[3] for p in pairs]))
+    m1 = st.Moments.from_frame(pd.DataFrame([p[4] for p in pairs]))
+    parts = []
+    for metric, spec in specs.items():
+        idx = np.flatnonzero(key.metric.to_numpy() == metric)
+        if not len(idx):
+            continue
+        a, b = _take(m0, idx), _take(m1, idx)
+        tests = _tests(spec, a, b, settings)
+        covariate = (a.var_x > 0) | (b.var_x > 0)
+        for adjustment, comp in tests.items():
+            part = (
+                key.iloc[idx]
+                .reset_index(drop=True)
+                .assign(
+                    adjustment=adjustment, n_champion=a.n.astype(int), n_challenger=b.n.astype(int)
+                )
+            )
+            values = comp.frame().rename(columns={"challenger": "challenger_value"})
+            part = pd.concat([part, values.assign(champion_se=_champion_se(spec, a))], axis=1)
+            if adjustment == "cuped":
+                part = part[covariate].reset_index(drop=True)
+                part["used"] = settings.cuped
+            else:
+                part["used"] = ~covariate if (settings.cuped and "cuped" in tests) else True
+            parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    out["role"] = np.where(out.metric == settings.primary, "primary", "secondary")
+    out = _with_srm(out, frame, weights)
+    out = _with_sequential(out, specs, settings) if settings.sequential else out
+    out = _with_family(out, settings)
+    out["calibration_check"] = settings.aa
     out["warning"] = ""
-    if aa:
-        flagged = out.p_value < alpha
-        out.loc[flagged, "warning"] = (
+    if settings.aa:
+        p = out.seq_p_value if settings.sequential else out.p_value
+        out.loc[out.used & (p < settings.alpha), "warning"] = (
             "A/A check: identical arms differ significantly; inspect the data and the assignment"
         )
+    order = {m: i for i, m in enumerate(specs)}
+    out = out.assign(_m=out.metric.map(order)).sort_values(
+        ["_m", "adjustment"], kind="stable").drop(columns="_m").reset_index(drop=True)  # fmt: skip
+    return out, _overall(out, frame, settings)
+
+
+def _row(rows: pd.DataFrame) -> dict:
+    if rows.empty:
+        return {"n": 0.0, "sum_y": 0.0, "sum_y2": 0.0}
+    r = rows.iloc[0]
+    return {k: float(r[k]) if k in r else 0.0 for k in ("n", "sum_y", "sum_y2", "sum_x", "sum_x2",
+                                                        "sum_xy", "sum_b", "sum_b2", "sum_yb", "sum_xb")}  # fmt: skip
+
+
+def _take(m: st.Moments, idx: np.ndarray) -> st.Moments:
+    from dataclasses import fields
+
+    return st.Moments(**{f.name: getattr(m, f.name)[idx] for f in fields(m)})
+
+
+def _tests(spec: MetricSpec, a: st.Moments, b: st.Moments, s: Settings) -> dict[str, st.Comparison]:
+    """The raw test of the metric's type, and its CUPED version when it has a covariate."""
+    if spec.type == "proportion":
+        return {"raw": st.proportion_test(a, b, s.alpha, s.score_correction)}
+    test = st.mean_test if spec.type == "mean" else st.ratio_test
+    out = {"raw": test(a, b, s.alpha)}
+    if spec.uses_covariate:
+        out["cuped"] = test(a, b, s.alpha, cuped=s.cuped_theta)
     return out
 
 
-def _joint(row, y: str, x: str) -> st.JointStats:
-    names = {"y": ("sum_y", "sum_y2"), "x": ("sum_x", "sum_x2"), "b": ("sum_b", "sum_b2")}
-    cross = {("y", "x"): "sum_xy", ("y", "b"): "sum_yb"}[(y, x)]
-    return st.JointStats(int(row.n), float(row[names[y][0]]), float(row[names[x][0]]),
-                         float(row[names[y][1]]), float(row[names[x][1]]), float(row[cross]))  # fmt: skip
+def _champion_se(spec: MetricSpec, a: st.Moments) -> np.ndarray:
+    """Standard error of the champion's value (the overall row's relative lift needs it)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if spec.type == "proportion":
+            p = a.mean_y
+            return np.sqrt(p * (1 - p) / a.n)
+        if spec.type == "mean":
+            return np.sqrt(a.var_y / a.n)
+        return np.sqrt(a.linearised()[1] / a.n)
 
 
-def _recovery(c, t, alpha: float) -> st.Comparison:
-    """Recovery rate (collected / balance at assignment): CUPED on its linearisation when the
-    pre-period covariate varies, else the plain delta-method ratio."""
+def _with_srm(out: pd.DataFrame, frame: pd.DataFrame, weights: Mapping) -> pd.DataFrame:
+    """The sample-ratio checks: per segment and over the whole experiment (p < 0.001)."""
+    counts = frame.drop_duplicates(["segment", "arm"]).rename(columns={"n": "customers"})
+    counts = counts[["segment", "arm", "customers"]]
+    per = srm_check(counts, weights).set_index("segment")
+    whole = srm_overall(counts, weights)
+    out["srm_p_value"] = out.segment.map(per.p_value)
+    out["srm"] = out.segment.map(per.srm).fillna(False).astype(bool)
+    out["portfolio_srm_p_value"] = whole.p_value
+    out["portfolio_srm"] = bool(whole.srm)
+    out["trustworthy"] = ~out.srm & ~out.portfolio_srm
+    return out
 
-    def pack(r):
-        return st.RatioCovariateStats(int(r.n), float(r.sum_y), float(r.sum_b), float(r.sum_x), float(r.sum_y2),
-                                      float(r.sum_b2), float(r.sum_x2), float(r.sum_yb), float(r.sum_xy), float(r.sum_xb))  # fmt: skip
 
-    jc, jt = _joint(c, "y", "x"), _joint(t, "y", "x")
-    if min(jc.n, jt.n) >= 2 and (jc.cov()[1] > 0 or jt.cov()[1] > 0):
-        return st.cuped_ratio(pack(c), pack(t), alpha)
-    return st.ratio(_joint(c, "y", "b"), _joint(t, "y", "b"), alpha)
+def tuning_customers(se: float, n: float, mde: float, alpha: float, power: float) -> float:
+    """Customers (both arms) a fixed-horizon test needs to detect ``mde`` with ``power``:
+    the current ``n`` scaled by (se (z_{1-alpha/2} + z_power) / mde)^2, as the standard
+    error shrinks with the square root of the sample."""
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    if not (se > 0 and mde > 0 and n > 0):
+        return float("nan")
+    return float(n * (se * z / mde) ** 2)
 
 
-def _money(c, t, alpha: float) -> st.Comparison:
-    """Collected per customer: CUPED on pre-period payments when they vary, else Welch."""
-    jc, jt = _joint(c, "y", "x"), _joint(t, "y", "x")
-    has_covariate = min(jc.n, jt.n) >= 2 and (jc.cov()[1] > 0 or jt.cov()[1] > 0)
-    if has_covariate:
-        return st.cuped(jc, jt, alpha)
-    return st.welch(
-        st.SampleMean(jc.n, jc.sum_y, jc.sum_y2), st.SampleMean(jt.n, jt.sum_y, jt.sum_y2), alpha
-    )
+def _with_sequential(
+    out: pd.DataFrame, specs: Mapping[str, MetricSpec], s: Settings
+) -> pd.DataFrame:
+    """Always-valid intervals and p-values on the used rows (:func:`stats.confidence_sequence`).
+
+    The sequence is tuned to be narrowest at ``sequential_tuning`` customers, or by default
+    at the fixed-horizon sample size of the primary metric's MDE in that segment
+    (:func:`tuning_customers`), the size the design aims at.
+    """
+    n = (out.n_champion + out.n_challenger).astype(float)
+    if s.sequential_tuning:
+        tuning = pd.Series(float(s.sequential_tuning), index=out.index)
+    else:
+        mde = specs[s.primary].mde or float("nan")
+        prim = out[out.used & (out.metric == s.primary)]
+        by_pair = {
+            (r.segment, r.challenger): tuning_customers(r.se, r.n_champion + r.n_challenger, mde, s.alpha, s.power)
+            for r in prim.itertuples()
+        }  # fmt: skip
+        tuning = pd.Series([by_pair.get(k, np.nan) for k in zip(out.segment, out.challenger, strict=True)],
+                           index=out.index)  # fmt: skip
+    low, high, p = st.confidence_sequence(out.estimate, out.se, n, s.alpha, tuning.fillna(-1))
+    used = out.used.to_numpy()
+    out["tuning"] = tuning
+    out["seq_ci_low"] = np.where(used, low, np.nan)
+    out["seq_ci_high"] = np.where(used, high, np.nan)
+    out["seq_p_value"] = np.where(used, p, np.nan)
+    return out
+
+
+def _with_family(out: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    """Holm and BH over the declared family: the primary metric's used rows (DESIGN §9)."""
+    family = out.used & (out.role == "primary")
+    p = out.seq_p_value if s.sequential else out.p_value
+    out["p_holm"] = np.nan
+    out["p_bh"] = np.nan
+    out.loc[family, "p_holm"] = st.adjust_pvalues(p[family], "holm")
+    out.loc[family, "p_bh"] = st.adjust_pvalues(p[family], "fdr_bh")
+    return out
+
+
+def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    """Post-stratified overall rows per challenger x metric x adjustment.
+
+    Each segment's difference weighted by its share w_s of the customers read (all arms),
+    over the segments where the comparison is defined; variance sum w_s^2 se_s^2 (the
+    segments are independent); normal interval and z test. Relative lift: the weighted
+    difference over the weighted champion value, by the delta method (the difference and
+    the champion value covary through the champion: cov = -var(champion)).
+    """
+    size = frame.drop_duplicates(["segment", "arm"]).groupby("segment").n.sum()
+    z = sps.norm.ppf(1 - s.alpha / 2)
+    rows = []
+    for (challenger, metric, adjustment), g in out.groupby(
+        ["challenger", "metric", "adjustment"], sort=False
+    ):
+        g = g[np.isfinite(g.estimate) & np.isfinite(g.se)]
+        if g.empty:
+            continue
+        w = g.segment.map(size).to_numpy(float)
+        w = w / w.sum()
+        d, se = st.post_stratified(g.estimate, g.se, w)
+        m0 = float((w * g.champion).sum())
+        var_m0 = float((w**2 * g.champion_se**2).sum())
+        row = {"challenger": challenger, "metric": metric, "adjustment": adjustment,
+               "used": bool(g.used.all()), "role": g.role.iloc[0], "segments": len(g),
+               "n_champion": int(g.n_champion.sum()), "n_challenger": int(g.n_challenger.sum()),
+               "estimate": d, "se": se, "ci_low": d - z * se, "ci_high": d + z * se,
+               "statistic": d / se if se > 0 else np.nan, "df": np.inf,
+               "p_value": float(2 * sps.norm.sf(abs(d / se))) if se > 0 else np.nan,
+               "champion": m0}  # fmt: skip
+        rel = d / m0 if m0 else np.nan
+        var_rel = (se**2 + 2 * rel * var_m0 + rel**2 * var_m0) / m0**2 if m0 else np.nan
+        rse = math.sqrt(var_rel) if var_rel == var_rel and var_rel > 0 else np.nan
+        row |= {"relative": rel, "relative_se": rse, "relative_ci_low": rel - z * rse,
+                "relative_ci_high": rel + z * rse,
+                "relative_p_value": float(2 * sps.norm.sf(abs(rel / rse))) if rse == rse else np.nan,
+                "trustworthy": bool(g.trustworthy.all() if len(g) else True)}  # fmt: skip
+        if s.sequential and "tuning" in g:
+            lo, hi, p = st.confidence_sequence(d, se, row["n_champion"] + row["n_challenger"], s.alpha,
+                                               float(g.tuning.sum()) or -1)  # fmt: skip
+            row |= {"seq_ci_low": lo[0], "seq_ci_high": hi[0], "seq_p_value": p[0]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _money(money, extra_cost: float, customers: float) -> dict:
+    """Money per month: (the effect on collected per customer - the extra cost) x customers,
+    with the interval's ends (currency); nothing without a finite money effect."""
+    if money is None or not np.isfinite(money.estimate):
+        return {}
+    return {
+        "money_per_month": (money.estimate - extra_cost) * customers,
+        "money_ci_low": (money.ci_low - extra_cost) * customers,
+        "money_ci_high": (money.ci_high - extra_cost) * customers,
+    }
+
+
+DECISIONS = ("run_challenger", "stop_challenger", "keep_testing", "withheld_srm", "calibration")
+
+
+def decide(
+    results: pd.DataFrame,
+    specs: Mapping[str, MetricSpec],
+    settings: Settings,
+    monthly_customers: Mapping[str, float],
+    cost_per_customer: Mapping | None = None,
+    weights: Mapping | None = None,
+    intake_ended: bool = False,
+) -> pd.DataFrame:
+    """Per segment x challenger: what to do, from the primary metric (module docstring).
+
+    - ``run_challenger``: better on the primary metric with a Holm-adjusted p < alpha;
+      ``money_per_month`` = (effect on collected per customer - the challenger's extra cost)
+      x the segment's customers per month, with the interval's ends (currency);
+    - ``stop_challenger``, ``reason`` ``worse`` (worse with Holm p < alpha; the money it
+      loses per month while it runs = the same effect x the customers it receives a month)
+      or ``futile`` (the interval's end on the better side is short of the MDE: an effect
+      worth having is ruled out);
+    - ``keep_testing``: ``extra_customers_needed`` (both arms) to detect the MDE with the
+      config's power at the current standard error (or, when the sample already suffices,
+      to separate the estimate from 0 or from the MDE) and ``weeks_needed`` at the intake of
+      the experiment's last 3 months; ``intake_ended`` when nobody was assigned in the last
+      30 days (no weeks then);
+    - ``withheld_srm`` (a segment's or the whole experiment's sample-ratio check failed) and
+      ``calibration`` (A/A).
+
+    ``monthly_customers``: segment -> customers assigned per month (:func:`run.monthly_inflow`);
+    ``cost_per_customer``: arm -> currency or segment -> {arm: currency}; ``weights``: the
+    designed weights (the first arm is the champion).
+    """
+    s = settings
+    cost = cost_per_customer or {}
+    nested = bool(cost) and all(isinstance(v, Mapping) for v in cost.values())
+    spec = specs[s.primary]
+    mde = float(spec.mde or np.nan)
+    sign = 1.0 if spec.higher_is_better else -1.0
+    z_a = sps.norm.ppf(1 - s.alpha / 2)
+    rows = []
+    seg_rows = results[results.used]
+    for (seg, challenger), g in seg_rows.groupby(["segment", "challenger"], sort=False):
+        by = g.set_index("metric")
+        r = by.loc[s.primary]
+        money = by.loc["collected_per_customer"] if "collected_per_customer" in by.index else None
+        w = _weights_of(weights, seg) if weights else {"champion": 1.0, challenger: 1.0}
+        champion = next(iter(w))
+        share = w.get(challenger, 0.0) / float(sum(w.values()) or 1.0)
+        arm_cost = cost.get(seg, {}) if nested else cost
+        extra_cost = float(arm_cost.get(challenger, 0.0)) - float(arm_cost.get(champion, 0.0))
+        per_month = float(monthly_customers.get(seg, np.nan))
+        row = {"segment": seg, "challenger": challenger, "metric": s.primary, "reason": "",
+               "extra_cost_per_customer": extra_cost, "customers_per_month": per_month,
+               "intake_ended": intake_ended, "money_per_month": np.nan, "money_ci_low": np.nan,
+               "money_ci_high": np.nan, "extra_customers_needed": np.nan, "weeks_needed": np.nan}  # fmt: skip
+        if s.aa:
+            rows.append(row | {"code": "calibration"})
+            continue
+        if bool(r.portfolio_srm) or bool(r.srm):
+            rows.append(row | {"code": "withheld_srm",
+                               "reason": "experiment" if bool(r.portfolio_srm) else "segment"})  # fmt: skip
+            continue
+        low, high = (r.seq_ci_low, r.seq_ci_high) if s.sequential else (r.ci_low, r.ci_high)
+        est = float(r.estimate)
+
+        if r.p_holm == r.p_holm and r.p_holm < s.alpha and est == est:
+            if sign * est > 0:
+                rows.append(row | {"code": "run_challenger"} | _money(money, extra_cost, per_month))
+            else:
+                rows.append(row | {"code": "stop_challenger", "reason": "worse"} | _money(money, extra_cost, per_month * share))  # fmt: skip
+            continue
+        better_end = high if sign > 0 else -low
+        if better_end == better_end and better_end < mde:
+            rows.append(row | {"code": "stop_challenger", "reason": "futile"})
+            continue
+        n_now = float(r.n_champion + r.n_challenger)
+        needed = tuning_customers(r.se, n_now, mde, s.alpha, s.power)
+        if needed == needed and needed <= n_now and r.se > 0:
+            target = max(abs(est), mde - sign * est)
+            needed = n_now * (r.se * z_a / target) ** 2 if target > 0 else np.nan
+        extra = float(math.ceil(max(needed - n_now, 1.0))) if needed == needed else np.nan
+        weekly = per_month / WEEKS_PER_MONTH
+        weeks = float(math.ceil(extra / weekly)) if (not intake_ended and weekly > 0 and extra == extra) else np.nan  # fmt: skip
+        rows.append(
+            row | {"code": "keep_testing", "extra_customers_needed": extra, "weeks_needed": weeks}
+        )
+    return pd.DataFrame(rows)
 
 
 def survival_counts(
-    tables: Mapping[str, TableLike], experiment_id: str, extraction_date, window_days: int = 30
+    tables: Mapping[str, TableLike],
+    experiment_id: str,
+    as_of,
+    window_days: int = 30,
+    sequential: bool = False,
 ) -> pd.DataFrame:
     """Per segment x arm x day: customers whose first payment came that day after assignment
-    (``event`` 1) or who had none within the window (``event`` 0, censored at
-    ``window_days``); aggregated on the engine. Only closed windows count."""
+    (``event`` 1) or who had none by the end of their outcome window (``event`` 0, censored
+    there: ``window_days``, or fewer days at a sequential look); aggregated on the engine.
+    The customers are those :func:`outcome_stats` reads at ``as_of``."""
     with _inputs(tables) as t:
-        a = t["assignments"]
-        a = a.filter(a.experiment_id == experiment_id)
-        a = a.filter(a.assigned_at + ibis.interval(days=window_days) <= _date(extraction_date))
+        a = _population(t["assignments"], experiment_id, as_of, window_days, sequential)
         p = t["payments"].view()
         j = a.left_join(p, [a.customer_id == p.customer_id, p.paid_at >= a.assigned_at,
-                            p.paid_at < a.assigned_at + ibis.interval(days=window_days)])  # fmt: skip
-        first = j.group_by("customer_id", "segment", "arm", "assigned_at").aggregate(
+                            p.paid_at < a.horizon])  # fmt: skip
+        first = j.group_by("customer_id", "segment", "arm", "assigned_at", "horizon").aggregate(
             first=j.paid_at.min()
         )
         event = first.first.notnull()
         days = ibis.cases(
-            (event, first.first.delta(first.assigned_at, unit="day") + 1), else_=window_days
+            (event, first.first.delta(first.assigned_at, unit="day") + 1),
+            else_=first.horizon.delta(first.assigned_at, unit="day"),
         )
         f = first.mutate(time=days, event=event.cast("int64"))
         out = f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()).to_pandas()
@@ -351,18 +584,13 @@ def survival_readout(counts: pd.DataFrame, weights: Mapping) -> tuple[pd.DataFra
 def heterogeneity(result: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Does the effect differ across segments? Cochran's Q per metric x challenger.
 
-    Standard errors are read off each segment's interval, (high - low) / (2 z): exact for
-    the Welch and delta-method intervals, approximate for the (asymmetric) score interval.
-    Segments marked untrustworthy by SRM are left out.
+    Each segment's unpooled standard error (``se``) weighs its estimate.
+    Only the rows decisions read (``used``); segments marked untrustworthy by SRM are left out.
     """
-    from scipy import stats as sps
-
-    z = sps.norm.ppf(1 - alpha / 2)
     rows = []
-    ok = result[result.trustworthy & result.estimate.notna()]
-    for (metric, challenger), g in ok.groupby(["metric", "challenger"]):
-        se = (g.ci_high - g.ci_low) / (2 * z)
-        q, df, p = st.cochran_q(g.estimate, se)
+    ok = result[result.used & result.trustworthy & result.estimate.notna()]
+    for (metric, challenger), g in ok.groupby(["metric", "challenger"], sort=False):
+        q, df, p = st.cochran_q(g.estimate, g.se)
         rows.append(
             {
                 "metric": metric,
@@ -373,93 +601,4 @@ def heterogeneity(result: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                 "p_value": p,
             }
         )
-    return pd.DataFrame(rows)
-
-
-def recommend(
-    result: pd.DataFrame,
-    monthly_customers: Mapping[str, float],
-    cost_per_customer: Mapping | None = None,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    weights: Mapping | None = None,
-) -> pd.DataFrame:
-    """Per segment x challenger: the arm to run and the money per month if rolled out.
-
-    ``cost_per_customer``: arm -> cost per customer (currency), or segment -> {arm: cost};
-    the challenger's extra cost is its cost minus the champion's (the first arm of
-    ``weights``, arm -> weight or segment -> {arm: weight}; default the arm "champion").
-
-    A challenger wins when its payer rate or collected per customer is better with a
-    Holm-adjusted p < ``alpha``; the champion stays when the challenger is significantly
-    worse. Money per month = effect on collected per customer (with its CI) x the segment's
-    customers per month, minus the challenger's extra cost per customer x those customers.
-    Otherwise "keep testing", with the extra customers needed to detect the observed payer
-    rate difference (at least the design's 3 points) with ``power`` — or "keep champion"
-    when there are already enough customers for that and nothing showed. A segment with a
-    sample-ratio mismatch gets no recommendation. ``code`` names the decision for reports
-    (``run_challenger``, ``run_champion``, ``keep_champion``, ``keep_testing``,
-    ``withheld_srm``, ``calibration``); ``decision`` says it in words.
-    """
-    from statsmodels.stats.power import NormalIndPower
-
-    from .design import _h
-
-    cost = cost_per_customer or {}
-    nested = bool(cost) and all(isinstance(v, Mapping) for v in cost.values())
-    rows = []
-    for (seg, challenger), g in result.groupby(["segment", "challenger"], sort=False):
-        by = g.set_index("metric")
-        payer, money = by.loc["payer_rate"], by.loc["collected_per_customer"]
-        row = {"segment": seg, "challenger": challenger}
-        per_month = float(monthly_customers.get(seg, np.nan))
-        arm_cost = cost.get(seg, {}) if nested else cost
-        w = weights or {}
-        w = w.get(seg, {}) if w and all(isinstance(v, Mapping) for v in w.values()) else w
-        champion = next(iter(w), "champion")
-        extra_cost = float(arm_cost.get(challenger, 0.0)) - float(arm_cost.get(champion, 0.0))
-        row["extra_cost_per_customer"] = extra_cost
-        if bool(payer.get("calibration_check", False)):
-            row.update(decision="A/A calibration check: no recommendation", arm=None,
-                       code="calibration")  # fmt: skip
-            rows.append(row)
-            continue
-        if bool(payer.srm):
-            row.update(decision="withheld: sample-ratio mismatch", arm=None, code="withheld_srm")
-            rows.append(row)
-            continue
-        significant = [(m, r) for m, r in (("payer_rate", payer), ("collected_per_customer", money))
-                       if r.p_holm == r.p_holm and r.p_holm < alpha]  # fmt: skip
-        if significant:
-            better = any(r.estimate > 0 for _, r in significant)
-            arm = challenger if better else champion
-            row.update(
-                decision=f"run {arm}", arm=arm, code=f"run_{'challenger' if better else 'champion'}"
-            )
-            sign = 1 if better else 0
-            row["money_per_month"] = sign * (money.estimate - extra_cost) * per_month
-            row["money_ci_low"] = sign * (money.ci_low - extra_cost) * per_month
-            row["money_ci_high"] = sign * (money.ci_high - extra_cost) * per_month
-        else:
-            p0, n = float(payer.champion), int(payer.n_champion + payer.n_challenger)
-            effect = max(
-                abs(float(payer.estimate)) if payer.estimate == payer.estimate else 0.0, 0.03
-            )
-            share_c = payer.n_champion / n
-            ratio = (1 - share_c) / share_c
-            needed = np.nan
-            if 0 < p0 < 1 and p0 + effect < 1:
-                n1 = NormalIndPower().solve_power(
-                    effect_size=abs(_h(p0 + effect, p0)), alpha=alpha, power=power, ratio=ratio
-                )
-                needed = int(np.ceil(float(np.squeeze(n1)) / share_c))
-            if needed == needed and needed <= n:
-                # enough customers to see an effect of the design's size, and none was seen
-                row.update(decision="keep champion: no effect of 3 points or more", arm=champion,
-                           code="keep_champion", extra_customers_needed=0)  # fmt: skip
-            else:
-                extra = needed - n if needed == needed else np.nan
-                row.update(decision="keep testing", arm=None, code="keep_testing",
-                           extra_customers_needed=extra)  # fmt: skip
-        rows.append(row)
     return pd.DataFrame(rows)

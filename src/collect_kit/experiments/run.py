@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from .. import schema, sources
@@ -20,10 +21,11 @@ from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
 from .design import design
 from .readout import (
+    Settings,
+    compare,
+    decide,
     heterogeneity,
     outcome_stats,
-    readout,
-    recommend,
     survival_counts,
     survival_readout,
 )
@@ -34,14 +36,21 @@ class ExperimentReadout:
     """Everything a readout shows; every table is aggregated (no customer rows)."""
 
     config: ExperimentConfig
-    statistics: pd.DataFrame  # sufficient statistics per segment x arm
-    results: pd.DataFrame  # per segment x challenger x metric
+    statistics: pd.DataFrame  # per segment x arm: n, payers, the window's actions and cost
+    moments: pd.DataFrame  # sufficient statistics per segment x arm x metric
+    results: pd.DataFrame  # per segment x challenger x metric x raw/CUPED
+    overall: pd.DataFrame  # post-stratified over segments, per challenger x metric x raw/CUPED
     survival: pd.DataFrame  # Kaplan-Meier curves per segment x arm
     logrank: pd.DataFrame
     heterogeneity: pd.DataFrame
     recommendations: pd.DataFrame
-    as_of: pd.Timestamp  # outcome windows closed by this date were read
+    as_of: pd.Timestamp  # what was known at this date was read (module readout)
     currency: str
+
+    @property
+    def portfolio_srm(self) -> bool:
+        """The whole experiment failed its sample-ratio check: nothing is recommended."""
+        return bool(len(self.results) and self.results.portfolio_srm.iloc[0])
 
 
 def _open(
@@ -166,28 +175,33 @@ def readout_experiment(
             f"as_of: {end.date()} is before the first assignment of experiment "
             f"'{cfg.experiment_id}' ({first.date()}): there is nothing to read yet"
         )
+    specs = cfg.metric_specs()
+    settings = Settings.of(cfg)
     try:
-        stats = outcome_stats(
-            t, cfg.experiment_id, end, cfg.window_days, cfg.pre_days, cfg.winsorize,
-            cfg.cost_per_action,
+        out = outcome_stats(
+            t, cfg.experiment_id, end, specs, cfg.window_days, cfg.pre_days, cfg.winsorize,
+            cfg.cost_per_action, sequential=cfg.sequential,
         )  # fmt: skip
     except NoResultsYetError:
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    results = readout(stats, cfg.arms, cfg.alpha, aa=cfg.aa)
+    results, overall = compare(out.moments, cfg.arms, specs, settings)
     curves, tests = survival_readout(
-        survival_counts(t, cfg.experiment_id, end, cfg.window_days), cfg.arms
+        survival_counts(t, cfg.experiment_id, end, cfg.window_days, cfg.sequential), cfg.arms
     )
-    monthly = monthly_inflow(t["assignments"], cfg.experiment_id, end)
-    rec = recommend(results, monthly, strategy_costs(cfg, stats), cfg.alpha, cfg.power, cfg.arms)
-    order = _segment_order(cfg, base, stats.segment)
-    stats, results, curves, tests, rec = (
-        _in_order(f, order) for f in (stats, results, curves, tests, rec)
+    monthly, ended = intake(t["assignments"], cfg.experiment_id, end)
+    rec = decide(results, specs, settings, monthly, strategy_costs(cfg, out.arms), cfg.arms, ended)
+    payers = out.moments[out.moments.metric == "payer_rate"][["segment", "arm", "sum_y"]]
+    statistics = out.arms.merge(payers.rename(columns={"sum_y": "payers"}), on=["segment", "arm"])
+    statistics["payers"] = statistics.payers.round().astype(int)
+    order = _segment_order(cfg, base, out.arms.segment)
+    statistics, moments, results, curves, tests, rec = (
+        _in_order(f, order) for f in (statistics, out.moments, results, curves, tests, rec)
     )
     return ExperimentReadout(
-        cfg, stats, results, curves, tests, heterogeneity(results, cfg.alpha), rec, end,
-        portfolio.currency,
+        cfg, statistics, moments, results, overall, curves, tests,
+        heterogeneity(results, cfg.alpha), rec, end, portfolio.currency,
     )  # fmt: skip
 
 
@@ -214,14 +228,15 @@ def _assignments(assignments: TableLike):
 def strategy_costs(cfg: ExperimentConfig, stats: pd.DataFrame) -> dict:
     """Cost per customer of each arm: the config's ``cost_per_customer`` when given (arm ->
     currency), else measured from the actions of the outcome window (``sum_cost / n`` per
-    segment x arm, priced by ``cost_per_action`` or the contacts' own cost), else none."""
+    segment x arm, priced by ``cost_per_action`` or the contacts' own cost), else none.
+    ``stats``: :attr:`readout.OutcomeStats.arms`."""
     if cfg.cost_per_customer:
         return dict(cfg.cost_per_customer)
-    if "costed_contacts" not in stats or stats.costed_contacts.sum() == 0:
+    if "costed_actions" not in stats or stats.costed_actions.sum() == 0:
         return {}
     out: dict[str, dict[str, float]] = {}
     for row in stats.itertuples():
-        out.setdefault(row.segment, {})[row.arm] = row.sum_cost / row.n if row.n else 0.0
+        out.setdefault(row.segment, {})[row.arm] = row.cost / row.n if row.n else 0.0
     return out
 
 
@@ -254,6 +269,19 @@ def monthly_inflow(
     return (recent.groupby("segment").customers.sum() / len(window)).to_dict()
 
 
+def intake(assignments: TableLike, experiment_id: str, as_of) -> tuple[dict[str, float], bool]:
+    """:func:`monthly_inflow` and whether the intake has ended: nobody was assigned in the
+    30 days up to ``as_of`` (a test that assigned once, or stopped assigning)."""
+    monthly = monthly_inflow(assignments, experiment_id, as_of)
+    when = pd.Timestamp(as_of)
+    with _assignments(assignments) as t:
+        a = t["assignments"]
+        a = a.filter((a.experiment_id == experiment_id) & (a.assigned_at <= ibis.date(when.date())))
+        last = a.assigned_at.max().execute()
+    ended = last is None or pd.isna(last) or pd.Timestamp(last) <= when - pd.Timedelta(days=30)
+    return monthly, bool(ended)
+
+
 def _segment_order(cfg: ExperimentConfig, base: Path, present) -> list[str]:
     """Segments in the order of the segmentation's cascade, the others in natural order
     ("61-90" before "181+"), so every table and figure lists them the same way."""
@@ -280,3 +308,70 @@ def _in_order(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         .drop(columns="_rank")
         .reset_index(drop=True)
     )
+
+
+def _p3(p: float) -> str:
+    """A p-value to 3 significant digits."""
+    return "" if p != p else f"{p:.3g}"
+
+
+def readout_lines(r: ExperimentReadout) -> list[str]:
+    """The sample-ratio checks in words, the whole experiment's first (a failure there
+    withholds every recommendation, so it is said before anything else)."""
+    res = r.results.drop_duplicates("segment")
+    if res.empty:
+        return []
+    first = res.iloc[0]
+    verdict = "FAILED: every recommendation is withheld" if r.portfolio_srm else "ok"
+    lines = [
+        f"Sample-ratio check, whole experiment: p = {_p3(first.portfolio_srm_p_value)} ({verdict})"
+    ]
+    per = ", ".join(f"{row.segment} p = {_p3(row.srm_p_value)}{' FAILED' if row.srm else ''}"
+                    for row in res.itertuples())  # fmt: skip
+    lines.append(f"Sample-ratio check per segment (fails at p < 0.001): {per}")
+    return lines
+
+
+def readout_table(r: ExperimentReadout, overall: bool = False) -> pd.DataFrame:
+    """The readout as text for a terminal: one row per segment (or overall) x challenger x
+    metric x raw/CUPED, the test statistic and p-values to 3 significant digits."""
+    f = r.overall if overall else r.results
+    if f.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame({"segment": "all" if overall else f.segment, "challenger": f.challenger,
+                        "metric": f.metric + np.where(f.role == "primary", " *", ""),
+                        "adjustment": f.adjustment + np.where(f.used, "", " (info)"),
+                        "n_champion": f.n_champion, "n_challenger": f.n_challenger})  # fmt: skip
+    out["estimate"] = f.estimate.map(lambda v: f"{v:.4g}")
+    out["ci"] = [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(f.ci_low, f.ci_high, strict=True)]
+    stat = np.where(np.isinf(f.df), "z", "t")
+    out["statistic"] = [f"{k} = {v:.3g}" + ("" if k == "z" else f" (df {d:.0f})")
+                        for k, v, d in zip(stat, f.statistic, f.df, strict=True)]  # fmt: skip
+    out["p"] = f.p_value.map(_p3)
+    out["relative"] = [f"{v:+.1%} [{lo:+.1%}, {hi:+.1%}]" for v, lo, hi in
+                       zip(f.relative, f.relative_ci_low, f.relative_ci_high, strict=True)]  # fmt: skip
+    if "p_holm" in f:
+        out["p_holm"] = f.p_holm.map(_p3)
+    if r.config.sequential and "seq_p_value" in f:
+        out["always_valid_ci"] = [f"[{lo:.4g}, {hi:.4g}]" if lo == lo else ""
+                                  for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
+        out["always_valid_p"] = f.seq_p_value.map(_p3)
+    return out
+
+
+def decision_table(r: ExperimentReadout) -> pd.DataFrame:
+    """The decisions per segment x challenger, money rounded to whole currency units."""
+    d = r.recommendations
+    if d.empty:
+        return d
+    out = d[["segment", "challenger", "code", "reason"]].copy()
+    for col in (
+        "money_per_month",
+        "money_ci_low",
+        "money_ci_high",
+        "extra_customers_needed",
+        "weeks_needed",
+    ):
+        out[col] = d[col].map(lambda v: "" if v != v else f"{v:,.0f}")
+    out["intake"] = np.where(d.intake_ended, "ended", "open")
+    return out

@@ -57,3 +57,37 @@ def srm_check(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") 
             }
         )
     return pd.DataFrame(rows)
+
+
+def srm_overall(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") -> pd.Series:
+    """The whole experiment's check: arm counts pooled over segments against the expected
+    sum over segments of n_s x w_s,a (each segment's customers at its designed weights);
+    chi-square with arms - 1 degrees of freedom. A failure (p < 0.001) withholds every
+    recommendation of the experiment: a broken assignment job shows here first.
+
+    Returns ``customers``, ``chi2``, ``p_value`` and ``srm``.
+    """
+    nested = all(isinstance(v, Mapping) for v in weights.values())
+    expected: dict[str, float] = {}
+    observed: dict[str, float] = {}
+    for seg, g in counts.groupby(segment, sort=False):
+        w = weights.get(seg) if nested else weights
+        if w is None:
+            raise InvalidParameterError(f"weights: none for segment {seg!r}")
+        n = float(g.customers.sum())
+        total_w = float(sum(w.values()))
+        for arm, weight in w.items():
+            expected[arm] = expected.get(arm, 0.0) + n * weight / total_w
+            observed.setdefault(arm, 0.0)
+        for arm, k in zip(g.arm, g.customers, strict=True):
+            observed[arm] = observed.get(arm, 0.0) + float(k)
+    arms = [a for a in expected if expected[a] > 0]
+    n = sum(observed.values())
+    if len(arms) < 2 or n == 0:
+        return pd.Series(
+            {"customers": int(n), "chi2": float("nan"), "p_value": float("nan"), "srm": False}
+        )
+    chi2, p = stats.chisquare([observed[a] for a in arms], [expected[a] for a in arms])
+    return pd.Series(
+        {"customers": int(n), "chi2": float(chi2), "p_value": float(p), "srm": bool(p < SRM_ALPHA)}
+    )

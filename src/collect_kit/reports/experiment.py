@@ -19,39 +19,22 @@ from ..errors import NoResultsYetError
 from ..experiments.config import ExperimentConfig, load_experiment
 from ..experiments.design import design
 from ..experiments.run import ExperimentReadout, readout_experiment
-from .format import Formatter, html_table, is_small
-from .text import label
+from .format import WITHHELD, Formatter, html_table, is_small
+from .text import label, sentence
 
-METRICS = {
-    "payer_rate": {"en": "Payer rate", "es": "Tasa de pagadores", "unit": "fraction"},
-    "collected_per_customer": {
-        "en": "Collected per customer",
-        "es": "Recaudado por cliente",
-        "unit": "currency",
-    },
-    "recovery_rate": {"en": "Recovery rate", "es": "Tasa de recuperación", "unit": "fraction"},
-}
 
-DECISIONS = {
-    "run_challenger": {"en": "Run the challenger", "es": "Usar el desafiante"},
-    "run_champion": {
-        "en": "Keep the champion (the challenger is worse)",
-        "es": "Mantener el campeón (el desafiante es peor)",
-    },
-    "keep_champion": {
-        "en": "Keep the champion: no effect of 3 points or more",
-        "es": "Mantener el campeón: sin efecto de 3 puntos o más",
-    },
-    "keep_testing": {"en": "Keep testing", "es": "Seguir probando"},
-    "withheld_srm": {
-        "en": "Withheld: sample-ratio mismatch",
-        "es": "Retenida: desbalance de la muestra",
-    },
-    "calibration": {
-        "en": "A/A calibration check: no recommendation",
-        "es": "Control A/A: sin recomendación",
-    },
-}
+def metrics_of(r: ExperimentReadout) -> list[str]:
+    """The metrics read out, the primary one first."""
+    names = list(r.config.metric_specs())
+    return [r.config.primary_metric] + [n for n in names if n != r.config.primary_metric]
+
+
+def metric_unit(r: ExperimentReadout, metric: str) -> str:
+    """``fraction`` (proportions, ratios), ``currency`` (sums of money) or ``number``."""
+    spec = r.config.metric_specs()[metric]
+    if spec.type in ("proportion", "ratio"):
+        return "fraction"
+    return "currency" if spec.aggregate == "sum" else "number"
 
 
 def read_all(paths, as_of, portfolio) -> tuple[list[ExperimentReadout], list[str]]:
@@ -83,8 +66,8 @@ def pending_sentence(pending: list[ExperimentConfig], as_of, fmt: Formatter) -> 
     return f"No results yet as of {fmt.date(as_of)} (no outcome window has closed): {names}."
 
 
-def metric_label(metric: str, language: str) -> str:
-    return METRICS[metric][language]
+def metric_label(r: ExperimentReadout, metric: str, language: str) -> str:
+    return r.config.metric_specs()[metric].title(language, metric)
 
 
 def _weights(r: ExperimentReadout, segment: str) -> dict[str, float]:
@@ -208,7 +191,12 @@ def srm_table(r: ExperimentReadout, fmt: Formatter) -> str:
 
 
 def srm_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
-    """Which segments failed the sample-ratio check (p < 0.001), or that none did."""
+    """Which segments failed the sample-ratio check (p < 0.001), or that none did; a failure
+    of the whole experiment is said first."""
+    if r.portfolio_srm:
+        return sentence(
+            "srm_experiment_failed", fmt, p=_p(float(r.results.portfolio_srm_p_value.iloc[0]), fmt)
+        )
     failed = sorted(set(r.results.loc[r.results.srm, "segment"]))
     es = fmt.language == "es"
     if not failed:
@@ -235,54 +223,92 @@ def _p(p: float, fmt: Formatter) -> str:
     return "< " + fmt.number(0.001, 3) if p < 0.001 else fmt.number(p, 3)
 
 
-def effects(r: ExperimentReadout, metric: str) -> pd.DataFrame:
-    """The rows of one metric, with a ``label`` per segment (and challenger when several)
-    and ``smallest_arm`` (customers in the smaller arm, for suppression)."""
-    f = r.results[r.results.metric == metric].copy()
+def effects(r: ExperimentReadout, metric: str, with_raw: bool = False) -> pd.DataFrame:
+    """The rows of one metric that decisions read (with ``with_raw``, the raw rows beside
+    CUPED ones), then the overall row; a ``label`` per row and ``smallest_arm`` (customers
+    in the smaller arm, for suppression). ``significant``: Holm-adjusted p < alpha for the
+    primary metric, the uncorrected p for the others."""
+    f = r.results[(r.results.metric == metric) & (r.results.used | with_raw)].copy()
+    o = (
+        r.overall[(r.overall.metric == metric) & (r.overall.used | with_raw)].copy()
+        if len(r.overall)
+        else pd.DataFrame()
+    )
     several = f.challenger.nunique() > 1
     f["label"] = f.segment + (" · " + f.challenger if several else "")
+    if len(o):
+        o["segment"] = None
+        o["label"] = "\u2211 " + ("· " + o.challenger if several else "")
+        o["srm"] = False
+        f = pd.concat([f, o], ignore_index=True)
     f["smallest_arm"] = f[["n_champion", "n_challenger"]].min(axis=1)
-    f["significant"] = (
-        f.p_holm < r.config.alpha if metric != "recovery_rate" else f.p_value < r.config.alpha
-    )
+    p = f.p_holm if metric == r.config.primary_metric else f.p_value
+    if r.config.sequential and "seq_p_value" in f:
+        p = f.seq_p_value
+    f["significant"] = p < r.config.alpha
+    if metric == r.config.primary_metric:  # the overall row is not in the family
+        f.loc[f.segment.isna(), "significant"] = f.p_value < r.config.alpha
     return f.reset_index(drop=True)
 
 
+def _overall_label(f: pd.DataFrame, fmt: Formatter) -> pd.DataFrame:
+    several = f.challenger.nunique() > 1
+    name = label("overall", fmt.language)
+    f.loc[f.segment.isna(), "label"] = name + (" · " + f.challenger if several else "")
+    return f
+
+
 def effects_table(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
-    """Champion and challenger values, the difference with its CI and the p-values."""
-    f = effects(r, metric)
-    fraction = METRICS[metric]["unit"] == "fraction"
+    """Champion and challenger values, the difference with its CI, the relative lift, the
+    test statistic and the p-values; CUPED rows with the raw result beside them."""
+    f = _overall_label(effects(r, metric, with_raw=True), fmt)
+    f.loc[~f.used, "label"] = f.label + " · " + label("raw", fmt.language)
+    fraction = metric_unit(r, metric) == "fraction"
     scale = 100.0 if fraction else 1.0
     for col in ("estimate", "ci_low", "ci_high"):
         f[col] = f[col] * scale
-    kind = "percent" if fraction else "money"
-    diff = "number1" if fraction else "money"
-    for col in ("p_value", "p_holm", "p_bh"):
+    kind = (
+        "percent" if fraction else ("money" if metric_unit(r, metric) == "currency" else "number2")
+    )
+    diff = "number1" if fraction else kind
+    f["relative"] = [("" if v != v else f"{fmt.number(v * 100, 1)} %") for v in f.relative]
+    f["statistic"] = [("" if v != v else ("z = " if np.isinf(d) else "t = ") + fmt.number(v, 2))
+                      for v, d in zip(f.statistic, f.df, strict=True)]  # fmt: skip
+    for col in ("p_value", "p_holm"):
         f[col] = f[col].map(lambda p, fmt=fmt: _p(p, fmt))
+    small = f.smallest_arm.map(is_small)
+    f.loc[small, ["relative", "statistic", "p_value", "p_holm"]] = WITHHELD
     formats = {"label": "text", "n_champion": "count", "n_challenger": "count",
                "champion": kind, "challenger_value": kind, "estimate": diff, "ci_low": diff,
-               "ci_high": diff, "p_value": "text", "p_holm": "text", "p_bh": "text"}  # fmt: skip
-    if metric == "recovery_rate":
-        formats.pop("p_holm"), formats.pop("p_bh")
+               "ci_high": diff, "relative": "text", "statistic": "text", "p_value": "text",
+               "p_holm": "text"}  # fmt: skip
+    if metric != r.config.primary_metric:
+        formats.pop("p_holm")
+    if r.config.sequential and "seq_p_value" in f:
+        f["seq_ci"] = ["" if lo != lo else f"{fmt.number(lo * scale, 1)} … {fmt.number(hi * scale, 1)}"
+                       for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
+        f["seq_p"] = f.seq_p_value.map(lambda p, fmt=fmt: _p(p, fmt))
+        f.loc[small, ["seq_ci", "seq_p"]] = WITHHELD
+        formats |= {"seq_ci": "text", "seq_p": "text"}
     labels = {k: label(k, fmt.language) for k in formats}
     labels["label"] = label("segment", fmt.language)
     labels["champion"] = label("champion_value", fmt.language)
     unit = (" (puntos)" if fmt.language == "es" else " (points)") if fraction else (
-        f" ({fmt.currency})" if fmt.currency else "")  # fmt: skip
+        f" ({fmt.currency})" if fmt.currency and kind == "money" else "")  # fmt: skip
     labels["estimate"] = label("difference", fmt.language) + unit
     return html_table(f, formats, fmt, labels, count_column="smallest_arm",
-                      caption=metric_label(metric, fmt.language))  # fmt: skip
+                      caption=metric_label(r, metric, fmt.language))  # fmt: skip
 
 
 def forest_title(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     """A title stating the finding: which segments moved (Holm-adjusted), or that none did."""
-    f = effects(r, metric)
+    f = _overall_label(effects(r, metric), fmt)
     f = f[f.trustworthy & ~f.smallest_arm.map(is_small) & f.estimate.notna()]
-    name = metric_label(metric, fmt.language)
+    name = metric_label(r, metric, fmt.language)
     es = fmt.language == "es"
     up = list(f.loc[f.significant & (f.estimate > 0), "label"])
     down = list(f.loc[f.significant & (f.estimate < 0), "label"])
-    if not up and not down and metric == "recovery_rate":  # not in the corrected family
+    if not up and not down and metric != r.config.primary_metric:  # not in the corrected family
         return (
             f"{name}: ningún segmento muestra una diferencia con p < α"
             if es
@@ -304,7 +330,7 @@ def forest_title(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
             ("el desafiante baja en " if es else "the challenger is lower in ") + ", ".join(down)
         )
     tail = ""
-    if metric == "recovery_rate":
+    if metric != r.config.primary_metric:
         tail = " (p < α, sin corregir)" if es else " (p < α, uncorrected)"
     return f"{name}: " + "; ".join(parts) + tail
 
@@ -321,9 +347,9 @@ def heterogeneity_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
         )
     out = []
     for row in h.itertuples():
-        if row.metric not in METRICS or row.segments < 2:
+        if row.segments < 2:
             continue
-        name = metric_label(row.metric, fmt.language)
+        name = metric_label(r, row.metric, fmt.language)
         differs = row.p_value < r.config.alpha
         if es:
             verdict = "difiere" if differs else "no difiere de forma detectable"
@@ -340,17 +366,16 @@ def recommendation_frame(r: ExperimentReadout, fmt: Formatter) -> pd.DataFrame:
     """The recommendation table in words and money, with the customers behind each row."""
     rec = r.recommendations.copy()
     for col in ("money_per_month", "money_ci_low", "money_ci_high", "extra_customers_needed",
-                "extra_cost_per_customer"):  # fmt: skip
+                "extra_cost_per_customer", "weeks_needed"):  # fmt: skip
         if col not in rec:
             rec[col] = np.nan
+    if "reason" not in rec:
+        rec["reason"] = ""
     n = r.results.drop_duplicates(["segment", "challenger"]).set_index(["segment", "challenger"])
     keys = list(zip(rec.segment, rec.challenger, strict=True))
     rec["customers"] = [int(n.n_champion.get(k, 0) + n.n_challenger.get(k, 0)) for k in keys]
     rec["smallest_arm"] = [int(min(n.n_champion.get(k, 0), n.n_challenger.get(k, 0))) for k in keys]
-    rec["decision_text"] = [
-        DECISIONS[c][fmt.language] + (f" ({ch})" if c == "run_challenger" else "")
-        for c, ch in zip(rec.code, rec.challenger, strict=True)
-    ]
+    rec["decision_text"] = [decision_text(r, row, fmt) for row in rec.itertuples()]
     rec["money_ci"] = [
         "" if lo != lo else f"{fmt.number(lo)} … {fmt.number(hi)}"
         for lo, hi in zip(rec.money_ci_low, rec.money_ci_high, strict=True)
@@ -358,12 +383,46 @@ def recommendation_frame(r: ExperimentReadout, fmt: Formatter) -> pd.DataFrame:
     return rec
 
 
+def decision_text(r: ExperimentReadout, row, fmt: Formatter) -> str:
+    """A decision of :func:`experiments.readout.decide` in words."""
+    metric = metric_label(r, r.config.primary_metric, fmt.language)
+    code, reason = row.code, row.reason
+    if code == "run_challenger":
+        return sentence("decision_run_challenger", fmt, challenger=row.challenger)
+    if code == "stop_challenger":
+        if reason == "worse":
+            return sentence("decision_stop_worse", fmt, metric=metric)
+        return sentence("decision_stop_futile", fmt, metric=metric, mde=mde_text(r, fmt))
+    if code == "keep_testing":
+        customers = (
+            fmt.count(row.extra_customers_needed)
+            if row.extra_customers_needed == row.extra_customers_needed
+            else "?"
+        )
+        if row.weeks_needed == row.weeks_needed:
+            return sentence(
+                "decision_keep_testing", fmt, customers=customers, weeks=fmt.count(row.weeks_needed)
+            )
+        return sentence("decision_keep_testing_ended", fmt, customers=customers)
+    if code == "withheld_srm":
+        return sentence(f"decision_withheld_{reason or 'segment'}", fmt)
+    return sentence("decision_calibration", fmt)
+
+
+def mde_text(r: ExperimentReadout, fmt: Formatter) -> str:
+    """The primary metric's MDE as a reader sees it: points, currency or a number."""
+    mde = r.config.metric_specs()[r.config.primary_metric].mde or float("nan")
+    unit = metric_unit(r, r.config.primary_metric)
+    if unit == "fraction":
+        return fmt.number(mde * 100, 1) + (" puntos" if fmt.language == "es" else " points")
+    return fmt.money(mde) if unit == "currency" else fmt.number(mde, 2)
+
+
 def recommendation_table(r: ExperimentReadout, fmt: Formatter) -> str:
     rec = recommendation_frame(r, fmt)
     formats = {"segment": "text", "challenger": "text", "customers": "count",
                "decision_text": "text", "extra_cost_per_customer": "money",
-               "money_per_month": "money", "money_ci": "text",
-               "extra_customers_needed": "number"}  # fmt: skip
+               "money_per_month": "money", "money_ci": "text"}  # fmt: skip
     labels = {k: label(k, fmt.language) for k in formats}
     labels["decision_text"] = label("decision", fmt.language)
     cur = f" ({fmt.currency})" if fmt.currency else ""
@@ -380,12 +439,15 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     rec = rec[~rec.smallest_arm.map(is_small)]
     es = fmt.language == "es"
     wins = rec[rec.code == "run_challenger"]
+    if r.portfolio_srm:
+        return srm_sentence(r, fmt)
     if r.config.aa:
         return (
             "Prueba A/A: no se recomienda ninguna estrategia; sirve para calibrar."
             if es
             else "A/A check: no strategy is recommended; it calibrates the method."
         )
+    stops = _stop_sentence(rec, fmt)
     if wins.empty:
         testing = list(rec.loc[rec.code == "keep_testing", "segment"])
         tail = (
@@ -397,7 +459,7 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
             "Ningún desafiante supera al campeón con la evidencia actual." + tail
             if es
             else "No challenger beats the champion on the evidence so far." + tail
-        )
+        ) + stops
     total = wins.money_per_month.sum()
     lo, hi = wins.money_ci_low.sum(), wins.money_ci_high.sum()
     segs = ", ".join(wins.segment)
@@ -405,11 +467,34 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
         return (
             f"Usar el desafiante en {segs} aportaría {fmt.money(total)} por mes "
             f"(suma de los IC 95 % por segmento: {fmt.number(lo)} a {fmt.number(hi)})."
-        )
+        ) + stops
     return (
         f"Rolling the challenger out in {segs} would bring {fmt.money(total)} per month "
         f"(sum of the per-segment 95 % CIs: {fmt.number(lo)} to {fmt.number(hi)})."
-    )
+    ) + stops
+
+
+def _stop_sentence(rec: pd.DataFrame, fmt: Formatter) -> str:
+    """ " Stop the challenger in ...: ..." for the stop decisions, money lost first."""
+    out = []
+    worse = rec[(rec.code == "stop_challenger") & (rec.reason == "worse")]
+    for row in worse.itertuples():
+        why = (sentence("stop_worse_money", fmt, money=fmt.money(-row.money_per_month),
+                        low=fmt.number(-row.money_ci_high), high=fmt.number(-row.money_ci_low))
+               if row.money_per_month == row.money_per_month else "")  # fmt: skip
+        out.append(
+            sentence(
+                "stop_sentence", fmt, segments=row.segment, why=why or sentence("stop_futile", fmt)
+            )
+        )
+    futile = list(rec.loc[(rec.code == "stop_challenger") & (rec.reason == "futile"), "segment"])
+    if futile:
+        out.append(
+            sentence(
+                "stop_sentence", fmt, segments=", ".join(futile), why=sentence("stop_futile", fmt)
+            )
+        )
+    return "".join(" " + x for x in out)
 
 
 def survival_curves(r: ExperimentReadout) -> pd.DataFrame:
@@ -445,13 +530,14 @@ def survival_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     )
 
 
-def axis_label(metric: str, fmt: Formatter) -> str:
+def axis_label(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     """The forest plot's axis: a difference in points (rates) or in currency (money)."""
     es = fmt.language == "es"
-    if METRICS[metric]["unit"] == "fraction":
+    unit = metric_unit(r, metric)
+    if unit == "fraction":
         return "Diferencia (puntos)" if es else "Difference (points)"
     word_ = "Diferencia" if es else "Difference"
-    return f"{word_} ({fmt.currency})" if fmt.currency else word_
+    return f"{word_} ({fmt.currency})" if fmt.currency and unit == "currency" else word_
 
 
 def survival_title(r: ExperimentReadout, fmt: Formatter) -> str:
@@ -479,20 +565,33 @@ def short_title(r: ExperimentReadout, fmt: Formatter, level: int = 3) -> str:
     return f"<h{level}>{html.escape(c.experiment_id + desc)}</h{level}>"
 
 
+def decision_note(r: ExperimentReadout, fmt: Formatter) -> str:
+    """Which metric decides (with its MDE) and, for a sequential test, what that means."""
+    out = sentence("primary_metric_note", fmt, metric=metric_label(r, r.config.primary_metric, fmt.language),
+                   mde=mde_text(r, fmt))  # fmt: skip
+    if r.config.sequential and "tuning" in r.results:
+        t = r.results.loc[r.results.used & (r.results.metric == r.config.primary_metric), "tuning"]
+        if t.notna().any():
+            out += " " + sentence("sequential_note", fmt, tuning=fmt.count(float(t.median())))
+    return out
+
+
 def method_note(fmt: Formatter) -> str:
     """How the decisions are reached, in one paragraph for executives."""
     if fmt.language == "es":
         return (
             "Cada desafiante se compara con el campeón dentro de cada segmento. Se recomienda "
-            "cambiar solo si la tasa de pagadores o el recaudado por cliente mejoran con un "
-            "valor p ajustado por Holm menor que α sobre todas las comparaciones; el dinero por "
-            "mes es el efecto por cliente por los clientes que entran al segmento cada mes, "
-            "neto del costo adicional, con su intervalo de confianza del 95 %."
+            "cambiar solo si la métrica principal del experimento mejora con un valor p "
+            "ajustado por Holm menor que α sobre todas las comparaciones; se detiene si "
+            "empeora así, o si su intervalo descarta el efecto mínimo buscado. El dinero por "
+            "mes es el efecto en recaudado por cliente por los clientes que entran al segmento "
+            "cada mes, neto del costo adicional, con su intervalo de confianza del 95 %."
         )
     return (
         "Each challenger is compared with the champion within each segment. A switch is "
-        "recommended only when the payer rate or the amount collected per customer improves "
-        "with a Holm-adjusted p-value below α across all comparisons; money per month is the "
-        "effect per customer times the customers entering the segment each month, net of the "
-        "extra cost, with its 95 % confidence interval."
+        "recommended only when the experiment's primary metric improves with a Holm-adjusted "
+        "p-value below α across all comparisons; a challenger is stopped when it is worse in "
+        "that way, or when its interval rules out the smallest effect sought. Money per month "
+        "is the effect on collected per customer times the customers entering the segment "
+        "each month, net of the extra cost, with its 95 % confidence interval."
     )

@@ -104,6 +104,8 @@ def html_table(
                 text = fmt.number(v)
             elif kind == "number1":
                 text = fmt.number(v, 1)
+            elif kind == "number2":
+                text = fmt.number(v, 2)
             elif kind == "number3":
                 text = fmt.number(v, 3)
             else:  # number, days

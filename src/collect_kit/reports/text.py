@@ -53,7 +53,16 @@ LABELS: dict[str, dict[str, str]] = {
     "p_holm": {"en": "p (Holm)", "es": "p (Holm)"},
     "p_bh": {"en": "p (BH)", "es": "p (BH)"},
     "decision": {"en": "Decision", "es": "Decisión"},
-    "money_per_month": {"en": "Extra money per month", "es": "Dinero adicional por mes"},
+    "money_per_month": {"en": "Money per month", "es": "Dinero por mes"},
+    "weeks_needed": {"en": "Weeks needed", "es": "Semanas necesarias"},
+    "relative": {"en": "Relative lift", "es": "Alza relativa"},
+    "statistic": {"en": "Statistic", "es": "Estadístico"},
+    "adjustment": {"en": "Adjustment", "es": "Ajuste"},
+    "raw": {"en": "raw (for information)", "es": "sin ajuste (informativo)"},
+    "cuped": {"en": "CUPED", "es": "CUPED"},
+    "overall": {"en": "All segments", "es": "Todos los segmentos"},
+    "seq_ci": {"en": "Always-valid 95 % CI", "es": "IC 95 % siempre válido"},
+    "seq_p": {"en": "Always-valid p", "es": "p siempre válido"},
     "extra_cost_per_customer": {
         "en": "Extra cost per customer",
         "es": "Costo adicional por cliente",
@@ -150,6 +159,71 @@ SENTENCES: dict[str, dict[str, str]] = {
         "with the event): AUC {auc}, Gini {gini}. {feature} alone: AUC {base_auc}.",
         "es": "Modelo de {target} con validación cruzada en {folds} partes sobre {n} clientes "
         "({rate} con el evento): AUC {auc}, Gini {gini}. Solo {feature}: AUC {base_auc}.",
+    },
+    "decision_run_challenger": {
+        "en": "Run the challenger ({challenger})",
+        "es": "Usar el desafiante ({challenger})",
+    },
+    "decision_stop_worse": {
+        "en": "Stop the challenger: worse on {metric}",
+        "es": "Detener el desafiante: peor en {metric}",
+    },
+    "decision_stop_futile": {
+        "en": "Stop the challenger: a lift of {mde} or more on {metric} is ruled out",
+        "es": "Detener el desafiante: se descarta un alza de {mde} o más en {metric}",
+    },
+    "decision_keep_testing": {
+        "en": "Keep testing: {customers} more customers, about {weeks} weeks",
+        "es": "Seguir probando: {customers} clientes más, unas {weeks} semanas",
+    },
+    "decision_keep_testing_ended": {
+        "en": "Keep testing: {customers} more customers (nobody was assigned in the last 30 days)",
+        "es": "Seguir probando: {customers} clientes más (nadie fue asignado en los últimos 30 días)",
+    },
+    "decision_withheld_segment": {
+        "en": "Withheld: sample-ratio mismatch in this segment",
+        "es": "Retenida: desbalance de la muestra en este segmento",
+    },
+    "decision_withheld_experiment": {
+        "en": "Withheld: the whole experiment fails the sample-ratio check",
+        "es": "Retenida: el experimento completo no supera el control de proporciones",
+    },
+    "decision_calibration": {
+        "en": "A/A calibration check: no recommendation",
+        "es": "Control A/A: sin recomendación",
+    },
+    "srm_experiment_failed": {
+        "en": "Sample-ratio mismatch over the whole experiment (p = {p}): the arms do not have "
+        "the designed sizes, so every result below is untrustworthy and nothing is recommended "
+        "until the assignment is fixed.",
+        "es": "Desbalance de la muestra en el experimento completo (p = {p}): los brazos no "
+        "tienen los tamaños diseñados, así que ningún resultado es confiable y no se recomienda "
+        "nada hasta corregir la asignación.",
+    },
+    "stop_sentence": {
+        "en": "Stop the challenger in {segments}: {why}.",
+        "es": "Detener el desafiante en {segments}: {why}.",
+    },
+    "stop_worse_money": {
+        "en": "while it runs it loses {money} per month (95 % CI {low} to {high})",
+        "es": "mientras funciona pierde {money} por mes (IC 95 % {low} a {high})",
+    },
+    "stop_futile": {
+        "en": "an effect worth having is ruled out",
+        "es": "se descarta un efecto que valga la pena",
+    },
+    "primary_metric_note": {
+        "en": "Decisions read {metric} (MDE {mde}); the other metrics are shown with "
+        "uncorrected p-values and decide nothing.",
+        "es": "Las decisiones leen {metric} (efecto mínimo {mde}); las demás métricas se "
+        "muestran con valores p sin corregir y no deciden nada.",
+    },
+    "sequential_note": {
+        "en": "Sequential readout: always-valid intervals and p-values (confidence sequences, "
+        "tuned to {tuning} customers), so looking every week does not inflate false positives.",
+        "es": "Lectura secuencial: intervalos y valores p siempre válidos (secuencias de "
+        "confianza, ajustadas a {tuning} clientes), así que mirar cada semana no infla los "
+        "falsos positivos.",
     },
     "baseline_sentence": {
         "en": "The same customers ranked by {feature} alone: AUC {auc}; the model adds "
