@@ -183,7 +183,9 @@ def main() -> None:
         wide = _ours_wide(got)
         cols = [c for c in base.columns if c not in ("segment", "arm")]
         assert wide[["segment", "arm"]].equals(base[["segment", "arm"]])
-        np.testing.assert_allclose(wide[cols].to_numpy(float), base[cols].to_numpy(float), rtol=1e-9)
+        np.testing.assert_allclose(
+            wide[cols].to_numpy(float), base[cols].to_numpy(float), rtol=1e-9
+        )
         t0 = time.perf_counter()
         looks = [ours(look) for look in LOOKS]
         t_looks = time.perf_counter() - t0
@@ -191,7 +193,9 @@ def main() -> None:
         settings = Settings.of(CONFIG)
         for out in looks:
             results, _ = compare(out.moments, WEIGHTS, specs, settings)
-            decide(results, specs, settings, {f"S{i}": n / 6 / 3 for i in range(6)}, weights=WEIGHTS)
+            decide(
+                results, specs, settings, {f"S{i}": n / 6 / 3 for i in range(6)}, weights=WEIGHTS
+            )
         t_stats = time.perf_counter() - t0
         raw.close()
         con.disconnect()
@@ -201,7 +205,9 @@ def main() -> None:
     print(f"one look, plain DuckDB query  {best_s:7.2f} s   ratio {best_i / best_s:.2f} "
           "(target <= 1.5; sums equal)")  # fmt: skip
     print(f"12 weekly looks, engine       {t_looks:7.2f} s")
-    print(f"statistics, 12 looks          {t_stats:7.3f} s   ({len(results)} rows per look; target < 1 s)")
+    print(
+        f"statistics, 12 looks          {t_stats:7.3f} s   ({len(results)} rows per look; target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

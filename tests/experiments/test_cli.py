@@ -58,6 +58,11 @@ def test_design_and_assign_commands(sample_db, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "split 50/50" in r.output and "points" in r.output
+    assert "The decision metric, recovery rate" in r.output  # which metric decides, and its size
+    r = CliRunner().invoke(app, ["experiment", "design", str(CONFIGS / "sms_call_pilot.yaml"),
+                                 "--database", str(sample_db)])  # fmt: skip
+    assert r.exit_code == 0 and "The decision metric, collected per customer, needs" in r.output
+    assert "weeks" in r.output or "more than two years" in r.output
     out = tmp_path / "arms.parquet"
     r = CliRunner().invoke(
         app,

@@ -110,3 +110,15 @@ def test_sample_size_matches_the_closed_form():
     ]
     assert abs(again.needed_customers - 5_000) <= 2
     assert d.mde_amount_achievable > 0 and "customers split 80/20" in d.sentence
+
+
+def test_expected_duration_by_hand():
+    """Everyone owing now is assigned at once, the rest arrive with the inflow, then the
+    last customer's outcome window closes."""
+    from collect_kit.experiments.run import expected_weeks
+
+    assert expected_weeks(800, 1000, 100, 31) == 5  # enough now: just the 31-day window
+    # 1 000 short at 433.33 a month (100 a week): 10 weeks, then 31 days -> ceil(14.43)
+    assert expected_weeks(2000, 1000, 100 * 52 / 12, 31) == 15
+    assert np.isnan(expected_weeks(2000, 1000, 0, 31))  # never gets there
+    assert np.isnan(expected_weeks(float("nan"), 1000, 100, 31))

@@ -176,3 +176,34 @@ def test_reading_in_the_future_is_refused(portfolio):
 
     with pytest.raises(InvalidParameterError, match="after the data's extraction date"):
         readout_experiment(CONFIGS / "sms_call_pilot.yaml", as_of="2027-01-31", portfolio=portfolio)
+
+
+def test_a_whole_experiment_srm_failure_is_said_first(pilot):
+    broken = _with_results(pilot, portfolio_srm=True, portfolio_srm_p_value=1e-6)
+    for fmt, words in (
+        (EN, "Sample-ratio mismatch over the whole experiment"),
+        (ES, "Desbalance de la muestra en el experimento completo"),
+    ):
+        title = ex.title_block(broken, fmt)
+        assert words in title and title.index(words) < title.index(pilot.config.description)
+        assert ex.recommendation_sentence(broken, fmt).startswith(words)
+        assert ex.srm_sentence(broken, fmt).startswith(words)
+
+
+def test_sequential_status_and_the_overall_row_in_both_languages(portfolio, tmp_path):
+    text = (CONFIGS / "sms_call_pilot.yaml").read_text()
+    for rel in ("../sources/sample.yaml", "../segments/consumer.yaml"):
+        text = text.replace(rel, str((CONFIGS / rel).resolve()))
+    path = tmp_path / "weekly.yaml"
+    path.write_text(text + "sequential: true\n")
+    r = readout_experiment(path, as_of="2026-03-20", portfolio=portfolio)  # a look 19 days in
+    assert "Sequential readout" in ex.decision_note(r, EN)
+    assert "Lectura secuencial" in ex.decision_note(r, ES)
+    assert "Always-valid" in ex.effects_table(r, "collected_per_customer", EN)
+    assert "siempre válido" in ex.effects_table(r, "collected_per_customer", ES)
+    assert "All segments" in ex.effects_table(r, "payer_rate", EN)
+    assert ex.overall_sentence(r, EN).startswith("All segments together (challenger, Collected")
+    assert ex.overall_sentence(r, ES).startswith("Todos los segmentos juntos (challenger, Recaudado")
+    # the look read what was known on March 20: customers assigned by March 13
+    a = portfolio.tables["assignments"].to_pandas()
+    assert r.statistics.n.sum() == (a.experiment_id == "sms_call_pilot").sum()

@@ -21,6 +21,7 @@ from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
 from .design import design
 from .readout import (
+    WEEKS_PER_MONTH,
     Settings,
     compare,
     decide,
@@ -80,13 +81,18 @@ def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFra
 
 
 def design_experiment(config_path, database=None, as_of=None, sources=None) -> pd.DataFrame:
-    """Per segment (customers with an overdue balance at ``as_of``): sample size and MDE.
+    """Per segment (customers with an overdue balance at ``as_of``): sample size, MDE and
+    the expected duration.
 
     The champion's expected payer rate is the segment's share of those customers who paid
     anything in the 30 days up to ``as_of``; the amount's standard deviation is that of
-    their payments in the same window (currency). ``as_of``: a month end (see
-    :func:`collect_kit.periods.parse_month_end`); ``sources``: a sources YAML instead of the
-    config's.
+    their payments in the same window (currency). ``monthly_inflow``: customers who owe at
+    ``as_of`` but did not at the previous month end, per segment (the intake a running
+    test gets). ``expected_weeks``: assigning everyone owing now and then the inflow, the
+    weeks until the primary metric's sample (``needed_customers``, or
+    ``needed_customers_amount`` for collected per customer) has closed outcome windows;
+    NaN when the inflow never gets there. ``as_of``: a month end; ``sources``: a sources
+    YAML instead of the config's.
     """
     cfg, base, portfolio = _open(config_path, database, sources)
     when = portfolio.month_end(as_of, "as_of")
@@ -111,9 +117,62 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
         if not all(isinstance(v, dict) for v in cfg.arms.values())
         else next(iter(cfg.arms.values()))
     )
-    return design(
+    out = design(
         baseline.reset_index(), weights, cfg.mde_payer_rate, cfg.mde_amount, cfg.alpha, cfg.power
     )
+    before = _segments(cfg, base, portfolio, _previous_month_end(when))
+    owed_before = set(before.loc[before.overdue_balance > 0, "customer_id"])
+    inflow = seg[~seg.customer_id.isin(owed_before)].groupby("segment").size()
+    out["monthly_inflow"] = out.segment.map(inflow).fillna(0).astype(int)
+    sized = {"payer_rate": "needed_customers", "collected_per_customer": "needed_customers_amount"}
+    needed = sized.get(cfg.primary_metric, "")
+    if needed not in out:  # a metric the design does not size: the readout does
+        needed = "needed_primary"
+        out[needed] = np.nan
+    out["expected_weeks"] = [
+        expected_weeks(need, have, flow, cfg.window_days)
+        for need, have, flow in zip(out[needed], out.customers, out.monthly_inflow, strict=True)
+    ]
+    out["needed_primary"] = out[needed].to_numpy()
+    out["sentence"] = [
+        s + " " + _duration_sentence(cfg, need, w, f)
+        for s, need, w, f in zip(out.sentence, out[needed], out.expected_weeks, out.monthly_inflow, strict=True)
+    ]  # fmt: skip
+    return out
+
+
+def _duration_sentence(cfg: ExperimentConfig, needed: float, weeks: float, inflow: int) -> str:
+    """The primary metric's sample and how long it takes at the segment's inflow."""
+    metric = cfg.primary_metric.replace("_", " ")
+    if needed != needed:
+        return (f"The decision metric, {metric}, is sized at the readout from its observed "
+                "spread (keep testing says the customers still needed).")  # fmt: skip
+    head = f"The decision metric, {metric}, needs {needed:,.0f} customers"
+    if weeks != weeks:
+        return f"{head}; nobody new enters the segment, so the test never gets there."
+    if weeks > 104:
+        return (f"{head}: more than two years at {inflow:,} new customers a month; consider a "
+                "larger MDE, a simpler split or a bigger segment.")  # fmt: skip
+    return f"{head}: expected duration about {weeks:.0f} weeks ({inflow:,} new customers a month)."
+
+
+def _previous_month_end(when: pd.Timestamp) -> pd.Timestamp:
+    return (when.to_period("M") - 1).to_timestamp(how="end").normalize()
+
+
+def expected_weeks(
+    needed: float, available: float, monthly_inflow: float, window_days: int
+) -> float:
+    """Weeks until ``needed`` customers have closed outcome windows: everyone owing now
+    (``available``) is assigned at once, the rest arrive at ``monthly_inflow`` a month;
+    then the last one's ``window_days``. NaN when ``needed`` is unknown or never reached."""
+    if needed != needed:
+        return float("nan")
+    short = max(float(needed) - float(available), 0.0)
+    if short > 0 and not monthly_inflow > 0:
+        return float("nan")
+    intake_weeks = short / (monthly_inflow / WEEKS_PER_MONTH) if short > 0 else 0.0
+    return float(np.ceil(intake_weeks + window_days / 7))
 
 
 def assign_experiment(

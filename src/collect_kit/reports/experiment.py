@@ -99,9 +99,12 @@ def title_block(r: ExperimentReadout, fmt: Formatter) -> str:
             '"significant" difference is a warning about the data or the assignment.</p>'
         )
     desc = f"<p>{html.escape(c.description)}</p>" if c.description else ""
+    srm = (
+        f'<p class="ck-warning">{html.escape(srm_sentence(r, fmt))}</p>' if r.portfolio_srm else ""
+    )
     return (
         f"<h2>{html.escape(label('experiment', fmt.language))}: {html.escape(c.experiment_id)}</h2>"
-        f"{desc}<p>{html.escape(text)}</p>{aa}"
+        f"{srm}{desc}<p>{html.escape(text)}</p>{aa}"
     )
 
 
@@ -223,11 +226,14 @@ def _p(p: float, fmt: Formatter) -> str:
     return "< " + fmt.number(0.001, 3) if p < 0.001 else fmt.number(p, 3)
 
 
-def effects(r: ExperimentReadout, metric: str, with_raw: bool = False) -> pd.DataFrame:
+def effects(
+    r: ExperimentReadout, metric: str, fmt: Formatter | None = None, with_raw: bool = False
+) -> pd.DataFrame:
     """The rows of one metric that decisions read (with ``with_raw``, the raw rows beside
     CUPED ones), then the overall row; a ``label`` per row and ``smallest_arm`` (customers
     in the smaller arm, for suppression). ``significant``: Holm-adjusted p < alpha for the
-    primary metric, the uncorrected p for the others."""
+    primary metric, the uncorrected p for the others. With ``fmt`` the overall row is
+    labelled in the report's language."""
     f = r.results[(r.results.metric == metric) & (r.results.used | with_raw)].copy()
     o = (
         r.overall[(r.overall.metric == metric) & (r.overall.used | with_raw)].copy()
@@ -248,7 +254,8 @@ def effects(r: ExperimentReadout, metric: str, with_raw: bool = False) -> pd.Dat
     f["significant"] = p < r.config.alpha
     if metric == r.config.primary_metric:  # the overall row is not in the family
         f.loc[f.segment.isna(), "significant"] = f.p_value < r.config.alpha
-    return f.reset_index(drop=True)
+    f = f.reset_index(drop=True)
+    return _overall_label(f, fmt) if fmt is not None else f
 
 
 def _overall_label(f: pd.DataFrame, fmt: Formatter) -> pd.DataFrame:
@@ -261,7 +268,7 @@ def _overall_label(f: pd.DataFrame, fmt: Formatter) -> pd.DataFrame:
 def effects_table(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     """Champion and challenger values, the difference with its CI, the relative lift, the
     test statistic and the p-values; CUPED rows with the raw result beside them."""
-    f = _overall_label(effects(r, metric, with_raw=True), fmt)
+    f = effects(r, metric, fmt, with_raw=True)
     f.loc[~f.used, "label"] = f.label + " · " + label("raw", fmt.language)
     fraction = metric_unit(r, metric) == "fraction"
     scale = 100.0 if fraction else 1.0
@@ -302,7 +309,7 @@ def effects_table(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
 
 def forest_title(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     """A title stating the finding: which segments moved (Holm-adjusted), or that none did."""
-    f = _overall_label(effects(r, metric), fmt)
+    f = effects(r, metric, fmt)
     f = f[f.trustworthy & ~f.smallest_arm.map(is_small) & f.estimate.notna()]
     name = metric_label(r, metric, fmt.language)
     es = fmt.language == "es"
@@ -563,6 +570,31 @@ def short_title(r: ExperimentReadout, fmt: Formatter, level: int = 3) -> str:
     c = r.config
     desc = f" — {c.description}" if c.description else ""
     return f"<h{level}>{html.escape(c.experiment_id + desc)}</h{level}>"
+
+
+def overall_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
+    """The primary metric over all segments (post-stratified), per challenger, in words."""
+    o = r.overall
+    if o.empty:
+        return ""
+    o = o[(o.metric == r.config.primary_metric) & o.used]
+    fraction = metric_unit(r, r.config.primary_metric) == "fraction"
+    out = []
+    for row in o.itertuples():
+        if row.estimate != row.estimate or is_small(min(row.n_champion, row.n_challenger)):
+            continue
+
+        def num(v, row=row):
+            return fmt.number(v * 100, 1) if fraction else fmt.number(v)
+
+        out.append(sentence(
+            "overall_sentence", fmt, challenger=row.challenger,
+            metric=metric_label(r, row.metric, fmt.language), estimate=num(row.estimate),
+            low=num(row.ci_low), high=num(row.ci_high),
+            unit=(" puntos" if fmt.language == "es" else " points") if fraction else (f" {fmt.currency}" if fmt.currency else ""),
+            relative=fmt.number(row.relative * 100, 1), p=_p(row.p_value, fmt),
+        ))  # fmt: skip
+    return " ".join(out)
 
 
 def decision_note(r: ExperimentReadout, fmt: Formatter) -> str:

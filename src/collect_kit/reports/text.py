@@ -212,6 +212,14 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "an effect worth having is ruled out",
         "es": "se descarta un efecto que valga la pena",
     },
+    "overall_sentence": {
+        "en": "All segments together ({challenger}, {metric}): {estimate}{unit} ({relative} %), "
+        "95 % CI {low} to {high}, p = {p} (post-stratified; for information, outside the "
+        "decision family).",
+        "es": "Todos los segmentos juntos ({challenger}, {metric}): {estimate}{unit} "
+        "({relative} %), IC 95 % {low} a {high}, p = {p} (post-estratificado; informativo, "
+        "fuera de la familia de decisiones).",
+    },
     "primary_metric_note": {
         "en": "Decisions read {metric} (MDE {mde}); the other metrics are shown with "
         "uncorrected p-values and decide nothing.",
