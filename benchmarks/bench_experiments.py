@@ -16,8 +16,9 @@ Timed in the same run, each best of 3:
 - the same aggregation hand-written as one DuckDB query (printed) returning the same sums;
   results checked equal;
 - the 12 weekly looks' total (engine);
-- the statistics on top for the 12 looks: ``compare`` (every test, raw and CUPED, overall
-  rows, SRM at two levels, Holm/BH, confidence sequences) and ``decide``.
+- the statistics on top for the 12 looks: one ``compare`` over all looks (every test, raw
+  and CUPED, overall rows, SRM at two levels, Holm/BH per look, confidence sequences) and
+  ``decide`` at the last look.
 
 Targets: Ibis / SQL <= 1.5 per look; statistics for 6 segments x 3 arms x 5 metrics x 12 looks
 < 1 s.

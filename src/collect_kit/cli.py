@@ -496,6 +496,11 @@ def experiment_readout(
         out.print(line, markup=False, highlight=False)
     _print_frame(readout_table(r), f"Readout of {r.config.experiment_id} as of {r.as_of.date()}")
     _print_frame(readout_table(r, overall=True), "All segments (post-stratified)")
+    if len(r.looks):
+        looks = r.looks.assign(look=r.looks.look.dt.date)
+        for col in ("p_value", "seq_p_value", "p_holm"):
+            looks[col] = looks[col].map(lambda p: "" if p != p else f"{p:.3g}")
+        _print_frame(looks, "Weekly looks (primary metric; always-valid interval and p)")
     _print_frame(r.logrank.round(4), "Time to first payment (log-rank)")
     _print_frame(r.heterogeneity.round(4), "Heterogeneity across segments (Cochran's Q)")
     _print_frame(decision_table(r), "Decisions")

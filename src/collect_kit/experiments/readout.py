@@ -32,7 +32,7 @@ false positives) and 91.6 % (A/B). Read money results of small segments with tha
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -46,7 +46,7 @@ from ..engine import TableLike, inputs
 from ..errors import InvalidParameterError, NoResultsYetError
 from . import stats as st
 from .metrics import MetricSpec, customer_values, moments
-from .srm import srm_check, srm_overall
+from .srm import design_shares, srm_check, srm_overall
 
 #: days a customer must have been assigned before a sequential look reads them
 LOOK_DELAY_DAYS = 7
@@ -191,6 +191,7 @@ RESULT_COLUMNS = [
     "statistic", "df", "p_value", "relative", "relative_se", "relative_ci_low",
     "relative_ci_high", "relative_p_value", "theta", "variance_reduction", "reason",
 ]  # fmt: skip
+SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy", "sum_b", "sum_b2", "sum_yb", "sum_xb")
 
 
 def compare(
@@ -198,62 +199,73 @@ def compare(
     weights: Mapping,
     specs: Mapping[str, MetricSpec],
     settings: Settings = Settings(),
+    by: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per segment x challenger x metric (x raw / CUPED): the comparisons, and the overall
-    rows per challenger x metric (module docstring). ``frame``: :attr:`OutcomeStats.moments`.
+    rows per challenger x metric (module docstring). ``frame``: :attr:`OutcomeStats.moments`;
+    ``by``: columns of ``frame`` that hold separate readouts (e.g. ``look``, the date of
+    each weekly look), all computed at once.
 
     Returns ``(results, overall)``. ``results`` columns: :data:`RESULT_COLUMNS` plus
     ``p_holm`` / ``p_bh`` (the family's rows), ``srm_p_value`` / ``srm`` (the segment),
     ``portfolio_srm_p_value`` / ``portfolio_srm``, ``trustworthy``, ``calibration_check``,
     ``warning`` and, with ``sequential``, ``seq_ci_low``, ``seq_ci_high``, ``seq_p_value``
     and ``tuning`` (customers). ``overall`` has the same statistics per challenger x metric x
-    adjustment, with ``segments`` (how many entered) and ``weight_note``.
+    adjustment, with ``segments`` (how many entered).
     """
-    pairs = []
-    for seg, g in frame.groupby("segment", sort=False):
-        arms = list(_weights_of(weights, seg))
-        unknown = set(g.arm) - set(arms)
-        if unknown:
-            raise InvalidParameterError(f"segment {seg!r}: arms {sorted(unknown)} are not in the design")  # fmt: skip
-        for challenger in arms[1:]:
-            for metric in specs:
-                c = g[(g.arm == arms[0]) & (g.metric == metric)]
-                t = g[(g.arm == challenger) & (g.metric == metric)]
-                pairs.append((seg, challenger, metric, _row(c), _row(t)))
-    if not pairs:
-        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame()
-    key = pd.DataFrame([p[:3] for p in pairs], columns=["segment", "challenger", "metric"])
-    m0 = st.Moments.from_frame(pd.DataFrame([p[3] for p in pairs]))
-    m1 = st.Moments.from_frame(pd.DataFrame([p[4] for p in pairs]))
+    by = list(by)
+    if frame.empty:
+        return pd.DataFrame(columns=by + RESULT_COLUMNS), pd.DataFrame()
+    design = design_shares(weights, frame.segment)
+    known = frame[["segment", "arm"]].drop_duplicates().merge(design, how="left", indicator=True)
+    stray = known[known._merge == "left_only"]
+    if len(stray):
+        seg = stray.segment.iloc[0]
+        arms = sorted(stray.loc[stray.segment == seg, "arm"])
+        raise InvalidParameterError(f"segment {seg!r}: arms {arms} are not in the design")
+    champions = design[design.position == 0][["segment", "arm"]].rename(
+        columns={"arm": "champion_arm"}
+    )
+    pairs = design[design.position > 0][["segment", "arm"]].rename(columns={"arm": "challenger"})
+    pairs = pairs.merge(champions, on="segment")
+    pairs = pairs.merge(pd.DataFrame({"metric": list(specs)}), how="cross")
+    if by:
+        pairs = pairs.merge(frame[by].drop_duplicates(), how="cross")
+    sums = frame.reindex(columns=by + ["segment", "arm", "metric", *SUMS]).fillna(
+        {s: 0.0 for s in SUMS}
+    )
+    key = by + ["segment", "metric"]
+    pairs = pairs.merge(sums.rename(columns={"arm": "champion_arm"} | {s: f"{s}_0" for s in SUMS}),
+                        on=key + ["champion_arm"], how="left")  # fmt: skip
+    pairs = pairs.merge(sums.rename(columns={"arm": "challenger"} | {s: f"{s}_1" for s in SUMS}),
+                        on=key + ["challenger"], how="left")  # fmt: skip
+    pairs = pairs.fillna({f"{s}_{i}": 0.0 for s in SUMS for i in (0, 1)})
+    order = {m: i for i, m in enumerate(specs)}
     parts = []
     for metric, spec in specs.items():
-        idx = np.flatnonzero(key.metric.to_numpy() == metric)
-        if not len(idx):
-            continue
-        a, b = _take(m0, idx), _take(m1, idx)
+        p = pairs[pairs.metric == metric].reset_index(drop=True)
+        a = st.Moments(**{s: p[f"{s}_0"].to_numpy(float) for s in SUMS})
+        b = st.Moments(**{s: p[f"{s}_1"].to_numpy(float) for s in SUMS})
         tests = _tests(spec, a, b, settings)
         covariate = (a.var_x > 0) | (b.var_x > 0)
+        base = p[by + ["segment", "challenger", "metric"]].assign(
+            n_champion=a.n.astype(int), n_challenger=b.n.astype(int),
+            champion_se=_champion_se(spec, a), _m=order[metric],
+        )  # fmt: skip
         for adjustment, comp in tests.items():
-            part = (
-                key.iloc[idx]
-                .reset_index(drop=True)
-                .assign(
-                    adjustment=adjustment, n_champion=a.n.astype(int), n_challenger=b.n.astype(int)
-                )
-            )
             values = comp.frame().rename(columns={"challenger": "challenger_value"})
-            part = pd.concat([part, values.assign(champion_se=_champion_se(spec, a))], axis=1)
+            part = pd.concat([base, values], axis=1).assign(adjustment=adjustment)
             if adjustment == "cuped":
-                part = part[covariate].reset_index(drop=True)
-                part["used"] = settings.cuped
+                part = part[covariate].assign(used=settings.cuped)
             else:
                 part["used"] = ~covariate if (settings.cuped and "cuped" in tests) else True
             parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     out["role"] = np.where(out.metric == settings.primary, "primary", "secondary")
-    out = _with_srm(out, frame, weights)
-    out = _with_sequential(out, specs, settings) if settings.sequential else out
-    out = _with_family(out, settings)
+    out = _with_srm(out, frame, weights, by)
+    if settings.sequential:
+        out = _with_sequential(out, specs, settings, by)
+    out = _with_family(out, settings, by)
     out["calibration_check"] = settings.aa
     out["warning"] = ""
     if settings.aa:
@@ -261,24 +273,9 @@ def compare(
         out.loc[out.used & (p < settings.alpha), "warning"] = (
             "A/A check: identical arms differ significantly; inspect the data and the assignment"
         )
-    order = {m: i for i, m in enumerate(specs)}
-    out = out.assign(_m=out.metric.map(order)).sort_values(
-        ["_m", "adjustment"], kind="stable").drop(columns="_m").reset_index(drop=True)  # fmt: skip
-    return out, _overall(out, frame, settings)
-
-
-def _row(rows: pd.DataFrame) -> dict:
-    if rows.empty:
-        return {"n": 0.0, "sum_y": 0.0, "sum_y2": 0.0}
-    r = rows.iloc[0]
-    return {k: float(r[k]) if k in r else 0.0 for k in ("n", "sum_y", "sum_y2", "sum_x", "sum_x2",
-                                                        "sum_xy", "sum_b", "sum_b2", "sum_yb", "sum_xb")}  # fmt: skip
-
-
-def _take(m: st.Moments, idx: np.ndarray) -> st.Moments:
-    from dataclasses import fields
-
-    return st.Moments(**{f.name: getattr(m, f.name)[idx] for f in fields(m)})
+    out = out.sort_values(by + ["_m", "adjustment"], kind="stable").drop(columns="_m")
+    out = out.reset_index(drop=True)
+    return out, _overall(out, frame, settings, by)
 
 
 def _tests(spec: MetricSpec, a: st.Moments, b: st.Moments, s: Settings) -> dict[str, st.Comparison]:
@@ -303,32 +300,41 @@ def _champion_se(spec: MetricSpec, a: st.Moments) -> np.ndarray:
         return np.sqrt(a.linearised()[1] / a.n)
 
 
-def _with_srm(out: pd.DataFrame, frame: pd.DataFrame, weights: Mapping) -> pd.DataFrame:
+def _with_srm(
+    out: pd.DataFrame, frame: pd.DataFrame, weights: Mapping, by: list[str]
+) -> pd.DataFrame:
     """The sample-ratio checks: per segment and over the whole experiment (p < 0.001)."""
-    counts = frame.drop_duplicates(["segment", "arm"]).rename(columns={"n": "customers"})
-    counts = counts[["segment", "arm", "customers"]]
-    per = srm_check(counts, weights).set_index("segment")
-    whole = srm_overall(counts, weights)
-    out["srm_p_value"] = out.segment.map(per.p_value)
-    out["srm"] = out.segment.map(per.srm).fillna(False).astype(bool)
-    out["portfolio_srm_p_value"] = whole.p_value
-    out["portfolio_srm"] = bool(whole.srm)
+    counts = frame.drop_duplicates(by + ["segment", "arm"]).rename(columns={"n": "customers"})
+    counts = counts[by + ["segment", "arm", "customers"]]
+    per = srm_check(counts, weights, by=by).rename(columns={"p_value": "srm_p_value"})
+    whole = srm_overall(counts, weights, by=by).rename(
+        columns={"p_value": "portfolio_srm_p_value", "srm": "portfolio_srm"}
+    )
+    out = out.merge(per[by + ["segment", "srm_p_value", "srm"]], on=by + ["segment"], how="left")
+    if by:
+        out = out.merge(whole[by + ["portfolio_srm_p_value", "portfolio_srm"]], on=by, how="left")
+    else:
+        out["portfolio_srm_p_value"] = whole.portfolio_srm_p_value.iloc[0]
+        out["portfolio_srm"] = bool(whole.portfolio_srm.iloc[0])
+    out["srm"] = out.srm.fillna(False).astype(bool)
+    out["portfolio_srm"] = out.portfolio_srm.fillna(False).astype(bool)
     out["trustworthy"] = ~out.srm & ~out.portfolio_srm
     return out
 
 
-def tuning_customers(se: float, n: float, mde: float, alpha: float, power: float) -> float:
+def tuning_customers(se, n, mde, alpha: float, power: float):
     """Customers (both arms) a fixed-horizon test needs to detect ``mde`` with ``power``:
     the current ``n`` scaled by (se (z_{1-alpha/2} + z_power) / mde)^2, as the standard
-    error shrinks with the square root of the sample."""
+    error shrinks with the square root of the sample (NaN where undefined; arrays too)."""
     z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
-    if not (se > 0 and mde > 0 and n > 0):
-        return float("nan")
-    return float(n * (se * z / mde) ** 2)
+    se, n, mde = (np.asarray(v, dtype=float) for v in (se, n, mde))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where((se > 0) & (mde > 0) & (n > 0), n * (se * z / mde) ** 2, np.nan)
+    return out if out.ndim else float(out)
 
 
 def _with_sequential(
-    out: pd.DataFrame, specs: Mapping[str, MetricSpec], s: Settings
+    out: pd.DataFrame, specs: Mapping[str, MetricSpec], s: Settings, by: list[str]
 ) -> pd.DataFrame:
     """Always-valid intervals and p-values on the used rows (:func:`stats.confidence_sequence`).
 
@@ -338,38 +344,43 @@ def _with_sequential(
     """
     n = (out.n_champion + out.n_challenger).astype(float)
     if s.sequential_tuning:
-        tuning = pd.Series(float(s.sequential_tuning), index=out.index)
+        out["tuning"] = float(s.sequential_tuning)
     else:
-        mde = specs[s.primary].mde or float("nan")
+        mde = specs[s.primary].mde or np.nan
         prim = out[out.used & (out.metric == s.primary)]
-        by_pair = {
-            (r.segment, r.challenger): tuning_customers(r.se, r.n_champion + r.n_challenger, mde, s.alpha, s.power)
-            for r in prim.itertuples()
-        }  # fmt: skip
-        tuning = pd.Series([by_pair.get(k, np.nan) for k in zip(out.segment, out.challenger, strict=True)],
-                           index=out.index)  # fmt: skip
-    low, high, p = st.confidence_sequence(out.estimate, out.se, n, s.alpha, tuning.fillna(-1))
+        keys = by + ["segment", "challenger"]
+        tuning = prim[keys].assign(
+            tuning=tuning_customers(
+                prim.se, prim.n_champion + prim.n_challenger, mde, s.alpha, s.power
+            )
+        )
+        out = out.merge(tuning, on=keys, how="left")
+    low, high, p = st.confidence_sequence(out.estimate, out.se, n, s.alpha, out.tuning.fillna(-1.0))
     used = out.used.to_numpy()
-    out["tuning"] = tuning
     out["seq_ci_low"] = np.where(used, low, np.nan)
     out["seq_ci_high"] = np.where(used, high, np.nan)
     out["seq_p_value"] = np.where(used, p, np.nan)
     return out
 
 
-def _with_family(out: pd.DataFrame, s: Settings) -> pd.DataFrame:
-    """Holm and BH over the declared family: the primary metric's used rows (DESIGN §9)."""
+def _with_family(out: pd.DataFrame, s: Settings, by: list[str]) -> pd.DataFrame:
+    """Holm and BH over the declared family: the primary metric's used rows (DESIGN §9),
+    separately for each ``by`` group (a look is its own readout)."""
     family = out.used & (out.role == "primary")
-    p = out.seq_p_value if s.sequential else out.p_value
+    p = (out.seq_p_value if s.sequential else out.p_value).to_numpy(float)
     out["p_holm"] = np.nan
     out["p_bh"] = np.nan
-    out.loc[family, "p_holm"] = st.adjust_pvalues(p[family], "holm")
-    out.loc[family, "p_bh"] = st.adjust_pvalues(p[family], "fdr_bh")
+    groups = out[family].groupby(by, sort=False).indices if by else {(): np.arange(family.sum())}
+    rows = np.flatnonzero(family.to_numpy())
+    for idx in groups.values():
+        where = rows[idx]
+        out.loc[where, "p_holm"] = st.adjust_pvalues(p[where], "holm")
+        out.loc[where, "p_bh"] = st.adjust_pvalues(p[where], "fdr_bh")
     return out
 
 
-def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings) -> pd.DataFrame:
-    """Post-stratified overall rows per challenger x metric x adjustment.
+def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings, by: list[str]) -> pd.DataFrame:
+    """Post-stratified overall rows per challenger x metric x adjustment (x ``by``).
 
     Each segment's difference weighted by its share w_s of the customers read (all arms),
     over the segments where the comparison is defined; variance sum w_s^2 se_s^2 (the
@@ -377,40 +388,41 @@ def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings) -> pd.DataFram
     difference over the weighted champion value, by the delta method (the difference and
     the champion value covary through the champion: cov = -var(champion)).
     """
-    size = frame.drop_duplicates(["segment", "arm"]).groupby("segment").n.sum()
+    size = frame.drop_duplicates(by + ["segment", "arm"]).groupby(by + ["segment"]).n.sum()
+    size = size.rename("_size").reset_index()
+    g = out[np.isfinite(out.estimate) & np.isfinite(out.se)].merge(size, on=by + ["segment"])
+    if g.empty:
+        return pd.DataFrame()
+    keys = by + ["challenger", "metric", "adjustment"]
+    g = g.assign(_w=g._size / g.groupby(keys)._size.transform("sum"))
+    g = g.assign(_wd=g._w * g.estimate, _wv=g._w**2 * g.se**2, _wm=g._w * g.champion,
+                 _wm_v=g._w**2 * g.champion_se**2)  # fmt: skip
+    o = g.groupby(keys, sort=False).agg(
+        used=("used", "all"), role=("role", "first"), segments=("segment", "size"),
+        n_champion=("n_champion", "sum"), n_challenger=("n_challenger", "sum"),
+        estimate=("_wd", "sum"), var=("_wv", "sum"), champion=("_wm", "sum"),
+        var_m0=("_wm_v", "sum"), trustworthy=("trustworthy", "all"),
+        tuning=("tuning", "sum") if "tuning" in g else ("_w", "size"),
+    ).reset_index()  # fmt: skip
     z = sps.norm.ppf(1 - s.alpha / 2)
-    rows = []
-    for (challenger, metric, adjustment), g in out.groupby(
-        ["challenger", "metric", "adjustment"], sort=False
-    ):
-        g = g[np.isfinite(g.estimate) & np.isfinite(g.se)]
-        if g.empty:
-            continue
-        w = g.segment.map(size).to_numpy(float)
-        w = w / w.sum()
-        d, se = st.post_stratified(g.estimate, g.se, w)
-        m0 = float((w * g.champion).sum())
-        var_m0 = float((w**2 * g.champion_se**2).sum())
-        row = {"challenger": challenger, "metric": metric, "adjustment": adjustment,
-               "used": bool(g.used.all()), "role": g.role.iloc[0], "segments": len(g),
-               "n_champion": int(g.n_champion.sum()), "n_challenger": int(g.n_challenger.sum()),
-               "estimate": d, "se": se, "ci_low": d - z * se, "ci_high": d + z * se,
-               "statistic": d / se if se > 0 else np.nan, "df": np.inf,
-               "p_value": float(2 * sps.norm.sf(abs(d / se))) if se > 0 else np.nan,
-               "champion": m0}  # fmt: skip
-        rel = d / m0 if m0 else np.nan
-        var_rel = (se**2 + 2 * rel * var_m0 + rel**2 * var_m0) / m0**2 if m0 else np.nan
-        rse = math.sqrt(var_rel) if var_rel == var_rel and var_rel > 0 else np.nan
-        row |= {"relative": rel, "relative_se": rse, "relative_ci_low": rel - z * rse,
-                "relative_ci_high": rel + z * rse,
-                "relative_p_value": float(2 * sps.norm.sf(abs(rel / rse))) if rse == rse else np.nan,
-                "trustworthy": bool(g.trustworthy.all() if len(g) else True)}  # fmt: skip
-        if s.sequential and "tuning" in g:
-            lo, hi, p = st.confidence_sequence(d, se, row["n_champion"] + row["n_challenger"], s.alpha,
-                                               float(g.tuning.sum()) or -1)  # fmt: skip
-            row |= {"seq_ci_low": lo[0], "seq_ci_high": hi[0], "seq_p_value": p[0]}
-        rows.append(row)
-    return pd.DataFrame(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        o["se"] = np.sqrt(o["var"])
+        o["ci_low"], o["ci_high"] = o.estimate - z * o.se, o.estimate + z * o.se
+        o["statistic"] = o.estimate / o.se
+        o["df"] = np.inf
+        o["p_value"] = 2 * sps.norm.sf(np.abs(o.statistic))
+        rel = o.estimate / o.champion
+        var_rel = (o["var"] + 2 * rel * o.var_m0 + rel**2 * o.var_m0) / o.champion**2
+        o["relative"] = rel
+        o["relative_se"] = np.sqrt(var_rel)
+        o["relative_ci_low"] = rel - z * o.relative_se
+        o["relative_ci_high"] = rel + z * o.relative_se
+        o["relative_p_value"] = 2 * sps.norm.sf(np.abs(rel / o.relative_se))
+    if s.sequential:
+        lo, hi, p = st.confidence_sequence(o.estimate, o.se, o.n_champion + o.n_challenger,
+                                           s.alpha, o.tuning.where(o.tuning > 0, -1.0))  # fmt: skip
+        o["seq_ci_low"], o["seq_ci_high"], o["seq_p_value"] = lo, hi, p
+    return o.drop(columns=["var", "var_m0", "tuning"])
 
 
 def _money(money, extra_cost: float, customers: float) -> dict:

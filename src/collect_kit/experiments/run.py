@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -47,6 +47,7 @@ class ExperimentReadout:
     recommendations: pd.DataFrame
     as_of: pd.Timestamp  # what was known at this date was read (module readout)
     currency: str
+    looks: pd.DataFrame = field(default_factory=pd.DataFrame)  # sequential: the weekly looks
 
     @property
     def portfolio_srm(self) -> bool:
@@ -254,14 +255,55 @@ def readout_experiment(
     payers = out.moments[out.moments.metric == "payer_rate"][["segment", "arm", "sum_y"]]
     statistics = out.arms.merge(payers.rename(columns={"sum_y": "payers"}), on=["segment", "arm"])
     statistics["payers"] = statistics.payers.round().astype(int)
+    looks = (
+        weekly_looks(t, cfg, first, end) if cfg.sequential and first is not None else pd.DataFrame()
+    )
     order = _segment_order(cfg, base, out.arms.segment)
-    statistics, moments, results, curves, tests, rec = (
-        _in_order(f, order) for f in (statistics, out.moments, results, curves, tests, rec)
+    statistics, moments, results, curves, tests, rec, looks = (
+        _in_order(f, order) for f in (statistics, out.moments, results, curves, tests, rec, looks)
     )
     return ExperimentReadout(
         cfg, statistics, moments, results, overall, curves, tests,
-        heterogeneity(results, cfg.alpha), rec, end, portfolio.currency,
+        heterogeneity(results, cfg.alpha), rec, end, portfolio.currency, looks,
     )  # fmt: skip
+
+
+def look_dates(first: pd.Timestamp, as_of) -> list[pd.Timestamp]:
+    """The weekly looks of a sequential test: every 7 days from the first assignment, up to
+    ``as_of``."""
+    end = pd.Timestamp(as_of)
+    out, day = [], pd.Timestamp(first) + pd.Timedelta(days=7)
+    while day <= end:
+        out.append(day)
+        day += pd.Timedelta(days=7)
+    return out
+
+
+def weekly_looks(tables, cfg: ExperimentConfig, first: pd.Timestamp, as_of) -> pd.DataFrame:
+    """The primary metric at every weekly look up to ``as_of`` (:func:`look_dates`), all
+    looks compared at once: look, segment, challenger, customers, estimate, fixed-horizon
+    p-value, always-valid interval and p-value, and whether the always-valid p is below
+    alpha after Holm at that look (``decided``)."""
+    specs = cfg.metric_specs()
+    frames = []
+    for day in look_dates(first, as_of):
+        try:
+            out = outcome_stats(tables, cfg.experiment_id, day, specs, cfg.window_days,
+                                cfg.pre_days, cfg.winsorize, cfg.cost_per_action, sequential=True)  # fmt: skip
+        except NoResultsYetError:
+            continue
+        frames.append(out.moments.assign(look=day))
+    if not frames:
+        return pd.DataFrame()
+    results, _ = compare(
+        pd.concat(frames, ignore_index=True), cfg.arms, specs, Settings.of(cfg), by=["look"]
+    )
+    prim = results[results.used & (results.metric == cfg.primary_metric)].copy()
+    prim["customers"] = prim.n_champion + prim.n_challenger
+    prim["decided"] = prim.p_holm < cfg.alpha
+    cols = ["look", "segment", "challenger", "customers", "estimate", "p_value", "seq_ci_low",
+            "seq_ci_high", "seq_p_value", "p_holm", "decided"]  # fmt: skip
+    return prim[cols].reset_index(drop=True)
 
 
 def first_assignment(assignments: TableLike, experiment_id: str) -> pd.Timestamp | None:

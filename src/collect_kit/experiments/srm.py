@@ -1,8 +1,14 @@
-"""Sample-ratio mismatch: are the arms' sizes what the design's weights say they should be?"""
+"""Sample-ratio mismatch: are the arms' sizes what the design's weights say they should be?
+
+Two levels, both chi-square goodness of fit alarming at p < 0.001: each segment's arm
+counts against its weights (:func:`srm_check`), and the whole experiment's counts pooled
+over segments against the sum over segments of n_s x w_s,a (:func:`srm_overall`), where a
+broken assignment job shows first. Vectorised over segments (and over looks with ``by``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from scipy import stats
@@ -12,82 +18,82 @@ from ..errors import InvalidParameterError
 SRM_ALPHA = 0.001  # a failed check at p < 0.001 (practitioners' convention)
 
 
-def srm_check(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") -> pd.DataFrame:
-    """Chi-square goodness of fit of arm counts against designed weights, per segment.
-
-    ``counts``: rows (segment, arm, customers). ``weights``: arm -> weight, or segment ->
-    {arm: weight}. Returns per segment: customers, chi2, p_value and ``srm`` (True when
-    p < 0.001: the readout of that segment is untrustworthy). An arm with zero expected
-    customers is left out; a segment with one arm has no test (p_value NaN, srm False).
-    """
-    rows = []
-    for seg, g in counts.groupby(segment, sort=False):
-        w = weights.get(seg) if all(isinstance(v, Mapping) for v in weights.values()) else weights
-        if w is None:
-            raise InvalidParameterError(f"weights: none for segment {seg!r}")
-        total_w = float(sum(w.values()))
-        observed = g.set_index("arm")["customers"].reindex(list(w), fill_value=0).astype(float)
-        n = observed.sum()
-        expected = pd.Series({a: n * w[a] / total_w for a in w})
-        keep = expected > 0
-        unknown = set(g.arm) - set(w)
-        if unknown:
-            raise InvalidParameterError(
-                f"segment {seg!r}: arms {sorted(unknown)} are not in the design"
-            )
-        if keep.sum() < 2 or n == 0:
-            rows.append(
-                {
-                    segment: seg,
-                    "customers": int(n),
-                    "chi2": float("nan"),
-                    "p_value": float("nan"),
-                    "srm": False,
-                }
-            )
-            continue
-        chi2, p = stats.chisquare(observed[keep], expected[keep])
-        rows.append(
-            {
-                segment: seg,
-                "customers": int(n),
-                "chi2": float(chi2),
-                "p_value": float(p),
-                "srm": bool(p < SRM_ALPHA),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def srm_overall(counts: pd.DataFrame, weights: Mapping, segment: str = "segment") -> pd.Series:
-    """The whole experiment's check: arm counts pooled over segments against the expected
-    sum over segments of n_s x w_s,a (each segment's customers at its designed weights);
-    chi-square with arms - 1 degrees of freedom. A failure (p < 0.001) withholds every
-    recommendation of the experiment: a broken assignment job shows here first.
-
-    Returns ``customers``, ``chi2``, ``p_value`` and ``srm``.
-    """
+def design_shares(weights: Mapping, segments) -> pd.DataFrame:
+    """segment, arm, share (the designed weight normalised within the segment), position
+    (0 = the champion) for each segment; ``weights`` is arm -> weight or segment -> {arm:
+    weight}."""
     nested = all(isinstance(v, Mapping) for v in weights.values())
-    expected: dict[str, float] = {}
-    observed: dict[str, float] = {}
-    for seg, g in counts.groupby(segment, sort=False):
+    rows = []
+    for seg in dict.fromkeys(segments):
         w = weights.get(seg) if nested else weights
         if w is None:
             raise InvalidParameterError(f"weights: none for segment {seg!r}")
-        n = float(g.customers.sum())
-        total_w = float(sum(w.values()))
-        for arm, weight in w.items():
-            expected[arm] = expected.get(arm, 0.0) + n * weight / total_w
-            observed.setdefault(arm, 0.0)
-        for arm, k in zip(g.arm, g.customers, strict=True):
-            observed[arm] = observed.get(arm, 0.0) + float(k)
-    arms = [a for a in expected if expected[a] > 0]
-    n = sum(observed.values())
-    if len(arms) < 2 or n == 0:
-        return pd.Series(
-            {"customers": int(n), "chi2": float("nan"), "p_value": float("nan"), "srm": False}
-        )
-    chi2, p = stats.chisquare([observed[a] for a in arms], [expected[a] for a in arms])
-    return pd.Series(
-        {"customers": int(n), "chi2": float(chi2), "p_value": float(p), "srm": bool(p < SRM_ALPHA)}
+        total = float(sum(w.values()))
+        rows += [(seg, arm, v / total, i) for i, (arm, v) in enumerate(w.items())]
+    return pd.DataFrame(rows, columns=["segment", "arm", "share", "position"])
+
+
+def _observed(counts: pd.DataFrame, weights: Mapping, segment: str, by: Sequence[str]):
+    by = list(by)
+    design = design_shares(weights, counts[segment]).rename(columns={"segment": segment})
+    unknown = counts.merge(design, on=[segment, "arm"], how="left", indicator=True)
+    unknown = unknown[unknown._merge == "left_only"]
+    if len(unknown):
+        seg = unknown[segment].iloc[0]
+        arms = sorted(set(unknown.loc[unknown[segment] == seg, "arm"]))
+        raise InvalidParameterError(f"segment {seg!r}: arms {arms} are not in the design")
+    groups = counts[by + [segment]].drop_duplicates()
+    grid = groups.merge(design, on=segment) if len(groups) else design.iloc[:0]
+    grid = grid.merge(
+        counts[by + [segment, "arm", "customers"]], on=by + [segment, "arm"], how="left"
     )
+    grid["customers"] = grid.customers.fillna(0).astype(float)
+    grid["n"] = grid.groupby(by + [segment]).customers.transform("sum")
+    grid["expected"] = grid.n * grid.share
+    return grid
+
+
+def _chi2(grid: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    g = grid[grid.expected > 0].assign(term=lambda d: (d.customers - d.expected) ** 2 / d.expected)
+    out = g.groupby(keys, sort=False).agg(chi2=("term", "sum"), arms=("term", "size"))
+    customers = grid.groupby(keys, sort=False).customers.sum()
+    out = out.reindex(customers.index)
+    out["customers"] = customers.astype(int)
+    ok = (out.arms >= 2) & (out.customers > 0)
+    out["chi2"] = out.chi2.where(ok)
+    out["p_value"] = stats.chi2.sf(out.chi2, out.arms.where(ok) - 1)
+    out["srm"] = (out.p_value < SRM_ALPHA).fillna(False).astype(bool)
+    return out.drop(columns="arms").reset_index()
+
+
+def srm_check(
+    counts: pd.DataFrame, weights: Mapping, segment: str = "segment", by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Chi-square goodness of fit of arm counts against designed weights, per segment.
+
+    ``counts``: rows (``by`` columns, segment, arm, customers). ``weights``: arm -> weight,
+    or segment -> {arm: weight}. Returns per (``by``, segment): customers, chi2, p_value and
+    ``srm`` (True when p < 0.001: the readout of that segment is untrustworthy). An arm
+    with zero expected customers is left out; a segment with one arm has no test (p_value
+    NaN, srm False).
+    """
+    grid = _observed(counts, weights, segment, by)
+    return _chi2(grid, list(by) + [segment])[
+        list(by) + [segment, "customers", "chi2", "p_value", "srm"]
+    ]
+
+
+def srm_overall(
+    counts: pd.DataFrame, weights: Mapping, segment: str = "segment", by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The whole experiment's check per ``by`` group: arm counts pooled over segments
+    against the sum over segments of n_s x w_s,a (each segment's customers at its designed
+    weights); chi-square with arms - 1 degrees of freedom. A failure (p < 0.001) withholds
+    every recommendation of the experiment. Returns (``by``), customers, chi2, p_value, srm.
+    """
+    by = list(by)
+    grid = _observed(counts, weights, segment, by)
+    pooled = grid.groupby(by + ["arm"], sort=False)[["customers", "expected"]].sum().reset_index()
+    if not by:
+        pooled["_all"] = 0
+    return _chi2(pooled, by or ["_all"]).drop(columns=[c for c in ("_all",) if not by])

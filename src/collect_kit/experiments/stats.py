@@ -431,14 +431,28 @@ def confidence_sequence(estimate, se, n, alpha: float, tuning) -> tuple[np.ndarr
 
 
 def adjust_pvalues(pvalues, method: str) -> np.ndarray:
-    """Holm (``holm``) or Benjamini-Hochberg (``fdr_bh``) adjusted p-values over a family."""
-    from statsmodels.stats.multitest import multipletests
+    """Holm (``holm``) or Benjamini-Hochberg (``fdr_bh``) adjusted p-values over a family
+    (NaN entries are left out of the family and stay NaN); as statsmodels ``multipletests``.
 
+    Holm: the k-th smallest of m p-values times (m - k + 1), running maximum, capped at 1.
+    BH: the k-th smallest times m / k, running minimum from the largest, capped at 1.
+    """
+    if method not in ("holm", "fdr_bh"):
+        raise ValueError(f"method: 'holm' or 'fdr_bh' (got {method!r})")
     p = np.asarray(pvalues, float)
     out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method=method)[1]
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    if not m:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    ranked = p[order]
+    k = np.arange(1, m + 1)
+    if method == "holm":
+        adjusted = np.maximum.accumulate(ranked * (m - k + 1))
+    else:
+        adjusted = np.minimum.accumulate((ranked * m / k)[::-1])[::-1]
+    out[order] = np.minimum(adjusted, 1.0)
     return out
 
 

@@ -597,6 +597,32 @@ def overall_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     return " ".join(out)
 
 
+def looks_table(r: ExperimentReadout, fmt: Formatter) -> str:
+    """A sequential test's weekly looks of the primary metric: the difference, its
+    always-valid interval and p-value at each look ("" for a fixed-horizon test)."""
+    f = r.looks
+    if f is None or f.empty:
+        return ""
+    f = f.copy()
+    fraction = metric_unit(r, r.config.primary_metric) == "fraction"
+    scale = 100.0 if fraction else 1.0
+    f["look"] = f.look.map(fmt.date)
+    f["smallest"] = f.customers  # a look of 1-4 customers is withheld
+    f["estimate"] = f.estimate * scale
+    f["seq_ci"] = ["" if lo != lo else f"{fmt.number(lo * scale, 1)} … {fmt.number(hi * scale, 1)}"
+                   for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
+    f["seq_p"] = f.seq_p_value.map(lambda p: _p(p, fmt))
+    f["decided"] = np.where(f.decided, "✓", "")
+    f.loc[f.smallest.map(is_small), ["seq_ci", "seq_p", "decided"]] = WITHHELD
+    formats = {"look": "text", "segment": "text", "challenger": "text", "customers": "count",
+               "estimate": "number1" if fraction else "money", "seq_ci": "text", "seq_p": "text",
+               "decided": "text"}  # fmt: skip
+    labels = {k: label(k, fmt.language) for k in formats}
+    labels["estimate"] = label("difference", fmt.language)
+    return html_table(f, formats, fmt, labels, count_column="smallest",
+                      caption=metric_label(r, r.config.primary_metric, fmt.language))  # fmt: skip
+
+
 def decision_note(r: ExperimentReadout, fmt: Formatter) -> str:
     """Which metric decides (with its MDE) and, for a sequential test, what that means."""
     out = sentence("primary_metric_note", fmt, metric=metric_label(r, r.config.primary_metric, fmt.language),

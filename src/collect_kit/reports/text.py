@@ -55,6 +55,8 @@ LABELS: dict[str, dict[str, str]] = {
     "decision": {"en": "Decision", "es": "Decisión"},
     "money_per_month": {"en": "Money per month", "es": "Dinero por mes"},
     "weeks_needed": {"en": "Weeks needed", "es": "Semanas necesarias"},
+    "look": {"en": "Look", "es": "Lectura"},
+    "decided": {"en": "Decided", "es": "Decidido"},
     "relative": {"en": "Relative lift", "es": "Alza relativa"},
     "statistic": {"en": "Statistic", "es": "Estadístico"},
     "adjustment": {"en": "Adjustment", "es": "Ajuste"},
@@ -285,6 +287,10 @@ HEADINGS: dict[str, dict[str, str]] = {
         "es": "¿Difiere el efecto entre segmentos?",
     },
     "recommendation": {"en": "Recommendation", "es": "Recomendación"},
+    "looks": {
+        "en": "Weekly looks (always-valid intervals)",
+        "es": "Lecturas semanales (intervalos siempre válidos)",
+    },
     "breakdown": {"en": "Indicators by {column}", "es": "Indicadores por {column}"},
 }
 
