@@ -439,3 +439,31 @@ def test_decisions_read_in_both_languages(hand_made):
             assert expected[row.segment] in decision_text(r, row, fmt), (language, row.segment)
         text = recommendation_sentence(r, fmt)
         assert ("Worse" in text) and ("Futile" in text)
+
+
+def test_a_promise_kept_metric_matches_pandas(sample):
+    """``promises`` metrics: a promise made in the window, due before its end, kept when the
+    customer's payments from the promise to its due date reach the amount (1 % tolerance)."""
+    metrics = {"kept": {"type": "proportion", "table": "promises", "aggregate": "any",
+                        "where": {"kept": [True]}},
+               "made": {"type": "mean", "table": "promises", "aggregate": "count"}}  # fmt: skip
+    out, _, _ = read(sample.tables, config(metrics=metrics))
+    a, pay, start, _ = pilot_in_pandas(sample)
+    end = start + pd.Timedelta(days=31)
+    c = sample.frame("contacts")
+    c["at"], c["promise_due"] = pd.to_datetime(c["at"]), pd.to_datetime(c.promise_due)
+    p = c[(c.outcome == "promise") & (c["at"] >= start) & (c["at"] < end)]
+    j = p.merge(pay[["customer_id", "paid_at", "amount"]], on="customer_id", how="left")
+    j = j[(j.paid_at >= j["at"]) & (j.paid_at <= j.promise_due) & (j.paid_at < end)]
+    paid = j.groupby("contact_id").amount.sum().reindex(p.contact_id, fill_value=0.0).to_numpy()
+    due = (p.promise_due < end).to_numpy()
+    amount = p.promise_amount.to_numpy()
+    kept = due & np.where(np.isnan(amount), paid > 0, paid >= amount * 0.99)
+    kept_customers = set(p.customer_id[kept])
+    made = p.groupby("customer_id").size()
+    assert len(kept_customers) > 0 and (~due).any()  # the fixture has both cases
+    frame = a.assign(kept=a.customer_id.isin(kept_customers).astype(float),
+                     made=made.reindex(a.customer_id, fill_value=0).to_numpy(float))  # fmt: skip
+    for (seg, arm), g in frame.groupby(["segment", "arm"]):
+        assert _m(out, "kept").loc[(seg, arm), "sum_y"] == g.kept.sum()
+        assert _m(out, "made").loc[(seg, arm), "sum_y"] == g.made.sum()
