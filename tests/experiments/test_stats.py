@@ -133,7 +133,9 @@ def test_score_test_equals_statsmodels_at_zero_and_the_interval_inverts_it(cells
     c1, n1, c0, n0 = cells
     for correction in (True, False):
         r = proportion_test(counts(n0, c0), counts(n1, c1), correction=correction)
-        ref = score_test(c1, n1, c0, n0, method="score", compare="diff", correction=correction)
+        with warnings.catch_warnings():  # statsmodels divides by a zero rate for 0 of 38
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = score_test(c1, n1, c0, n0, method="score", compare="diff", correction=correction)
         assert r.p_value[0] == pytest.approx(ref.pvalue, rel=1e-10)
         assert r.statistic[0] == pytest.approx(ref.statistic, rel=1e-10)
         low, high = score_interval(c1, n1, c0, n0, correction=correction)

@@ -203,7 +203,9 @@ def test_sequential_status_and_the_overall_row_in_both_languages(portfolio, tmp_
     assert "siempre válido" in ex.effects_table(r, "collected_per_customer", ES)
     assert "All segments" in ex.effects_table(r, "payer_rate", EN)
     assert ex.overall_sentence(r, EN).startswith("All segments together (challenger, Collected")
-    assert ex.overall_sentence(r, ES).startswith("Todos los segmentos juntos (challenger, Recaudado")
+    assert ex.overall_sentence(r, ES).startswith(
+        "Todos los segmentos juntos (challenger, Recaudado"
+    )
     # the look read what was known on March 20: customers assigned by March 13
     a = portfolio.tables["assignments"].to_pandas()
     assert r.statistics.n.sum() == (a.experiment_id == "sms_call_pilot").sum()

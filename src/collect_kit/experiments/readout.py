@@ -386,7 +386,8 @@ def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings, by: list[str])
     over the segments where the comparison is defined; variance sum w_s^2 se_s^2 (the
     segments are independent); normal interval and z test. Relative lift: the weighted
     difference over the weighted champion value, by the delta method (the difference and
-    the champion value covary through the champion: cov = -var(champion)).
+    the champion value covary through the champion: cov = -var(champion)). ``champion`` and
+    ``challenger_value``: the arms' values weighted the same way.
     """
     size = frame.drop_duplicates(by + ["segment", "arm"]).groupby(by + ["segment"]).n.sum()
     size = size.rename("_size").reset_index()
@@ -396,11 +397,12 @@ def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings, by: list[str])
     keys = by + ["challenger", "metric", "adjustment"]
     g = g.assign(_w=g._size / g.groupby(keys)._size.transform("sum"))
     g = g.assign(_wd=g._w * g.estimate, _wv=g._w**2 * g.se**2, _wm=g._w * g.champion,
-                 _wm_v=g._w**2 * g.champion_se**2)  # fmt: skip
+                 _wc=g._w * g.challenger_value, _wm_v=g._w**2 * g.champion_se**2)  # fmt: skip
     o = g.groupby(keys, sort=False).agg(
         used=("used", "all"), role=("role", "first"), segments=("segment", "size"),
         n_champion=("n_champion", "sum"), n_challenger=("n_challenger", "sum"),
         estimate=("_wd", "sum"), var=("_wv", "sum"), champion=("_wm", "sum"),
+        challenger_value=("_wc", "sum"),
         var_m0=("_wm_v", "sum"), trustworthy=("trustworthy", "all"),
         tuning=("tuning", "sum") if "tuning" in g else ("_w", "size"),
     ).reset_index()  # fmt: skip
