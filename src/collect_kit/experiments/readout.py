@@ -157,14 +157,6 @@ def _check_assignments(a: Table, experiment_id: str, readable) -> int:
     return int(summary.readable or 0)
 
 
-def _weights_of(weights: Mapping, segment: str) -> dict[str, float]:
-    nested = all(isinstance(v, Mapping) for v in weights.values())
-    w = weights.get(segment) if nested else weights
-    if w is None:
-        raise InvalidParameterError(f"weights: none for segment {segment!r}")
-    return dict(w)
-
-
 @dataclass(frozen=True)
 class Settings:
     """The statistical settings of a readout (from the experiment config)."""
@@ -481,13 +473,16 @@ def decide(
     z_a = sps.norm.ppf(1 - s.alpha / 2)
     rows = []
     seg_rows = results[results.used]
+    shares = design_shares(weights, seg_rows.segment) if weights else None
     for (seg, challenger), g in seg_rows.groupby(["segment", "challenger"], sort=False):
         by = g.set_index("metric")
         r = by.loc[s.primary]
         money = by.loc["collected_per_customer"] if "collected_per_customer" in by.index else None
-        w = _weights_of(weights, seg) if weights else {"champion": 1.0, challenger: 1.0}
-        champion = next(iter(w))
-        share = w.get(challenger, 0.0) / float(sum(w.values()) or 1.0)
+        if shares is not None:
+            d = shares[shares.segment == seg].set_index("arm")
+            champion, share = d.index[0], float(d.share.get(challenger, 0.0))
+        else:
+            champion, share = "champion", 0.5
         arm_cost = cost.get(seg, {}) if nested else cost
         extra_cost = float(arm_cost.get(challenger, 0.0)) - float(arm_cost.get(champion, 0.0))
         per_month = float(monthly_customers.get(seg, np.nan))
