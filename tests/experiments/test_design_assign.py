@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from collect_kit.experiments import assign_arms, design, hash_bucket, srm_check
+from collect_kit.experiments.srm import srm_overall
 
 W = {"A": {"champion": 0.8, "challenger": 0.2}, "B": {"champion": 0.5, "challenger": 0.5}}
 
@@ -81,6 +82,24 @@ def test_srm_against_scipy_and_a_broken_split():
     assert not srm_check(fine, {"champion": 1, "challenger": 1}).srm.iloc[0]
     with pytest.raises(ValueError, match="not in the design"):
         srm_check(counts.assign(arm=["champion", "other"]), {"champion": 1, "challenger": 1})
+
+
+def test_customers_in_an_arm_designed_at_weight_zero_fail_both_levels():
+    w = {"A": {"champion": 1, "challenger": 1, "retired": 0}, "B": {"champion": 1, "challenger": 1}}
+    counts = pd.DataFrame(
+        {
+            "segment": ["A", "A", "A", "B", "B"],
+            "arm": ["champion", "challenger", "retired", "champion", "challenger"],
+            "customers": [500, 490, 12, 300, 305],
+        }
+    )
+    per = srm_check(counts, w).set_index("segment")
+    assert per.loc["A", "srm"] and per.loc["A", "p_value"] == 0.0
+    assert not per.loc["B", "srm"]
+    assert srm_overall(counts, w).srm.iloc[0]
+    # nobody in the retired arm: the arm is not tested, the rest match their weights
+    fine = counts[counts.arm != "retired"]
+    assert not srm_check(fine, w).srm.any() and not srm_overall(fine, w).srm.iloc[0]
 
 
 def test_missing_segment_weights_and_one_arm(population):

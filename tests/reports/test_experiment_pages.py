@@ -33,13 +33,32 @@ def pilot(portfolio):
     )
 
 
-def test_segments_follow_the_cascade_then_natural_order(pilot, portfolio):
+def test_segments_follow_the_cascade_then_natural_order(pilot, portfolio, tmp_path):
+    # bureau_risk.yaml's cascade order, not alphabetical
+    assert list(dict.fromkeys(pilot.results.segment)) == ["High risk", "Medium risk", "Low risk"]
     # consumer.yaml has High risk before Low risk; Medium risk is not one of its segments
-    assert list(dict.fromkeys(pilot.results.segment)) == ["High risk", "Low risk", "Medium risk"]
-    offer = readout_experiment(CONFIGS / "discount_offer.yaml", portfolio=portfolio)
-    order = ["61-90", "91-180", "181+"]  # natural order, not alphabetical
+    other = _copy(CONFIGS / "sms_call_pilot.yaml", tmp_path / "pilot.yaml")
+    other.write_text(other.read_text().replace("bureau_risk.yaml", "consumer.yaml"))
+    r = readout_experiment(other, as_of="2026-10-31", portfolio=portfolio)
+    assert list(dict.fromkeys(r.results.segment)) == ["High risk", "Low risk", "Medium risk"]
+    # no segmentation: natural order ("61-90" before "181+"), not alphabetical
+    bare = _copy(CONFIGS / "discount_offer.yaml", tmp_path / "offer.yaml")
+    bare.write_text(
+        "\n".join(x for x in bare.read_text().splitlines() if not x.startswith("segmentation:"))
+    )
+    offer = readout_experiment(bare, portfolio=portfolio)
+    order = ["61-90", "91-180", "181+"]
     for frame in (offer.statistics, offer.results, offer.recommendations, offer.survival):
         assert list(dict.fromkeys(frame.segment)) == order
+
+
+def _copy(config: Path, to: Path) -> Path:
+    """The config at ``to`` with its relative paths made absolute."""
+    text = config.read_text()
+    for rel in re.findall(r"\.\./[\w/]+\.yaml", text):
+        text = text.replace(rel, str((config.parent / rel).resolve()))
+    to.write_text(text)
+    return to
 
 
 def test_design_recap_counts_what_was_assigned(pilot):
@@ -191,11 +210,8 @@ def test_a_whole_experiment_srm_failure_is_said_first(pilot):
 
 
 def test_sequential_status_and_the_overall_row_in_both_languages(portfolio, tmp_path):
-    text = (CONFIGS / "sms_call_pilot.yaml").read_text()
-    for rel in ("../sources/sample.yaml", "../segments/consumer.yaml"):
-        text = text.replace(rel, str((CONFIGS / rel).resolve()))
-    path = tmp_path / "weekly.yaml"
-    path.write_text(text + "sequential: true\n")
+    path = _copy(CONFIGS / "sms_call_pilot.yaml", tmp_path / "weekly.yaml")
+    path.write_text(path.read_text() + "sequential: true\n")
     r = readout_experiment(path, as_of="2026-03-20", portfolio=portfolio)  # a look 19 days in
     assert "Sequential readout" in ex.decision_note(r, EN)
     assert "Lectura secuencial" in ex.decision_note(r, ES)

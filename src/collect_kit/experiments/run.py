@@ -139,7 +139,7 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
         s + " " + _duration_sentence(cfg, need, w, f)
         for s, need, w, f in zip(out.sentence, out[needed], out.expected_weeks, out.monthly_inflow, strict=True)
     ]  # fmt: skip
-    return out
+    return _in_order(out, _segment_order(cfg, base, out.segment))
 
 
 def _duration_sentence(cfg: ExperimentConfig, needed: float, weeks: float, inflow: int) -> str:

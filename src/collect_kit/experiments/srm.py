@@ -62,6 +62,12 @@ def _chi2(grid: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     ok = (out.arms >= 2) & (out.customers > 0)
     out["chi2"] = out.chi2.where(ok)
     out["p_value"] = stats.chi2.sf(out.chi2, out.arms.where(ok) - 1)
+    # customers in an arm designed at weight 0: the assignment is broken whatever the rest say
+    impossible = (grid.expected <= 0) & (grid.customers > 0)
+    impossible = impossible.groupby([grid[k] for k in keys], sort=False).any()
+    impossible = impossible.reindex(out.index, fill_value=False).astype(bool)
+    out.loc[impossible, "chi2"] = float("inf")
+    out.loc[impossible, "p_value"] = 0.0
     out["srm"] = (out.p_value < SRM_ALPHA).fillna(False).astype(bool)
     return out.drop(columns="arms").reset_index()
 
@@ -74,8 +80,9 @@ def srm_check(
     ``counts``: rows (``by`` columns, segment, arm, customers). ``weights``: arm -> weight,
     or segment -> {arm: weight}. Returns per (``by``, segment): customers, chi2, p_value and
     ``srm`` (True when p < 0.001: the readout of that segment is untrustworthy). An arm
-    with zero expected customers is left out; a segment with one arm has no test (p_value
-    NaN, srm False).
+    designed at weight 0 with nobody in it is left out; a segment with one arm has no test (p_value
+    NaN, srm False). Customers in an arm designed at weight 0 fail the check outright
+    (chi2 inf, p 0).
     """
     grid = _observed(counts, weights, segment, by)
     return _chi2(grid, list(by) + [segment])[
