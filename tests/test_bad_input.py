@@ -332,7 +332,7 @@ CASES = [
     yaml_case("one_arm", "experiment.yaml", lambda c: c.update(arms={"champion": 1.0}),
               ["experiment", "design", "experiment.yaml"], "experiment.yaml", "arms", "challenger"),
     yaml_case("negative_weight", "experiment.yaml", lambda c: c.update(arms={"a": 0.5, "b": -0.5}),
-              ["experiment", "design", "experiment.yaml"], "experiment.yaml", "arms", "non-negative"),
+              ["experiment", "design", "experiment.yaml"], "experiment.yaml", "arms", ">= 0"),
     yaml_case("window_zero", "experiment.yaml", lambda c: c.update(window_days=0),
               ["experiment", "readout", "experiment.yaml"], "experiment.yaml", "window_days"),
     yaml_case("mde_points_not_fraction", "experiment.yaml", lambda c: c.update(mde_payer_rate=3),

@@ -92,3 +92,18 @@ def test_versions_and_renamed_fields(tmp_path):
     path.write_text("name: a\nthreshhold: 3\n")
     with pytest.raises(ConfigError, match="threshhold: not a known field"):
         load_model(path, _Model, "test config")
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "experiment_id: pilot\nsources: s.yaml\narms: {champion: 1, challenger: 1}\n"
+        "window_days: 31\nalpha: 0.05\nmde_amount: 10\nalpha: 0.2\n"
+    )
+    with pytest.raises(ConfigError, match=r"twice\.yaml: alpha: written twice .*lines 5 and 7"):
+        load_experiment(path)
+    with pytest.raises(ConfigError, match="x: written twice"):
+        parse_yaml("a: {x: 1, x: 2}\n", "flow.yaml")
+    # the same key in different mappings, and merge keys, are fine
+    data, _ = parse_yaml("a: {x: 1}\nb: {x: 2}\nc: &c {y: 1}\nd: {<<: *c, x: 3}\n", "ok.yaml")
+    assert data["d"] == {"y": 1, "x": 3}

@@ -4,7 +4,8 @@ Every config kind (sources, segmentation, experiment, report) is read by :func:`
 PyYAML's safe loader (no Python tags), documents over :data:`MAX_BYTES` refused, and the
 node graph checked before anything is built from it: aliases expanding to more than
 :data:`MAX_NODES` nodes beyond those written (a "billion laughs" bomb), a recursive alias or nesting deeper
-than :data:`MAX_DEPTH` is refused in milliseconds instead of hanging the run.
+than :data:`MAX_DEPTH` is refused in milliseconds instead of hanging the run, and a key
+written twice in one mapping is refused (loaders keep the last one silently).
 
 Every config may say ``version: 1``; a config without it is read as version 1. A field a
 later version renames or removes is listed in the model's ``renamed`` (old -> message), so
@@ -14,6 +15,7 @@ an old config gets an error naming the replacement instead of "extra field".
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -83,6 +85,7 @@ def _check_graph(root: yaml.Node, where: str) -> None:
         if isinstance(node, yaml.SequenceNode):
             total += sum(size(item, depth + 1) for item in node.value)
         elif isinstance(node, yaml.MappingNode):
+            _refuse_duplicate_keys(node, where)
             total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
         active.discard(key)
         sizes[key] = total
@@ -94,6 +97,23 @@ def _check_graph(root: yaml.Node, where: str) -> None:
             f"{where}: aliases expand to {expanded:,} values, more than {MAX_NODES:,} beyond "
             f"the {len(sizes):,} written; a config this large is refused (a YAML alias bomb?)"
         )
+
+
+def _refuse_duplicate_keys(node: yaml.MappingNode, where: str) -> None:
+    """A key written twice in one mapping: YAML loaders keep the last silently, so a
+    setting the user believes is in force may not be."""
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+            continue
+        line = key.start_mark.line + 1
+        first = seen.get((key.tag, key.value))
+        seen[(key.tag, key.value)] = line
+        if first is not None:
+            raise ConfigError(
+                f"{where}: {key.value}: written twice in the same mapping (lines {first} and "
+                f"{line}); keep one"
+            )
 
 
 def parse_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
@@ -139,11 +159,17 @@ def check_version(raw: dict, model: type[BaseModel], where: str) -> None:
         raise ConfigError("\n".join(old))
 
 
+#: pydantic's names of the alternatives of a union type in an error's location
+_TYPE_TAG = re.compile(r"^([a-z-]+\[.*\]|int|float|str|bool|list|dict|none|is-instance\[.*\])$")
+
+
 def validation_lines(exc: ValidationError, where: str) -> list[str]:
-    """One line per pydantic error: ``file: field.path: message (got ...)``."""
-    lines = []
+    """One line per field in error: ``file: field.path: message (got ...)``; the
+    alternatives of a union (``at_least: float | 'balance'``) are one line, with no type
+    names in the path."""
+    by_field: dict[str, list[str]] = {}
     for e in exc.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top)"
+        field = ".".join(str(p) for p in e["loc"] if not _TYPE_TAG.match(str(p))) or "(top)"
         msg = e["msg"].removeprefix("Value error, ")
         got = ""
         if e["type"] not in ("value_error", "missing", "extra_forbidden") and "input" in e:
@@ -151,8 +177,10 @@ def validation_lines(exc: ValidationError, where: str) -> list[str]:
             got = f" (got {shown!r})"
         if e["type"] == "extra_forbidden":
             msg = "not a known field (check the spelling)"
-        lines.append(f"{where}: {field}: {msg}{got}")
-    return lines
+        said = by_field.setdefault(field, [])
+        if f"{msg}{got}" not in said:
+            said.append(f"{msg}{got}")
+    return [f"{where}: {field}: {'; or '.join(msgs)}" for field, msgs in by_field.items()]
 
 
 def load_model(path: str | os.PathLike, model: type[Model], what: str) -> Model:

@@ -355,6 +355,18 @@ def test_a_sequential_look_reads_what_was_known_that_day(sample):
         read(sample.tables, config(sequential=True), as_of=start + pd.Timedelta(days=6))
 
 
+def test_a_fixed_readout_reads_a_window_on_its_last_day(sample):
+    """A 31-day window starting on day d ends on d + 30: readable on that day, not before."""
+    a, pay, start, window = pilot_in_pandas(sample)
+    out, _, _ = read(sample.tables, config(), as_of=start + pd.Timedelta(days=30))
+    money = _m(out, "collected_per_customer")
+    assert money.n.sum() == len(a)
+    paid = window.groupby("customer_id").amount.sum().reindex(a.customer_id, fill_value=0.0)
+    assert money.sum_y.sum() == pytest.approx(paid.sum())
+    with pytest.raises(ValueError, match="closed outcome window by"):
+        read(sample.tables, config(), as_of=start + pd.Timedelta(days=29))
+
+
 # --- decisions from hand-made sufficient statistics ---------------------------------------
 
 
@@ -446,24 +458,44 @@ def test_a_promise_kept_metric_matches_pandas(sample):
     customer's payments from the promise to its due date reach the amount (1 % tolerance)."""
     metrics = {"kept": {"type": "proportion", "table": "promises", "aggregate": "any",
                         "where": {"kept": [True]}},
+               "broken": {"type": "proportion", "table": "promises", "aggregate": "any",
+                          "where": {"kept": [False]}},
+               "kept_count": {"type": "mean", "table": "promises", "aggregate": "count",
+                              "where": {"kept": [True]}},
                "made": {"type": "mean", "table": "promises", "aggregate": "count"}}  # fmt: skip
     out, _, _ = read(sample.tables, config(metrics=metrics))
     a, pay, start, _ = pilot_in_pandas(sample)
     end = start + pd.Timedelta(days=31)
     c = sample.frame("contacts")
     c["at"], c["promise_due"] = pd.to_datetime(c["at"]), pd.to_datetime(c.promise_due)
-    p = c[(c.outcome == "promise") & (c["at"] >= start) & (c["at"] < end)]
-    j = p.merge(pay[["customer_id", "paid_at", "amount"]], on="customer_id", how="left")
-    j = j[(j.paid_at >= j["at"]) & (j.paid_at <= j.promise_due) & (j.paid_at < end)]
-    paid = j.groupby("contact_id").amount.sum().reindex(p.contact_id, fill_value=0.0).to_numpy()
-    due = (p.promise_due < end).to_numpy()
-    amount = p.promise_amount.to_numpy()
-    kept = due & np.where(np.isnan(amount), paid > 0, paid >= amount * 0.99)
-    kept_customers = set(p.customer_id[kept])
+
+    def judged(lo, hi, known=None):
+        """Promises made in [lo, hi), judged with what was known before ``known`` (default
+        ``hi``): (promises, due by then, kept)."""
+        known = hi if known is None else known
+        p = c[(c.outcome == "promise") & (c["at"] >= lo) & (c["at"] < hi)]
+        j = p.merge(pay[["customer_id", "paid_at", "amount"]], on="customer_id", how="left")
+        j = j[(j.paid_at >= j["at"]) & (j.paid_at <= j.promise_due) & (j.paid_at < known)]
+        paid = j.groupby("contact_id").amount.sum().reindex(p.contact_id, fill_value=0.0)
+        due = (p.promise_due < known).to_numpy()
+        amount = p.promise_amount.to_numpy()
+        return p, due, due & np.where(np.isnan(amount), paid > 0, paid >= amount * 0.99)
+
+    p, due, kept = judged(start, end)
+    broken = due & ~kept
     made = p.groupby("customer_id").size()
-    assert len(kept_customers) > 0 and (~due).any()  # the fixture has both cases
-    frame = a.assign(kept=a.customer_id.isin(kept_customers).astype(float),
+    assert kept.any() and broken.any() and (~due).any()  # the fixture has every case
+    # the covariate: promises of the 90 days before assignment, judged at assignment
+    before, _, kept_before = judged(start - pd.Timedelta(days=90), start)
+    late = judged(start - pd.Timedelta(days=90), start, known=end)[2]
+    assert (late & ~kept_before).any()  # judged later, some would count as kept: a leak
+    count = lambda ids: pd.Series(ids).value_counts().reindex(a.customer_id, fill_value=0)  # noqa: E731
+    frame = a.assign(kept=a.customer_id.isin(set(p.customer_id[kept])).astype(float),
+                     broken=a.customer_id.isin(set(p.customer_id[broken])).astype(float),
+                     kept_count=count(p.customer_id[kept]).to_numpy(float),
+                     kept_before=count(before.customer_id[kept_before]).to_numpy(float),
                      made=made.reindex(a.customer_id, fill_value=0).to_numpy(float))  # fmt: skip
     for (seg, arm), g in frame.groupby(["segment", "arm"]):
-        assert _m(out, "kept").loc[(seg, arm), "sum_y"] == g.kept.sum()
-        assert _m(out, "made").loc[(seg, arm), "sum_y"] == g.made.sum()
+        for metric in ("kept", "broken", "kept_count", "made"):
+            assert _m(out, metric).loc[(seg, arm), "sum_y"] == g[metric].sum(), metric
+        assert _m(out, "kept_count").loc[(seg, arm), "sum_x"] == g.kept_before.sum()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ..errors import ConfigError
 from ..yamlconfig import VersionedConfig, folder_of, load_model
 from .metrics import BUILT_IN, MetricSpec
+
+#: a declared metric's name
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class ExperimentConfig(VersionedConfig):
@@ -52,6 +56,11 @@ class ExperimentConfig(VersionedConfig):
 
     @model_validator(mode="after")
     def _primary(self) -> ExperimentConfig:
+        unknown = sorted(set(self.cost_per_customer) - set(self.arm_names()))
+        if unknown:
+            raise ValueError(
+                f"cost_per_customer: {unknown} are not arms of the design {self.arm_names()}"
+            )
         clash = sorted(set(self.metrics) & set(BUILT_IN))
         if clash:
             raise ValueError(f"metrics: {clash} are built-in metric names; choose other names")
@@ -80,17 +89,54 @@ class ExperimentConfig(VersionedConfig):
         out["recovery_rate"].mde = self.mde_recovery_rate
         return out | dict(self.metrics)
 
-    @field_validator("arms")
+    @field_validator("arms", mode="before")
     @classmethod
     def _arms(cls, v):
-        per = list(v.values()) if all(isinstance(x, dict) for x in v.values()) else [v]
-        for w in per:
+        shape = "arm -> weight ({champion: 0.8, challenger: 0.2}) or segment -> {arm: weight}"
+        if not isinstance(v, dict) or not v:
+            raise ValueError(f"expected {shape}, got {v!r}")
+        nested = [isinstance(x, dict) for x in v.values()]
+        if any(nested) and not all(nested):
+            raise ValueError(f"mixes weights and segments; expected {shape}")
+        per = v if all(nested) else {None: v}
+        out = {}
+        for seg, w in per.items():
+            where = "" if seg is None else f"segment '{seg}': "
+            bad = {arm: x for arm, x in w.items()
+                   if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x < float("inf")}  # fmt: skip
+            if bad:
+                raise ValueError(f"{where}a weight is a number >= 0, got {bad}")
             if len(w) < 2:
                 raise ValueError(
-                    f"an experiment needs a champion and at least one challenger, got {list(w)}"
+                    f"{where}an experiment needs a champion and at least one challenger, got {list(w)}"
                 )
-            if any(not (0 <= x < float("inf")) for x in w.values()) or sum(w.values()) <= 0:
-                raise ValueError(f"weights must be non-negative and not all zero, got {w}")
+            if sum(w.values()) <= 0:
+                raise ValueError(f"{where}weights must not all be zero, got {w}")
+            weights = {str(arm): float(x) for arm, x in w.items()}
+            if seg is None:
+                return weights
+            out[str(seg)] = weights
+        return out
+
+    def arm_names(self) -> list[str]:
+        """Every arm of the design, the champion first."""
+        per = self.arms.values() if self.nested_arms else [self.arms]
+        return list(dict.fromkeys(arm for w in per for arm in w))
+
+    @property
+    def nested_arms(self) -> bool:
+        """The weights are given per segment."""
+        return all(isinstance(v, dict) for v in self.arms.values())
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_names(cls, v: dict[str, MetricSpec]) -> dict[str, MetricSpec]:
+        for name in v:
+            if not NAME.match(name):
+                raise ValueError(
+                    f"'{name}': a metric name is lower case letters, digits and _, starting "
+                    "with a letter (it names columns and report rows)"
+                )
         return v
 
     @field_validator("mde_payer_rate")

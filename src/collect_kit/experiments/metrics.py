@@ -5,7 +5,8 @@ each customer's outcome window, ``[assigned_at, horizon)``:
 
 - ``table``: ``payments``, ``contacts`` or ``promises`` (the contacts with outcome
   ``promise``, with ``kept``: whether the customer's payments from the promise to its due
-  date reached the amount; null while not yet due at the horizon);
+  date reached the amount; null while not yet due at the horizon, so such a promise is
+  neither ``kept: [true]`` nor ``kept: [false]``);
 - ``aggregate``: ``sum`` of ``column`` (payments: ``amount``; contacts: ``cost``),
   ``count`` of rows, or ``any`` (at least one row);
 - ``where``: column -> accepted values (e.g. ``outcome: [right_party, promise, refused]``);
@@ -36,6 +37,8 @@ FILTERABLE = {
     "contacts": ("channel", "outcome", "agent", "queue"),
     "promises": ("channel", "agent", "queue", "kept"),
 }
+#: filterable columns without a code list: their values are checked against the data
+FREE_TEXT = ("method", "agent", "queue")
 #: the columns a ``sum`` may add up, per table (the first is the default)
 SUMMABLE = {"payments": ("amount",), "contacts": ("cost",), "promises": ("promise_amount",)}
 
@@ -79,6 +82,14 @@ class MetricSpec(BaseModel):
             raise ValueError("denominator: only a ratio metric has one")
         if self.type != "proportion" and self.at_least is not None:
             raise ValueError("at_least: only a proportion metric has a threshold")
+        if self.at_least is not None and self.aggregate == "any":
+            raise ValueError("at_least: 'any' is already yes/no; use aggregate: count or sum for a threshold")  # fmt: skip
+        if self.at_least == "balance" and (self.table, self.aggregate) != ("payments", "sum"):
+            raise ValueError("at_least: 'balance' compares the sum of payments with the balance at assignment (table: payments, aggregate: sum)")  # fmt: skip
+        if isinstance(self.at_least, float) and not 0 < self.at_least < float("inf"):
+            raise ValueError(f"at_least: a threshold is a positive number (a customer with nothing counts as 'no'), got {self.at_least}")  # fmt: skip
+        if self.type == "proportion" and self.mde is not None and self.mde >= 1:
+            raise ValueError(f"mde: a proportion's MDE is a fraction in (0, 1) (0.03 = 3 points), got {self.mde}")  # fmt: skip
         if self.type == "proportion":
             self.cuped = False  # a proportion keeps its own test (DESIGN §9)
         return self
@@ -111,19 +122,12 @@ BUILT_IN: dict[str, MetricSpec] = {
 }  # fmt: skip
 
 
-def _in(column, values):
-    """A ``where`` test; ``kept`` compares booleans (null -> not kept)."""
-    if all(isinstance(v, bool) for v in values):
-        return column.fill_null(False).isin(values) if False in values else column.fill_null(False)
-    return column.isin(values)
-
-
 def _value(j: Table, spec: MetricSpec, when) -> ibis.Expr:
     """The metric's per-customer aggregate over the rows of ``j`` where ``when`` holds."""
     cond = when
     for col, values in spec.where.items():
-        cond = cond & _in(j[col], values)
-    cond = cond.fill_null(False)
+        cond = cond & j[col].isin(values)
+    cond = cond.fill_null(False)  # a null (a promise not yet due) matches no ``where``
     if spec.aggregate == "sum":
         return j[spec.column].cast("float64").sum(where=cond).fill_null(0.0)
     counted = cond.cast("int64").sum().fill_null(0)
@@ -265,20 +269,24 @@ def _owed_before(a: Table, tables: Mapping[str, Table]) -> Table:
 def _promises(a: Table, contacts: Table, payments: Table, pre, tolerance: float) -> Table:
     """Promise contacts of the assigned customers (pre-period and window), with ``kept``:
     payments from the promise to its due date reached the amount (x (1 - tolerance));
-    null while the due date is not before the horizon."""
+    null while the due date is not before the horizon. A pre-period promise is judged at
+    assignment (its payments and due date before ``assigned_at``), so the covariate uses
+    nothing that happened after randomisation."""
     p = contacts.filter(contacts.outcome == "promise")
     j = a.select("customer_id", "assigned_at", "horizon").join(
         p, [a.customer_id == p.customer_id, p.at >= a.assigned_at - pre, p.at < a.horizon]
     )
     j = j.select(*[c for c in j.columns if not c.endswith("_right")])
+    # a pre-period promise (the CUPED covariate) is judged on what was known at assignment
+    j = j.mutate(until=ibis.ifelse(j.at < j.assigned_at, j.assigned_at, j.horizon))
     pay = payments.select(pay_customer="customer_id", paid_at="paid_at", paid="amount")
     k = j.left_join(pay, [j.customer_id == pay.pay_customer, pay.paid_at >= j.at,
-                          pay.paid_at <= j.promise_due, pay.paid_at < j.horizon])  # fmt: skip
+                          pay.paid_at <= j.promise_due, pay.paid_at < j.until])  # fmt: skip
     extra = [c for c in ("agent", "queue") if c in j.columns]
-    per = k.group_by("customer_id", "contact_id", "assigned_at", "horizon", "at", "channel",
-                     "promise_due", "promise_amount", *extra).aggregate(paid=k.paid.sum())  # fmt: skip
+    per = k.group_by("customer_id", "contact_id", "assigned_at", "horizon", "until", "at",
+                     "channel", "promise_due", "promise_amount", *extra).aggregate(paid=k.paid.sum())  # fmt: skip
     paid = per.paid.fill_null(0.0)
-    due = per.promise_due < per.horizon
+    due = per.promise_due < per.until
     kept = ibis.cases(
         (~due, ibis.null("boolean")),
         (per.promise_amount.isnull(), paid > 0),

@@ -1,10 +1,11 @@
 """Readout of a champion/challenger experiment: engine sums, then the statistics and decisions.
 
 1. :func:`outcome_stats` (engine): the customers to read at ``as_of`` and each one's
-   outcome window. A fixed-horizon readout reads the customers whose window has closed
-   (``assigned_at + window_days <= as_of``). A sequential look at ``as_of`` reads every
-   customer assigned at least 7 days earlier, with outcomes up to ``min(as_of,
-   assigned_at + window_days)``. Only sums per segment x arm x metric come back
+   outcome window ``[assigned_at, assigned_at + window_days)``. A fixed-horizon readout
+   reads the customers whose window has closed (its last day, ``assigned_at +
+   window_days - 1``, is on or before ``as_of``). A sequential look at ``as_of`` reads
+   every customer assigned at least 7 days earlier, with outcomes up to ``min(as_of,
+   assigned_at + window_days - 1)``. Only sums per segment x arm x metric come back
    (:mod:`.metrics`).
 2. :func:`compare`: per segment x challenger x metric, the champion against the challenger
    (:mod:`.stats`): proportions by the score test, means by Welch, ratios by the delta
@@ -106,7 +107,7 @@ def _population(a: Table, experiment_id: str, as_of, window_days: int, sequentia
         horizon = ibis.least(a.assigned_at + window, end + ibis.interval(days=1))
         when = f"by {pd.Timestamp(as_of).date()} (a look reads customers assigned {LOOK_DELAY_DAYS} days or more before it)"  # fmt: skip
     else:
-        readable = a.assigned_at + window <= end
+        readable = a.assigned_at + window <= end + ibis.interval(days=1)  # last day <= as_of
         horizon = a.assigned_at + window
         when = f"has a closed outcome window by {pd.Timestamp(as_of).date()}"
     if _check_assignments(a, experiment_id, readable) == 0:

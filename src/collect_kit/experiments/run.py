@@ -20,6 +20,7 @@ from ..periods import parse_date
 from .assign import assign_arms
 from .config import ExperimentConfig, load_experiment
 from .design import design
+from .metrics import FREE_TEXT
 from .readout import (
     WEEKS_PER_MONTH,
     Settings,
@@ -237,6 +238,7 @@ def readout_experiment(
         )
     specs = cfg.metric_specs()
     settings = Settings.of(cfg)
+    _check_where_values(cfg, config_path, t)
     try:
         out = outcome_stats(
             t, cfg.experiment_id, end, specs, cfg.window_days, cfg.pre_days, cfg.winsorize,
@@ -246,6 +248,7 @@ def readout_experiment(
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    _check_design(cfg, config_path, out.arms)
     results, overall = compare(out.moments, cfg.arms, specs, settings)
     curves, tests = survival_readout(
         survival_counts(t, cfg.experiment_id, end, cfg.window_days, cfg.sequential), cfg.arms
@@ -266,6 +269,58 @@ def readout_experiment(
         cfg, statistics, moments, results, overall, curves, tests,
         heterogeneity(results, cfg.alpha), rec, end, portfolio.currency, looks,
     )  # fmt: skip
+
+
+def _check_design(cfg: ExperimentConfig, path, read: pd.DataFrame) -> None:
+    """The assignments read (segment, arm) are what the config designs: every segment
+    has weights, every arm is one of the config's."""
+    where = f"{path}: arms"
+    if cfg.nested_arms:
+        missing = sorted(set(read.segment) - set(cfg.arms), key=_natural)
+        if missing:
+            raise ConfigError(
+                f"{where}: no weights for segment(s) {missing}, which experiment "
+                f"'{cfg.experiment_id}' assigned customers to; give every segment's weights, or "
+                "one arm -> weight mapping for all segments"
+            )
+    for seg, g in read.groupby("segment", sort=False):
+        designed = cfg.arms[seg] if cfg.nested_arms else cfg.arms
+        extra = sorted(set(g.arm) - set(designed))
+        if extra:
+            raise ConfigError(
+                f"{where}: experiment '{cfg.experiment_id}' assigned customers of segment "
+                f"'{seg}' to arm(s) {extra}, which the config does not design "
+                f"({list(designed)}); add them with their weights or fix the assignments"
+            )
+
+
+def _check_where_values(cfg: ExperimentConfig, path, tables) -> None:
+    """A metric's ``where`` on a free-text column (agent, queue, method) names values the
+    data has: a misspelt agent would otherwise read out as a metric of zero."""
+    for name, spec in cfg.metrics.items():
+        table = tables.get("contacts" if spec.table == "promises" else spec.table)
+        for column, values in spec.where.items():
+            if table is None or column == "kept":
+                continue
+            if column not in table.columns:
+                raise ConfigError(
+                    f"{path}: metrics.{name}.where.{column}: {spec.table} has no column "
+                    f"'{column}' in this portfolio (an optional column its sources do not map)"
+                )
+            if column not in FREE_TEXT:
+                continue  # coded columns were checked against their codes with the config
+            present = set(
+                table.filter(table[column].isin(values))
+                .select(column)
+                .distinct()
+                .to_pandas()[column]
+            )
+            absent = [v for v in values if v not in present]
+            if absent:
+                raise ConfigError(
+                    f"{path}: metrics.{name}.where.{column}: {absent} never appear in "
+                    f"{spec.table}.{column}"
+                )
 
 
 def look_dates(first: pd.Timestamp, as_of) -> list[pd.Timestamp]:
