@@ -453,6 +453,36 @@ def test_decisions_read_in_both_languages(hand_made):
         assert ("Worse" in text) and ("Futile" in text)
 
 
+def test_better_on_payers_but_dearer_than_it_brings_is_flagged():
+    """Primary metric payer rate: the challenger wins on payers, but its extra cost (50 a
+    customer) exceeds what it adds per customer (+10): run_challenger with reason net_loss,
+    money negative, said in both languages and kept out of "would bring"."""
+    from collect_kit.experiments.run import ExperimentReadout
+    from collect_kit.reports.experiment import decision_text, recommendation_sentence
+    from collect_kit.reports.format import Formatter
+
+    frame = pd.DataFrame(
+        _arm_rows("Costly", "champion", 4000, 1000.0, 2000.0, 0.30 * 4000)
+        + _arm_rows("Costly", "challenger", 1000, 1010.0, 2000.0, 0.45 * 1000)
+    ).fillna(0.0)
+    cfg = config(primary_metric="payer_rate", cost_per_customer={"challenger": 50.0})
+    results, overall = compare(frame, W, cfg.metric_specs(), Settings.of(cfg))
+    rec = decide(results, cfg.metric_specs(), Settings.of(cfg), {"Costly": 300.0},
+                 cfg.cost_per_customer, W)  # fmt: skip
+    row = rec.iloc[0]
+    assert (row.code, row.reason, row.metric) == ("run_challenger", "net_loss", "payer_rate")
+    assert row.money_per_month == pytest.approx((10.0 - 50.0) * 300)
+    empty = pd.DataFrame()
+    r = ExperimentReadout(cfg, empty, empty, results, overall, empty, empty, empty, rec,
+                          pd.Timestamp("2026-10-31"), "CLP")  # fmt: skip
+    for language, words, loses in (("en", "costs more than it brings", "loses"),
+                                   ("es", "cuesta más de lo que aporta", "pierde")):  # fmt: skip
+        fmt = Formatter(language, "CLP")
+        assert words in decision_text(r, row, fmt)
+        text = recommendation_sentence(r, fmt)
+        assert loses in text and fmt.money(12_000) in text and "would bring" not in text
+
+
 def test_a_promise_kept_metric_matches_pandas(sample):
     """``promises`` metrics: a promise made in the window, due before its end, kept when the
     customer's payments from the promise to its due date reach the amount (1 % tolerance)."""

@@ -180,6 +180,18 @@ def test_relative_lift_of_proportions_by_the_delta_method():
     )
 
 
+def test_the_relative_interval_stays_within_the_possible_range():
+    """3 payers of 20 against 1 of 20: the symmetric delta interval goes below -100 %
+    (a lift no non-negative metric can have); its lower end is cut at -100 %."""
+    r = proportion_test(counts(20, 3), counts(20, 1))
+    p0, p1 = 3 / 20, 1 / 20
+    se = math.sqrt(p1 * (1 - p1) / (20 * p0**2) + p1**2 * p0 * (1 - p0) / (20 * p0**4))
+    q = stats.norm.ppf(0.975)
+    assert p1 / p0 - 1 - q * se < -1  # the uncut interval is impossible
+    assert r.relative_ci_low[0] == -1.0
+    assert r.relative_ci_high[0] == pytest.approx(p1 / p0 - 1 + q * se)
+
+
 # --- means, CUPED, ratios -------------------------------------------------------------------
 
 

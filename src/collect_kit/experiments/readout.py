@@ -448,7 +448,9 @@ def decide(
 
     - ``run_challenger``: better on the primary metric with a Holm-adjusted p < alpha;
       ``money_per_month`` = (effect on collected per customer - the challenger's extra cost)
-      x the segment's customers per month, with the interval's ends (currency);
+      x the segment's customers per month, with the interval's ends (currency); ``reason``
+      ``net_loss`` when that money is negative (better on the metric, e.g. more payers,
+      but its cost exceeds the money it brings: a roll-out to weigh, not to take);
     - ``stop_challenger``, ``reason`` ``worse`` (worse with Holm p < alpha; the money it
       loses per month while it runs = the same effect x the customers it receives a month)
       or ``futile`` (the interval's end on the better side is short of the MDE: an effect
@@ -503,7 +505,9 @@ def decide(
 
         if r.p_holm == r.p_holm and r.p_holm < s.alpha and est == est:
             if sign * est > 0:
-                rows.append(row | {"code": "run_challenger"} | _money(money, extra_cost, per_month))
+                gain = _money(money, extra_cost, per_month)
+                loses = gain.get("money_per_month", 0.0) < 0  # better, but dearer than it brings
+                rows.append(row | {"code": "run_challenger", "reason": "net_loss" if loses else ""} | gain)  # fmt: skip
             else:
                 rows.append(row | {"code": "stop_challenger", "reason": "worse"} | _money(money, extra_cost, per_month * share))  # fmt: skip
             continue

@@ -516,11 +516,12 @@ def readout_table(r: ExperimentReadout, overall: bool = False) -> pd.DataFrame:
 
 
 def decision_table(r: ExperimentReadout) -> pd.DataFrame:
-    """The decisions per segment x challenger, money rounded to whole currency units."""
+    """The decisions per segment x challenger (``metric``: the primary metric that decides),
+    money rounded to whole currency units."""
     d = r.recommendations
     if d.empty:
         return d
-    out = d[["segment", "challenger", "code", "reason"]].copy()
+    out = d[["segment", "challenger", "metric", "code", "reason"]].copy()
     for col in (
         "money_per_month",
         "money_ci_low",

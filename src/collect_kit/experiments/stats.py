@@ -163,7 +163,10 @@ def _relative(m0, m1, var0, var1, n0, n1, alpha, df, estimate=None, base=None, v
 
     Independent arms: var(m1 / m0) ~ var1 / (n1 m0^2) + m1^2 var0 / (n0 m0^4). With
     ``estimate`` / ``base`` (pooled CUPED: the adjusted difference over the unadjusted
-    champion mean), ``v_base`` gives that variance directly.
+    champion mean), ``v_base`` gives that variance directly. Every metric is a sum, count
+    or share of non-negative values, so the true lift is at least -100 %: the interval's
+    lower end is cut there (the symmetric delta interval can cross it in small samples;
+    cutting to the parameter's range keeps its coverage).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         if estimate is None:
@@ -176,7 +179,7 @@ def _relative(m0, m1, var0, var1, n0, n1, alpha, df, estimate=None, base=None, v
         q = _quantile(alpha, df)
         stat = rel / se
     nan = np.full(np.shape(rel), np.nan)
-    return (np.where(bad, nan, rel), se, np.where(bad, nan, rel - q * se),
+    return (np.where(bad, nan, rel), se, np.where(bad, nan, np.maximum(rel - q * se, -1.0)),
             np.where(bad, nan, rel + q * se), np.where(bad, nan, _two_sided(stat, df)))  # fmt: skip
 
 

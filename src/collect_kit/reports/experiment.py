@@ -395,7 +395,8 @@ def decision_text(r: ExperimentReadout, row, fmt: Formatter) -> str:
     metric = metric_label(r, r.config.primary_metric, fmt.language)
     code, reason = row.code, row.reason
     if code == "run_challenger":
-        return sentence("decision_run_challenger", fmt, challenger=row.challenger)
+        key = "decision_run_net_loss" if reason == "net_loss" else "decision_run_challenger"
+        return sentence(key, fmt, challenger=row.challenger, metric=metric)
     if code == "stop_challenger":
         if reason == "worse":
             return sentence("decision_stop_worse", fmt, metric=metric)
@@ -445,7 +446,8 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     rec = recommendation_frame(r, fmt)
     rec = rec[~rec.smallest_arm.map(is_small)]
     es = fmt.language == "es"
-    wins = rec[rec.code == "run_challenger"]
+    losses = rec[(rec.code == "run_challenger") & (rec.reason == "net_loss")]
+    wins = rec[(rec.code == "run_challenger") & (rec.reason != "net_loss")]
     if r.portfolio_srm:
         return srm_sentence(r, fmt)
     if r.config.aa:
@@ -454,7 +456,7 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
             if es
             else "A/A check: no strategy is recommended; it calibrates the method."
         )
-    stops = _stop_sentence(rec, fmt)
+    stops = _net_loss_sentence(r, losses, fmt) + _stop_sentence(rec, fmt)
     if wins.empty:
         testing = list(rec.loc[rec.code == "keep_testing", "segment"])
         tail = (
@@ -479,6 +481,18 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
         f"Rolling the challenger out in {segs} would bring {fmt.money(total)} per month "
         f"(sum of the per-segment 95 % CIs: {fmt.number(lo)} to {fmt.number(hi)})."
     ) + stops
+
+
+def _net_loss_sentence(r: ExperimentReadout, losses: pd.DataFrame, fmt: Formatter) -> str:
+    """ " In ... the challenger is better on ... but loses ... per month." (run_challenger
+    with reason net_loss)."""
+    metric = metric_label(r, r.config.primary_metric, fmt.language)
+    return "".join(
+        " " + sentence("run_net_loss_sentence", fmt, segments=row.segment, metric=metric,
+                       money=fmt.money(-row.money_per_month), low=fmt.number(-row.money_ci_high),
+                       high=fmt.number(-row.money_ci_low))  # fmt: skip
+        for row in losses.itertuples()
+    )
 
 
 def _stop_sentence(rec: pd.DataFrame, fmt: Formatter) -> str:

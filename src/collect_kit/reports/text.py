@@ -163,8 +163,16 @@ SENTENCES: dict[str, dict[str, str]] = {
         "({rate} con el evento): AUC {auc}, Gini {gini}. Solo {feature}: AUC {base_auc}.",
     },
     "decision_run_challenger": {
-        "en": "Run the challenger ({challenger})",
-        "es": "Usar el desafiante ({challenger})",
+        "en": "Run the challenger ({challenger}): better on {metric}",
+        "es": "Usar el desafiante ({challenger}): mejor en {metric}",
+    },
+    "decision_run_net_loss": {
+        "en": "Better on {metric}, but it costs more than it brings: weigh before running the challenger ({challenger})",
+        "es": "Mejor en {metric}, pero cuesta más de lo que aporta: evaluar antes de usar el desafiante ({challenger})",
+    },
+    "run_net_loss_sentence": {
+        "en": "In {segments} the challenger is better on {metric} but, net of its cost, loses {money} per month (95 % CI {low} to {high}).",
+        "es": "En {segments} el desafiante es mejor en {metric} pero, descontado su costo, pierde {money} por mes (IC 95 % {low} a {high}).",
     },
     "decision_stop_worse": {
         "en": "Stop the challenger: worse on {metric}",
