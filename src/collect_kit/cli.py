@@ -489,21 +489,23 @@ def experiment_readout(
     ),
 ) -> None:
     """Per-segment effects with intervals, SRM, multiplicity, survival and recommendations."""
-    from .experiments.run import decision_table, readout_experiment, readout_lines, readout_table
+    from .experiments import run as ex
 
-    r = readout_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
-    for line in readout_lines(r):
+    r = ex.readout_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
+    for line in ex.readout_lines(r):
         out.print(line, markup=False, highlight=False)
-    _print_frame(readout_table(r), f"Readout of {r.config.experiment_id} as of {r.as_of.date()}")
-    _print_frame(readout_table(r, overall=True), "All segments (post-stratified)")
+    _print_frame(ex.readout_table(r), f"Readout of {r.config.experiment_id} as of {r.as_of.date()}")
+    _print_frame(ex.readout_table(r, overall=True), "All segments (post-stratified)")
+    out.print(ex.LEGEND, markup=False, highlight=False)
     if len(r.looks):
-        looks = r.looks.assign(look=r.looks.look.dt.date)
-        for col in ("p_value", "seq_p_value", "p_holm"):
-            looks[col] = looks[col].map(lambda p: "" if p != p else f"{p:.3g}")
-        _print_frame(looks, "Weekly looks (primary metric; always-valid interval and p)")
+        _print_frame(
+            ex.looks_table(r), "Weekly looks (primary metric; always-valid interval and p)"
+        )
+        for line in ex.looks_lines(r):
+            out.print(line, markup=False, highlight=False)
     _print_frame(r.logrank.round(4), "Time to first payment (log-rank)")
     _print_frame(r.heterogeneity.round(4), "Heterogeneity across segments (Cochran's Q)")
-    _print_frame(decision_table(r), "Decisions")
+    _print_frame(ex.decision_table(r), "Decisions")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`

@@ -38,8 +38,10 @@ def test_readout_command(sample_db):
         "log-rank",
         "Cochran",
         "Decisions",
+        "* the primary metric: the only one that decides",  # the marks explained
     ):
         assert text in r.output, text
+    assert not re.search(r"\bnan\b", r.output, re.IGNORECASE)
     # p-values to 3 significant digits, not rounded to 4 decimals
     ps = re.findall(r"p = ([0-9.]+)", r.output)
     assert ps and all(len(p.split(".")[-1].lstrip("0")) <= 3 for p in ps)

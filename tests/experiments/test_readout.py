@@ -172,6 +172,13 @@ def test_bad_experiments_are_refused_or_explicit(sample):
     low = results[results.segment == "Low risk"]
     assert low.reason.str.len().gt(0).all() and low.estimate.isna().all()
     assert set(low.metric) == set(SPECS)
+    # ... and the terminal table says why instead of printing "nan"
+    from collect_kit.experiments.run import ExperimentReadout, readout_table
+
+    e = pd.DataFrame()
+    r = ExperimentReadout(config(), e, e, results, e, e, e, e, e, pd.Timestamp("2026-10-31"), "CLP")
+    text = readout_table(r).to_string()
+    assert "nan" not in text.lower() and low.reason.iloc[0] in text
 
 
 def test_aa_readout_is_labelled_a_calibration_check(sample):
@@ -365,6 +372,22 @@ def test_a_fixed_readout_reads_a_window_on_its_last_day(sample):
     assert money.sum_y.sum() == pytest.approx(paid.sum())
     with pytest.raises(ValueError, match="closed outcome window by"):
         read(sample.tables, config(), as_of=start + pd.Timedelta(days=29))
+
+
+def test_looks_that_reread_the_same_customers_are_found():
+    from collect_kit.experiments.run import rereads
+
+    days = pd.to_datetime(["2026-01-08", "2026-01-15", "2026-01-22", "2026-01-29"])
+
+    def looks(new):
+        return pd.DataFrame({"look": list(days) * 2, "segment": ["A"] * 4 + ["B"] * 4,
+                             "new_customers": new})  # fmt: skip
+
+    assert rereads(looks([100, 50, 40, 30, 10, 5, 0, 2])) is None  # still growing
+    # nobody new in any segment from the third look (B's 0 at the third look alone is not it)
+    assert rereads(looks([100, 50, 0, 0, 10, 5, 0, 0])) == days[2]
+    assert rereads(looks([100, 0, 0, 0, 10, 0, 0, 0])) == days[1]  # a one-off assignment
+    assert rereads(pd.DataFrame()) is None
 
 
 # --- decisions from hand-made sufficient statistics ---------------------------------------

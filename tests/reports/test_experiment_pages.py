@@ -225,3 +225,8 @@ def test_sequential_status_and_the_overall_row_in_both_languages(portfolio, tmp_
     # the look read what was known on March 20: customers assigned by March 13
     a = portfolio.tables["assignments"].to_pandas()
     assert r.statistics.n.sum() == (a.experiment_id == "sms_call_pilot").sum()
+    # the pilot assigned everyone on March 1: the look of March 15 re-reads the same people
+    assert list(r.looks.groupby("look").new_customers.sum()) == [r.statistics.n.sum(), 0]
+    assert "From the look of 2026-03-15 nobody new is read" in ex.decision_note(r, EN)
+    assert "Desde la revisión del 15-03-2026 no se lee a nadie nuevo" in ex.decision_note(r, ES)
+    assert "<th>New</th>" in ex.looks_table(r, EN) and "<th>Nuevos</th>" in ex.looks_table(r, ES)

@@ -355,10 +355,25 @@ def weekly_looks(tables, cfg: ExperimentConfig, first: pd.Timestamp, as_of) -> p
     )
     prim = results[results.used & (results.metric == cfg.primary_metric)].copy()
     prim["customers"] = prim.n_champion + prim.n_challenger
+    prim = prim.sort_values(["segment", "challenger", "look"], kind="stable")
+    before = prim.groupby(["segment", "challenger"], sort=False).customers.shift(fill_value=0)
+    prim["new_customers"] = prim.customers - before
     prim["decided"] = prim.p_holm < cfg.alpha
-    cols = ["look", "segment", "challenger", "customers", "estimate", "p_value", "seq_ci_low",
-            "seq_ci_high", "seq_p_value", "p_holm", "decided"]  # fmt: skip
-    return prim[cols].reset_index(drop=True)
+    cols = ["look", "segment", "challenger", "customers", "new_customers", "estimate", "p_value",
+            "seq_ci_low", "seq_ci_high", "seq_p_value", "p_holm", "decided"]  # fmt: skip
+    return prim[cols].sort_values("look", kind="stable").reset_index(drop=True)
+
+
+def rereads(looks: pd.DataFrame) -> pd.Timestamp | None:
+    """The first weekly look from which nobody new is read (the same customers with longer
+    outcome windows: a one-off assignment, or an intake that stopped), or None. The
+    always-valid guarantee is for customers arriving over time; such looks are information."""
+    if looks is None or looks.empty:
+        return None
+    per_look = looks.groupby("look").new_customers.sum().sort_index()
+    grew = per_look[per_look > 0]
+    later = per_look[per_look.index > grew.index.max()] if len(grew) else per_look
+    return None if later.empty else pd.Timestamp(later.index.min())
 
 
 def first_assignment(assignments: TableLike, experiment_id: str) -> pd.Timestamp | None:
@@ -467,8 +482,30 @@ def _in_order(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def _p3(p: float) -> str:
-    """A p-value to 3 significant digits."""
+    """A p-value to 3 significant digits ("" when there is none)."""
     return "" if p != p else f"{p:.3g}"
+
+
+def _g4(v: float) -> str:
+    """A number to 4 significant digits ("" when there is none)."""
+    return "" if v != v else f"{v:.4g}"
+
+
+def _interval(lo: float, hi: float, form=_g4) -> str:
+    return "" if lo != lo or hi != hi else f"[{form(lo)}, {form(hi)}]"
+
+
+def _percent(v: float) -> str:
+    return f"{v:+.1%}"
+
+
+#: what the marks of :func:`readout_table` mean, printed under it
+LEGEND = (
+    "* the primary metric: the only one that decides (Holm over segments x challengers: "
+    "p_holm). (info): the unadjusted result beside the CUPED one, for information. p: "
+    "two-sided, to 3 significant digits; z or t (Welch df) is the test statistic; relative: "
+    "the lift over the champion with its interval."
+)
 
 
 def readout_lines(r: ExperimentReadout) -> list[str]:
@@ -498,21 +535,53 @@ def readout_table(r: ExperimentReadout, overall: bool = False) -> pd.DataFrame:
                         "metric": f.metric + np.where(f.role == "primary", " *", ""),
                         "adjustment": f.adjustment + np.where(f.used, "", " (info)"),
                         "n_champion": f.n_champion, "n_challenger": f.n_challenger})  # fmt: skip
-    out["estimate"] = f.estimate.map(lambda v: f"{v:.4g}")
-    out["ci"] = [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(f.ci_low, f.ci_high, strict=True)]
+    out["estimate"] = f.estimate.map(_g4)
+    out["ci"] = [_interval(lo, hi) for lo, hi in zip(f.ci_low, f.ci_high, strict=True)]
     stat = np.where(np.isinf(f.df), "z", "t")
-    out["statistic"] = [f"{k} = {v:.3g}" + ("" if k == "z" else f" (df {d:.0f})")
+    out["statistic"] = ["" if v != v else f"{k} = {v:.3g}" + ("" if k == "z" else f" (df {d:.0f})")
                         for k, v, d in zip(stat, f.statistic, f.df, strict=True)]  # fmt: skip
     out["p"] = f.p_value.map(_p3)
-    out["relative"] = [f"{v:+.1%} [{lo:+.1%}, {hi:+.1%}]" for v, lo, hi in
+    out["relative"] = ["" if v != v else f"{v:+.1%} " + _interval(lo, hi, _percent) for v, lo, hi in
                        zip(f.relative, f.relative_ci_low, f.relative_ci_high, strict=True)]  # fmt: skip
     if "p_holm" in f:
         out["p_holm"] = f.p_holm.map(_p3)
     if r.config.sequential and "seq_p_value" in f:
-        out["always_valid_ci"] = [f"[{lo:.4g}, {hi:.4g}]" if lo == lo else ""
-                                  for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
+        out["always_valid_ci"] = [_interval(lo, hi) for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
         out["always_valid_p"] = f.seq_p_value.map(_p3)
+    if "reason" in f:
+        out["note"] = f.reason.fillna("")
     return out
+
+
+def looks_table(r: ExperimentReadout) -> pd.DataFrame:
+    """A sequential test's weekly looks as text for a terminal: customers read (and new
+    since the look before), the primary metric's difference, its fixed-horizon p, the
+    always-valid interval and p, and whether Holm at that look decides."""
+    f = r.looks
+    if f is None or f.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "look": f.look.dt.date, "segment": f.segment, "challenger": f.challenger,
+        "customers": f.customers.map("{:,.0f}".format),
+        "new": f.new_customers.map("{:,.0f}".format),
+        "estimate": f.estimate.map(_g4), "p": f.p_value.map(_p3),
+        "always_valid_ci": [_interval(lo, hi) for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)],
+        "always_valid_p": f.seq_p_value.map(_p3), "p_holm": f.p_holm.map(_p3),
+        "decided": np.where(f.decided, "yes", ""),
+    })  # fmt: skip
+
+
+def looks_lines(r: ExperimentReadout) -> list[str]:
+    """What the weekly looks can be trusted for, in words (empty when nothing to say)."""
+    since = rereads(r.looks)
+    if since is None:
+        return []
+    return [
+        f"From the look of {since.date()} nobody new is read: the looks re-read the same "
+        "customers with longer outcome windows. The always-valid guarantee is for customers "
+        "arriving over time, so read these looks as information and decide on the full "
+        "windows (a fixed-horizon readout once they have closed)."
+    ]
 
 
 def decision_table(r: ExperimentReadout) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import NoResultsYetError
 from ..experiments.config import ExperimentConfig, load_experiment
 from ..experiments.design import design
-from ..experiments.run import ExperimentReadout, readout_experiment
+from ..experiments.run import ExperimentReadout, readout_experiment, rereads
 from .format import WITHHELD, Formatter, html_table, is_small
 from .text import label, sentence
 
@@ -488,9 +488,16 @@ def _net_loss_sentence(r: ExperimentReadout, losses: pd.DataFrame, fmt: Formatte
     with reason net_loss)."""
     metric = metric_label(r, r.config.primary_metric, fmt.language)
     return "".join(
-        " " + sentence("run_net_loss_sentence", fmt, segments=row.segment, metric=metric,
-                       money=fmt.money(-row.money_per_month), low=fmt.number(-row.money_ci_high),
-                       high=fmt.number(-row.money_ci_low))  # fmt: skip
+        " "
+        + sentence(
+            "run_net_loss_sentence",
+            fmt,
+            segments=row.segment,
+            metric=metric,
+            money=fmt.money(-row.money_per_month),
+            low=fmt.number(-row.money_ci_high),
+            high=fmt.number(-row.money_ci_low),
+        )  # fmt: skip
         for row in losses.itertuples()
     )
 
@@ -629,8 +636,8 @@ def looks_table(r: ExperimentReadout, fmt: Formatter) -> str:
     f["decided"] = np.where(f.decided, "✓", "")
     f.loc[f.smallest.map(is_small), ["seq_ci", "seq_p", "decided"]] = WITHHELD
     formats = {"look": "text", "segment": "text", "challenger": "text", "customers": "count",
-               "estimate": "number1" if fraction else "money", "seq_ci": "text", "seq_p": "text",
-               "decided": "text"}  # fmt: skip
+               "new_customers": "count", "estimate": "number1" if fraction else "money",
+               "seq_ci": "text", "seq_p": "text", "decided": "text"}  # fmt: skip
     labels = {k: label(k, fmt.language) for k in formats}
     labels["estimate"] = label("difference", fmt.language)
     return html_table(f, formats, fmt, labels, count_column="smallest",
@@ -645,6 +652,9 @@ def decision_note(r: ExperimentReadout, fmt: Formatter) -> str:
         t = r.results.loc[r.results.used & (r.results.metric == r.config.primary_metric), "tuning"]
         if t.notna().any():
             out += " " + sentence("sequential_note", fmt, tuning=fmt.count(float(t.median())))
+        since = rereads(r.looks)
+        if since is not None:
+            out += " " + sentence("sequential_rereads", fmt, date=fmt.date(since))
     return out
 
 

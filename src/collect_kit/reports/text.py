@@ -11,6 +11,7 @@ LABELS: dict[str, dict[str, str]] = {
     "segment": {"en": "Segment", "es": "Segmento"},
     "strategy": {"en": "Strategy", "es": "Estrategia"},
     "customers": {"en": "Customers", "es": "Clientes"},
+    "new_customers": {"en": "New", "es": "Nuevos"},
     "share": {"en": "Share", "es": "Proporción"},
     "balance": {"en": "Balance", "es": "Saldo"},
     "overdue_balance": {"en": "Overdue balance", "es": "Saldo vencido"},
@@ -242,6 +243,15 @@ SENTENCES: dict[str, dict[str, str]] = {
         "es": "Lectura secuencial: intervalos y valores p siempre válidos (secuencias de "
         "confianza, ajustadas a {tuning} clientes), así que mirar cada semana no infla los "
         "falsos positivos.",
+    },
+    "sequential_rereads": {
+        "en": "From the look of {date} nobody new is read: the looks re-read the same customers "
+        "with longer windows. The always-valid guarantee is for customers arriving over time, so "
+        "these looks are information; decide once the windows have closed.",
+        "es": "Desde la revisión del {date} no se lee a nadie nuevo: las revisiones vuelven a "
+        "leer a los mismos clientes con ventanas más largas. La garantía siempre válida es para "
+        "clientes que van llegando, así que estas revisiones son informativas; decidir cuando "
+        "las ventanas hayan cerrado.",
     },
     "baseline_sentence": {
         "en": "The same customers ranked by {feature} alone: AUC {auc}; the model adds "
