@@ -169,27 +169,59 @@ def test_statsmodels_restricted_estimate_is_off_away_from_zero():
     assert p[0] == pytest.approx(score_p(c1, n1, c0, n0, d), rel=1e-6)  # the optimiser's precision
 
 
-def test_relative_lift_of_proportions_by_the_delta_method():
+def _fieller_by_search(num, den, v_num, v_den, q):
+    """Fieller's set {r: (num - r den)^2 <= q^2 (v_num + r^2 v_den)} found numerically
+    (independent arms), as an interval (its ends by root finding around num / den)."""
+    f = lambda r: (num - r * den) ** 2 - q**2 * (v_num + r**2 * v_den)  # noqa: E731
+    r0 = num / den
+    lo = optimize.brentq(f, r0 - 1e3, r0)
+    hi = optimize.brentq(f, r0, r0 + 1e3)
+    return lo, hi
+
+
+def test_relative_lift_of_proportions_se_interval_and_test():
+    """Delta-method se (GrowthBook's), Fieller's interval (found numerically here), and
+    the absolute test's p-value for "no lift"."""
     r = proportion_test(counts(4000, 1200), counts(1000, 330))
     p0, p1 = 0.3, 0.33
     var = p1 * (1 - p1) / (1000 * p0**2) + p1**2 * p0 * (1 - p0) / (4000 * p0**4)
     assert r.relative[0] == pytest.approx(p1 / p0 - 1)
     assert r.relative_se[0] == pytest.approx(math.sqrt(var))
-    assert r.relative_p_value[0] == pytest.approx(
-        2 * stats.norm.sf(abs(p1 / p0 - 1) / math.sqrt(var))
-    )
+    assert r.relative_p_value[0] == r.p_value[0]
+    q = stats.norm.ppf(0.975)
+    lo, hi = _fieller_by_search(p1, p0, p1 * (1 - p1) / 1000, p0 * (1 - p0) / 4000, q)
+    assert r.relative_ci_low[0] == pytest.approx(lo - 1, rel=1e-9)
+    assert r.relative_ci_high[0] == pytest.approx(hi - 1, rel=1e-9)
+    # large samples: Fieller and the symmetric delta interval agree
+    assert r.relative_ci_low[0] == pytest.approx(r.relative[0] - q * r.relative_se[0], abs=0.01)
+
+
+def test_the_relative_interval_agrees_with_the_absolute_test():
+    """A precise challenger (n 2 000, mean 42) against an imprecise champion (n 100, mean
+    130, sd 500): the difference is not significant (p about 0.08), yet the symmetric delta
+    interval of the lift excludes 0; Fieller's interval holds 0, as the test says."""
+    m0 = Moments(100.0, 100 * 130.0, 99 * 500.0**2 + 100 * 130.0**2, 0, 0, 0, 0, 0, 0, 0)
+    m1 = Moments(2000.0, 2000 * 42.0, 1999 * 60.0**2 + 2000 * 42.0**2, 0, 0, 0, 0, 0, 0, 0)
+    r = mean_test(m0, m1)
+    t = stats.ttest_ind_from_stats(42.0, 60.0, 2000, 130.0, 500.0, 100, equal_var=False)
+    assert r.p_value[0] == pytest.approx(t.pvalue) and t.pvalue > 0.05
+    q = stats.t.ppf(0.975, r.df[0])
+    assert r.relative[0] + q * r.relative_se[0] < 0  # the delta interval contradicts the test
+    assert r.relative_ci_low[0] < 0 < r.relative_ci_high[0]
+    assert r.relative_p_value[0] == r.p_value[0]
 
 
 def test_the_relative_interval_stays_within_the_possible_range():
-    """3 payers of 20 against 1 of 20: the symmetric delta interval goes below -100 %
-    (a lift no non-negative metric can have); its lower end is cut at -100 %."""
+    """3 payers of 20 against 1 of 20: the champion's rate is not distinguishable from 0 at
+    this size, so the lift's interval is unbounded; no lift below -100 % exists, so it is
+    reported as [-100 %, +inf)."""
     r = proportion_test(counts(20, 3), counts(20, 1))
-    p0, p1 = 3 / 20, 1 / 20
-    se = math.sqrt(p1 * (1 - p1) / (20 * p0**2) + p1**2 * p0 * (1 - p0) / (20 * p0**4))
     q = stats.norm.ppf(0.975)
-    assert p1 / p0 - 1 - q * se < -1  # the uncut interval is impossible
-    assert r.relative_ci_low[0] == -1.0
-    assert r.relative_ci_high[0] == pytest.approx(p1 / p0 - 1 + q * se)
+    assert (3 / 20) ** 2 < q**2 * (3 / 20) * (17 / 20) / 20  # the champion is that imprecise
+    assert r.relative_ci_low[0] == -1.0 and r.relative_ci_high[0] == np.inf
+    # a bounded case whose lower end would be below -100 % is cut there as well
+    r = proportion_test(counts(200, 60), counts(30, 1))  # 1 payer: its rate could be 0
+    assert r.relative_ci_low[0] == -1.0 and np.isfinite(r.relative_ci_high[0])
 
 
 # --- means, CUPED, ratios -------------------------------------------------------------------

@@ -378,8 +378,9 @@ def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings, by: list[str])
     Each segment's difference weighted by its share w_s of the customers read (all arms),
     over the segments where the comparison is defined; variance sum w_s^2 se_s^2 (the
     segments are independent); normal interval and z test. Relative lift: the weighted
-    difference over the weighted champion value, by the delta method (the difference and
-    the champion value covary through the champion: cov = -var(champion)). ``champion`` and
+    difference over the weighted champion value, delta-method se and Fieller's interval
+    (the difference and the champion value covary through the champion: cov =
+    -var(champion)). ``champion`` and
     ``challenger_value``: the arms' values weighted the same way.
     """
     size = frame.drop_duplicates(by + ["segment", "arm"]).groupby(by + ["segment"]).n.sum()
@@ -410,9 +411,9 @@ def _overall(out: pd.DataFrame, frame: pd.DataFrame, s: Settings, by: list[str])
         var_rel = (o["var"] + 2 * rel * o.var_m0 + rel**2 * o.var_m0) / o.champion**2
         o["relative"] = rel
         o["relative_se"] = np.sqrt(var_rel)
-        o["relative_ci_low"] = rel - z * o.relative_se
-        o["relative_ci_high"] = rel + z * o.relative_se
-        o["relative_p_value"] = 2 * sps.norm.sf(np.abs(rel / o.relative_se))
+        lo, hi = st.fieller(o.estimate, o.champion, o["var"], o.var_m0, -o.var_m0, z)
+        o["relative_ci_low"], o["relative_ci_high"] = np.maximum(lo, -1.0), hi
+        o["relative_p_value"] = o.p_value  # "no lift" is "no difference"
     if s.sequential:
         lo, hi, p = st.confidence_sequence(o.estimate, o.se, o.n_champion + o.n_challenger,
                                            s.alpha, o.tuning.where(o.tuning > 0, -1.0))  # fmt: skip

@@ -496,7 +496,7 @@ def _interval(lo: float, hi: float, form=_g4) -> str:
 
 
 def _percent(v: float) -> str:
-    return f"{v:+.1%}"
+    return "+inf" if v == np.inf else f"{v:+.1%}"
 
 
 #: what the marks of :func:`readout_table` mean, printed under it
@@ -504,7 +504,7 @@ LEGEND = (
     "* the primary metric: the only one that decides (Holm over segments x challengers: "
     "p_holm). (info): the unadjusted result beside the CUPED one, for information. p: "
     "two-sided, to 3 significant digits; z or t (Welch df) is the test statistic; relative: "
-    "the lift over the champion with its interval."
+    "the lift over the champion with Fieller's interval (+inf: the champion is too imprecise to bound it)."
 )
 
 

@@ -158,29 +158,55 @@ def _quantile(alpha: float, df: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, np.where(np.isinf(df), 1, df)))
 
 
-def _relative(m0, m1, var0, var1, n0, n1, alpha, df, estimate=None, base=None, v_base=None):
-    """Relative lift m1 / m0 - 1 (or ``estimate / base``) with its delta-method variance.
+def fieller(num, den, v_num, v_den, cov, q) -> tuple[np.ndarray, np.ndarray]:
+    """Fieller's interval for the ratio num / den of two asymptotically normal estimates:
+    the ratios r with (num - r den)^2 <= q^2 (v_num - 2 r cov + r^2 v_den), the set a test
+    of "num = r den" does not reject. It holds r = 0 exactly when the test of num = 0 does
+    not reject, so it never contradicts the absolute test, and it widens when den is
+    imprecise, where the delta method understates the spread. When den itself is not
+    distinguishable from 0 (den^2 <= q^2 v_den) the set is unbounded: (-inf, inf).
+    """
+    num, den, v_num, v_den, cov, q = (
+        np.asarray(v, float) for v in (num, den, v_num, v_den, cov, q)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = den**2 - q**2 * v_den
+        b = num * den - q**2 * cov
+        disc = np.maximum(b**2 - a * (num**2 - q**2 * v_num), 0.0)
+        bounded = a > 0
+        lo = np.where(bounded, (b - np.sqrt(disc)) / a, -np.inf)
+        hi = np.where(bounded, (b + np.sqrt(disc)) / a, np.inf)
+    return lo, hi
+
+
+def _relative(m0, m1, var0, var1, n0, n1, alpha, df, p_value, estimate=None, base=None, v_base=None, cov=None):  # fmt: skip
+    """Relative lift m1 / m0 - 1 (or ``estimate / base``): the delta-method standard error
+    (GrowthBook's), Fieller's interval and the absolute test's p-value.
 
     Independent arms: var(m1 / m0) ~ var1 / (n1 m0^2) + m1^2 var0 / (n0 m0^4). With
     ``estimate`` / ``base`` (pooled CUPED: the adjusted difference over the unadjusted
-    champion mean), ``v_base`` gives that variance directly. Every metric is a sum, count
-    or share of non-negative values, so the true lift is at least -100 %: the interval's
-    lower end is cut there (the symmetric delta interval can cross it in small samples;
-    cutting to the parameter's range keeps its coverage).
+    champion mean), ``v_base`` gives that variance directly, ``var1 / n1`` the estimate's
+    variance and ``cov`` its covariance with the base. The interval is :func:`fieller`'s, so
+    a lift whose absolute test does not reject never gets an interval excluding 0 (the
+    symmetric delta interval can, when the champion is imprecise); the test of "no lift"
+    is the absolute one (``p_value``). Every metric sums, counts or shares non-negative
+    values, so the lower end is cut at -100 %.
     """
+    q = _quantile(alpha, df)
     with np.errstate(invalid="ignore", divide="ignore"):
         if estimate is None:
             rel = m1 / m0 - 1
             var = var1 / (n1 * m0**2) + m1**2 * var0 / (n0 * m0**4)
+            lo, hi = fieller(m1, m0, var1 / n1, var0 / n0, 0.0, q)
+            lo, hi = lo - 1, hi - 1
         else:
             rel, var = estimate / base, v_base
+            lo, hi = fieller(estimate, base, var1 / n1, var0 / n0, cov, q)
         bad = ~np.isfinite(rel) | ~(var > 0)
         se = np.sqrt(np.where(bad, np.nan, var))
-        q = _quantile(alpha, df)
-        stat = rel / se
     nan = np.full(np.shape(rel), np.nan)
-    return (np.where(bad, nan, rel), se, np.where(bad, nan, np.maximum(rel - q * se, -1.0)),
-            np.where(bad, nan, rel + q * se), np.where(bad, nan, _two_sided(stat, df)))  # fmt: skip
+    return (np.where(bad, nan, rel), se, np.where(bad, nan, np.maximum(lo, -1.0)),
+            np.where(bad, nan, hi), np.where(bad, nan, p_value))  # fmt: skip
 
 
 def _assemble(champion, challenger, estimate, se2, df, alpha, rel, theta, reduction, reason):
@@ -257,14 +283,19 @@ def _difference(arms, alpha, cuped, df_kind, reason):
     se2 = w0 / n0 + w1 / n1
     reason = np.where((reason == "") & ~(se2 > 0), "zero variance in both arms", reason)
     df = _welch_df(w0, n0, w1, n1) if df_kind == "t" else np.full(np.shape(m0), np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_value = _two_sided(estimate / np.sqrt(se2), df)
     if cuped == "pooled":
         # GrowthBook's delta method for (adjusted difference) / (unadjusted champion mean)
         with np.errstate(invalid="ignore", divide="ignore"):
             v_trt = w1 / (n1 * m0**2)
             v_ctrl = (v0 * m1**2 / m0**2 - 2 * theta * c0 * m1 / m0 + theta**2 * vx0) / (n0 * m0**2)
-        rel = _relative(m0, m1, v0, v1, n0, n1, alpha, df, estimate, m0, v_trt + v_ctrl)
+        # Fieller: the difference (variance se2) over the champion mean (v0 / n0); they
+        # covary through the champion's adjusted mean: cov = -(v0 - theta c0) / n0
+        rel = _relative(m0, m1, v0, se2 * n1, n0, n1, alpha, df, p_value, estimate, m0,
+                        v_trt + v_ctrl, -(v0 - theta * c0) / n0)  # fmt: skip
     else:
-        rel = _relative(a0, a1, w0, w1, n0, n1, alpha, df)
+        rel = _relative(a0, a1, w0, w1, n0, n1, alpha, df, p_value)
     return _assemble(m0, m1, estimate, se2, df, alpha, rel, theta, reduction, reason)
 
 
@@ -318,7 +349,7 @@ def proportion_test(
     high = _bisect(lambda v: _score(c1, s1, c0, s0, v, correction)[1] >= alpha, d, 1.0)
     v0, v1 = np.maximum(p0 * (1 - p0), 0.0), np.maximum(p1 * (1 - p1), 0.0)
     df = np.full(np.shape(d), np.inf)
-    rel = _relative(p0, p1, v0, v1, s0, s1, alpha, df)
+    rel = _relative(p0, p1, v0, v1, s0, s1, alpha, df, p)
     nan = np.full(np.shape(d), np.nan)
 
     def keep(v):
