@@ -473,6 +473,9 @@ def experiment_assign(
         config, export, as_of=as_of, **_experiment_data(sources_path, database)
     )
     _print_frame(counts, f"Assigned {int(counts.customers.sum()):,} customers -> {export}")
+    if counts.attrs.get("already_assigned"):
+        out.print(f"{counts.attrs['already_assigned']:,} customers already in the experiment keep "
+                  "their arm and are not exported again.", markup=False, highlight=False)  # fmt: skip
 
 
 @experiment_app.command("readout")
@@ -506,6 +509,7 @@ def experiment_readout(
     _print_frame(r.logrank.round(4), "Time to first payment (log-rank)")
     _print_frame(r.heterogeneity.round(4), "Heterogeneity across segments (Cochran's Q)")
     _print_frame(ex.decision_table(r), "Decisions")
+    out.print(ex.DECISION_LEGEND, markup=False, highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`

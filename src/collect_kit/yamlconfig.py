@@ -171,6 +171,8 @@ def validation_lines(exc: ValidationError, where: str) -> list[str]:
     for e in exc.errors():
         field = ".".join(str(p) for p in e["loc"] if not _TYPE_TAG.match(str(p))) or "(top)"
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            msg = "expected a mapping of settings"
         got = ""
         if e["type"] not in ("value_error", "missing", "extra_forbidden") and "input" in e:
             shown = e["input"] if isinstance(e["input"], int | float) else str(e["input"])[:80]
@@ -180,7 +182,10 @@ def validation_lines(exc: ValidationError, where: str) -> list[str]:
         said = by_field.setdefault(field, [])
         if f"{msg}{got}" not in said:
             said.append(f"{msg}{got}")
-    return [f"{where}: {field}: {'; or '.join(msgs)}" for field, msgs in by_field.items()]
+    return [
+        f"{where}: {'' if field == '(top)' else field + ': '}{'; or '.join(msgs)}"
+        for field, msgs in by_field.items()
+    ]
 
 
 def load_model(path: str | os.PathLike, model: type[Model], what: str) -> Model:
@@ -196,6 +201,8 @@ def load_model(path: str | os.PathLike, model: type[Model], what: str) -> Model:
 
 def validate_model(raw: Any, model: type[Model], where: str) -> Model:
     """Validate parsed YAML as ``model`` (see :func:`load_model`)."""
+    if raw is None:
+        raise ConfigError(f"{where}: the file is empty; expected a mapping of settings")
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
     check_version(raw, model, where)

@@ -67,7 +67,12 @@ def test_the_data_must_match_the_design(tmp_path, sample_db):
     data never has are refused naming the config file (exit 2 in the CLI)."""
     cases = [
         ("arms: {High risk: {champion: 0.8, challenger: 0.2}}\n",
-         "arms: no weights for segment(s) ['Low risk', 'Medium risk']"),
+         "segments: experiment 'sms_call_pilot' assigned customers to segment(s) "
+         "['Low risk', 'Medium risk'], which are not among ['High risk']"),
+        (f"segmentation: {CONFIGS / 'segments' / 'consumer.yaml'}\n"
+         "arms: {champion: 0.8, challenger: 0.2}\n",
+         "consumer.yaml): experiment 'sms_call_pilot' assigned customers to segment(s) "
+         "['Medium risk'], which are not among"),
         ("arms: {champion: 0.8, other: 0.2}\n",
          "to arm(s) ['challenger'], which the config does not design (['champion', 'other'])"),
         ("arms: {champion: 0.8, challenger: 0.2}\n"

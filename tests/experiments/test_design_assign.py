@@ -112,6 +112,24 @@ def test_missing_segment_weights_and_one_arm(population):
         )
 
 
+def test_design_reads_each_segments_own_weights_and_survives_extremes():
+    base = pd.DataFrame({"segment": ["A", "B", "C"], "customers": [5_000] * 3,
+                         "payer_rate": [0.25] * 3, "amount_sd": [1_000.0] * 3})  # fmt: skip
+    w = {"A": {"champion": 0.5, "challenger": 0.5}, "B": {"champion": 0.9, "challenger": 0.1},
+         "C": {"champion": 1.0, "challenger": 0.0}}  # fmt: skip
+    d = design(base, w, mde_amount=100.0).set_index("segment")
+    assert set(d.index) == {"A", "B"}  # C does not test the challenger
+    flat_a = design(base.iloc[[0]], w["A"], mde_amount=100.0).iloc[0]
+    flat_b = design(base.iloc[[1]], w["B"], mde_amount=100.0).iloc[0]
+    assert d.loc["A", "needed_customers"] == flat_a.needed_customers
+    assert d.loc["B", "needed_customers"] == flat_b.needed_customers
+    assert d.loc["B", "needed_customers"] > 2 * d.loc["A", "needed_customers"]  # 90/10 costs
+    assert "split 90/10" in d.loc["B", "sentence"]
+    # an MDE far beyond the spread: a few customers, not a crash (statsmodels does not converge)
+    huge = design(base.iloc[[0]], w["A"], mde_amount=1e8).iloc[0]
+    assert 2 <= huge.needed_customers_amount <= 10
+
+
 def test_sample_size_matches_the_closed_form():
     p0, mde, alpha, power, w = 0.25, 0.03, 0.05, 0.8, {"champion": 0.8, "challenger": 0.2}
     b = pd.DataFrame(

@@ -188,6 +188,16 @@ def test_aa_readout_is_labelled_a_calibration_check(sample):
     assert (results.warning != "").sum() == (results.used & (results.p_value < 0.05)).sum()
     rec = decide(results, SPECS, Settings.of(cfg), {s: 100 for s in results.segment})
     assert (rec.code == "calibration").all()
+    # identical arms that differ past Holm fail the check; alike ones pass it
+    frame = pd.DataFrame(
+        _arm_rows("Off", "champion", 4000, 1000.0, 2000.0, 1200)
+        + _arm_rows("Off", "challenger", 1000, 1600.0, 2000.0, 300)
+        + _arm_rows("Fine", "champion", 4000, 1000.0, 2000.0, 1200)
+        + _arm_rows("Fine", "challenger", 1000, 1010.0, 2000.0, 300)
+    ).fillna(0.0)
+    results, _ = compare(frame, W, cfg.metric_specs(), Settings.of(cfg))
+    rec = decide(results, cfg.metric_specs(), Settings.of(cfg), {"Off": 1.0, "Fine": 1.0})
+    assert rec.set_index("segment").reason.to_dict() == {"Off": "failed", "Fine": "passed"}
 
 
 def test_demo_sample_readout_recovers_the_truth():

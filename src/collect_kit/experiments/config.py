@@ -28,15 +28,16 @@ class ExperimentConfig(VersionedConfig):
     currency) or its own ``cost``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     experiment_id: str
     description: str = ""
     sources: str
     segmentation: str | None = None
+    segments: list[str] | None = None  # the segments in the test (default: all; see test_segments)
     salt: str | None = None
     arms: dict[str, float] | dict[str, dict[str, float]]
-    window_days: int = Field(30, ge=1)
-    pre_days: int = Field(90, ge=1)
+    window_days: int = Field(30, ge=1, le=730)
+    pre_days: int = Field(90, ge=1, le=730)
     alpha: float = Field(0.05, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)
     mde_payer_rate: float = 0.03
@@ -56,6 +57,17 @@ class ExperimentConfig(VersionedConfig):
 
     @model_validator(mode="after")
     def _primary(self) -> ExperimentConfig:
+        if self.segments is not None:
+            if not self.segments or len(set(self.segments)) < len(self.segments):
+                raise ValueError("segments: list each segment in the test once")
+            if self.nested_arms and (missing := [s for s in self.segments if s not in self.arms]):
+                raise ValueError(f"segments: {missing} have no weights under arms")
+        arms = self.arm_names()
+        if "champion" in arms and arms[0] != "champion":
+            raise ValueError(
+                f"arms: the first arm is the champion, but an arm named 'champion' is listed "
+                f"after '{arms[0]}'; list it first"
+            )
         unknown = sorted(set(self.cost_per_customer) - set(self.arm_names()))
         if unknown:
             raise ValueError(
@@ -118,6 +130,13 @@ class ExperimentConfig(VersionedConfig):
             out[str(seg)] = weights
         return out
 
+    def test_segments(self) -> list[str] | None:
+        """The segments in the test: ``segments`` when given, else the keys of per-segment
+        ``arms``, else None (every segment of the segmentation)."""
+        if self.segments is not None:
+            return list(self.segments)
+        return list(self.arms) if self.nested_arms else None
+
     def arm_names(self) -> list[str]:
         """Every arm of the design, the champion first."""
         per = self.arms.values() if self.nested_arms else [self.arms]
@@ -149,9 +168,9 @@ class ExperimentConfig(VersionedConfig):
     @field_validator("cost_per_customer", "cost_per_action")
     @classmethod
     def _costs(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: x for k, x in v.items() if not (0 <= x < float("inf"))}
+        bad = {k: x for k, x in v.items() if not (0 <= x <= 1e12)}
         if bad:
-            raise ValueError(f"costs must be finite and not negative, got {bad}")
+            raise ValueError(f"costs are currency amounts from 0 to 1e12, got {bad}")
         return v
 
     @field_validator("experiment_id")

@@ -10,6 +10,7 @@ from the arm weights. The champion is the first arm; each challenger is sized ag
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ def _p_from_h(h: float, p0: float) -> float:
 
 def design(
     baseline: pd.DataFrame,
-    weights: Mapping[str, float],
+    weights: Mapping[str, float] | Mapping[str, Mapping[str, float]],
     mde_payer_rate: float = 0.03,
     mde_amount: float | None = None,
     alpha: float = 0.05,
@@ -59,60 +60,89 @@ def design(
     champion's expected payer rate, a fraction) and optionally ``amount_sd`` (standard
     deviation of collected amount per customer, currency). ``mde_payer_rate``: absolute lift
     in payer rate to detect (0.03 = 3 points); ``mde_amount``: lift in collected per customer
-    (currency). Returns one row per segment x challenger with ``needed_customers`` (segment
-    total at these weights), ``mde_payer_rate_achievable`` and, with amounts, the same for
+    (currency). ``weights``: arm -> weight, or segment -> {arm: weight}; a challenger at
+    weight 0 in a segment is not tested there (no row). Returns one row per segment x
+    challenger with ``needed_customers`` (segment total at these weights; NaN when it
+    cannot be sized), ``mde_payer_rate_achievable`` and, with amounts, the same for
     money, plus a plain-language ``sentence``.
     """
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise InvalidParameterError(
             f"alpha and power must be fractions in (0, 1), got {alpha}, {power}"
         )
-    arms = ArmWeights(weights)
-    if len(weights) < 2:
-        raise InvalidParameterError(
-            f"weights: an experiment needs a champion and at least one challenger, got {list(weights)}"
-        )
+    nested = all(isinstance(v, Mapping) for v in weights.values())
+    for w in weights.values() if nested else [weights]:
+        if len(w) < 2:
+            raise InvalidParameterError(
+                f"weights: an experiment needs a champion and at least one challenger, got {list(w)}"
+            )
     fmt = Formatter(language)
     rows = []
     for b in baseline.itertuples(index=False):
-        for challenger in list(weights)[1:]:
+        w = weights.get(b.segment) if nested else weights
+        if w is None:
+            raise InvalidParameterError(f"weights: none for segment {b.segment!r}")
+        arms = ArmWeights(w)
+        for challenger in list(w)[1:]:
             share_c, share_ch = arms.share(arms.champion), arms.share(challenger)
+            if share_c <= 0 or share_ch <= 0:
+                continue  # an arm designed at weight 0 here is not tested in this segment
             ratio = share_ch / share_c  # nobs2 / nobs1
             p0 = float(b.payer_rate)
             row = {"segment": b.segment, "challenger": challenger, "customers": int(b.customers),
                    "payer_rate": p0, "mde_payer_rate": mde_payer_rate}  # fmt: skip
             if 0 < p0 < 1 and p0 + mde_payer_rate < 1:
-                n1 = NormalIndPower().solve_power(
-                    effect_size=abs(_h(p0 + mde_payer_rate, p0)),
-                    alpha=alpha,
-                    power=power,
-                    ratio=ratio,
-                )
-                row["needed_customers"] = int(math.ceil(float(np.squeeze(n1)) / share_c))
+                n1 = _solve(NormalIndPower(), effect_size=abs(_h(p0 + mde_payer_rate, p0)),
+                            alpha=alpha, power=power, ratio=ratio)  # fmt: skip
+                row["needed_customers"] = _customers(n1, share_c)
             else:
                 row["needed_customers"] = np.nan
             n1_have = b.customers * share_c
             if n1_have >= 2 and n1_have * ratio >= 2 and 0 < p0 < 1:
-                h = NormalIndPower().solve_power(
-                    nobs1=n1_have, alpha=alpha, power=power, ratio=ratio
-                )
-                row["mde_payer_rate_achievable"] = _p_from_h(float(np.squeeze(h)), p0) - p0
+                h = _solve(NormalIndPower(), nobs1=n1_have, alpha=alpha, power=power, ratio=ratio)
+                row["mde_payer_rate_achievable"] = _p_from_h(h, p0) - p0 if h == h else np.nan
             else:
                 row["mde_payer_rate_achievable"] = np.nan
             sd = getattr(b, "amount_sd", None)
             if mde_amount is not None and sd is not None and sd > 0:
-                n1 = TTestIndPower().solve_power(
-                    effect_size=mde_amount / sd, alpha=alpha, power=power, ratio=ratio
-                )
-                row["needed_customers_amount"] = int(math.ceil(float(np.squeeze(n1)) / share_c))
+                d = mde_amount / sd
+                n1 = _solve(TTestIndPower(), effect_size=d, alpha=alpha, power=power, ratio=ratio)
+                if n1 != n1:  # an effect so large the t solver fails: the normal closed form
+                    q = _z(1 - alpha / 2) + _z(power)
+                    n1 = max((q / d) ** 2 * (1 + 1 / ratio), 2.0)
+                row["needed_customers_amount"] = _customers(n1, share_c)
                 if n1_have >= 2:
-                    d = TTestIndPower().solve_power(
-                        nobs1=n1_have, alpha=alpha, power=power, ratio=ratio
+                    d = _solve(
+                        TTestIndPower(), nobs1=n1_have, alpha=alpha, power=power, ratio=ratio
                     )
-                    row["mde_amount_achievable"] = float(np.squeeze(d)) * sd
+                    row["mde_amount_achievable"] = d * sd
             row["sentence"] = _sentence(row, arms, challenger, power, fmt)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _z(p: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(p))
+
+
+def _solve(analysis, **kw) -> float:
+    """statsmodels' ``solve_power`` as a float; NaN when it does not converge."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = float(np.squeeze(analysis.solve_power(**kw)))
+        except (ValueError, ZeroDivisionError, FloatingPointError):
+            return float("nan")
+    return value if np.isfinite(value) and value > 0 else float("nan")
+
+
+def _customers(champion_size: float, champion_share: float) -> float:
+    """Customers of the segment (all arms) for a champion arm of ``champion_size``."""
+    if champion_size != champion_size:
+        return float("nan")
+    return float(math.ceil(champion_size / champion_share))
 
 
 def _sentence(row: dict, arms: ArmWeights, challenger: str, power: float, fmt: Formatter) -> str:

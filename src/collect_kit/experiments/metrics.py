@@ -46,7 +46,7 @@ SUMMABLE = {"payments": ("amount",), "contacts": ("cost",), "promises": ("promis
 class MetricSpec(BaseModel):
     """One metric of a strategy test (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["proportion", "mean", "ratio"]
     table: Literal["payments", "contacts", "promises"]
     aggregate: Literal["sum", "count", "any"] = "sum"
@@ -75,9 +75,11 @@ class MetricSpec(BaseModel):
             known = _categories(self.table, col)
             unknown = [v for v in values if known is not None and v not in known]
             if unknown or not values:
-                raise ValueError(f"where: {col}: {unknown or 'no values'} are not among {list(known or [])}")  # fmt: skip
+                raise ValueError(f"where: {col}: {unknown} are not among {list(known or [])}" if unknown else f"where: {col}: list at least one value")  # fmt: skip
         if self.type == "ratio" and self.denominator is None:
             raise ValueError("denominator: a ratio metric needs one ('balance': the balance at assignment)")  # fmt: skip
+        if self.type == "ratio" and self.aggregate != "sum":
+            raise ValueError(f"aggregate: a ratio metric divides a sum (of {list(SUMMABLE[self.table])}) by the balance, got '{self.aggregate}'")  # fmt: skip
         if self.type != "ratio" and self.denominator is not None:
             raise ValueError("denominator: only a ratio metric has one")
         if self.type != "proportion" and self.at_least is not None:

@@ -99,6 +99,7 @@ def outcome_stats(
 def _population(a: Table, experiment_id: str, as_of, window_days: int, sequential: bool) -> Table:
     """The assignments read at ``as_of``, with ``horizon``: the exclusive end of each
     customer's outcome window (module docstring)."""
+    every = a
     a = a.filter(a.experiment_id == experiment_id)
     window = ibis.interval(days=window_days)
     end = _date(as_of)
@@ -110,7 +111,7 @@ def _population(a: Table, experiment_id: str, as_of, window_days: int, sequentia
         readable = a.assigned_at + window <= end + ibis.interval(days=1)  # last day <= as_of
         horizon = a.assigned_at + window
         when = f"has a closed outcome window by {pd.Timestamp(as_of).date()}"
-    if _check_assignments(a, experiment_id, readable) == 0:
+    if _check_assignments(a, experiment_id, readable, every) == 0:
         raise NoResultsYetError(f"experiment '{experiment_id}': no assigned customer {when}")
     a = a.filter(readable)
     return a.mutate(horizon=horizon.cast("date"))
@@ -126,7 +127,7 @@ def _inputs(tables: Mapping[str, TableLike]):
     return inputs(tables, _SPECS, required=_REQUIRED, parameter="tables")
 
 
-def _check_assignments(a: Table, experiment_id: str, readable) -> int:
+def _check_assignments(a: Table, experiment_id: str, readable, every: Table) -> int:
     """Refuse an experiment that cannot be read: unknown, one arm, customers assigned twice.
 
     Returns how many customers are ``readable`` (one scan for both).
@@ -142,7 +143,11 @@ def _check_assignments(a: Table, experiment_id: str, readable) -> int:
         .iloc[0]
     )
     if summary.rows == 0:
-        raise InvalidParameterError(f"experiment '{experiment_id}': no assignments")
+        ids = sorted(every.select("experiment_id").distinct().to_pandas().experiment_id.dropna())
+        raise InvalidParameterError(
+            f"experiment_id: '{experiment_id}' has no assignments; the assignments table holds "
+            f"{ids[:20] or 'none'}"
+        )
     if summary.arms < 2:
         raise InvalidParameterError(
             f"experiment '{experiment_id}': only one arm was assigned; a readout compares arms"
@@ -219,7 +224,11 @@ def compare(
     champions = design[design.position == 0][["segment", "arm"]].rename(
         columns={"arm": "champion_arm"}
     )
-    pairs = design[design.position > 0][["segment", "arm"]].rename(columns={"arm": "challenger"})
+    # an arm designed at weight 0 is compared only where it has customers (then SRM fails)
+    present = design.merge(frame[["segment", "arm"]].drop_duplicates(), how="left", indicator=True)
+    tested = (present.share > 0) | (present._merge == "both")
+    pairs = present[(present.position > 0) & tested][["segment", "arm"]]
+    pairs = pairs.rename(columns={"arm": "challenger"})
     pairs = pairs.merge(champions, on="segment")
     pairs = pairs.merge(pd.DataFrame({"metric": list(specs)}), how="cross")
     if by:
@@ -462,7 +471,8 @@ def decide(
       the experiment's last 3 months; ``intake_ended`` when nobody was assigned in the last
       30 days (no weeks then);
     - ``withheld_srm`` (a segment's or the whole experiment's sample-ratio check failed) and
-      ``calibration`` (A/A).
+      ``calibration`` (A/A) with ``reason`` ``passed``, or ``failed`` when the identical
+      arms differ on the primary metric with Holm p < alpha (the method or the data is off).
 
     ``monthly_customers``: segment -> customers assigned per month (:func:`run.monthly_inflow`);
     ``cost_per_customer``: arm -> currency or segment -> {arm: currency}; ``weights``: the
@@ -494,12 +504,13 @@ def decide(
                "extra_cost_per_customer": extra_cost, "customers_per_month": per_month,
                "intake_ended": intake_ended, "money_per_month": np.nan, "money_ci_low": np.nan,
                "money_ci_high": np.nan, "extra_customers_needed": np.nan, "weeks_needed": np.nan}  # fmt: skip
-        if s.aa:
-            rows.append(row | {"code": "calibration"})
-            continue
         if bool(r.portfolio_srm) or bool(r.srm):
             rows.append(row | {"code": "withheld_srm",
                                "reason": "experiment" if bool(r.portfolio_srm) else "segment"})  # fmt: skip
+            continue
+        if s.aa:  # identical arms: a difference past Holm means the method or the data is off
+            failed = r.p_holm == r.p_holm and r.p_holm < s.alpha
+            rows.append(row | {"code": "calibration", "reason": "failed" if failed else "passed"})
             continue
         low, high = (r.seq_ci_low, r.seq_ci_high) if s.sequential else (r.ci_low, r.ci_high)
         est = float(r.estimate)

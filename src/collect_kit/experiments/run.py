@@ -14,7 +14,7 @@ import pandas as pd
 from .. import schema, sources
 from .. import segmentation as sg
 from ..engine import TableLike, inputs
-from ..errors import ConfigError, NoResultsYetError
+from ..errors import ConfigError, InvalidParameterError, NoResultsYetError
 from ..files import spreadsheet_safe, write_atomic
 from ..periods import parse_date
 from .assign import assign_arms
@@ -67,7 +67,11 @@ def _open(
     return cfg, base, sources.load(path, database=database)
 
 
-def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFrame:
+def _segments(
+    cfg: ExperimentConfig, base: Path, portfolio, as_of, every: bool = False
+) -> pd.DataFrame:
+    """customer_id, segment, overdue_balance at ``as_of``: the test's segments only, or
+    ``every`` segment of the segmentation."""
     if cfg.segmentation is None:
         raise ConfigError(
             f"experiment '{cfg.experiment_id}': design and assign need a segmentation in the config"
@@ -78,8 +82,18 @@ def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of) -> pd.DataFra
         else os.path.normpath(base / cfg.segmentation)
     )
     rules = sg.load(path)
+    wanted = cfg.test_segments()
+    unknown = [s for s in wanted or [] if s not in rules.names]
+    if unknown:
+        raise ConfigError(
+            f"experiment '{cfg.experiment_id}': segments {unknown} are not segments of "
+            f"{cfg.segmentation} ({rules.names})"
+        )
     snap = sg.portfolio_snapshot(rules, portfolio, as_of)
-    return sg.assign(rules, snap).select("customer_id", "segment", "overdue_balance").to_pandas()
+    out = sg.assign(rules, snap).select("customer_id", "segment", "overdue_balance").to_pandas()
+    if wanted is None or every:
+        return out
+    return out[out.segment.isin(wanted)].reset_index(drop=True)
 
 
 def design_experiment(config_path, database=None, as_of=None, sources=None) -> pd.DataFrame:
@@ -88,9 +102,8 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
 
     The champion's expected payer rate is the segment's share of those customers who paid
     anything in the 30 days up to ``as_of``; the amount's standard deviation is that of
-    their payments in the same window (currency). ``monthly_inflow``: customers who owe at
-    ``as_of`` but did not at the previous month end, per segment (the intake a running
-    test gets). ``expected_weeks``: assigning everyone owing now and then the inflow, the
+    their payments in the same window (currency). ``monthly_inflow``: :func:`segment_inflow`,
+    the customers entering each segment in the month (the intake a running test gets). ``expected_weeks``: assigning everyone owing now and then the inflow, the
     weeks until the primary metric's sample (``needed_customers``, or
     ``needed_customers_amount`` for collected per customer) has closed outcome windows;
     NaN when the inflow never gets there. ``as_of``: a month end; ``sources``: a sources
@@ -114,17 +127,10 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
         payer_rate=("paid", lambda s: (s > 0).mean()),
         amount_sd=("paid", "std"),
     )
-    weights = (
-        cfg.arms
-        if not all(isinstance(v, dict) for v in cfg.arms.values())
-        else next(iter(cfg.arms.values()))
-    )
     out = design(
-        baseline.reset_index(), weights, cfg.mde_payer_rate, cfg.mde_amount, cfg.alpha, cfg.power
+        baseline.reset_index(), cfg.arms, cfg.mde_payer_rate, cfg.mde_amount, cfg.alpha, cfg.power
     )
-    before = _segments(cfg, base, portfolio, _previous_month_end(when))
-    owed_before = set(before.loc[before.overdue_balance > 0, "customer_id"])
-    inflow = seg[~seg.customer_id.isin(owed_before)].groupby("segment").size()
+    inflow = segment_inflow(cfg, base, portfolio, when, seg)
     out["monthly_inflow"] = out.segment.map(inflow).fillna(0).astype(int)
     sized = {"payer_rate": "needed_customers", "collected_per_customer": "needed_customers_amount"}
     needed = sized.get(cfg.primary_metric, "")
@@ -137,25 +143,48 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
     ]
     out["needed_primary"] = out[needed].to_numpy()
     out["sentence"] = [
-        s + " " + _duration_sentence(cfg, need, w, f)
-        for s, need, w, f in zip(out.sentence, out[needed], out.expected_weeks, out.monthly_inflow, strict=True)
+        s + " " + _duration_sentence(cfg, need, w, f, have)
+        for s, need, w, f, have in zip(out.sentence, out[needed], out.expected_weeks,
+                                       out.monthly_inflow, out.customers, strict=True)
     ]  # fmt: skip
     return _in_order(out, _segment_order(cfg, base, out.segment))
 
 
-def _duration_sentence(cfg: ExperimentConfig, needed: float, weeks: float, inflow: int) -> str:
-    """The primary metric's sample and how long it takes at the segment's inflow."""
+def segment_inflow(
+    cfg: ExperimentConfig, base: Path, portfolio, when: pd.Timestamp, now=None
+) -> pd.Series:
+    """Per segment of the test: customers owing at the month end ``when`` who were not
+    owing in that segment at the month end before (new debtors, and customers who moved in,
+    e.g. aged from 31-60 into 61-90): the customers a month of roll-out reaches. ``now``:
+    the segments at ``when`` when already computed."""
+    now = _segments(cfg, base, portfolio, when) if now is None else now
+    now = now[now.overdue_balance > 0]
+    before = _segments(cfg, base, portfolio, _previous_month_end(when), every=True)
+    before = before[before.overdue_balance > 0]
+    stayed = now.merge(before[["customer_id", "segment"]], on=["customer_id", "segment"])
+    return now[~now.customer_id.isin(set(stayed.customer_id))].groupby("segment").size()
+
+
+def _duration_sentence(
+    cfg: ExperimentConfig, needed: float, weeks: float, inflow: int, available: int
+) -> str:
+    """The primary metric's sample and how long it takes: everyone owing now is assigned at
+    once, the rest arrive at the segment's monthly inflow, then the last outcome window."""
     metric = cfg.primary_metric.replace("_", " ")
     if needed != needed:
         return (f"The decision metric, {metric}, is sized at the readout from its observed "
                 "spread (keep testing says the customers still needed).")  # fmt: skip
     head = f"The decision metric, {metric}, needs {needed:,.0f} customers"
+    if needed <= available:
+        return (f"{head}: the {available:,} owing now suffice; results once their "
+                f"{cfg.window_days}-day window closes (about {weeks:.0f} weeks).")  # fmt: skip
     if weeks != weeks:
         return f"{head}; nobody new enters the segment, so the test never gets there."
     if weeks > 104:
-        return (f"{head}: more than two years at {inflow:,} new customers a month; consider a "
-                "larger MDE, a simpler split or a bigger segment.")  # fmt: skip
-    return f"{head}: expected duration about {weeks:.0f} weeks ({inflow:,} new customers a month)."
+        return (f"{head}: about {weeks / 52:,.0f} years at {inflow:,} new customers a month; "
+                "consider a larger MDE, a simpler split or a bigger segment.")  # fmt: skip
+    return (f"{head}: expected duration about {weeks:.0f} weeks (the {available:,} owing now, "
+            f"then {inflow:,} new customers a month, plus the {cfg.window_days}-day window).")  # fmt: skip
 
 
 def _previous_month_end(when: pd.Timestamp) -> pd.Timestamp:
@@ -180,10 +209,11 @@ def expected_weeks(
 def assign_experiment(
     config_path, export: str | os.PathLike, database=None, as_of=None, sources=None
 ) -> pd.DataFrame:
-    """Assign the customers owing at ``as_of`` (a month end) to arms and write
-    customer_id, segment, arm (CSV or Parquet by extension, atomically; text cells that a
-    spreadsheet would run as formulas are prefixed with ``'``); returns the counts per
-    segment x arm."""
+    """Assign the customers owing at ``as_of`` (a month end) in the test's segments to arms
+    and write customer_id, segment, arm (CSV or Parquet by extension, atomically; text
+    cells that a spreadsheet would run as formulas are prefixed with ``'``); returns the
+    counts per segment x arm. Customers already in the experiment's ``assignments`` keep
+    their arm and are not exported again (``counts.attrs["already_assigned"]``)."""
     export = Path(export)
     if export.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--export: '{export}' must end in .csv or .parquet")
@@ -193,15 +223,26 @@ def assign_experiment(
     when = portfolio.month_end(as_of, "as_of")
     seg = _segments(cfg, base, portfolio, when)
     seg = seg[seg.overdue_balance > 0][["customer_id", "segment"]]
-    out = assign_arms(seg, cfg.salt or cfg.experiment_id, cfg.arms)[
-        ["customer_id", "segment", "arm"]
-    ]
+    stored = portfolio.tables.get("assignments")
+    already = 0
+    if stored is not None:
+        mine = stored.filter(stored.experiment_id == cfg.experiment_id).select("customer_id")
+        known = seg.customer_id.isin(set(mine.distinct().to_pandas().customer_id))
+        already, seg = int(known.sum()), seg[~known]
+    try:
+        out = assign_arms(seg, cfg.salt or cfg.experiment_id, cfg.arms)[
+            ["customer_id", "segment", "arm"]
+        ]
+    except InvalidParameterError as exc:
+        raise ConfigError(f"{config_path}: arms: {str(exc).removeprefix('weights: ')}") from None
     if export.suffix.lower() == ".csv":
         safe = spreadsheet_safe(out)
         write_atomic(export, lambda tmp: safe.to_csv(tmp, index=False), "--export")
     else:
         write_atomic(export, lambda tmp: out.to_parquet(tmp, index=False), "--export")
-    return out.groupby(["segment", "arm"]).size().rename("customers").reset_index()
+    counts = out.groupby(["segment", "arm"]).size().rename("customers").reset_index()
+    counts.attrs["already_assigned"] = already
+    return counts
 
 
 def readout_experiment(
@@ -247,13 +288,15 @@ def readout_experiment(
     except NoResultsYetError:
         raise
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    _check_design(cfg, config_path, out.arms)
+        raise ConfigError(f"{config_path}: {exc}") from None
+    _check_design(cfg, config_path, base, out.arms)
     results, overall = compare(out.moments, cfg.arms, specs, settings)
     curves, tests = survival_readout(
         survival_counts(t, cfg.experiment_id, end, cfg.window_days, cfg.sequential), cfg.arms
     )
     monthly, ended = intake(t["assignments"], cfg.experiment_id, end)
+    if ended:  # a one-off or stopped intake says nothing about a month of roll-out
+        monthly = _rollout_reach(cfg, base, portfolio, end)
     rec = decide(results, specs, settings, monthly, strategy_costs(cfg, out.arms), cfg.arms, ended)
     payers = out.moments[out.moments.metric == "payer_rate"][["segment", "arm", "sum_y"]]
     statistics = out.arms.merge(payers.rename(columns={"sum_y": "payers"}), on=["segment", "arm"])
@@ -271,18 +314,20 @@ def readout_experiment(
     )  # fmt: skip
 
 
-def _check_design(cfg: ExperimentConfig, path, read: pd.DataFrame) -> None:
-    """The assignments read (segment, arm) are what the config designs: every segment
-    has weights, every arm is one of the config's."""
+def _check_design(cfg: ExperimentConfig, path, base: Path, read: pd.DataFrame) -> None:
+    """The assignments read (segment, arm) are what the config designs: every segment is
+    one of the test's (``segments``, else the segmentation's), has weights, and every arm
+    is one of the config's."""
+    known = cfg.test_segments() or _segmentation_names(cfg, base)
+    stray = sorted(set(read.segment) - set(known), key=_natural) if known else []
+    if stray:
+        key = "segments" if cfg.test_segments() else f"segmentation ({cfg.segmentation})"
+        raise ConfigError(
+            f"{path}: {key}: experiment '{cfg.experiment_id}' assigned customers to segment(s) "
+            f"{stray}, which are not among {known}; point the config at the segments the "
+            "assignments used"
+        )
     where = f"{path}: arms"
-    if cfg.nested_arms:
-        missing = sorted(set(read.segment) - set(cfg.arms), key=_natural)
-        if missing:
-            raise ConfigError(
-                f"{where}: no weights for segment(s) {missing}, which experiment "
-                f"'{cfg.experiment_id}' assigned customers to; give every segment's weights, or "
-                "one arm -> weight mapping for all segments"
-            )
     for seg, g in read.groupby("segment", sort=False):
         designed = cfg.arms[seg] if cfg.nested_arms else cfg.arms
         extra = sorted(set(g.arm) - set(designed))
@@ -321,6 +366,19 @@ def _check_where_values(cfg: ExperimentConfig, path, tables) -> None:
                     f"{path}: metrics.{name}.where.{column}: {absent} never appear in "
                     f"{spec.table}.{column}"
                 )
+
+
+def _rollout_reach(cfg: ExperimentConfig, base: Path, portfolio, end: pd.Timestamp) -> dict:
+    """Customers a month of roll-out reaches per segment once the experiment's intake has
+    ended: the segments' inflow at the last month end by ``end`` (:func:`segment_inflow`);
+    empty (money per month unknown) without a segmentation or data for that month."""
+    if cfg.segmentation is None:
+        return {}
+    month_end = end if end.is_month_end else _previous_month_end(end)
+    try:
+        return {k: float(v) for k, v in segment_inflow(cfg, base, portfolio, month_end).items()}
+    except (ConfigError, InvalidParameterError):
+        return {}
 
 
 def look_dates(first: pd.Timestamp, as_of) -> list[pd.Timestamp]:
@@ -456,13 +514,17 @@ def intake(assignments: TableLike, experiment_id: str, as_of) -> tuple[dict[str,
 def _segment_order(cfg: ExperimentConfig, base: Path, present) -> list[str]:
     """Segments in the order of the segmentation's cascade, the others in natural order
     ("61-90" before "181+"), so every table and figure lists them the same way."""
-    names: list[str] = []
-    if cfg.segmentation is not None:
-        path = cfg.segmentation if os.path.isabs(cfg.segmentation) else base / cfg.segmentation
-        if Path(path).exists():
-            names = sg.load(path).names
+    names = _segmentation_names(cfg, base)
     present = sorted(set(present), key=_natural)
     return [n for n in names if n in present] + [n for n in present if n not in names]
+
+
+def _segmentation_names(cfg: ExperimentConfig, base: Path) -> list[str]:
+    """The segments of the config's segmentation, in cascade order ([] without one)."""
+    if cfg.segmentation is None:
+        return []
+    path = cfg.segmentation if os.path.isabs(cfg.segmentation) else base / cfg.segmentation
+    return sg.load(path).names if Path(path).exists() else []
 
 
 def _natural(text: str) -> list:
@@ -600,4 +662,20 @@ def decision_table(r: ExperimentReadout) -> pd.DataFrame:
     ):
         out[col] = d[col].map(lambda v: "" if v != v else f"{v:,.0f}")
     out["intake"] = np.where(d.intake_ended, "ended", "open")
-    return out
+    cur = f" ({r.currency})" if r.currency else ""
+    return out.rename(
+        columns={c: c + cur for c in ("money_per_month", "money_ci_low", "money_ci_high")}
+    )
+
+
+#: what the decision codes mean, printed under the decisions
+DECISION_LEGEND = (
+    "run_challenger: better on the primary metric after Holm; money per month = (its effect on "
+    "collected per customer - its extra cost) x the customers a month of roll-out reaches, "
+    "with the 95 % interval's ends (reason net_loss: better on the metric but its cost exceeds "
+    "the money it brings - weigh before rolling out). stop_challenger: worse after Holm (money "
+    "it loses per month while it runs) or futile (an effect of the MDE is ruled out). "
+    "keep_testing: customers (both arms) and weeks still needed; intake ended = nobody was "
+    "assigned in the last 30 days. withheld_srm: a sample-ratio check failed. calibration: "
+    "A/A check, passed or failed."
+)

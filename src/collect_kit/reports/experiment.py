@@ -414,6 +414,8 @@ def decision_text(r: ExperimentReadout, row, fmt: Formatter) -> str:
         return sentence("decision_keep_testing_ended", fmt, customers=customers)
     if code == "withheld_srm":
         return sentence(f"decision_withheld_{reason or 'segment'}", fmt)
+    if reason == "failed":
+        return sentence("decision_calibration_failed", fmt, metric=metric)
     return sentence("decision_calibration", fmt)
 
 
@@ -451,6 +453,11 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     if r.portfolio_srm:
         return srm_sentence(r, fmt)
     if r.config.aa:
+        failed = list(rec.loc[(rec.code == "calibration") & (rec.reason == "failed"), "segment"])
+        if failed:
+            metric = metric_label(r, r.config.primary_metric, fmt.language)
+            where = ", ".join(failed)
+            return f"{where}: " + sentence("decision_calibration_failed", fmt, metric=metric) + "."
         return (
             "Prueba A/A: no se recomienda ninguna estrategia; sirve para calibrar."
             if es

@@ -203,6 +203,10 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "A/A calibration check: no recommendation",
         "es": "Control A/A: sin recomendación",
     },
+    "decision_calibration_failed": {
+        "en": "A/A calibration check FAILED: identical arms differ on {metric}; check the assignment and the data before trusting any test",
+        "es": "Control A/A FALLIDO: brazos idénticos difieren en {metric}; revisar la asignación y los datos antes de confiar en cualquier prueba",
+    },
     "srm_experiment_failed": {
         "en": "Sample-ratio mismatch over the whole experiment (p = {p}): the arms do not have "
         "the designed sizes, so every result below is untrustworthy and nothing is recommended "
