@@ -86,7 +86,9 @@ def test_design_and_assign_commands(sample_db, tmp_path):
     import duckdb
 
     with duckdb.connect(str(sample_db), read_only=True) as con:
-        before = con.sql("select customer_id from assignments where experiment_id = 'discount_offer'").df()
+        before = con.sql(
+            "select customer_id from assignments where experiment_id = 'discount_offer'"
+        ).df()
     assert not arms.customer_id.isin(before.customer_id).any()
     assert re.search(r"[\d,]+ customers already in the experiment keep their arm", r.output)
     expected = [

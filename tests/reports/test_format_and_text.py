@@ -49,6 +49,47 @@ def test_table_escapes_and_withholds_small_rows():
     assert "2,000" in out
 
 
+def _cells(out: str, tag: str) -> list[list[str]]:
+    """The class of every ``tag`` cell per row of an HTML table."""
+    import re
+
+    rows = re.findall(r"<tr>(.*?)</tr>", out)
+    return [re.findall(rf'<{tag} class="([^"]*)"', r) for r in rows]
+
+
+def test_headers_align_with_their_columns_and_withheld_figures_are_explained():
+    frame = pd.DataFrame({"segment": ["A", "Tiny"], "customers": [10, 3],
+                          "rate": [0.25, 0.5], "balance": [1000.0, 2000.0]})  # fmt: skip
+    formats = {"segment": "text", "customers": "count", "rate": "percent", "balance": "money"}
+    for fmt, note in (
+        (EN, "a figure about fewer than 5 customers"),
+        (ES, "cifra sobre menos de 5"),
+    ):
+        out = html_table(frame, formats, fmt, count_column="customers")
+        head = _cells(out, "th")[0]
+        for row in _cells(out, "td")[1:]:
+            assert [c.split()[0] for c in row] == head  # each header aligned as its column
+        assert head == ["text", "num", "num", "num"]
+        assert "50.0" not in out and "50,0" not in out and f"– {note}" in out
+    # no withheld figure: no note
+    assert "fewer than 5" not in html_table(frame.iloc[:1], formats, EN, count_column="customers")
+    m = html_matrix(pd.DataFrame([[10, 2]], index=["a"], columns=["x", "y"]), EN)
+    assert _cells(m, "th")[0] == ["text", "num", "num"]
+
+
+def test_traffic_lights_differ_in_shape_and_have_a_legend():
+    frame = pd.DataFrame({"band": ["1", "2", "3", "4"], "light": ["green", "yellow", "red", "n/a"]})
+    for fmt, words in (
+        (EN, ["● in line", "▲ watch", "■ act"]),
+        (ES, ["● en línea", "▲ vigilar", "■ actuar"]),
+    ):
+        out = html_table(frame, {"band": "text", "light": "light"}, fmt)
+        for w in words:
+            assert w in out
+        assert ">green<" not in out and "red<" not in out
+        assert ("Traffic light: binomial test" if fmt is EN else "Semáforo: prueba binomial") in out
+
+
 def test_matrix_suppresses_small_cells():
     m = pd.DataFrame([[10, 2], [0, 7]], index=["a<b", "c"], columns=["x", "y"])
     out = html_matrix(m, EN)

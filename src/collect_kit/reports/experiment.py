@@ -439,7 +439,7 @@ def recommendation_table(r: ExperimentReadout, fmt: Formatter) -> str:
     labels["money_per_month"] += cur
     labels["money_ci"] += cur
     labels["extra_cost_per_customer"] += cur
-    rec.loc[rec.smallest_arm.map(is_small), "money_ci"] = "·"
+    rec.loc[rec.smallest_arm.map(is_small), "money_ci"] = WITHHELD
     return html_table(rec, formats, fmt, labels, count_column="smallest_arm")
 
 
@@ -637,7 +637,8 @@ def looks_table(r: ExperimentReadout, fmt: Formatter) -> str:
     f["look"] = f.look.map(fmt.date)
     f["smallest"] = f.customers  # a look of 1-4 customers is withheld
     f["estimate"] = f.estimate * scale
-    f["seq_ci"] = ["" if lo != lo else f"{fmt.number(lo * scale, 1)} … {fmt.number(hi * scale, 1)}"
+    places = 1 if fraction else 0
+    f["seq_ci"] = ["" if lo != lo else f"{fmt.number(lo * scale, places)} … {fmt.number(hi * scale, places)}"
                    for lo, hi in zip(f.seq_ci_low, f.seq_ci_high, strict=True)]  # fmt: skip
     f["seq_p"] = f.seq_p_value.map(lambda p: _p(p, fmt))
     f["decided"] = np.where(f.decided, "✓", "")

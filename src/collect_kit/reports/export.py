@@ -37,6 +37,11 @@ table.ck-table th, table.ck-table td { border-bottom: 1px solid var(--rule); pad
 table.ck-table th { overflow-wrap: normal; word-break: normal; hyphens: manual; }
 table.ck-table td.text { overflow-wrap: break-word; }
 table.ck-table td.num { text-align: right; white-space: nowrap; }
+table.ck-table th.num { text-align: right; }
+.ck-light { white-space: nowrap; }
+.ck-light-green { color: #1a7f37; }
+.ck-light-yellow { color: #9a6700; }
+.ck-light-red { color: #b42318; }
 table.ck-table th.row { background: none; font-weight: normal; color: var(--ink); }
 table.ck-cols-l { font-size: 6.5pt; }
 table.ck-cols-xl { font-size: 5.5pt; }

@@ -17,7 +17,7 @@ from ..errors import InvalidParameterError
 
 SMALL = 5  # counts of 1 .. SMALL-1 customers are suppressed
 SUPPRESSED = "<5"
-WITHHELD = "·"
+WITHHELD = "–"  # a figure about 1-4 customers, withheld (the table says so under it)
 LANGUAGES = ("en", "es")
 
 
@@ -79,12 +79,18 @@ def html_table(
     """Render ``frame`` as an HTML table, every cell escaped, nothing truncated.
 
     ``formats``: column -> ``text``, ``count``, ``number``, ``number1``, ``number3``, ``percent``,
-    ``money`` or ``days``; only these columns are shown, in this order. ``count_column``:
+    ``money``, ``days`` or ``light`` (a traffic-light code); only these columns are shown,
+    in this order; numeric headers align with their numbers. A legend follows a table with
+    lights, and a note one with withheld figures. ``count_column``:
     the customers behind each row; where it is 1-4 the row's other numbers are withheld.
     """
     labels = labels or {}
-    head = "".join(f"<th>{html.escape(str(labels.get(c, c)))}</th>" for c in formats)
+    head = "".join(
+        f'<th class="{"text" if kind == "text" else "num"}">{html.escape(str(labels.get(c, c)))}</th>'
+        for c, kind in formats.items()
+    )
     body = []
+    withheld = False
     for _, row in frame.iterrows():
         small = count_column is not None and is_small(row[count_column])
         cells = []
@@ -92,12 +98,16 @@ def html_table(
             v = row[col]
             if kind == "text":
                 text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                withheld |= text == WITHHELD
                 cells.append(f'<td class="text">{html.escape(text)}</td>')
+                continue
+            if kind == "light":
+                cells.append(light_cell(v, fmt.language))
                 continue
             if kind == "count":
                 text = fmt.count(v)
-            elif small:
-                text = WITHHELD
+            elif small or (isinstance(v, str) and v == WITHHELD):
+                text, withheld = WITHHELD, True
             elif kind == "percent":
                 text = fmt.percent(v)
             elif kind == "money":
@@ -113,10 +123,34 @@ def html_table(
             cells.append(f'<td class="num">{html.escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    from .text import sentence
+
+    foot = ""
+    if withheld:
+        foot = (
+            f'<p class="ck-note">{html.escape(sentence("withheld_note", fmt, mark=WITHHELD))}</p>'
+        )
+    if any(kind == "light" for kind in formats.values()):
+        foot += f'<p class="ck-note">{html.escape(sentence("light_legend", fmt))}</p>'
     return (
         f'<table class="ck-table {_width_class(len(formats))}">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<tbody>{''.join(body)}</tbody></table>{foot}"
     )
+
+
+#: traffic lights: a shape per state, so they read in greyscale print too (words: text.LABELS)
+LIGHTS = {"green": "●", "yellow": "▲", "red": "■"}
+
+
+def light_cell(code, language: str) -> str:
+    """A traffic light (``green``, ``yellow``, ``red``; anything else: none) as a table cell:
+    its shape, its word in ``language`` and its colour."""
+    from .text import label
+
+    if code not in LIGHTS:
+        return '<td class="text">–</td>'
+    word = label(f"light_{code}", language)
+    return f'<td class="text ck-light ck-light-{code}">{LIGHTS[code]} {html.escape(word)}</td>'
 
 
 def _width_class(columns: int) -> str:
@@ -128,8 +162,8 @@ def html_matrix(
     matrix: pd.DataFrame, fmt: Formatter, corner: str = "", caption: str | None = None
 ) -> str:
     """A matrix of customer counts (e.g. absorption, migration), suppressed and escaped."""
-    head = f"<th>{html.escape(corner)}</th>" + "".join(
-        f"<th>{html.escape(str(c))}</th>" for c in matrix.columns
+    head = f'<th class="text">{html.escape(corner)}</th>' + "".join(
+        f'<th class="num">{html.escape(str(c))}</th>' for c in matrix.columns
     )
     rows = []
     for idx, row in matrix.iterrows():

@@ -295,10 +295,9 @@ def breakdown_table(frame: pd.DataFrame, fmt: Formatter) -> str:
         few = [is_small(n) for n in shown.delinquent_at_start]
         for col in ("recovery_rate", "payer_rate"):
             shown[col] = [
-                WITHHELD if small else fmt.percent(v)
-                for small, v in zip(few, shown[col], strict=True)
+                WITHHELD if small else v for small, v in zip(few, shown[col], strict=True)
             ]
-        formats |= {"delinquent_at_start": "count", "recovery_rate": "text", "payer_rate": "text"}
+        formats |= {"delinquent_at_start": "count", "recovery_rate": "percent", "payer_rate": "percent"}  # fmt: skip
     return html_table(shown, formats, fmt, labels, count_column="owing_customers")
 
 
@@ -393,7 +392,7 @@ def calibration_table(bands: pd.DataFrame, fmt: Formatter) -> str:
         "traffic_light": "Semáforo" if es else "Traffic light",
     }
     formats = {"band": "text", "customers": "count", "predicted_payer_rate": "percent",
-               "observed_payer_rate": "percent", "traffic_light": "text"}  # fmt: skip
+               "observed_payer_rate": "percent", "traffic_light": "light"}  # fmt: skip
     cap = "Calibración fuera de tiempo" if es else "Calibration, out of time"
     return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap)
 

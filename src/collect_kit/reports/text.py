@@ -11,6 +11,9 @@ LABELS: dict[str, dict[str, str]] = {
     "segment": {"en": "Segment", "es": "Segmento"},
     "strategy": {"en": "Strategy", "es": "Estrategia"},
     "customers": {"en": "Customers", "es": "Clientes"},
+    "light_green": {"en": "in line", "es": "en línea"},
+    "light_yellow": {"en": "watch", "es": "vigilar"},
+    "light_red": {"en": "act", "es": "actuar"},
     "new_customers": {"en": "New", "es": "Nuevos"},
     "share": {"en": "Share", "es": "Proporción"},
     "balance": {"en": "Balance", "es": "Saldo"},
@@ -247,6 +250,18 @@ SENTENCES: dict[str, dict[str, str]] = {
         "es": "Lectura secuencial: intervalos y valores p siempre válidos (secuencias de "
         "confianza, ajustadas a {tuning} clientes), así que mirar cada semana no infla los "
         "falsos positivos.",
+    },
+    "withheld_note": {
+        "en": "{mark} a figure about fewer than 5 customers, withheld (their count shows as <5).",
+        "es": "{mark} cifra sobre menos de 5 clientes, omitida (su número aparece como <5).",
+    },
+    "light_legend": {
+        "en": "Traffic light: binomial test of each band's observed events against its "
+        "prediction; ● in line (inside the central 95 % range), ▲ watch (outside it, inside "
+        "99.9 %), ■ act (beyond 99.9 %).",
+        "es": "Semáforo: prueba binomial de los eventos observados de cada tramo frente a su "
+        "predicción; ● en línea (dentro del 95 % central), ▲ vigilar (fuera de él, dentro del "
+        "99,9 %), ■ actuar (más allá del 99,9 %).",
     },
     "sequential_rereads": {
         "en": "From the look of {date} nobody new is read: the looks re-read the same customers "
