@@ -135,7 +135,7 @@ def make_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
 
 #: first characters that make a spreadsheet read a text cell as a formula (CSV injection)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def spreadsheet_safe(data):
@@ -155,7 +155,7 @@ def spreadsheet_safe(data):
             col = out[name]
             if pd.api.types.is_string_dtype(col) or col.dtype == object:
                 text = col.astype("string")
-                formula = text.str.match(_FORMULA_PATTERN).fillna(False).astype(bool)
+                formula = text.str.match(FORMULA_PATTERN).fillna(False).astype(bool)
                 if formula.any():
                     out[name] = col.where(~formula, "'" + text).astype(col.dtype)
         return out

@@ -66,11 +66,11 @@ def test_run_folder_has_everything(good_run):
     result, out = good_run
     assert result.ok, result.error
     names = sorted(p.name for p in result.folder.iterdir())
-    assert names == [
-        "experiment_readout.html", "experiment_readout.ipynb", "experiment_readout.pdf",
-        "manifest.json", "portfolio_report.html", "portfolio_report.ipynb", "portfolio_report.pdf",
-        "run.log", "segmentation.html", "segmentation.ipynb", "segmentation.pdf",
-    ]  # fmt: skip
+    assert names == sorted(
+        [f"{nb}{suffix}" for nb in ("experiment_readout", "portfolio_report", "segmentation")
+         for suffix in (".html", ".ipynb", ".pdf", ".xlsx", "-tables")]
+        + ["manifest.json", "run.log"]
+    )  # fmt: skip
     latest = out / "monthly" / "latest"
     assert latest.is_symlink() and latest.resolve() == result.folder.resolve()
     manifest = json.loads((result.folder / "manifest.json").read_text())
@@ -82,6 +82,38 @@ def test_run_folder_has_everything(good_run):
     assert manifest["heartbeat_at"] and len(manifest["kernel_pids"]) == 3
     assert manifest["published"] is True and manifest["overrides"] == {}
     assert result.published and not result.overrides
+
+
+@pytest.mark.parametrize("name", ["segmentation", "portfolio_report", "experiment_readout"])
+def test_every_html_table_is_a_sheet_and_a_csv(good_run, name):
+    """Read back with openpyxl: one sheet per table of the page, the same header and cells
+    (numbers as the numbers behind the page's text, "<5" and text as text); the manifest
+    lists the files."""
+    import csv
+
+    import openpyxl
+
+    from collect_kit.reports.spreadsheet import tables_of
+
+    result, _ = good_run
+    tables = tables_of((result.folder / f"{name}.html").read_text())
+    assert len(tables) >= 2
+    book = openpyxl.load_workbook(result.folder / f"{name}.xlsx")
+    assert len(book.sheetnames) == len(tables)
+    for table, ws in zip(tables, book.worksheets, strict=True):
+        rows = [[c.value for c in r] for r in ws.iter_rows()]
+        assert [v or "" for v in rows[0]] == table.header
+        for cells, got in zip(table.rows, rows[1:], strict=True):
+            for cell, value in zip(cells, got, strict=False):
+                if cell.value is not None:
+                    assert value == pytest.approx(cell.value, rel=1e-12)
+                else:
+                    assert (value or "") in (cell.text, "'" + cell.text)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    listed = next(n["tables"] for n in manifest["notebooks"] if n["name"] == name)
+    assert listed[0] == f"{name}.xlsx" and len(listed) == len(tables) + 1
+    first = list(csv.reader((result.folder / listed[1]).open(encoding="utf-8")))
+    assert first[0] == tables[0].header and len(first) == len(tables[0].rows) + 1
 
 
 def test_manifest_holds_no_absolute_paths(good_run, sample_db):
@@ -199,8 +231,16 @@ def test_no_personal_data_anywhere_in_the_run_folder(good_run, small_sample):
     needles = set(customers.customer_id) | set(customers.name.dropna())
     needles |= set(customers.phone.dropna()) | set(customers.email.dropna())
     needles |= set(small_sample.frame("receivables").receivable_id.head(500))
+    import openpyxl
+
     contents = []
-    for path in result.folder.iterdir():
+    for path in result.folder.rglob("*"):
+        if path.is_dir():
+            continue
+        if path.suffix == ".xlsx":  # zipped XML: read the cells
+            book = openpyxl.load_workbook(path)
+            contents += [str(c.value) for ws in book for r in ws.iter_rows() for c in r]
+            continue
         contents.append(
             pdf_text(path) if path.suffix == ".pdf" else path.read_text(errors="replace")
         )

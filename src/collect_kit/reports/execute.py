@@ -74,10 +74,12 @@ def cells_seconds(executed: Path) -> float:
 
 def export_notebook(
     executed: Path, folder: Path, name: str, header: str, language: str, page_size: str
-) -> None:
-    """``<folder>/<name>.html`` and ``.pdf`` of an executed notebook, each written whole or
-    not at all; ``header`` is the page title and the PDF's running header."""
-    from . import export
+) -> list[str]:
+    """``<folder>/<name>.html`` and ``.pdf`` of an executed notebook, and its tables as
+    ``<name>.xlsx`` and ``<name>-tables/*.csv`` (:mod:`.spreadsheet`), each written whole
+    or not at all; ``header`` is the page title and the PDF's running header. Returns the
+    table files (relative to ``folder``)."""
+    from . import export, spreadsheet
 
     document = export.html_document(
         export.notebook_body(executed), header, header, language, page_size
@@ -86,3 +88,4 @@ def export_notebook(
     files.write_atomic(
         folder / f"{name}.pdf", lambda tmp: export.write_pdf(document, tmp), "report PDF"
     )
+    return spreadsheet.write_tables(document, folder, name)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
@@ -120,7 +121,7 @@ def html_table(
                 text = fmt.number(v, 3)
             else:  # number, days
                 text = fmt.number(v)
-            cells.append(f'<td class="num">{html.escape(text)}</td>')
+            cells.append(_num_cell(text, v, kind))
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     from .text import sentence
@@ -153,6 +154,17 @@ def light_cell(code, language: str) -> str:
     return f'<td class="text ck-light ck-light-{code}">{LIGHTS[code]} {html.escape(word)}</td>'
 
 
+def _num_cell(text: str, value, kind: str) -> str:
+    """A numeric cell: the formatted text, and the number itself (``data-value``, with its
+    ``data-kind``) when it is shown, so the spreadsheet export writes numbers, not text."""
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    shown = number and text not in ("", SUPPRESSED, WITHHELD) and math.isfinite(value)
+    data = f' data-value="{float(value)!r}" data-kind="{kind}"' if shown else ""
+    return f'<td class="num"{data}>{html.escape(text)}</td>'
+
+
 def _width_class(columns: int) -> str:
     """Wide tables get smaller type so they fit the page instead of being clipped."""
     return "ck-cols-xl" if columns > 12 else "ck-cols-l" if columns > 8 else ""
@@ -167,7 +179,7 @@ def html_matrix(
     )
     rows = []
     for idx, row in matrix.iterrows():
-        cells = "".join(f'<td class="num">{html.escape(fmt.count(v))}</td>' for v in row)
+        cells = "".join(_num_cell(fmt.count(v), v, "count") for v in row)
         rows.append(f'<tr><th class="row">{html.escape(str(idx))}</th>{cells}</tr>')
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     width = _width_class(len(matrix.columns) + 1)

@@ -323,10 +323,12 @@ def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: Ru
         log.error("%s", result.error)
         return False
     nb.seconds_cells = cells_seconds(out)
-    say(f"Exporting {nb.name} to HTML and PDF")
+    say(f"Exporting {nb.name} to HTML, PDF and spreadsheets")
     t0 = time.perf_counter()
     header = f"{ctx.plan.title} — {ctx.when.date()}"
-    export_notebook(out, folder, nb.name, header, ctx.plan.language, ctx.plan.cfg.page_size)
+    nb.tables = export_notebook(
+        out, folder, nb.name, header, ctx.plan.language, ctx.plan.cfg.page_size
+    )
     nb.seconds_export = time.perf_counter() - t0
     nb.status = "ok"
     log.info("%s: executed in %.1f s, exported in %.1f s", nb.name, nb.seconds_execute,

@@ -41,6 +41,7 @@ class NotebookRun:
     seconds_export: float = 0.0
     failed_cell: int | None = None
     error: str | None = None
+    tables: list[str] = field(default_factory=list)  # the workbook and CSVs of its tables
 
 
 @dataclass
