@@ -28,7 +28,9 @@ Monthly payment decision (the heart of the model)
 Receivables
     Persons: one instalment or card statement per month (85 % of months) due on the
     customer's due day (5, 10, 15, 20 or 25), issued 20 days before, lognormal amounts
-    around 120 000. Companies: Poisson(0.8/1.2/2/3 by size) invoices a month, payment
+    around 120 000; the instalments due by the 20th of the month after the extraction were
+    issued in its last month and are in the data (open, not yet due), so the last month
+    looks like the others. Companies: Poisson(0.8/1.2/2/3 by size) invoices a month, payment
     terms of 30, 45 or 60 days, lognormal amounts around 900 000 (larger for larger
     firms). 3 % of invoices get a credit note (5-30 %) the day after issue.
 
@@ -544,7 +546,20 @@ def _draw_receivables(rng, cust: _Customers, grid: _Grid) -> _Receivables:
     p_due = grid.start[pc_m] + due_day[pc_c] - 1
     scale = rng.lognormal(np.log(120_000), 0.8, size=n)
     p_amount = np.round(scale[pc_c] * rng.lognormal(0.0, 0.25, size=len(pc_c)))
-    p_product = np.where(rng.random(n) < 0.6, 0, 1)[pc_c]
+    loan_or_card = np.where(rng.random(n) < 0.6, 0, 1)
+    p_product = loan_or_card[pc_c]
+    # next month's instalments are issued 20 days before they fall due, so those due by the
+    # 20th of the month after the extraction were issued in its last month: drawn from a
+    # stream of their own, so every other draw of the sample stays as it was
+    nx = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    next_start = grid.end[-1] + 1
+    still = np.where(cust.default_month >= 0, cust.last_billing > months, True)
+    nx_c = np.nonzero(
+        (cust.first_active <= months) & still & ~cust.is_company & (nx.random(n) < 0.85)
+        & (next_start + due_day - 1 - 20 <= grid.end[-1])
+    )[0]  # fmt: skip
+    nx_due = next_start + due_day[nx_c] - 1
+    nx_amount = np.round(scale[nx_c] * nx.lognormal(0.0, 0.25, size=len(nx_c)))
 
     lam = np.where(bill & cust.is_company[:, None], _SIZE_INVOICES[cust.size_ix][:, None], 0.0)
     counts = rng.poisson(lam)
@@ -569,6 +584,30 @@ def _draw_receivables(rng, cust: _Customers, grid: _Grid) -> _Receivables:
         np.round(amount * rng.uniform(0.05, 0.3, n_rc)),
         0.0,
     )
+    draws = {
+        "partial_u": rng.random(n_rc), "partial_f": rng.uniform(0.3, 0.7, n_rc),
+        "discount_u": rng.random(n_rc), "discount_f": rng.uniform(0.05, 0.2, n_rc),
+        "writeoff_gap": rng.geometric(0.15, n_rc) - 1,
+    }  # fmt: skip
+    # append next month's instalments (their own stream) and keep the (customer, due) order
+    k = len(nx_c)
+    extra = {
+        "partial_u": nx.random(k), "partial_f": nx.uniform(0.3, 0.7, k),
+        "discount_u": nx.random(k), "discount_f": nx.uniform(0.05, 0.2, k),
+        "writeoff_gap": nx.geometric(0.15, k) - 1,
+    }  # fmt: skip
+    cust_ix = np.concatenate([cust_ix, nx_c])
+    issued = np.concatenate([issued, nx_due - 20])
+    due = np.concatenate([due, nx_due])
+    amount = np.concatenate([amount, np.maximum(nx_amount, 1000.0)])
+    product = np.concatenate([product, loan_or_card[nx_c]])
+    credit_note = np.concatenate([credit_note, np.zeros(k)])
+    draws = {name: np.concatenate([v, extra[name]]) for name, v in draws.items()}
+    order = np.lexsort((due, cust_ix))
+    cust_ix, issued, due, amount, product, credit_note = (
+        a[order] for a in (cust_ix, issued, due, amount, product, credit_note)
+    )
+    draws = {name: v[order] for name, v in draws.items()}
     due_month = np.searchsorted(grid.start, due, side="right") - 1
     # a relationship starts no later than its first document
     np.minimum.at(cust.since, cust_ix, issued)
@@ -581,11 +620,7 @@ def _draw_receivables(rng, cust: _Customers, grid: _Grid) -> _Receivables:
         to_pay=amount - credit_note,
         credit_note=credit_note,
         product=product,
-        partial_u=rng.random(n_rc),
-        partial_f=rng.uniform(0.3, 0.7, n_rc),
-        discount_u=rng.random(n_rc),
-        discount_f=rng.uniform(0.05, 0.2, n_rc),
-        writeoff_gap=rng.geometric(0.15, n_rc) - 1,
+        **draws,
     )
 
 
