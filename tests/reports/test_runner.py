@@ -272,6 +272,24 @@ def test_injected_as_of_appears_in_the_output(spanish_june_run):
     assert "Sin resultados aún al 30-06-2026" in page and "discount_offer" in page
 
 
+def test_each_document_has_its_own_title_and_a_header_date_in_its_language(
+    good_run, spanish_june_run
+):
+    result, _ = good_run
+    titles = {}
+    for name, words in (("portfolio_report", "Portfolio"), ("segmentation", "Segmentation"),
+                        ("experiment_readout", "Strategy tests")):  # fmt: skip
+        page = (result.folder / f"{name}.html").read_text()
+        titles[name] = re.search(r"<title>(.*?)</title>", page).group(1)
+        assert titles[name] == f"Monthly collections report: {words} — 2026-10-31"
+        assert f"<h1>Monthly collections report: {words}" in page  # segmentation adds its rules
+    assert len(set(titles.values())) == 3
+    es, _ = spanish_june_run
+    text = pdf_text(es.folder / "segmentation.pdf")
+    assert "Monthly collections report: Segmentación — 30-06-2026" in text
+    assert "2026-06-30" not in text
+
+
 def test_a_missing_segmentation_is_refused_before_anything_runs(good_run, sample_db, tmp_path):
     """Found in pre-flight now (exit 2, no run folder); a notebook failing later is tested in
     test_run_lifecycle.py (exit 1, the evidence kept)."""

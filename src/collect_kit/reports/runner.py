@@ -42,6 +42,7 @@ from ..errors import CollectKitError, ConfigError
 from . import runs
 from .cache import cache_dir, cached_snapshot
 from .execute import cells_seconds, execute_notebook, export_notebook
+from .format import Formatter
 from .preflight import (
     Plan,
     StaleDataError,
@@ -54,6 +55,7 @@ from .preflight import (
 from .processes import runner_identity
 from .runs import NotebookRun, RunResult
 from .supervision import RunInterrupted, RunState, supervised
+from .text import document_title
 
 #: the Jupyter kernel the notebooks run in
 KERNEL = "python3"
@@ -308,7 +310,10 @@ def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: Ru
     nb.status = "running"
     state.save()
     out = folder / f"{nb.name}.ipynb"
+    title = document_title(ctx.plan.title, nb.name, ctx.plan.language)
     wanted = {k: v for k, v in params.items() if k in ctx.plan.declared[nb.name]}
+    if "report_title" in wanted:
+        wanted["report_title"] = title
     t0 = time.perf_counter()
     failure = execute_notebook(
         notebook_path(nb.name), out, wanted, folder, KERNEL, state.kernel_started
@@ -325,7 +330,7 @@ def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: Ru
     nb.seconds_cells = cells_seconds(out)
     say(f"Exporting {nb.name} to HTML, PDF and spreadsheets")
     t0 = time.perf_counter()
-    header = f"{ctx.plan.title} — {ctx.when.date()}"
+    header = f"{title} — {Formatter(ctx.plan.language).date(ctx.when)}"
     nb.tables = export_notebook(
         out, folder, nb.name, header, ctx.plan.language, ctx.plan.cfg.page_size
     )

@@ -299,6 +299,10 @@ def not_available(name: str, fmt: Formatter) -> str:
 
 HEADINGS: dict[str, dict[str, str]] = {
     "summary": {"en": "Summary", "es": "Resumen"},
+    # each document of a run: "<report title>: <document>" in its title and running header
+    "document_portfolio_report": {"en": "Portfolio", "es": "Cartera"},
+    "document_segmentation": {"en": "Segmentation", "es": "Segmentación"},
+    "document_experiment_readout": {"en": "Strategy tests", "es": "Pruebas de estrategia"},
     "recovery": {"en": "Recovery by segment", "es": "Recuperación por segmento"},
     "vintages": {"en": "Recovery by vintage", "es": "Recuperación por cosecha"},
     "aging": {"en": "Aging and roll rates", "es": "Antigüedad de la deuda y tasas de traspaso"},
@@ -330,6 +334,13 @@ HEADINGS: dict[str, dict[str, str]] = {
     },
     "breakdown": {"en": "Indicators by {column}", "es": "Indicadores por {column}"},
 }
+
+
+def document_title(report_title: str, notebook: str, language: str) -> str:
+    """The title of one document of a run: the report's title and what the document is
+    (``Monthly collections report: Segmentation``), so the three PDFs of a run differ."""
+    words = HEADINGS.get(f"document_{notebook}")
+    return f"{report_title}: {words[language]}" if words else report_title
 
 
 def heading(key: str, fmt: Formatter, level: int = 2, **values) -> str:
