@@ -312,7 +312,7 @@ def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: Ru
     out = folder / f"{nb.name}.ipynb"
     title = document_title(ctx.plan.title, nb.name, ctx.plan.language)
     wanted = {k: v for k, v in params.items() if k in ctx.plan.declared[nb.name]}
-    if "report_title" in wanted:
+    if "report_title" in wanted and "report_title" not in ctx.plan.extra:  # -p wins
         wanted["report_title"] = title
     t0 = time.perf_counter()
     failure = execute_notebook(
