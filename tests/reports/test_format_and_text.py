@@ -84,6 +84,8 @@ def test_traffic_lights_differ_in_shape_and_have_a_legend():
         (ES, ["● en línea", "▲ vigilar", "■ actuar"]),
     ):
         out = html_table(frame, {"band": "text", "light": "light"}, fmt)
+        for row in _cells(out, "td")[1:]:
+            assert [c.split()[0] for c in row] == _cells(out, "th")[0]  # aligned as its header
         for w in words:
             assert w in out
         assert ">green<" not in out and "red<" not in out

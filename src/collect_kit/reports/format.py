@@ -87,7 +87,7 @@ def html_table(
     """
     labels = labels or {}
     head = "".join(
-        f'<th class="{"text" if kind == "text" else "num"}">{html.escape(str(labels.get(c, c)))}</th>'
+        f'<th class="{"text" if kind in ("text", "light") else "num"}">{html.escape(str(labels.get(c, c)))}</th>'
         for c, kind in formats.items()
     )
     body = []
