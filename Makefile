@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/collect-kit report run configs/reports/monthly.yaml
 
 test: setup
+	@bash scripts/test-deps.sh
 	$(BIN)/pytest
 
 bench: setup

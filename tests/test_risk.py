@@ -118,7 +118,7 @@ def test_bands_calibration_and_expected_loss():
     b = risk.bands(frame, n_bands=5, lgd=0.5)
     assert b.customers.sum() == n and (b.customers == n // 5).all()
     assert b.expected_loss.sum() == pytest.approx(((1 - p) * frame.balance * 0.5).sum())
-    assert (b.event == "no payment within 30 days").all()
+    assert (b.horizon_days == 30).all()
     assert b.predicted_payer_rate.is_monotonic_increasing
     assert set(b.traffic_light) <= {"green", "yellow"}  # a calibrated score
     off = frame.assign(p_pay=np.clip(frame.p_pay + 0.2, 0, 0.99))

@@ -449,10 +449,14 @@ def experiment_design(
 ) -> None:
     """Sample size and detectable effect per segment."""
     from .experiments.run import design_experiment
+    from .reports.format import Formatter
+    from .reports.text import design_sentence, duration_sentence
 
     table = design_experiment(config, as_of=as_of, **_experiment_data(sources_path, database))
-    for sentence in table.sentence:
-        out.print(sentence, markup=False, highlight=False)
+    fmt = Formatter("en")
+    for row in table.itertuples():
+        words = f"{design_sentence(row, fmt)} {duration_sentence(row, fmt)}"
+        out.print(words, markup=False, highlight=False)
 
 
 @experiment_app.command("assign")

@@ -27,10 +27,11 @@ import ibis
 import pandas as pd
 from ibis.expr.types import Table
 
-from . import schema
+from . import catalogue, schema
 from .availability import first_missing, not_available
 from .engine import TableLike, inputs, shared
 from .errors import InvalidParameterError
+from .extract import accounts_at as extract_accounts
 from .extract import book as extract_book
 from .periods import Period, parse_date
 from .snapshot import DEFAULT_DPD, DpdBuckets, allocate, is_extract, promise_outcomes
@@ -38,18 +39,30 @@ from .snapshot import DEFAULT_DPD, DpdBuckets, allocate, is_extract, promise_out
 
 @dataclass(frozen=True)
 class KPI:
-    """A registered KPI: what it measures and how, for the methodology page."""
+    """A registered KPI: its unit and function; its words (label, definition, numerator,
+    denominator, source) are in the text catalogue (``kpis.<name>`` in
+    ``collect_kit/catalogue/<language>.yaml``), English here."""
 
     name: str
-    label: str
     unit: str  # fraction | currency | days | index
-    definition: str
-    numerator: str
-    denominator: str
-    source: str
     function: Callable
     #: optional inputs it reads ("contacts", "contacts.cost"); absent -> not available
     needs: tuple[str, ...] = ()
+    #: which way is good for the business: "up", "down" or None (neither)
+    better: str | None = None
+    #: how a change becomes money at stake (:mod:`collect_kit.findings`): "denominator",
+    #: "customers", "total", "sales_days" or None
+    stake: str | None = None
+    #: the value per unit of the ratio (100 for an index in points)
+    scale: float = 1.0
+
+    def words(self, field: str, language: str = "en") -> str:
+        """``label``, ``definition``, ``numerator``, ``denominator`` or ``source``."""
+        return catalogue.word(f"kpis.{self.name}.{field}", language)
+
+    @property
+    def label(self) -> str:
+        return self.words("label")
 
 
 REGISTRY: dict[str, KPI] = {}
@@ -57,17 +70,14 @@ REGISTRY: dict[str, KPI] = {}
 
 def kpi(
     name: str,
-    label: str,
     unit: str,
-    definition: str,
-    numerator: str,
-    denominator: str,
-    source: str,
     *,
     scale: float = 1.0,
     total: bool = False,
     measure: bool = True,
     needs: tuple[str, ...] = (),
+    better: str | None = None,
+    stake: str | None = None,
 ):
     """Register a KPI under ``name`` (a decorator).
 
@@ -99,26 +109,24 @@ def kpi(
             compute.__doc__ = function.__doc__
         else:
             compute = function
-        REGISTRY[name] = KPI(
-            name, label, unit, definition, numerator, denominator, source, compute, needs
-        )
+        REGISTRY[name] = KPI(name, unit, compute, needs, better, stake, scale)
         return compute
 
     return register
 
 
-def methodology(absent: Iterable[str] = ()) -> pd.DataFrame:
-    """Every registered KPI with its unit, definition, numerator, denominator, source and
-    ``availability``: "" or, when an input it needs is in ``absent`` (e.g.
-    ``Portfolio.absent``), "not available: no contacts table" — and ``missing_input``, the
-    absent input's name (``contacts``), for renderers that word it themselves."""
+def methodology(absent: Iterable[str] = (), language: str = "en") -> pd.DataFrame:
+    """Every registered KPI with its unit, definition, numerator, denominator, source (in
+    ``language``, from the text catalogue) and ``availability``: "" or, when an input it
+    needs is in ``absent`` (e.g. ``Portfolio.absent``), "not available: no contacts table"
+    — and ``missing_input``, the absent input's name (``contacts``), for renderers that
+    word it themselves."""
     gone = set(absent)
     rows = []
     for m in REGISTRY.values():
-        row = {
-            k: getattr(m, k)
-            for k in ("name", "label", "unit", "definition", "numerator", "denominator", "source")
-        }
+        row = {"name": m.name, "unit": m.unit}
+        for field in ("label", "definition", "numerator", "denominator", "source"):
+            row[field] = m.words(field, language)
         missing = first_missing(m.needs, gone)
         row["availability"] = not_available(missing) if missing else ""
         row["missing_input"] = missing or ""
@@ -265,19 +273,8 @@ def _delinquent_book(t, period: Period) -> Table:
 
 # ------------------------------------------------------------------------------- KPIs
 
-SOURCE_DOMAIN = "collections practice (Moonflow, Duemint, creditguru)"
 
-
-@kpi(
-    "recovery_rate", "Recovery rate", "fraction",
-    "Share of the delinquent book at the start of the month recovered during the month: per "
-    "customer delinquent at the opening date, money paid in the month up to its opening overdue "
-    "balance, summed, over the opening overdue balance.",
-    "payments in the month by customers delinquent at the start, each capped at its opening overdue balance",
-    "overdue balance at the start of the month (customers delinquent then)",
-    "Liquidation rate, " + SOURCE_DOMAIN,
-    needs=("payments",),
-)  # fmt: skip
+@kpi("recovery_rate", "fraction", needs=("payments",), better="up", stake="denominator")
 def recovery_rate(t, period: Period):
     """Recovery (liquidation) rate of the month (fraction); see the registry entry.
 
@@ -288,41 +285,21 @@ def recovery_rate(t, period: Period):
     return book, ibis.least(book.paid, book.overdue_balance), book.overdue_balance
 
 
-@kpi(
-    "payer_rate", "Payer rate", "fraction",
-    "Share of the customers delinquent at the start of the month who paid anything during it.",
-    "customers delinquent at the start with a payment in the month",
-    "customers delinquent at the start of the month",
-    SOURCE_DOMAIN,
-    needs=("payments",),
-)  # fmt: skip
+@kpi("payer_rate", "fraction", needs=("payments",), better="up", stake="customers")
 def payer_rate(t, period: Period):
     """Payer rate of the month (fraction); customers not delinquent at the start are in neither count."""
     book = _delinquent_book(t, period)
     return book, (book.paid > 0).cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "collected_per_delinquent_customer", "Collected per delinquent customer", "currency",
-    "Money paid during the month by the customers delinquent at its start, per such customer.",
-    "payments in the month by customers delinquent at the start",
-    "customers delinquent at the start of the month",
-    SOURCE_DOMAIN,
-    needs=("payments",),
-)  # fmt: skip
+@kpi("collected_per_delinquent_customer", "currency", needs=("payments",), better="up")
 def collected_per_delinquent_customer(t, period: Period):
     """Average collected per delinquent customer (currency): all their payments in the month."""
     book = _delinquent_book(t, period)
     return book, book.paid, ibis.literal(1.0)
 
 
-@kpi(
-    "collected", "Collected", "currency",
-    "All money received during the month (payments dated in it), whatever they paid; by "
-    "payment method with by=['method'].",
-    "payments dated in the month", "1 (a total)", SOURCE_DOMAIN, total=True,
-    needs=("payments",),
-)  # fmt: skip
+@kpi("collected", "currency", total=True, needs=("payments",), better="up", stake="total")
 def collected(t, period: Period):
     """Total collected in the month (currency); ``value`` equals ``numerator``."""
     p = t["payments"]
@@ -330,13 +307,7 @@ def collected(t, period: Period):
     return paid, paid.amount, ibis.literal(0.0)
 
 
-@kpi(
-    "overdue_ratio", "% overdue", "fraction",
-    "Past-due balance over the total receivables balance at the end of the month.",
-    "overdue balance at the end of the month (receivables past their due date, still open)",
-    "total receivables balance at the end of the month",
-    "Past-due ratio, " + SOURCE_DOMAIN,
-)  # fmt: skip
+@kpi("overdue_ratio", "fraction", better="down", stake="denominator")
 def overdue_ratio(t, period: Period):
     """% overdue at the month end (fraction)."""
     b = customer_balances(t, period.end)
@@ -363,43 +334,19 @@ def _end_and_sales(t, period: Period) -> Table:
     )
 
 
-@kpi(
-    "dso", "DSO (standard)", "days",
-    "Days sales outstanding: receivables at the month end over the month's credit sales, times "
-    "the days in the month.",
-    "receivables balance at the month end x days in the month",
-    "credit sales of the month (amounts of receivables issued in it)",
-    "Standard DSO (creditguru), " + SOURCE_DOMAIN,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("dso", "days", needs=("receivables",), better="down", stake="sales_days")
 def dso(t, period: Period):
     j = _end_and_sales(t, period)
     return j, j.balance * period.days, j.sales
 
 
-@kpi(
-    "best_possible_dso", "Best possible DSO", "days",
-    "DSO counting only receivables not yet due at the month end: what DSO would be if everyone "
-    "paid on time. DSO minus it is the average days delinquent.",
-    "current (not yet due) balance at the month end x days in the month",
-    "credit sales of the month",
-    "Best possible DSO (creditguru), " + SOURCE_DOMAIN,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("best_possible_dso", "days", needs=("receivables",), better="down")
 def best_possible_dso(t, period: Period):
     j = _end_and_sales(t, period)
     return j, j.current_balance * period.days, j.sales
 
 
-@kpi(
-    "dso_moonflow", "Average collection period (Moonflow)", "days",
-    "Moonflow's 'período medio de cobro': overdue amount at the month end over the amount that "
-    "fell due in the last 90 days, times 90. A different number from the standard DSO.",
-    "overdue balance at the month end x 90",
-    "amount of receivables with a due date in the 90 days up to the month end",
-    "Moonflow 'período medio de cobro', " + SOURCE_DOMAIN,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("dso_moonflow", "days", needs=("receivables",), better="down")
 def dso_moonflow(t, period: Period):
     end = customer_balances(t, period.end)
     r = t["receivables"]
@@ -419,19 +366,16 @@ def dso_moonflow(t, period: Period):
     return j, j.overdue * 90.0, j.fell_due
 
 
-@kpi(
-    "cei", "Collection effectiveness index", "index",
-    "(opening receivables + credit sales - closing total receivables) over (opening receivables "
-    "+ credit sales - closing current receivables), x 100; 100 means everything collectable "
-    "was collected.",
-    "opening receivables + credit sales of the month - closing total receivables",
-    "opening receivables + credit sales of the month - closing current (not yet due) receivables",
-    "CEI, " + SOURCE_DOMAIN,
-    scale=100.0,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("cei", "index", scale=100.0, needs=("receivables",), better="up", stake="denominator")
 def cei(t, period: Period):
     """CEI of the month (0-100 index; ``value`` = numerator / denominator x 100)."""
+    k = _cei_book(t, period)
+    return k, k.opening + k.sales - k.balance, k.opening + k.sales - k.current
+
+
+def _cei_book(t, period: Period) -> Table:
+    """Per customer: opening balance, credit sales, closing balance and closing current
+    balance of the month (currency), for the CEIs."""
     j = _end_and_sales(t, period).view()
     # .view(): both sides derive from the same tables
     opening = customer_balances(t, period.opening).select("customer_id", opening="balance").view()
@@ -443,7 +387,28 @@ def cei(t, period: Period):
         balance=k.balance.fill_null(0.0),
         current=k.current_balance.fill_null(0.0),
     )
-    return k, k.opening + k.sales - k.balance, k.opening + k.sales - k.current
+    return k
+
+
+def _non_cash(t, period: Period) -> Table:
+    """Per customer: the month's non-cash reductions as booked in the adjustments
+    (write-offs, discounts, credit notes; reversals add back), currency."""
+    a = t["adjustments"]
+    a = a.filter((a.at >= _date(period.start)) & (a.at <= _date(period.end)))
+    signed = ibis.cases((a.kind.isin(schema.REDUCING_ADJUSTMENTS), a.amount),
+                        (a.kind == "reversal", -a.amount), else_=0.0)  # fmt: skip
+    return a.group_by("customer_id").aggregate(non_cash=signed.sum())
+
+
+@kpi("cei_cash", "index", scale=100.0, needs=("receivables",), better="up", stake="denominator")
+def cei_cash(t, period: Period):
+    """Cash-only CEI (0-100): the CEI's numerator less the month's non-cash reductions."""
+    k = _cei_book(t, period).view()
+    nc = _non_cash(t, period).view()
+    j = k.left_join(nc, k.customer_id == nc.customer_id)
+    j = j.select("customer_id", "opening", "sales", "balance", "current",
+                 non_cash=j.non_cash.fill_null(0.0))  # fmt: skip
+    return j, j.opening + j.sales - j.balance - j.non_cash, j.opening + j.sales - j.current
 
 
 def _settled_in(t, period: Period) -> Table:
@@ -453,29 +418,13 @@ def _settled_in(t, period: Period) -> Table:
     return shared(b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at"))
 
 
-@kpi(
-    "average_collection_time", "Average collection time", "days",
-    "'Tiempo promedio de cobro': mean days from issue to payment over the receivables settled "
-    "by payment during the month.",
-    "sum over receivables settled in the month of (settlement date - issue date), in days",
-    "receivables settled by payment in the month",
-    SOURCE_DOMAIN,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("average_collection_time", "days", needs=("receivables",), better="down")
 def average_collection_time(t, period: Period):
     s = _settled_in(t, period)
     return s, s.settled_at.delta(s.issued_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "average_days_late", "Average days late", "days",
-    "'Plazo promedio de pago' relative to the due date: mean (settlement date - due date) over "
-    "receivables settled by payment during the month; negative when paid early.",
-    "sum over receivables settled in the month of (settlement date - due date), in days",
-    "receivables settled by payment in the month",
-    SOURCE_DOMAIN,
-    needs=("receivables",),
-)  # fmt: skip
+@kpi("average_days_late", "days", needs=("receivables",), better="down")
 def average_days_late(t, period: Period):
     s = _settled_in(t, period)
     return s, s.settled_at.delta(s.due_at, unit="day").cast("float64"), ibis.literal(1.0)
@@ -486,40 +435,19 @@ def _contacts_in(t, period: Period) -> Table:
     return c.filter((c.at >= _date(period.start)) & (c.at <= _date(period.end)))
 
 
-@kpi(
-    "contact_rate", "Contact rate", "fraction",
-    "Share of collection actions of the month that reached a person (outcome contacted, "
-    "right_party, promise or refused); by=['channel'], ['agent'] or ['queue'] group by the action's own columns.",
-    "actions of the month that reached a person", "actions (attempts) of the month",
-    SOURCE_DOMAIN,
-    needs=("contacts",),
-)  # fmt: skip
+@kpi("contact_rate", "fraction", needs=("contacts",), better="up")
 def contact_rate(t, period: Period):
     c = _contacts_in(t, period)
     return c, c.outcome.isin(schema.CONTACTED_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "right_party_contact_rate", "Right-party contact rate", "fraction",
-    "Share of collection actions of the month that reached the debtor (right_party, promise or "
-    "refused); by=['channel'], ['agent'] or ['queue'] group by the action's own columns.",
-    "actions of the month that reached the debtor", "actions (attempts) of the month",
-    SOURCE_DOMAIN,
-    needs=("contacts",),
-)  # fmt: skip
+@kpi("right_party_contact_rate", "fraction", needs=("contacts",), better="up")
 def right_party_contact_rate(t, period: Period):
     c = _contacts_in(t, period)
     return c, c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "promise_to_pay_rate", "Promise-to-pay rate", "fraction",
-    "Promises obtained over right-party contacts, in the month (sources that divide by all "
-    "contacts or calls give other numbers).",
-    "actions of the month with outcome promise", "right-party contacts of the month",
-    SOURCE_DOMAIN,
-    needs=("contacts",),
-)  # fmt: skip
+@kpi("promise_to_pay_rate", "fraction", needs=("contacts",), better="up")
 def promise_to_pay_rate(t, period: Period):
     c = _contacts_in(t, period)
     return (
@@ -529,29 +457,13 @@ def promise_to_pay_rate(t, period: Period):
     )
 
 
-@kpi(
-    "promise_kept_rate", "Promise-kept rate", "fraction",
-    "Promises falling due in the month that the customer's payments between the promise and its "
-    "due date covered (1 % tolerance); promises superseded by a newer one made before they fell "
-    "due, and promises not yet due, are left out. A partial payment is a broken promise.",
-    "promises due in the month that were kept", "promises due in the month",
-    SOURCE_DOMAIN,
-    needs=("contacts",),
-)  # fmt: skip
+@kpi("promise_kept_rate", "fraction", needs=("contacts",), better="up")
 def promise_kept_rate(t, period: Period, tolerance: float = 0.01):
     p = promise_outcomes(t["contacts"], t["payments"], period.opening, period.end, tolerance)
     return p, p.kept.cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "managed_rate", "% delinquent customers managed", "fraction",
-    "'Porcentaje de gestión': share of the customers delinquent at the start of the month with at "
-    "least one collection action during it.",
-    "customers delinquent at the start with an action in the month",
-    "customers delinquent at the start of the month",
-    "Moonflow, " + SOURCE_DOMAIN,
-    needs=("contacts",),
-)  # fmt: skip
+@kpi("managed_rate", "fraction", needs=("contacts",), better="up")
 def managed_rate(t, period: Period):
     book = _delinquent_book(t, period)
     c = _contacts_in(t, period)
@@ -561,12 +473,8 @@ def managed_rate(t, period: Period):
 
 
 @kpi(
-    "cost_to_collect", "Cost to collect", "fraction",
-    "Cost of the month's collection actions over the money collected in the month; NaN when no "
-    "action carries a cost.",
-    "sum of the cost of actions in the month (currency)", "payments dated in the month (currency)",
-    SOURCE_DOMAIN, measure=False, needs=("contacts", "contacts.cost"),
-)  # fmt: skip
+    "cost_to_collect", "fraction", measure=False, needs=("contacts", "contacts.cost"), better="down"
+)
 def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     period = Period.of(period)
     with _inputs(tables, groups) as t:
@@ -635,6 +543,46 @@ def aging(
 
 #: the top shares of owing customers :func:`concentration` reports
 CONCENTRATION_TOPS = (0.01, 0.05, 0.10, 0.20)
+
+
+def aging_receivables(tables, as_of, buckets: DpdBuckets | None = None) -> pd.DataFrame:
+    """The aging table at ``as_of`` at receivable level: each open receivable in the bucket
+    of its own days past due (not yet due: the first bucket, ``current``), so the overdue
+    share reconciles with :func:`overdue_ratio` (customer-level :func:`aging` puts a
+    customer's not-yet-due invoices in its worst bucket). Per bucket: ``receivables`` (open
+    ones; an extract's account counts once per part), ``customers`` with one there (a
+    customer can be in several buckets), balance (``numerator``), total (``denominator``)
+    and share (``value``). An extract splits each account into its overdue amount (in the
+    bucket of its days past due) and the rest (current)."""
+    as_of = parse_date(as_of, "as_of")
+    buckets = buckets or DEFAULT_DPD
+    with _inputs(tables, None) as t:
+        if is_extract(t):
+            a = extract_accounts(t["extract"], as_of)
+            a = a.filter(a.balance > 0)
+            late = a.filter(a.overdue > 0).select("customer_id", balance=a.overdue, dpd=a.dpd)
+            rest = a.filter(a.balance - a.overdue > 0).select(
+                "customer_id", balance=a.balance - a.overdue, dpd=ibis.literal(0, "int64")
+            )
+            parts = late.union(rest)
+        else:
+            b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
+            b = b.filter(b.balance > 0)
+            days = _date(as_of).delta(b.due_at, unit="day")
+            parts = b.select("customer_id", "balance",
+                             dpd=ibis.cases((b.due_at < _date(as_of), days), else_=0))  # fmt: skip
+        parts = parts.mutate(dpd_bucket=buckets.bucket(parts.dpd))
+        agg = parts.group_by("dpd_bucket").aggregate(
+            receivables=parts.count(), customers=parts.customer_id.nunique(),
+            numerator=parts.balance.sum(),
+        ).to_pandas()  # fmt: skip
+    agg = agg.set_index("dpd_bucket").reindex(list(buckets.labels)).fillna(0).reset_index()
+    agg[["receivables", "customers"]] = agg[["receivables", "customers"]].astype(int)
+    agg["denominator"] = agg.numerator.sum()
+    agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)
+    agg.insert(0, "kpi", "aging_receivables")
+    agg.insert(0, "period", as_of)
+    return agg
 
 
 def concentration(
@@ -771,27 +719,19 @@ def _ranked_transitions(t, period: Period, buckets: DpdBuckets | None = None) ->
     )
 
 
-@kpi(
-    "forward_roll_rate", "Forward roll rate", "fraction",
-    "Share of the customers owing at the start of the month who end it in a worse DPD bucket "
-    "(customer level, by maximum days past due).",
-    "customers owing at the start who moved to a worse bucket",
-    "customers owing at the start of the month",
-    "Roll rate (OCC Comptroller's Handbook), " + SOURCE_DOMAIN,
-)  # fmt: skip
+@kpi("forward_roll_rate", "fraction", better="down")
 def forward_roll_rate(t, period: Period, buckets: DpdBuckets | None = None):
     tr = _ranked_transitions(t, period, buckets)
     return tr, (tr.to_rank > tr.from_rank).cast("float64"), ibis.literal(1.0)
 
 
-@kpi(
-    "cure_rate", "Cure rate", "fraction",
-    "Share of the customers delinquent at the start of the month who are current at its end "
-    "while still owing (those who paid everything are 'paid off', not cured).",
-    "customers delinquent at the start and current, still owing, at the end",
-    "customers delinquent at the start of the month",
-    "OCC Comptroller's Handbook, " + SOURCE_DOMAIN,
-)  # fmt: skip
+@kpi("write_off_rate", "fraction", better="down")
+def write_off_rate(t, period: Period, buckets: DpdBuckets | None = None):
+    tr = _transitions(t, period, buckets)
+    return tr, (tr.to_state == WRITTEN_OFF).cast("float64"), ibis.literal(1.0)
+
+
+@kpi("cure_rate", "fraction", better="up")
 def cure_rate(t, period: Period, buckets: DpdBuckets | None = None):
     tr = _ranked_transitions(t, period, buckets)
     cured = (tr.from_rank > 0) & (tr.to_state == "current")
@@ -812,25 +752,14 @@ def _inflow(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     return entering.anti_join(late_then, "customer_id").select("customer_id", "balance")
 
 
-@kpi(
-    "delinquency_inflow", "Delinquency inflow", "currency",
-    "Balance at the month end of the customers who entered the first delinquency bucket "
-    "(1-30 days past due) during the month: delinquent at its end and not at its start.",
-    "balance at the month end of the customers entering 1-30 days past due", "1 (a total)",
-    "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
-)  # fmt: skip
+@kpi("delinquency_inflow", "currency", total=True, better="down")
 def delinquency_inflow(t, period: Period, buckets: DpdBuckets | None = None):
     """New delinquency of the month (currency)."""
     f = _inflow(t, period, buckets)
     return f, f.balance, ibis.literal(0.0)
 
 
-@kpi(
-    "delinquency_inflow_customers", "Customers entering delinquency", "count",
-    "Customers who entered the first delinquency bucket (1-30 days past due) during the month.",
-    "customers entering 1-30 days past due", "1 (a total)",
-    "receeve (McKinsey on new delinquency inflows), " + SOURCE_DOMAIN, total=True,
-)  # fmt: skip
+@kpi("delinquency_inflow_customers", "count", total=True, better="down")
 def delinquency_inflow_customers(t, period: Period, buckets: DpdBuckets | None = None):
     """How many customers entered delinquency in the month (count)."""
     f = _inflow(t, period, buckets)
@@ -841,15 +770,7 @@ def delinquency_inflow_customers(t, period: Period, buckets: DpdBuckets | None =
 SATURATION_CAP = 10
 
 
-@kpi(
-    "contact_intensity", "Contact intensity", "index",
-    "Collection actions in the month per customer delinquent at its start (actions on other "
-    "customers left out); by channel with by=['channel']. The result's above_cap_share is the "
-    f"share of those customers with more than the cap (default {SATURATION_CAP}) actions.",
-    "actions in the month on customers delinquent at the start",
-    "customers delinquent at the start of the month",
-    SOURCE_DOMAIN, measure=False, needs=("contacts",),
-)  # fmt: skip
+@kpi("contact_intensity", "index", measure=False, needs=("contacts",))
 def contact_intensity(
     tables, period, by: Sequence[str] = (), groups=None, cap: int = SATURATION_CAP
 ) -> pd.DataFrame:

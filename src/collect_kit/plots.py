@@ -31,17 +31,16 @@ def apply_theme() -> None:
     )  # fmt: skip
 
 
-_SCALES = (
-    (1e9, {"en": "billions", "es": "miles de millones"}),
-    (1e6, {"en": "millions", "es": "millones"}),
-)
+_SCALES = ((1e9, "billions"), (1e6, "millions"))  # words: the catalogue's labels
 
 
 def _scale(top: float, language: str) -> tuple[float, str]:
     """Divide large amounts so axis labels stay short; returns (divisor, unit word)."""
-    for divisor, words in _SCALES:
+    from .reports.text import label
+
+    for divisor, word in _SCALES:
         if top >= 10 * divisor:
-            return divisor, words[language]
+            return divisor, label(word, language)
     return 1.0, ""
 
 
@@ -66,7 +65,7 @@ def bar(
     fig, ax = plt.subplots(figsize=(7.0, height))
     y = np.arange(len(data))
     ax.barh(y, values, color=PALETTE[1])
-    ax.set_yticks(y, [str(c) for c in data[category]])
+    ax.set_yticks(y, [str(fmt.name(c)) for c in data[category]])
     ax.invert_yaxis()
     ax.set_title(title, loc="left")
     top = values.max() if len(values) else 0
@@ -103,8 +102,11 @@ def heatmap(
     With ``shares`` (same shape, fractions), cells are shaded and labelled by the share, and
     cells whose count is 1-4 read "<5".
     """
+    matrix = matrix.rename(index=fmt.name, columns=fmt.name)
     counts = matrix.astype(float)
     small = counts.map(is_small)
+    if shares is not None:
+        shares = shares.rename(index=fmt.name, columns=fmt.name)
     if shares is None:
         shade = counts.where(~small, 0.0)
         labels = counts.map(lambda v: fmt.count(v))
@@ -198,8 +200,8 @@ def survival(data: pd.DataFrame, time: str, value: str, hue: str, facet: str, ti
         for key, h in g.groupby(hue, sort=False):
             x = np.r_[0.0, h[time].to_numpy(float)]
             v = np.r_[1.0, h[value].to_numpy(float)]
-            ax.step(x, v, where="post", color=colors[key], label=str(key), linewidth=1.5)
-        ax.set_title(str(panel), loc="left", fontsize=9, fontweight="normal")
+            ax.step(x, v, where="post", color=colors[key], label=str(fmt.name(key)), linewidth=1.5)
+        ax.set_title(str(fmt.name(panel)), loc="left", fontsize=9, fontweight="normal")
         ax.set_xlabel(xlabel)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.percent(v, 0)))
     for ax in axes.flat[len(panels) :]:
@@ -212,10 +214,14 @@ def survival(data: pd.DataFrame, time: str, value: str, hue: str, facet: str, ti
     return fig
 
 
-def show(fig: Figure) -> None:
-    """Display ``fig`` here and close it (inside loops, so figures keep their place among
-    the tables instead of all appearing at the end of the cell)."""
-    from IPython.display import display
+def show(part: Figure | str) -> None:
+    """Display a figure (then close it, so inside loops figures keep their place among the
+    tables instead of all appearing at the end of the cell) or a piece of report HTML."""
+    from IPython.display import HTML, display
 
-    display(fig)
-    plt.close(fig)
+    if isinstance(part, str):
+        if part:
+            display(HTML(part))
+        return
+    display(part)
+    plt.close(part)

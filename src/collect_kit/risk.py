@@ -724,7 +724,7 @@ def bands(
     when outcomes are known, ``paid``. Bands are quantiles of the score (``n_bands``) or
     fixed ``cutoffs``; band 1 is the riskiest. Per band: customers, balance (currency), mean
     predicted payer rate, observed payer rate and its traffic light, and expected loss =
-    P(no payment within H days) x EAD (the balance) x LGD, labelled with that event.
+    P(no payment within H days) x EAD (the balance) x LGD, with ``horizon_days`` (H).
     """
     if not 0 <= lgd <= 1:
         raise InvalidParameterError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
@@ -753,7 +753,7 @@ def bands(
             binomial_light(int(events[b]), int(out.customers[b]), 1 - out.predicted_payer_rate[b])
             for b in out.index
         ]
-    out["event"] = f"no payment within {horizon_days} days"
+    out["horizon_days"] = horizon_days  # the event: no payment within this many days
     out["lgd"] = lgd
     return out.reset_index()
 
@@ -805,3 +805,98 @@ def training_dates(
     t1 = pd.offsets.MonthEnd().rollback(extraction - h)
     t0 = pd.offsets.MonthEnd().rollback(t1 - h)
     return t0, t1
+
+
+#: IFRS 9 stages by the days-past-due backstops only (DESIGN §9; a simplification: no
+#: significant-increase test beyond them, no forward-looking adjustment)
+STAGE_EDGES = (30, 90)
+
+
+def ifrs9_stages(scored: pd.DataFrame, lgd: float) -> pd.DataFrame:
+    """Balance and expected loss by IFRS 9 stage with the 30- and 90-days-past-due
+    backstops: stage 1 up to 30 days past due, stage 2 from 31 to 90, stage 3 (credit
+    impaired, probability of default 1) beyond 90.
+
+    ``scored``: per owing customer ``balance``, ``p_pay`` (:meth:`PropensityModel.score`)
+    and ``max_days_past_due``. Expected loss = P(no payment within H days) x balance x LGD
+    in stages 1 and 2, balance x LGD in stage 3: the kit's short-horizon propensity stands
+    in for the 12-month and lifetime probabilities of default, so this is a simplified
+    view, not an IFRS 9 provision. Returns ``stage`` (1-3), ``customers``, ``balance``,
+    ``expected_loss`` (currency) and ``coverage`` (expected loss over balance)."""
+    if not 0 <= lgd <= 1:
+        raise InvalidParameterError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
+    dpd = scored.max_days_past_due.fillna(0)
+    stage = np.select([dpd <= STAGE_EDGES[0], dpd <= STAGE_EDGES[1]], [1, 2], 3)
+    pd_ = np.where(stage == 3, 1.0, 1.0 - scored.p_pay.to_numpy(float))
+    f = pd.DataFrame({"stage": stage, "balance": scored.balance.to_numpy(float),
+                      "expected_loss": pd_ * scored.balance.to_numpy(float) * lgd})  # fmt: skip
+    g = f.groupby("stage")
+    out = pd.DataFrame({"customers": g.size(), "balance": g.balance.sum(),
+                        "expected_loss": g.expected_loss.sum()}).reindex([1, 2, 3])  # fmt: skip
+    out = out.fillna({"customers": 0, "balance": 0.0, "expected_loss": 0.0})
+    out["customers"] = out.customers.astype(int)
+    out["coverage"] = out.expected_loss / out.balance.where(out.balance != 0)
+    return out.rename_axis("stage").reset_index()
+
+
+@dataclass(frozen=True)
+class Review:
+    """The risk section's numbers: how the model was fitted and how it ranks out of time
+    (``evaluation``), its calibration bands with traffic lights (on the out-of-time month),
+    expected loss by band and by IFRS 9 stage and the score by segment (current book)."""
+
+    evaluation: dict
+    calibration: pd.DataFrame
+    loss: pd.DataFrame
+    distribution: pd.DataFrame
+    stages: pd.DataFrame
+
+
+def review(
+    tables,
+    snap: pd.DataFrame,
+    as_of,
+    assigned: pd.DataFrame,
+    lgd: float,
+    snapshot_of: Callable[[pd.Timestamp], Table] | None = None,
+) -> Review:
+    """Fit on t0, evaluate out of time on t1 (:func:`training_dates` of ``as_of``, so
+    every label was known at ``as_of``), score the current snapshot ``snap``.
+
+    ``snapshot_of``: date -> snapshot as an Ibis table on the tables' database (e.g.
+    :func:`context.snapshot_table` over the runner's cache); default: computed.
+    Returns a :class:`Review`.
+    """
+    from .snapshot import snapshot as build_snapshot
+
+    snapshot_of = snapshot_of or (lambda d: build_snapshot(tables, d))
+    t0, t1 = training_dates(as_of)
+    pay = tables["payments"]
+    model = fit(snapshot_of(t0), pay, t0)
+    snap1 = snapshot_of(t1)
+    oot = outcomes(model.score(snap1), pay, t1)
+    base = model.baseline_score(snap1).to_pandas()[["customer_id", "baseline"]]
+    with_base = oot.merge(base, on="customer_id")
+    evaluation = {
+        "trained_on": t0,
+        "evaluated_on": t1,
+        "model": discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
+        "baseline": (
+            model.baseline[0],
+            discrimination(with_base.baseline.to_numpy(), with_base.paid.to_numpy()),
+        ),
+        "dropped": dict(model.dropped),
+    }
+    s1 = snap1.select("customer_id", "score").to_pandas().dropna()
+    if len(s1):
+        ext = oot.merge(s1, on="customer_id")
+        evaluation["external"] = discrimination(ext.score.to_numpy(), ext.paid.to_numpy())
+    calibration = bands(oot, n_bands=5, lgd=lgd)
+    current = model.score(snap)
+    loss = bands(current, n_bands=5, lgd=lgd)
+    dist = score_distribution(
+        current.merge(assigned[["customer_id", "segment"]], on="customer_id"), "p_pay", "segment"
+    )
+    dpd = snap[["customer_id", "max_days_past_due"]]
+    stages = ifrs9_stages(current.merge(dpd, on="customer_id", how="left"), lgd)
+    return Review(evaluation, calibration, loss, dist, stages)

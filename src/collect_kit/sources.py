@@ -43,7 +43,7 @@ from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
 from .periods import parse_month_end
-from .yamlconfig import VersionedConfig, folder_of, load_model
+from .yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
 MAX_EXAMPLES = 5
 
@@ -135,7 +135,7 @@ class SourcesConfig(VersionedConfig):
     """
 
     model_config = ConfigDict(extra="forbid")
-    portfolio: str
+    portfolio: str | Label  # its name; or one per language: {en: ..., es: ...}
     currency: str
     extraction_date: dt.date | None = None
     max_amount: float = 1e12
@@ -325,6 +325,8 @@ class Portfolio:
     dpd_edges: tuple[int, ...] | None = None
     #: ``contact_quality:`` as (region, max customers per contact point), or None
     contact_quality: tuple[str, int] | None = None
+    #: the portfolio's name by language when the sources YAML gives one per language
+    labels: dict[str, str] = field(default_factory=dict)
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
     _contact_flags_path: Path | None = field(default=None, repr=False)
 
@@ -397,6 +399,10 @@ class Portfolio:
                 value = self.tables["extract"].extracted_at.min().execute()
             self._first_date = None if value is None or pd.isna(value) else pd.Timestamp(value)
         return self._first_date
+
+    def title(self, language: str) -> str:
+        """The portfolio's name in ``language`` (its only name when it has one)."""
+        return display(self.labels, language, self.name)
 
     def month_end(self, as_of, name: str = "as_of") -> pd.Timestamp:
         """``as_of`` (``YYYY-MM``, a month-end ``YYYY-MM-DD``, None/"latest") checked
@@ -520,8 +526,10 @@ def load(
     if checks and "receivables" in typed and "payments" in typed:
         with engine.reading(db_path or config_path, "portfolio data"):
             _reported_balances(typed, extraction, origins["receivables"], cfg.currency, report)
+    names = {} if isinstance(cfg.portfolio, str) else dict(cfg.portfolio)
     portfolio = Portfolio(
-        name=cfg.portfolio,
+        name=cfg.portfolio if isinstance(cfg.portfolio, str) else display(names, "en", "portfolio"),
+        labels=names,
         currency=cfg.currency,
         extraction_date=extraction,
         score_higher_is=cfg.score.higher_is if cfg.score else None,

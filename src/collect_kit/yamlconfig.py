@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, StringConstraints, ValidationError
 
 from .errors import ConfigError, DataAccessError
 
@@ -30,6 +31,32 @@ MAX_DEPTH = 100  # YAML levels; a rule tree of 32 levels takes about 70
 VERSIONS = (1,)
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def _languages(label: dict[str, str]) -> dict[str, str]:
+    from .catalogue import languages
+
+    unknown = sorted(set(label) - set(languages()))
+    if unknown:
+        raise ValueError(
+            f"language {unknown[0]!r} has no text catalogue (one of {', '.join(languages())})"
+        )
+    return label
+
+
+#: a display name by language, as configs write it: ``label: {en: Other, es: Otros}``
+Label = Annotated[
+    dict[
+        str, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    ],
+    AfterValidator(_languages),
+]
+
+
+def display(label: Mapping[str, str], language: str, fallback: str) -> str:
+    """A config item's name in ``language``: its label there, else in English, else
+    ``fallback`` (its code)."""
+    return label.get(language) or label.get("en") or fallback
 
 
 class VersionedConfig(BaseModel):

@@ -13,6 +13,8 @@ from scipy import stats
 
 from collect_kit.experiments import assign_arms, design, hash_bucket, srm_check
 from collect_kit.experiments.srm import srm_overall
+from collect_kit.reports.format import Formatter
+from collect_kit.reports.text import design_sentence
 
 W = {"A": {"champion": 0.8, "challenger": 0.2}, "B": {"champion": 0.5, "challenger": 0.5}}
 
@@ -124,7 +126,7 @@ def test_design_reads_each_segments_own_weights_and_survives_extremes():
     assert d.loc["A", "needed_customers"] == flat_a.needed_customers
     assert d.loc["B", "needed_customers"] == flat_b.needed_customers
     assert d.loc["B", "needed_customers"] > 2 * d.loc["A", "needed_customers"]  # 90/10 costs
-    assert "split 90/10" in d.loc["B", "sentence"]
+    assert (d.loc["B", "champion_share"], d.loc["B", "challenger_share"]) == (0.9, 0.1)
     # an MDE far beyond the spread: a few customers, not a crash (statsmodels does not converge)
     huge = design(base.iloc[[0]], w["A"], mde_amount=1e8).iloc[0]
     assert 2 <= huge.needed_customers_amount <= 10
@@ -146,7 +148,9 @@ def test_sample_size_matches_the_closed_form():
         0
     ]
     assert abs(again.needed_customers - 5_000) <= 2
-    assert d.mde_amount_achievable > 0 and "customers split 80/20" in d.sentence
+    assert d.mde_amount_achievable > 0
+    words = design_sentence(d, Formatter("en"))
+    assert "customers split 80/20" in words and f"{d.needed_customers:,.0f} customers" in words
 
 
 def test_expected_duration_by_hand():

@@ -179,9 +179,11 @@ def test_experiments_without_closed_windows_are_pending(portfolio):
     assert [r.config.experiment_id for r in readouts] == ["sms_call_pilot"]
     assert [c.experiment_id for c in pending] == ["discount_offer"]
     assert ex.pending_sentence(pending, "2026-06-30", EN) == (
-        "No results yet as of 2026-06-30 (no outcome window has closed): discount_offer."
+        "No results yet as of 2026-06-30 (no outcome window has closed): Discount offer."
+    )  # the name the config gives it in the report's language
+    assert ex.pending_sentence(pending, "2026-06-30", ES).endswith(
+        "al 30-06-2026 (ninguna ventana de resultado cerrada): Oferta de descuento."
     )
-    assert "30-06-2026" in ex.pending_sentence(pending, "2026-06-30", ES)
     # the pilot read as of June leaves out nobody whose window closed by then, and nobody else
     june = readouts[0]
     a = portfolio.tables["assignments"].to_pandas()
@@ -204,7 +206,9 @@ def test_a_whole_experiment_srm_failure_is_said_first(pilot):
         (ES, "Desbalance de la muestra en el experimento completo"),
     ):
         title = ex.title_block(broken, fmt)
-        assert words in title and title.index(words) < title.index(pilot.config.description)
+        assert words in title and title.index(words) < title.index(
+            pilot.config.describe(fmt.language)
+        )
         assert ex.recommendation_sentence(broken, fmt).startswith(words)
         assert ex.srm_sentence(broken, fmt).startswith(words)
 

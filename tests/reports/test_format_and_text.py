@@ -129,40 +129,26 @@ def test_change_sentence_names_its_driver_only_when_the_figure_moved():
     assert "driven" not in change_sentence("Recovery rate", 0.2, None, "fraction", en, who)
 
 
-def test_bucket_contributions_by_hand_and_the_driver():
-    from collect_kit.reports.portfolio import bucket_contributions, recovery_driver
-
-    # now: opening book 300 over three customers (10, 45, 100 days past due) recovering
-    # 10, 20, 30 -> rate 60 / 300 = 0.20; before: 200 book, 30 recovered by the 10-day one
-    now = pd.DataFrame({"max_days_past_due": [10, 45, 100], "numerator": [10.0, 20.0, 30.0],
-                        "denominator": [100.0, 100.0, 100.0]})  # fmt: skip
-    before = pd.DataFrame({"max_days_past_due": [10, 200], "numerator": [30.0, 0.0],
-                           "denominator": [100.0, 100.0]})  # fmt: skip
-    c = bucket_contributions(now, before).set_index("dpd_bucket")
-    assert c.loc["1-30", "now"] == pytest.approx(10 / 300)
-    assert c.loc["1-30", "before"] == pytest.approx(30 / 200)
-    assert c.loc["91-180", "change"] == pytest.approx(30 / 300)
-    assert c.now.sum() == pytest.approx(0.20) and c.change.sum() == pytest.approx(0.20 - 0.15)
-    fmt = Formatter("en")
-    assert recovery_driver(c.reset_index(), 0.05, fmt) == (
-        "customers 91-180 days past due at the start of the month (+10.0 points)"
-    )
-    assert recovery_driver(c.reset_index(), -0.05, fmt) == (
-        "customers 1-30 days past due at the start of the month (−11.7 points)"
-    )
-    assert recovery_driver(c.reset_index(), 0.0001, fmt) is None
-
-
-def test_bucket_contributions_add_up_to_the_change_on_the_sample(frames):
+def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(frames):
     from collect_kit import kpis
-    from collect_kit.reports.portfolio import bucket_contributions
+    from collect_kit import segmentation as sg
+    from collect_kit.reports.context import example_segmentation
+    from collect_kit.reports.portfolio import bucket_contributions, segment_contributions
+    from collect_kit.snapshot import snapshot
 
-    by = ["max_days_past_due"]
-    c = bucket_contributions(
-        kpis.recovery_rate(frames, "2026-10", by=by), kpis.recovery_rate(frames, "2026-09", by=by)
-    )
-    change = (
-        kpis.recovery_rate(frames, "2026-10").value.iloc[0]
-        - kpis.recovery_rate(frames, "2026-09").value.iloc[0]
-    )
-    assert c.change.sum() == pytest.approx(change, abs=1e-12)
+    month = pd.Period("2026-10", "M")
+    rules = sg.load(example_segmentation("consumer"))
+
+    def segments_at(when):
+        return sg.assign(rules, snapshot(frames, when))[["customer_id", "segment"]]
+
+    for name in ("recovery_rate", "payer_rate", "overdue_ratio", "collected"):
+        k = kpis.REGISTRY[name]
+        change = (
+            k.function(frames, month).value.iloc[0] - k.function(frames, month - 1).value.iloc[0]
+        )
+        by_segment = segment_contributions(frames, month, name, segments_at)
+        assert by_segment.change.sum() == pytest.approx(change, rel=1e-9, abs=1e-9), name
+        if name in ("recovery_rate", "payer_rate"):
+            c = bucket_contributions(frames, month, name)
+            assert c.change.sum() == pytest.approx(change, abs=1e-12), name

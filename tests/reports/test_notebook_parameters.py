@@ -24,4 +24,4 @@ def test_every_parameter_has_a_type_and_a_description(name):
         [sys.executable, "-m", "papermill", "--help-notebook", str(NOTEBOOKS / f"{name}.ipynb")],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "Unknown type" not in shown and "en or es" in shown
+    assert "Unknown type" not in shown and "a text catalogue: en, es or pt" in shown

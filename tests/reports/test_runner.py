@@ -164,8 +164,10 @@ def test_portfolio_report_shows_the_package_kpis(good_run, sample_db):
         value = kpis.REGISTRY[name].function(portfolio.tables, "2026-10").value.iloc[0]
         assert fmt.percent(value) in text, name
     collected = kpis.collected(portfolio.tables, "2026-10").value.iloc[0]
-    assert fmt.number(collected) in text
+    assert fmt.short_money(collected) in text  # the tile: CLP 18.2 bn
+    assert fmt.number(collected) in text  # the appendix: numerator in full
     assert "Methodology" in text and "Numerator" in text and "Denominator" in text
+    assert "What happened, what to do" in text.split("Indicators of the month")[0]
 
 
 def test_experiment_readout_shows_the_package_results(good_run, sample_db):
@@ -184,9 +186,12 @@ def test_experiment_readout_shows_the_package_results(good_run, sample_db):
     )
     fmt = Formatter("en", "CLP")
     configs = ROOT / "src/collect_kit/configs/experiments"
-    for name in ("sms_call_pilot", "discount_offer"):
+    for name, label in (
+        ("sms_call_pilot", "SMS + call pilot"),
+        ("discount_offer", "Discount offer"),
+    ):
         r = readout_experiment(configs / f"{name}.yaml", as_of="2026-10-31", portfolio=portfolio)
-        assert f"Experiment: {name}" in text
+        assert f"Experiment: {label}" in text  # the config's label
         payer = r.results[r.results.metric == "payer_rate"]
         for row in payer.itertuples():
             if min(row.n_champion, row.n_challenger) >= 5:
@@ -196,9 +201,8 @@ def test_experiment_readout_shows_the_package_results(good_run, sample_db):
     page = (result.folder / "experiment_readout.html").read_text()
     assert page.count("data:image/png;base64") >= 8  # 3 forest plots + survival, per experiment
     summary = pdf_text(result.folder / "portfolio_report.pdf")
-    assert (
-        "Strategy tests" in summary and "sms_call_pilot" in summary and "discount_offer" in summary
-    )
+    assert "Strategy tests" in summary and "SMS + call pilot" in summary
+    assert "Discount offer" in summary
 
 
 def test_pdf_pages_title_date_and_package_numbers(good_run, sample_db):
@@ -269,7 +273,7 @@ def test_injected_as_of_appears_in_the_output(spanish_june_run):
         assert "30-06-2026" in page and "31-10-2026" not in page, name
     # the discount offer started on 2026-07-01: nothing to read yet, said instead of failing
     page = (result.folder / "experiment_readout.html").read_text()
-    assert "Sin resultados aún al 30-06-2026" in page and "discount_offer" in page
+    assert "Sin resultados aún al 30-06-2026" in page and "Oferta de descuento" in page
 
 
 def test_each_document_has_its_own_title_and_a_header_date_in_its_language(
@@ -317,7 +321,7 @@ def test_spanish_report(spanish_june_run):
     assert "Resumen del diseño" in readout and "Recomendación" in readout
     assert "Design recap" not in readout and re.search(r"\d+,\d %", readout)
     summary = pdf_text(result.folder / "portfolio_report.pdf")
-    assert "Pruebas de estrategia" in summary and "Resumen" in summary
+    assert "Pruebas de estrategia" in summary and "Qué pasó y qué hacer" in summary
 
 
 def test_unknown_parameter_exits_2_before_anything_runs(tmp_path, sample_db):
@@ -391,3 +395,141 @@ def test_notebook_runs_with_its_own_defaults_like_in_jupyterlab(tmp_path, sample
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html_out = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "as of 2026-10-31" in html_out
+
+
+#: words English and Spanish share, allowed in a Spanish document even where an English
+#: catalogue value holds them (abbreviations, names of methods and channels)
+SHARED_TERMS = {"DSO", "CEI", "HHI", "Kaplan-Meier", "AUC", "Gini", "KS", "CUPED", "SMS",
+                "WhatsApp", "P10", "P90", "Total"}  # fmt: skip
+
+
+def english_catalogue_fragments() -> set[str]:
+    """Every literal stretch (between placeholders) of every English catalogue value that
+    differs from its Spanish value, at least three characters with a word in it."""
+    import string
+
+    from collect_kit import catalogue
+
+    en, es = catalogue.catalogue("en"), catalogue.catalogue("es")
+    out = set()
+    for key, words in en.items():
+        if key.startswith("format.") or not isinstance(words, str) or words == es[key]:
+            continue
+        for literal, *_ in string.Formatter().parse(words):
+            part = literal.strip(" .,;:()")
+            if len(part) >= 3 and part not in SHARED_TERMS and re.search(r"[A-Za-z]{3}", part):
+                out.add(part)
+    return out
+
+
+def english_in(text: str) -> list[str]:
+    text = re.sub(r"\s+", " ", text)
+    return sorted(
+        f for f in english_catalogue_fragments()
+        if re.search(r"(?<!\w)" + re.escape(f) + r"(?!\w)", text)
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spanish_override_run(env, tmp_path_factory, sample_db):
+    """The sample month with ``-p language=es`` (the config says en): the portfolio report,
+    the document with the most words."""
+    folder = tmp_path_factory.mktemp("es-p")
+    config = write_config(folder, notebooks=["portfolio_report"])
+    result = run_report(config, parameters={"language": "es"}, output_dir=folder / "out",
+                        database=sample_db)  # fmt: skip
+    assert result.ok, result.error
+    return result
+
+
+def test_the_english_check_finds_english():
+    assert english_in("Recovery rate by segment (segment at the start of the month)") != []
+    assert english_in("Tasa de recuperación por segmento") == []
+
+
+def test_spanish_pdfs_hold_no_english_catalogue_words(spanish_june_run, spanish_override_run):
+    es, _ = spanish_june_run
+    documents = [es.folder / f"{n}.pdf" for n in ("portfolio_report", "segmentation",
+                                                  "experiment_readout")]  # fmt: skip
+    documents.append(spanish_override_run.folder / "portfolio_report.pdf")
+    for pdf in documents:
+        text = pdf_text(pdf)
+        assert english_in(text) == [], pdf
+        assert "Página 1 de" in text and "Page 1 of" not in text, pdf
+    page_one = PdfReader(str(documents[-1])).pages[0].extract_text()
+    assert "Qué pasó y qué hacer" in page_one and "Indicadores del mes" in page_one
+    assert "31-10-2026" in page_one and "2026-10-31" not in page_one
+
+
+@pytest.mark.parametrize("name", ["portfolio_report", "segmentation", "experiment_readout"])
+def test_no_lone_lines_rows_or_headings_on_a_page(good_run, spanish_override_run, name):
+    """Laid out as the PDF is: no page without an image holding at most one line of text
+    or one table row, no page ending on a heading (its content on the next page)."""
+    from collect_kit.reports.export import page_layout
+
+    result, _ = good_run
+    documents = [result.folder / f"{name}.html"]
+    if name == "portfolio_report":
+        documents.append(spanish_override_run.folder / f"{name}.html")
+    for document in documents:
+        pages = page_layout(document.read_text())
+        assert len(pages) == len(PdfReader(str(document.with_suffix(".pdf"))).pages)
+        for number, page in enumerate(pages, 1):
+            assert not page.thin, (document.name, number, page)
+            assert page.last not in ("h1", "h2", "h3"), (document.name, number, page)
+
+
+def test_the_layout_check_sees_thin_pages_and_trailing_headings():
+    from collect_kit.reports.export import html_document, page_layout
+
+    filler = "<p>" + "words " * 40 + "</p>"
+    page = '<p style="break-before: page">'
+    lone = page_layout(html_document(f"{filler * 3}{page}alone</p>", "t", "h", "en", "A4"))
+    assert [p.thin for p in lone] == [False, True]
+    row = "<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table>"
+    orphan = page_layout(html_document(f"{filler}<div style='break-before: page'>{row}</div>",
+                                       "t", "h", "en", "A4"))  # fmt: skip
+    assert orphan[1].rows == 1 and orphan[1].thin
+    heading = page_layout(html_document(f"{filler}<h2>Risk</h2>{page}{filler}</p>", "t", "h",
+                                        "en", "A4"))  # fmt: skip
+    assert heading[0].last == "h2" and heading[1].last == "p"
+
+
+#: Chromium's flags for a closed network (no background connections, no updates)
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]  # fmt: skip
+
+
+def test_every_html_opens_in_a_real_browser(good_run):
+    """Debian's Chromium, headless, driven by Playwright: no console error, no request
+    outside the file (images are data URIs), every table and figure laid out with a size."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser_path is None:
+        pytest.skip("no Chromium on this machine: scripts/test-deps.sh installs Debian's as root")
+    result, _ = good_run
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        errors, requests = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        for name in ("portfolio_report", "segmentation", "experiment_readout"):
+            url = (result.folder / f"{name}.html").resolve().as_uri()
+            requests.clear()
+            page.goto(url, wait_until="load")
+            sizes = page.eval_on_selector_all(
+                "table, img",
+                "els => els.map(e => [e.tagName, e.getBoundingClientRect().width,"
+                " e.getBoundingClientRect().height])",
+            )
+            tables = [s for s in sizes if s[0] == "TABLE"]
+            images = [s for s in sizes if s[0] == "IMG"]
+            assert len(tables) >= 3 and len(images) >= 2, (name, len(tables), len(images))
+            assert all(w > 0 and h > 0 for _, w, h in sizes), (name, sizes)
+            outside = [u for u in requests if u != url and not u.startswith("data:")]
+            assert outside == [], (name, outside)
+        browser.close()
+    assert errors == []

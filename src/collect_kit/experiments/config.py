@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
-from ..yamlconfig import VersionedConfig, folder_of, load_model
+from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 from .metrics import BUILT_IN, MetricSpec
 
 #: a declared metric's name
@@ -30,12 +30,14 @@ class ExperimentConfig(VersionedConfig):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     experiment_id: str
-    description: str = ""
+    label: Label = {}  # the experiment's name in reports, by language: {en: ..., es: ...}
+    description: str | Label = ""  # one text, or one per language like label
     sources: str
     segmentation: str | None = None
     segments: list[str] | None = None  # the segments in the test (default: all; see test_segments)
     salt: str | None = None
     arms: dict[str, float] | dict[str, dict[str, float]]
+    arm_labels: dict[str, Label] = {}  # arm -> its name in reports, by language
     window_days: int = Field(30, ge=1, le=730)
     pre_days: int = Field(90, ge=1, le=730)
     alpha: float = Field(0.05, gt=0, lt=1)
@@ -68,6 +70,9 @@ class ExperimentConfig(VersionedConfig):
                 f"arms: the first arm is the champion, but an arm named 'champion' is listed "
                 f"after '{arms[0]}'; list it first"
             )
+        unlabelled = sorted(set(self.arm_labels) - set(arms))
+        if unlabelled:
+            raise ValueError(f"arm_labels: {unlabelled} are not arms of the design {arms}")
         unknown = sorted(set(self.cost_per_customer) - set(self.arm_names()))
         if unknown:
             raise ValueError(
@@ -91,6 +96,19 @@ class ExperimentConfig(VersionedConfig):
                 "(mde_payer_rate, default 0.03)"
             )
         return self
+
+    def display_names(self, language: str) -> dict[str, str]:
+        """The experiment's and its arms' names in ``language`` (code -> words), for the
+        ones the config labels."""
+        out = {a: display(w, language, a) for a, w in self.arm_labels.items()}
+        if self.label:
+            out[self.experiment_id] = display(self.label, language, self.experiment_id)
+        return out
+
+    def describe(self, language: str) -> str:
+        """The description in ``language`` (a plain description is the same in every one)."""
+        d = self.description
+        return d if isinstance(d, str) else display(d, language, "")
 
     def metric_specs(self) -> dict[str, MetricSpec]:
         """Every metric read out: the built-in ones (their MDEs from ``mde_payer_rate`` and

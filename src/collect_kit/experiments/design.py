@@ -19,7 +19,6 @@ import pandas as pd
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
 from ..errors import InvalidParameterError
-from ..reports.format import Formatter
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ def design(
     mde_amount: float | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
-    language: str = "en",
 ) -> pd.DataFrame:
     """Per segment and challenger: sample size for the target MDE and the MDE achievable.
 
@@ -64,7 +62,7 @@ def design(
     weight 0 in a segment is not tested there (no row). Returns one row per segment x
     challenger with ``needed_customers`` (segment total at these weights; NaN when it
     cannot be sized), ``mde_payer_rate_achievable`` and, with amounts, the same for
-    money, plus a plain-language ``sentence``.
+    money (numbers only: :func:`collect_kit.reports.text.design_sentence` words a row).
     """
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise InvalidParameterError(
@@ -76,7 +74,6 @@ def design(
             raise InvalidParameterError(
                 f"weights: an experiment needs a champion and at least one challenger, got {list(w)}"
             )
-    fmt = Formatter(language)
     rows = []
     for b in baseline.itertuples(index=False):
         w = weights.get(b.segment) if nested else weights
@@ -90,7 +87,8 @@ def design(
             ratio = share_ch / share_c  # nobs2 / nobs1
             p0 = float(b.payer_rate)
             row = {"segment": b.segment, "challenger": challenger, "customers": int(b.customers),
-                   "payer_rate": p0, "mde_payer_rate": mde_payer_rate}  # fmt: skip
+                   "payer_rate": p0, "mde_payer_rate": mde_payer_rate, "power": power,
+                   "champion_share": share_c, "challenger_share": share_ch}  # fmt: skip
             if 0 < p0 < 1 and p0 + mde_payer_rate < 1:
                 n1 = _solve(NormalIndPower(), effect_size=abs(_h(p0 + mde_payer_rate, p0)),
                             alpha=alpha, power=power, ratio=ratio)  # fmt: skip
@@ -116,7 +114,6 @@ def design(
                         TTestIndPower(), nobs1=n1_have, alpha=alpha, power=power, ratio=ratio
                     )
                     row["mde_amount_achievable"] = d * sd
-            row["sentence"] = _sentence(row, arms, challenger, power, fmt)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,28 +140,3 @@ def _customers(champion_size: float, champion_share: float) -> float:
     if champion_size != champion_size:
         return float("nan")
     return float(math.ceil(champion_size / champion_share))
-
-
-def _sentence(row: dict, arms: ArmWeights, challenger: str, power: float, fmt: Formatter) -> str:
-    split = (
-        f"{fmt.number(arms.share(arms.champion) * 100)}/{fmt.number(arms.share(challenger) * 100)}"
-    )
-    have = fmt.number(row["customers"])
-    mde = row["mde_payer_rate_achievable"]
-    need = row["needed_customers"]
-    target = fmt.number(row["mde_payer_rate"] * 100, 1)
-    if fmt.language == "es":
-        a = (f"{row['segment']}: con {have} clientes y un reparto {split} se detecta un alza de la tasa de pagadores de "
-             f"{fmt.number(mde * 100, 1)} puntos (desde {fmt.percent(row['payer_rate'])}) con potencia {fmt.percent(power, 0)}"
-             if mde == mde else f"{row['segment']}: muy pocos clientes ({have}) para probar algo")  # fmt: skip
-        b = (
-            f"; detectar {target} puntos requiere {fmt.number(need)} clientes."
-            if need == need
-            else "."
-        )
-        return a + b
-    a = (f"{row['segment']}: with {have} customers split {split}, a payer-rate lift of {fmt.number(mde * 100, 1)} points "
-         f"(from {fmt.percent(row['payer_rate'])}) is detectable with {fmt.percent(power, 0)} power"
-         if mde == mde else f"{row['segment']}: too few customers ({have}) to test anything")  # fmt: skip
-    b = f"; detecting {target} points needs {fmt.number(need)} customers." if need == need else "."
-    return a + b

@@ -30,6 +30,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import schema
+from ..yamlconfig import Label, display
 
 #: the columns a ``where:`` may filter on, per table
 FILTERABLE = {
@@ -57,7 +58,7 @@ class MetricSpec(BaseModel):
     cuped: bool = True
     higher_is_better: bool = True
     mde: float | None = Field(None, gt=0, allow_inf_nan=False)
-    label: dict[Literal["en", "es"], str] = {}
+    label: Label = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> MetricSpec:
@@ -102,7 +103,7 @@ class MetricSpec(BaseModel):
 
     def title(self, language: str, name: str) -> str:
         """The metric's name for a report: its ``label`` in that language, else its id."""
-        return self.label.get(language) or self.label.get("en") or name  # type: ignore[call-overload]
+        return display(self.label, language, name)
 
 
 def _categories(table: str, column: str) -> tuple | None:

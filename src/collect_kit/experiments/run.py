@@ -49,6 +49,9 @@ class ExperimentReadout:
     as_of: pd.Timestamp  # what was known at this date was read (module readout)
     currency: str
     looks: pd.DataFrame = field(default_factory=pd.DataFrame)  # sequential: the weekly looks
+    #: code -> {language: name} of the experiment, its arms and its segmentation's
+    #: segments and strategies, as their configs label them (:func:`display_labels`)
+    labels: dict = field(default_factory=dict)
 
     @property
     def portfolio_srm(self) -> bool:
@@ -142,11 +145,7 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
         for need, have, flow in zip(out[needed], out.customers, out.monthly_inflow, strict=True)
     ]
     out["needed_primary"] = out[needed].to_numpy()
-    out["sentence"] = [
-        s + " " + _duration_sentence(cfg, need, w, f, have)
-        for s, need, w, f, have in zip(out.sentence, out[needed], out.expected_weeks,
-                                       out.monthly_inflow, out.customers, strict=True)
-    ]  # fmt: skip
+    out["primary_metric"], out["window_days"] = cfg.primary_metric, cfg.window_days
     return _in_order(out, _segment_order(cfg, base, out.segment))
 
 
@@ -163,28 +162,6 @@ def segment_inflow(
     before = before[before.overdue_balance > 0]
     stayed = now.merge(before[["customer_id", "segment"]], on=["customer_id", "segment"])
     return now[~now.customer_id.isin(set(stayed.customer_id))].groupby("segment").size()
-
-
-def _duration_sentence(
-    cfg: ExperimentConfig, needed: float, weeks: float, inflow: int, available: int
-) -> str:
-    """The primary metric's sample and how long it takes: everyone owing now is assigned at
-    once, the rest arrive at the segment's monthly inflow, then the last outcome window."""
-    metric = cfg.primary_metric.replace("_", " ")
-    if needed != needed:
-        return (f"The decision metric, {metric}, is sized at the readout from its observed "
-                "spread (keep testing says the customers still needed).")  # fmt: skip
-    head = f"The decision metric, {metric}, needs {needed:,.0f} customers"
-    if needed <= available:
-        return (f"{head}: the {available:,} owing now suffice; results once their "
-                f"{cfg.window_days}-day window closes (about {weeks:.0f} weeks).")  # fmt: skip
-    if weeks != weeks:
-        return f"{head}; nobody new enters the segment, so the test never gets there."
-    if weeks > 104:
-        return (f"{head}: about {weeks / 52:,.0f} years at {inflow:,} new customers a month; "
-                "consider a larger MDE, a simpler split or a bigger segment.")  # fmt: skip
-    return (f"{head}: expected duration about {weeks:.0f} weeks (the {available:,} owing now, "
-            f"then {inflow:,} new customers a month, plus the {cfg.window_days}-day window).")  # fmt: skip
 
 
 def _previous_month_end(when: pd.Timestamp) -> pd.Timestamp:
@@ -311,7 +288,22 @@ def readout_experiment(
     return ExperimentReadout(
         cfg, statistics, moments, results, overall, curves, tests,
         heterogeneity(results, cfg.alpha), rec, end, portfolio.currency, looks,
+        display_labels(cfg, base),
     )  # fmt: skip
+
+
+def display_labels(cfg: ExperimentConfig, base: Path) -> dict[str, dict[str, str]]:
+    """Code -> {language: name} for what the configs label: the experiment (``label``),
+    its arms (``arm_labels``) and its segmentation's segments and strategies."""
+    out: dict[str, dict[str, str]] = {}
+    if cfg.segmentation is not None:
+        rules = sg.load(base / cfg.segmentation)
+        out |= {s.name: dict(s.label) for s in rules.segments if s.label}
+        out |= {k: dict(v) for k, v in rules.strategy_labels.items()}
+    out |= {arm: dict(words) for arm, words in cfg.arm_labels.items()}
+    if cfg.label:
+        out[cfg.experiment_id] = dict(cfg.label)
+    return out
 
 
 def _check_design(cfg: ExperimentConfig, path, base: Path, read: pd.DataFrame) -> None:

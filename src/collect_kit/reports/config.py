@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -32,7 +33,7 @@ class ReportConfig(VersionedConfig):
     model_config = ConfigDict(extra="forbid")
     name: str
     title: str
-    language: Literal["en", "es"] = "en"
+    language: str = "en"  # a text catalogue: en, es, pt
     page_size: Literal["A4", "Letter"] = "A4"
     sources: str
     database: str | None = None
@@ -48,6 +49,9 @@ class ReportConfig(VersionedConfig):
     risk_target: str | None = None
     risk_features: list[str | dict[str, str]] = []
     risk_penalty: float = 0.0
+    #: page 1's targets: KPI of the summary tiles -> its target value (a fraction for
+    #: rates, days for DSO, currency for collected, points for CEI)
+    targets: dict[str, float] = {}
     keep_runs: int | None = None
     keep_failed_days: int = 30
     max_data_age_days: int | None = None
@@ -71,6 +75,27 @@ class ReportConfig(VersionedConfig):
     def _days(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"must be 0 or more days, got {v}")
+        return v
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        from ..catalogue import languages
+
+        if v not in languages():
+            raise ValueError(f"'{v}' has no text catalogue; one of {', '.join(languages())}")
+        return v
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[str, float]) -> dict[str, float]:
+        from .portfolio import TILES
+
+        for name, value in v.items():
+            if name not in TILES:
+                raise ValueError(f"'{name}' is not a KPI of page 1 ({', '.join(TILES)})")
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: must be a finite number, got {value}")
         return v
 
     @field_validator("name")

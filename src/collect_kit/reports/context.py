@@ -134,3 +134,45 @@ def example_segmentation(name: str = "consumer") -> Path:
     from importlib import resources
 
     return Path(str(resources.files("collect_kit") / "configs" / "segments" / f"{name}.yaml"))
+
+
+def display_names(language: str, rules=None) -> dict[str, str]:
+    """Code -> display name in ``language`` for the segments and strategies of ``rules``
+    (a :class:`~collect_kit.segmentation.Segmentation`): their labels in the config
+    (``label: {en: ..., es: ...}``, ``strategies:``); the catch-all segment without one is
+    "Other" in the catalogue's words; codes without a label are shown as written.
+    (An experiment's own names travel with its readout: ``ExperimentReadout.labels``.)"""
+    from ..yamlconfig import display
+    from .text import label
+
+    if rules is None:
+        return {}
+    out = {s.name: display(s.label, language, s.name) for s in rules.segments}
+    if not rules.default.label:
+        out[rules.default.name] = label("default_segment", language)
+    return out | {k: display(v, language, k) for k, v in rules.strategy_labels.items()}
+
+
+def segments_at(portfolio: _sources.Portfolio, rules, snapshots: dict[str, str] | None = None):
+    """A function month end -> ``customer_id``, ``segment`` (``rules`` applied to that
+    month end's snapshot, cached per date), for the drivers of page 1's findings."""
+    from .. import segmentation as sg
+
+    done: dict[pd.Timestamp, pd.DataFrame] = {}
+
+    def at(when) -> pd.DataFrame:
+        when = pd.Timestamp(when).normalize()
+        if when not in done:
+            snap = load_snapshot(portfolio, when, snapshots, rules)
+            done[when] = sg.assign(rules, snap)[["customer_id", "segment"]]
+        return done[when]
+
+    return at
+
+
+def formatter(language: str, portfolio: _sources.Portfolio, rules=None):
+    """The report's :class:`~collect_kit.reports.format.Formatter`: the language, the
+    data's currency and the display names of the segmentation (``rules``)."""
+    from .format import Formatter
+
+    return Formatter(language, portfolio.currency, display_names(language, rules))

@@ -9,6 +9,7 @@ them. Rows about 1-4 customers in an arm are withheld ("<5").
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Mapping
 
@@ -19,8 +20,22 @@ from ..errors import NoResultsYetError
 from ..experiments.config import ExperimentConfig, load_experiment
 from ..experiments.design import design
 from ..experiments.run import ExperimentReadout, readout_experiment, rereads
+from . import text
 from .format import WITHHELD, Formatter, html_table, is_small
 from .text import label, sentence
+
+
+def formatter(r: ExperimentReadout, fmt: Formatter) -> Formatter:
+    """``fmt`` with the experiment's own display names (its arms, its segmentation's
+    segments and strategies, itself): arms are called ``champion`` in every experiment, so
+    each experiment's pages are rendered with its own names. The catch-all segment without
+    a label is "Other" in the catalogue's words."""
+    from ..segmentation.rules import DEFAULT
+    from ..yamlconfig import display
+
+    names = {code: display(words, fmt.language, code) for code, words in r.labels.items()}
+    names.setdefault(DEFAULT, label("default_segment", fmt.language))
+    return dataclasses.replace(fmt, names={**fmt.names, **names})
 
 
 def metrics_of(r: ExperimentReadout) -> list[str]:
@@ -57,13 +72,9 @@ def pending_sentence(pending: list[ExperimentConfig], as_of, fmt: Formatter) -> 
     """Which experiments have nothing to read yet at ``as_of``."""
     if not pending:
         return ""
-    names = ", ".join(c.experiment_id for c in pending)
-    if fmt.language == "es":
-        return (
-            f"Sin resultados aún al {fmt.date(as_of)} (ninguna ventana de resultado cerrada): "
-            f"{names}."
-        )
-    return f"No results yet as of {fmt.date(as_of)} (no outcome window has closed): {names}."
+    names = ", ".join(c.display_names(fmt.language).get(c.experiment_id, c.experiment_id)
+                      for c in pending)  # fmt: skip
+    return sentence("no_results_yet", fmt, date=fmt.date(as_of), names=names)
 
 
 def metric_label(r: ExperimentReadout, metric: str, language: str) -> str:
@@ -80,30 +91,17 @@ def _weights(r: ExperimentReadout, segment: str) -> dict[str, float]:
 def title_block(r: ExperimentReadout, fmt: Formatter) -> str:
     """The experiment's id, description and what was read (windows closed by as_of)."""
     c = r.config
-    es = fmt.language == "es"
     n = int(r.statistics.n.sum())
-    text = (
-        f"{fmt.count(n)} clientes con la ventana de resultado de {c.window_days} días cerrada al "
-        f"{fmt.date(r.as_of)}; α = {fmt.number(c.alpha, 2)}."
-        if es
-        else f"{fmt.count(n)} customers whose {c.window_days}-day outcome window closed by "
-        f"{fmt.date(r.as_of)}; α = {fmt.number(c.alpha, 2)}."
-    )
-    aa = ""
-    if c.aa:
-        aa = (
-            '<p class="ck-warning">Prueba A/A de calibración: los brazos son idénticos; '
-            "cualquier diferencia «significativa» es una alerta sobre los datos o la asignación.</p>"
-            if es
-            else '<p class="ck-warning">A/A calibration check: the arms are identical; any '
-            '"significant" difference is a warning about the data or the assignment.</p>'
-        )
-    desc = f"<p>{html.escape(c.description)}</p>" if c.description else ""
+    text = sentence("experiment_read", fmt, n=fmt.count(n), days=c.window_days,
+                    date=fmt.date(r.as_of), alpha=fmt.number(c.alpha, 2))  # fmt: skip
+    aa = f'<p class="ck-warning">{html.escape(sentence("aa_warning", fmt))}</p>' if c.aa else ""
+    words = c.describe(fmt.language)
+    desc = f"<p>{html.escape(words)}</p>" if words else ""
     srm = (
         f'<p class="ck-warning">{html.escape(srm_sentence(r, fmt))}</p>' if r.portfolio_srm else ""
     )
     return (
-        f"<h2>{html.escape(label('experiment', fmt.language))}: {html.escape(c.experiment_id)}</h2>"
+        f"<h2>{html.escape(label('experiment', fmt.language))}: {html.escape(fmt.name(c.experiment_id))}</h2>"
         f"{srm}{desc}<p>{html.escape(text)}</p>{aa}"
     )
 
@@ -135,7 +133,7 @@ def design_recap(r: ExperimentReadout, fmt: Formatter) -> tuple[str, list[str]]:
     for row in rows:
         d = design(
             pd.DataFrame([row]).drop(columns="weights"), row["weights"], c.mde_payer_rate,
-            alpha=c.alpha, power=c.power, language=fmt.language,
+            alpha=c.alpha, power=c.power,
         )  # fmt: skip
         frames.append(d)
     if not frames:
@@ -144,14 +142,16 @@ def design_recap(r: ExperimentReadout, fmt: Formatter) -> tuple[str, list[str]]:
     table["mde"] = table.mde_payer_rate_achievable * 100
     table["champion_payer_rate"] = table.payer_rate
     split = ", ".join(
-        f"{html.escape(a)} {fmt.percent(v, 0)}" for a, v in _weights(r, table.segment[0]).items()
+        f"{fmt.name(a)} {fmt.percent(v, 0)}" for a, v in _weights(r, table.segment[0]).items()
     )
     formats = {"segment": "text", "challenger": "text", "customers": "count",
                "champion_payer_rate": "percent", "mde": "number1", "needed": "count"}  # fmt: skip
     table["needed"] = table.needed_customers
     labels = {k: label(k, fmt.language) for k in formats}
-    caption = ("Reparto diseñado: " if fmt.language == "es" else "Designed split: ") + split
-    sentences = [s for s, n in zip(table.sentence, table.customers, strict=True) if not is_small(n)]
+    caption = text.title("designed_split", fmt, split=split)
+    sentences = [
+        text.design_sentence(row, fmt) for row in table.itertuples() if not is_small(row.customers)
+    ]
     return (
         html_table(table, formats, fmt, labels, count_column="customers", caption=caption),
         sentences,
@@ -201,23 +201,9 @@ def srm_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
             "srm_experiment_failed", fmt, p=_p(float(r.results.portfolio_srm_p_value.iloc[0]), fmt)
         )
     failed = sorted(set(r.results.loc[r.results.srm, "segment"]))
-    es = fmt.language == "es"
     if not failed:
-        return (
-            "Todos los segmentos superan el control de proporciones (p ≥ 0,001): la asignación "
-            "se comporta según el diseño."
-            if es
-            else "Every segment passes the sample-ratio check (p ≥ 0.001): the assignment "
-            "behaves as designed."
-        )
-    names = ", ".join(failed)
-    return (
-        f"Desbalance de la muestra en {names}: sus resultados no son confiables y no se "
-        "recomienda nada para ellos hasta revisar la asignación."
-        if es
-        else f"Sample-ratio mismatch in {names}: their results are untrustworthy and get no "
-        "recommendation until the assignment is fixed."
-    )
+        return sentence("srm_all_pass", fmt, threshold=fmt.number(0.001, 3))
+    return sentence("srm_failed", fmt, names=", ".join(map(fmt.name, failed)))
 
 
 def _p(p: float, fmt: Formatter) -> str:
@@ -241,10 +227,11 @@ def effects(
         else pd.DataFrame()
     )
     several = f.challenger.nunique() > 1
-    f["label"] = f.segment + (" · " + f.challenger if several else "")
+    show = fmt.name if fmt is not None else str
+    f["label"] = f.segment.map(show) + (" · " + f.challenger.map(show) if several else "")
     if len(o):
         o["segment"] = None
-        o["label"] = "\u2211 " + ("· " + o.challenger if several else "")
+        o["label"] = "\u2211 " + ("· " + o.challenger.map(show) if several else "")
         o["srm"] = False
         f = pd.concat([f, o], ignore_index=True)
     f["smallest_arm"] = f[["n_champion", "n_challenger"]].min(axis=1)
@@ -261,7 +248,9 @@ def effects(
 def _overall_label(f: pd.DataFrame, fmt: Formatter) -> pd.DataFrame:
     several = f.challenger.nunique() > 1
     name = label("overall", fmt.language)
-    f.loc[f.segment.isna(), "label"] = name + (" · " + f.challenger if several else "")
+    f.loc[f.segment.isna(), "label"] = name + (
+        " · " + f.challenger.map(fmt.name) if several else ""
+    )
     return f
 
 
@@ -300,9 +289,7 @@ def effects_table(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     labels = {k: label(k, fmt.language) for k in formats}
     labels["label"] = label("segment", fmt.language)
     labels["champion"] = label("champion_value", fmt.language)
-    unit = (" (puntos)" if fmt.language == "es" else " (points)") if fraction else (
-        f" ({fmt.currency})" if fmt.currency and kind == "money" else "")  # fmt: skip
-    labels["estimate"] = label("difference", fmt.language) + unit
+    labels["estimate"] = axis_label(r, metric, fmt)
     return html_table(f, formats, fmt, labels, count_column="smallest_arm",
                       caption=metric_label(r, metric, fmt.language))  # fmt: skip
 
@@ -312,60 +299,33 @@ def forest_title(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     f = effects(r, metric, fmt)
     f = f[f.trustworthy & ~f.smallest_arm.map(is_small) & f.estimate.notna()]
     name = metric_label(r, metric, fmt.language)
-    es = fmt.language == "es"
+    primary = metric == r.config.primary_metric
     up = list(f.loc[f.significant & (f.estimate > 0), "label"])
     down = list(f.loc[f.significant & (f.estimate < 0), "label"])
-    if not up and not down and metric != r.config.primary_metric:  # not in the corrected family
-        return (
-            f"{name}: ningún segmento muestra una diferencia con p < α"
-            if es
-            else f"{name}: no segment shows a difference with p < α"
-        )
-    if not up and not down:
-        return (
-            f"{name}: ningún segmento muestra una diferencia que resista la corrección múltiple"
-            if es
-            else f"{name}: no segment shows a difference that survives the multiple-testing correction"
-        )
-    parts = []
-    if up:
-        parts.append(
-            ("el desafiante sube en " if es else "the challenger is higher in ") + ", ".join(up)
-        )
+    if not up and not down:  # a secondary metric is not in the corrected family
+        return text.title("forest_none" if primary else "forest_none_uncorrected", fmt, metric=name)
+    parts = [text.title("forest_higher", fmt, segments=", ".join(up))] if up else []
     if down:
-        parts.append(
-            ("el desafiante baja en " if es else "the challenger is lower in ") + ", ".join(down)
-        )
-    tail = ""
-    if metric != r.config.primary_metric:
-        tail = " (p < α, sin corregir)" if es else " (p < α, uncorrected)"
+        parts.append(text.title("forest_lower", fmt, segments=", ".join(down)))
+    tail = "" if primary else text.title("forest_uncorrected", fmt)
     return f"{name}: " + "; ".join(parts) + tail
 
 
 def heterogeneity_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     """Cochran's Q per primary metric: does the effect differ across segments?"""
     h = r.heterogeneity
-    es = fmt.language == "es"
     if h.empty:
-        return (
-            "Hay menos de dos segmentos confiables: no se puede comparar el efecto entre segmentos."
-            if es
-            else "Fewer than two trustworthy segments: the effect cannot be compared across segments."
-        )
+        return sentence("heterogeneity_few", fmt)
     out = []
     for row in h.itertuples():
         if row.segments < 2:
             continue
-        name = metric_label(r, row.metric, fmt.language)
-        differs = row.p_value < r.config.alpha
-        if es:
-            verdict = "difiere" if differs else "no difiere de forma detectable"
-            out.append(f"{name} ({row.challenger}): el efecto {verdict} entre {row.segments} "
-                       f"segmentos (Q de Cochran = {fmt.number(row.q, 2)}, p = {_p(row.p_value, fmt)}).")  # fmt: skip
-        else:
-            verdict = "differs" if differs else "does not differ detectably"
-            out.append(f"{name} ({row.challenger}): the effect {verdict} across {row.segments} "
-                       f"segments (Cochran's Q = {fmt.number(row.q, 2)}, p = {_p(row.p_value, fmt)}).")  # fmt: skip
+        key = "heterogeneity_differs" if row.p_value < r.config.alpha else "heterogeneity_same"
+        out.append(sentence(
+            key, fmt, metric=metric_label(r, row.metric, fmt.language),
+            challenger=fmt.name(row.challenger), segments=row.segments,
+            q=fmt.number(row.q, 2), p=_p(row.p_value, fmt),
+        ))  # fmt: skip
     return " ".join(out)
 
 
@@ -396,7 +356,7 @@ def decision_text(r: ExperimentReadout, row, fmt: Formatter) -> str:
     code, reason = row.code, row.reason
     if code == "run_challenger":
         key = "decision_run_net_loss" if reason == "net_loss" else "decision_run_challenger"
-        return sentence(key, fmt, challenger=row.challenger, metric=metric)
+        return sentence(key, fmt, challenger=fmt.name(row.challenger), metric=metric)
     if code == "stop_challenger":
         if reason == "worse":
             return sentence("decision_stop_worse", fmt, metric=metric)
@@ -424,7 +384,7 @@ def mde_text(r: ExperimentReadout, fmt: Formatter) -> str:
     mde = r.config.metric_specs()[r.config.primary_metric].mde or float("nan")
     unit = metric_unit(r, r.config.primary_metric)
     if unit == "fraction":
-        return fmt.number(mde * 100, 1) + (" puntos" if fmt.language == "es" else " points")
+        return f"{fmt.number(mde * 100, 1)} {label('points', fmt.language)}"
     return fmt.money(mde) if unit == "currency" else fmt.number(mde, 2)
 
 
@@ -447,7 +407,6 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     """One sentence: what to roll out and the money it brings, or why nothing is."""
     rec = recommendation_frame(r, fmt)
     rec = rec[~rec.smallest_arm.map(is_small)]
-    es = fmt.language == "es"
     losses = rec[(rec.code == "run_challenger") & (rec.reason == "net_loss")]
     wins = rec[(rec.code == "run_challenger") & (rec.reason != "net_loss")]
     if r.portfolio_srm:
@@ -456,38 +415,29 @@ def recommendation_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
         failed = list(rec.loc[(rec.code == "calibration") & (rec.reason == "failed"), "segment"])
         if failed:
             metric = metric_label(r, r.config.primary_metric, fmt.language)
-            where = ", ".join(failed)
+            where = ", ".join(map(fmt.name, failed))
             return f"{where}: " + sentence("decision_calibration_failed", fmt, metric=metric) + "."
-        return (
-            "Prueba A/A: no se recomienda ninguna estrategia; sirve para calibrar."
-            if es
-            else "A/A check: no strategy is recommended; it calibrates the method."
-        )
+        return sentence("aa_no_recommendation", fmt)
     stops = _net_loss_sentence(r, losses, fmt) + _stop_sentence(rec, fmt)
     if wins.empty:
         testing = list(rec.loc[rec.code == "keep_testing", "segment"])
         tail = (
-            (f" Seguir probando en {', '.join(testing)}." if es else f" Keep testing in {', '.join(testing)}.")
+            " " + sentence("keep_testing_in", fmt, segments=", ".join(map(fmt.name, testing)))
             if testing
             else ""
-        )  # fmt: skip
-        return (
-            "Ningún desafiante supera al campeón con la evidencia actual." + tail
-            if es
-            else "No challenger beats the champion on the evidence so far." + tail
-        ) + stops
-    total = wins.money_per_month.sum()
-    lo, hi = wins.money_ci_low.sum(), wins.money_ci_high.sum()
-    segs = ", ".join(wins.segment)
-    if es:
-        return (
-            f"Usar el desafiante en {segs} aportaría {fmt.money(total)} por mes "
-            f"(suma de los IC 95 % por segmento: {fmt.number(lo)} a {fmt.number(hi)})."
-        ) + stops
+        )
+        return sentence("no_winner", fmt) + tail + stops
     return (
-        f"Rolling the challenger out in {segs} would bring {fmt.money(total)} per month "
-        f"(sum of the per-segment 95 % CIs: {fmt.number(lo)} to {fmt.number(hi)})."
-    ) + stops
+        sentence(
+            "rollout_brings",
+            fmt,
+            segments=", ".join(map(fmt.name, wins.segment)),
+            money=fmt.money(wins.money_per_month.sum()),
+            low=fmt.number(wins.money_ci_low.sum()),
+            high=fmt.number(wins.money_ci_high.sum()),
+        )  # fmt: skip
+        + stops
+    )
 
 
 def _net_loss_sentence(r: ExperimentReadout, losses: pd.DataFrame, fmt: Formatter) -> str:
@@ -499,7 +449,7 @@ def _net_loss_sentence(r: ExperimentReadout, losses: pd.DataFrame, fmt: Formatte
         + sentence(
             "run_net_loss_sentence",
             fmt,
-            segments=row.segment,
+            segments=fmt.name(row.segment),
             metric=metric,
             money=fmt.money(-row.money_per_month),
             low=fmt.number(-row.money_ci_high),
@@ -519,14 +469,20 @@ def _stop_sentence(rec: pd.DataFrame, fmt: Formatter) -> str:
                if row.money_per_month == row.money_per_month else "")  # fmt: skip
         out.append(
             sentence(
-                "stop_sentence", fmt, segments=row.segment, why=why or sentence("stop_futile", fmt)
+                "stop_sentence",
+                fmt,
+                segments=fmt.name(row.segment),
+                why=why or sentence("stop_futile", fmt),
             )
         )
     futile = list(rec.loc[(rec.code == "stop_challenger") & (rec.reason == "futile"), "segment"])
     if futile:
         out.append(
             sentence(
-                "stop_sentence", fmt, segments=", ".join(futile), why=sentence("stop_futile", fmt)
+                "stop_sentence",
+                fmt,
+                segments=", ".join(map(fmt.name, futile)),
+                why=sentence("stop_futile", fmt),
             )
         )
     return "".join(" " + x for x in out)
@@ -545,58 +501,41 @@ def survival_curves(r: ExperimentReadout) -> pd.DataFrame:
 
 def survival_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
     """Log-rank test per segment: does the challenger bring the first payment forward?"""
-    es = fmt.language == "es"
     t = r.logrank
     if t.empty:
         return ""
     differ = list(t.loc[t.p_value < r.config.alpha, "segment"])
     if not differ:
-        return (
-            "La prueba log-rank no muestra diferencias en el tiempo hasta el primer pago en ningún segmento."
-            if es
-            else "The log-rank test shows no difference in time to first payment in any segment."
-        )
-    return (
-        f"El tiempo hasta el primer pago difiere entre brazos (log-rank, p < {fmt.number(r.config.alpha, 2)}, "
-        f"sin corregir) en: {', '.join(differ)}."
-        if es
-        else f"Time to first payment differs between arms (log-rank, p < {fmt.number(r.config.alpha, 2)}, "
-        f"uncorrected) in: {', '.join(differ)}."
-    )
+        return sentence("logrank_none", fmt)
+    return sentence("logrank_differ", fmt, alpha=fmt.number(r.config.alpha, 2),
+                    segments=", ".join(map(fmt.name, differ)))  # fmt: skip
 
 
 def axis_label(r: ExperimentReadout, metric: str, fmt: Formatter) -> str:
     """The forest plot's axis: a difference in points (rates) or in currency (money)."""
-    es = fmt.language == "es"
     unit = metric_unit(r, metric)
+    word = label("difference", fmt.language)
     if unit == "fraction":
-        return "Diferencia (puntos)" if es else "Difference (points)"
-    word_ = "Diferencia" if es else "Difference"
-    return f"{word_} ({fmt.currency})" if fmt.currency and unit == "currency" else word_
+        return f"{word} ({label('points', fmt.language)})"
+    return f"{word} ({fmt.currency})" if fmt.currency and unit == "currency" else word
 
 
 def survival_title(r: ExperimentReadout, fmt: Formatter) -> str:
     """The survival figure's title states the finding of the log-rank tests."""
     t = r.logrank
-    es = fmt.language == "es"
     differ = [] if t.empty else list(t.loc[t.p_value < r.config.alpha, "segment"])
     if differ:
-        return (
-            f"El primer pago llega a otro ritmo según el brazo en {', '.join(differ)}"
-            if es
-            else f"The first payment comes at a different pace by arm in {', '.join(differ)}"
-        )
-    return (
-        "Los brazos pagan por primera vez al mismo ritmo (Kaplan-Meier)"
-        if es
-        else "Arms make their first payment at the same pace (Kaplan-Meier)"
-    )
+        return text.title("survival_differ", fmt, segments=", ".join(map(fmt.name, differ)))
+    return text.title("survival_same", fmt)
 
 
 def short_title(r: ExperimentReadout, fmt: Formatter, level: int = 3) -> str:
-    """The experiment id and description as a sub-heading (the portfolio report's summary)."""
+    """The experiment's name as a sub-heading (the portfolio report's summary): its label
+    in the report's language, else its id and description."""
     c = r.config
-    desc = f" — {c.description}" if c.description else ""
+    if c.label:  # the config names it in the report's languages
+        return f"<h{level}>{html.escape(fmt.name(c.experiment_id))}</h{level}>"
+    desc = f" — {c.describe(fmt.language)}" if c.describe(fmt.language) else ""
     return f"<h{level}>{html.escape(c.experiment_id + desc)}</h{level}>"
 
 
@@ -616,10 +555,10 @@ def overall_sentence(r: ExperimentReadout, fmt: Formatter) -> str:
             return fmt.number(v * 100, 1) if fraction else fmt.number(v)
 
         out.append(sentence(
-            "overall_sentence", fmt, challenger=row.challenger,
+            "overall_sentence", fmt, challenger=fmt.name(row.challenger),
             metric=metric_label(r, row.metric, fmt.language), estimate=num(row.estimate),
             low=num(row.ci_low), high=num(row.ci_high),
-            unit=(" puntos" if fmt.language == "es" else " points") if fraction else (f" {fmt.currency}" if fmt.currency else ""),
+            unit=f" {label('points', fmt.language)}" if fraction else (f" {fmt.currency}" if fmt.currency else ""),
             relative=fmt.number(row.relative * 100, 1), p=_p(row.p_value, fmt),
         ))  # fmt: skip
     return " ".join(out)
@@ -668,20 +607,48 @@ def decision_note(r: ExperimentReadout, fmt: Formatter) -> str:
 
 def method_note(fmt: Formatter) -> str:
     """How the decisions are reached, in one paragraph for executives."""
-    if fmt.language == "es":
-        return (
-            "Cada desafiante se compara con el campeón dentro de cada segmento. Se recomienda "
-            "cambiar solo si la métrica principal del experimento mejora con un valor p "
-            "ajustado por Holm menor que α sobre todas las comparaciones; se detiene si "
-            "empeora así, o si su intervalo descarta el efecto mínimo buscado. El dinero por "
-            "mes es el efecto en recaudado por cliente por los clientes que entran al segmento "
-            "cada mes, neto del costo adicional, con su intervalo de confianza del 95 %."
-        )
-    return (
-        "Each challenger is compared with the champion within each segment. A switch is "
-        "recommended only when the experiment's primary metric improves with a Holm-adjusted "
-        "p-value below α across all comparisons; a challenger is stopped when it is worse in "
-        "that way, or when its interval rules out the smallest effect sought. Money per month "
-        "is the effect on collected per customer times the customers entering the segment "
-        "each month, net of the extra cost, with its 95 % confidence interval."
-    )
+    return sentence("method_note", fmt)
+
+
+def readout_parts(r: ExperimentReadout, fmt: Formatter) -> list:
+    """One experiment's readout, in order, as HTML strings and figures: title, design
+    recap, sample-ratio check, effects (forest plot and table per metric), heterogeneity,
+    weekly looks, time to first payment and the recommendation."""
+    from .. import plots
+
+    fmt = formatter(r, fmt)
+    recap, sentences = design_recap(r, fmt)
+    parts = [title_block(r, fmt), text.heading("design", fmt, level=3),
+             text.paragraph(" ".join(sentences)), recap,
+             text.heading("srm", fmt, level=3), text.paragraph(srm_sentence(r, fmt)),
+             srm_table(r, fmt), text.heading("effects", fmt, level=3),
+             text.paragraph(decision_note(r, fmt)), text.paragraph(overall_sentence(r, fmt))]  # fmt: skip
+    for metric in metrics_of(r):
+        parts.append(plots.forest(
+            effects(r, metric, fmt), "label", "estimate", "ci_low", "ci_high",
+            forest_title(r, metric, fmt), axis_label(r, metric, fmt), fmt,
+            unit=metric_unit(r, metric), count="smallest_arm",
+        ))  # fmt: skip
+        parts.append(effects_table(r, metric, fmt))
+    parts.append(text.paragraph(heterogeneity_sentence(r, fmt)))
+    if len(r.looks):
+        parts += [text.heading("looks", fmt, level=3), looks_table(r, fmt)]
+    parts += [text.heading("survival", fmt, level=3), text.paragraph(survival_sentence(r, fmt))]
+    curves = survival_curves(r)
+    if len(curves):
+        parts.append(plots.survival(
+            curves, "days", "survival", "arm", "segment", survival_title(r, fmt),
+            label("days_since_assignment", fmt.language), label("not_yet_paid", fmt.language), fmt,
+        ))  # fmt: skip
+    parts += [text.heading("recommendation", fmt, level=3),
+              text.paragraph(recommendation_sentence(r, fmt)), recommendation_table(r, fmt)]  # fmt: skip
+    return parts
+
+
+def summary_parts(r: ExperimentReadout, fmt: Formatter) -> list[str]:
+    """One experiment in the portfolio report: its name, the recommendation in a sentence,
+    which metric decides, the overall effect and the decisions table (HTML strings)."""
+    fmt = formatter(r, fmt)
+    return [short_title(r, fmt), text.paragraph(recommendation_sentence(r, fmt)),
+            text.paragraph(decision_note(r, fmt)), text.paragraph(overall_sentence(r, fmt)),
+            recommendation_table(r, fmt)]  # fmt: skip

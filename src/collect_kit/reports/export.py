@@ -1,6 +1,6 @@
 """Executed notebook -> self-contained HTML (no code) -> paginated PDF (WeasyPrint).
 
-Route: nbconvert's ``basic`` template renders only the cells' outputs and markdown (no
+Route: nbconvert's ``basic`` template renders only the code cells' outputs (no
 inputs, no prompts, images embedded as data URIs); we wrap them in our own page with a
 stylesheet for screen and print, so the HTML loads nothing from the internet. WeasyPrint
 (a PyPI package using Pango, no browser) lays the same HTML out on paper: ``@page`` rules
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -58,6 +59,13 @@ img { max-width: 100%; height: auto; }
 .ck-tile-value { color: var(--head); font-size: 15pt; font-weight: bold; }
 .ck-tile-note { font-size: 7.5pt; color: var(--ink); }
 .ck-warning { border-left: 3px solid #d94801; padding-left: .5em; }
+.ck-trend { font-weight: bold; }
+.ck-up_good, .ck-down_good { color: #1a7f37; }
+.ck-up_bad, .ck-down_bad { color: #b42318; }
+.ck-up, .ck-down, .ck-flat { color: var(--muted); }
+ol.ck-findings { padding-left: 1.4em; margin: .3em 0 1em; }
+ol.ck-findings li { margin-bottom: .45em; page-break-inside: avoid; }
+tr.ck-total td { font-weight: bold; border-top: 1.5px solid var(--head); }
 .input, .prompt, .input_prompt, .output_prompt { display: none; }
 pre { white-space: pre-wrap; font-size: 8pt; }
 """
@@ -85,8 +93,11 @@ def _css_string(text: str) -> str:
 
 
 def notebook_body(executed: str | os.PathLike) -> str:
-    """The outputs and markdown of an executed notebook as HTML (no code, no prompts)."""
+    """The outputs of an executed notebook as HTML (no code, no prompts, no markdown: a
+    notebook's markdown cells guide the analyst reading it; the report's words come from
+    the text catalogue, in the report's language)."""
     nb = nbformat.read(str(executed), as_version=4)
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in nb.cells:
         if cell.cell_type == "code":  # warnings and logs are not report content
             cell.outputs = [
@@ -106,8 +117,9 @@ def notebook_body(executed: str | os.PathLike) -> str:
 
 def html_document(body: str, title: str, header: str, language: str, page_size: str) -> str:
     """A complete, self-contained HTML page around ``body`` (screen and print styles)."""
-    page = "Página" if language == "es" else "Page"
-    of = "de" if language == "es" else "of"
+    from .text import label
+
+    page, of = label("page", language), label("of", language)
     print_css = _PRINT.format(size=page_size, header=_css_string(header), page=page, of=of)
     return (
         f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
@@ -129,3 +141,62 @@ def write_pdf(document: str, path: str | os.PathLike) -> Path:
     path = Path(path)
     HTML(string=document, base_url=str(path.parent)).write_pdf(str(path))
     return path
+
+
+#: block elements whose order on a page matters for the layout checks
+_BLOCKS = {"h1", "h2", "h3", "p", "table", "ol", "ul", "img", "li", "caption"}
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """What one laid-out page holds (running header and footer left out): ``lines`` of text
+    outside tables, body ``rows`` of tables, ``images`` and the tag of the ``last`` block
+    (``h2``, ``p``, ``table``...)."""
+
+    lines: int
+    rows: int
+    images: int
+    last: str | None
+
+    @property
+    def thin(self) -> bool:
+        """No image and at most one line of text or one table row."""
+        return self.images == 0 and self.lines + self.rows <= 1
+
+
+def page_layout(document: str) -> list[PageLayout]:
+    """Lay ``document`` (a page of :func:`html_document`) out as WeasyPrint does for the
+    PDF and say what each page holds."""
+    from weasyprint import HTML
+
+    return [_page_summary(page._page_box) for page in HTML(string=document).render().pages]
+
+
+def _page_summary(page_box) -> PageLayout:
+    """Walk one page's boxes (WeasyPrint's layout tree), margin boxes left out."""
+    count = {"lines": 0, "rows": 0, "images": 0, "last": None}
+    stack = [(page_box, False, False)]  # box, inside a table, a row of a tbody
+    while stack:
+        box, in_table, body_row = stack.pop()
+        kind = type(box).__name__
+        if kind == "MarginBox":
+            continue
+        tag = getattr(box, "element_tag", None)
+        children = list(getattr(box, "children", []))
+        if (
+            kind == "LineBox"
+            and not in_table
+            and any(type(c).__name__ == "TextBox" and c.text.strip() for c in children)
+        ):
+            count["lines"] += 1
+        if kind == "TableRowBox" and body_row:
+            count["rows"] += 1
+        if kind in ("InlineReplacedBox", "BlockReplacedBox"):
+            count["images"] += 1
+            count["last"] = "img"
+        if (kind == "BlockBox" and tag in _BLOCKS) or kind == "TableBox":
+            count["last"] = "table" if kind == "TableBox" else tag
+        inside = in_table or kind == "TableBox"
+        for child in reversed(children):  # depth first, in document order
+            stack.append((child, inside, kind == "TableRowGroupBox" and tag == "tbody"))
+    return PageLayout(**count)

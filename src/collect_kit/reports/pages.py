@@ -12,8 +12,9 @@ import html
 import pandas as pd
 
 from ..segmentation import Comparison, Explanation
-from .format import Formatter, html_matrix, html_table, is_small
-from .text import label
+from ..segmentation.compare import ABSENT
+from .format import Formatter, html_matrix, html_table
+from .text import label, sentence, state
 
 
 def title_block(title: str, portfolio: str, as_of, run_id: str, fmt: Formatter) -> str:
@@ -46,30 +47,20 @@ def segment_table(result: Explanation, fmt: Formatter) -> str:
 def segment_summary(result: Explanation, fmt: Formatter) -> str:
     """Sentences on the largest segment, the Default share and the empty segments."""
     seg = result.segments
-    es = fmt.language == "es"
-    rules = seg[seg.segment != seg.segment.iloc[-1]]
     total = int(seg.customers.sum())
     if total == 0:
-        return "La cartera no tiene clientes." if es else "The portfolio has no customers."
+        return sentence("portfolio_empty", fmt)
     lines = []
-    if len(rules) and rules.customers.max() > 0:
-        top = rules.loc[rules.customers.idxmax()]
-        n = fmt.count(top.customers)
-        lines.append(
-            f"El segmento más grande es {top.segment}, con {n} clientes ({fmt.percent(top.share)})."
-            if es
-            else f"The largest segment is {top.segment}, with {n} customers ({fmt.percent(top.share)})."
-        )
+    if seg.customers.max() > 0:  # the largest of all, the catch-all included
+        top = seg.loc[seg.customers.idxmax()]
+        lines.append(sentence("largest_segment", fmt, segment=fmt.name(top.segment),
+                              n=fmt.count(top.customers), share=fmt.percent(top.share)))  # fmt: skip
     default = seg.iloc[-1]
-    lines.append(
-        f"{fmt.percent(default.share)} de los clientes no cumple ninguna regla y queda en {default.segment}."
-        if es
-        else f"{fmt.percent(default.share)} of the customers meet no rule and fall to {default.segment}."
-    )
+    lines.append(sentence("default_share", fmt, share=fmt.percent(default.share),
+                          segment=fmt.name(default.segment)))  # fmt: skip
     empty = result.empty_segments
     if empty:
-        names = ", ".join(empty)
-        lines.append(f"Segmentos vacíos: {names}." if es else f"Empty segments: {names}.")
+        lines.append(sentence("empty_segments", fmt, names=", ".join(map(fmt.name, empty))))
     return " ".join(lines)
 
 
@@ -88,12 +79,7 @@ def empty_reasons(result: Explanation, fmt: Formatter) -> str:
 def findings(result: Explanation, fmt: Formatter) -> str:
     lint = result.lint[result.lint.check != "empty_segment"]
     if not len(lint):
-        msg = (
-            "Sin hallazgos en las reglas."
-            if fmt.language == "es"
-            else "No findings about the rules."
-        )
-        return f'<p class="ck-note">{msg}</p>'
+        return f'<p class="ck-note">{html.escape(sentence("no_rule_findings", fmt))}</p>'
     cols = ["severity", "segment", "check", "message"]
     return html_table(lint, dict.fromkeys(cols, "text"), fmt, _labels(cols, fmt.language))
 
@@ -102,30 +88,27 @@ def absorption(result: Explanation, fmt: Formatter) -> str:
     return html_matrix(result.absorption_matrix(), fmt, corner=label("taken_by", fmt.language))
 
 
-def migration_matrix(comparison: Comparison) -> pd.DataFrame:
-    return comparison.matrix("customers")
+def migration_matrix(comparison: Comparison, fmt: Formatter) -> pd.DataFrame:
+    """Customers by segment last month (rows) and this month (columns), display names."""
+    m = comparison.matrix("customers")
+    return m.rename(index=lambda n: _display(n, fmt), columns=lambda n: _display(n, fmt))
+
+
+def _display(name, fmt: Formatter) -> str:
+    return state("not_in_snapshot", fmt.language) if name == ABSENT else fmt.name(name)
 
 
 def migration_summary(comparison: Comparison, fmt: Formatter) -> str:
     """Share of customers who changed segment since the previous month, and the PSI."""
     m = comparison.migration
-    present = m[(m.from_segment != "(not in snapshot)") & (m.to_segment != "(not in snapshot)")]
+    present = m[(m.from_segment != ABSENT) & (m.to_segment != ABSENT)]
     moved = int(present.loc[present.from_segment != present.to_segment, "customers"].sum())
     total = int(present.customers.sum())
     share = moved / total if total else float("nan")
-    es = fmt.language == "es"
-    reading = {"stable": "estable", "some shift": "algún cambio", "major shift": "cambio mayor"}
-    psi = fmt.number(comparison.psi_total, 3)
-    moved_text = fmt.count(moved) if not is_small(moved) else "<5"
-    if es:
-        return (
-            f"{moved_text} clientes ({fmt.percent(share)}) cambiaron de segmento desde el mes anterior. "
-            f"Índice de estabilidad (PSI) de la mezcla de segmentos: {psi} ({reading.get(comparison.reading, comparison.reading)})."
-        )
-    return (
-        f"{moved_text} customers ({fmt.percent(share)}) changed segment since the previous month. "
-        f"Population stability index of the segment mix: {psi} ({comparison.reading})."
-    )
+    return sentence(
+        "migration_summary", fmt, moved=fmt.count(moved), share=fmt.percent(share),
+        psi=fmt.number(comparison.psi_total, 3), reading=state(comparison.reading, fmt.language),
+    )  # fmt: skip
 
 
 def profile_table(profile: pd.DataFrame, fmt: Formatter) -> str:

@@ -6,156 +6,197 @@ HTML; ``portfolio_report.ipynb`` only displays them.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from ibis.expr.types import Table
 
-from .. import kpis, risk
+from .. import findings, kpis, risk
 from ..availability import first_missing
 from ..snapshot import DEFAULT_DPD, DpdBuckets
 from . import text
 from .format import WITHHELD, Formatter, html_table, is_small
 from .text import change_sentence, sentence
 
-#: The summary tiles: KPI name and how its value is shown.
+#: The summary tiles of page 1, in order.
 TILES = ("recovery_rate", "collected", "overdue_ratio", "dso", "cei", "payer_rate")
 
-KPI_NAMES_ES = {
-    "recovery_rate": "Tasa de recuperación",
-    "collected": "Recaudado",
-    "overdue_ratio": "% vencido",
-    "dso": "DSO (estándar)",
-    "cei": "Índice de efectividad de cobranza",
-    "payer_rate": "Tasa de pagadores",
-    "promise_to_pay_rate": "Tasa de promesas de pago",
-    "promise_kept_rate": "Tasa de promesas cumplidas",
-    "managed_rate": "% de clientes morosos gestionados",
-    "contact_rate": "Tasa de contacto",
-    "right_party_contact_rate": "Tasa de contacto con el titular",
-}
+#: The KPIs whose definitions the methodology page gives.
+METHODOLOGY = (*TILES, "best_possible_dso", "dso_moonflow", "cei_cash", "forward_roll_rate",
+               "write_off_rate", "cure_rate", "contact_rate", "right_party_contact_rate",
+               "promise_to_pay_rate", "promise_kept_rate", "managed_rate")  # fmt: skip
 
 
 def kpi_label(name: str, language: str) -> str:
-    if language == "es" and name in KPI_NAMES_ES:
-        return KPI_NAMES_ES[name]
-    return kpis.REGISTRY[name].label
+    """A KPI's name in the report's language (text catalogue)."""
+    return text.kpi_word(name, "label", language)
 
 
 def _show(value, unit: str, fmt: Formatter) -> str:
+    """A tile's figure: money abbreviated, days with their unit, rates as percentages."""
+    if value is None or value != value:
+        return ""
     if unit == "fraction":
         return fmt.percent(value)
     if unit == "currency":
-        return fmt.money(value)
+        return fmt.short_money(value)
     if unit == "days":
-        return fmt.number(value, 1)
+        return f"{fmt.number(value, 1)} {text.label('days_unit', fmt.language)}"
     return fmt.number(value, 1)
 
 
-def tiles(
-    tables, as_of, fmt: Formatter, absent=(), buckets: DpdBuckets | None = None
-) -> pd.DataFrame:
-    """The summary KPIs for the month of ``as_of`` and the month before, with a sentence each.
+#: the month's KPIs about the customers delinquent at its start, grouped by their segment
+#: then (the rest by the segment at the month end, when every payer of the month exists)
+AT_START = ("recovery_rate", "payer_rate")
 
-    The previous month's figure is computed as of that month (point in time), not read off
-    the current snapshot. A KPI whose input is in ``absent`` (``Portfolio.absent``) shows
-    "not available" and why.
+
+def _by(name: str, tables, month, key: str, groups=None) -> pd.DataFrame:
+    return kpis.REGISTRY[name].function(tables, month, by=[key], groups=groups)
+
+
+def tiles(
+    tables, as_of, fmt: Formatter, absent=(), buckets: DpdBuckets | None = None,
+    targets: dict | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """The summary KPIs for the month of ``as_of`` and the month before.
+
+    One row per KPI of :data:`TILES`: ``value``, ``previous`` (computed as of that month,
+    point in time, not read off the current snapshot), ``numerator`` and ``denominator``
+    of both months, ``finding`` (:func:`findings.kpi_finding`, whose driver is the DPD
+    bucket at the start of the month that moved the recovery and payer rates most), the
+    ``shown`` figure, the ``previous_shown`` one, the direction ``marker`` (``up_good``,
+    ``down_bad``...) and the ``target`` from the report config (``targets``: KPI -> value).
+    A KPI whose input is in ``absent`` (``Portfolio.absent``) is "not available".
     """
     month = pd.Timestamp(as_of).to_period("M")
+    buckets = buckets or DEFAULT_DPD
+    targets = targets or {}
+    now_all = {n: kpis.REGISTRY[n].function(tables, month).iloc[0] for n in TILES
+               if not first_missing(kpis.REGISTRY[n].needs, absent)}  # fmt: skip
+    before_all = {n: kpis.REGISTRY[n].function(tables, month - 1).iloc[0] for n in now_all}
+    average = np.nan
+    if {"recovery_rate", "payer_rate"} <= set(now_all):  # overdue money per delinquent customer
+        average = now_all["recovery_rate"].denominator / max(now_all["payer_rate"].denominator, 1)
     rows = []
     for name in TILES:
         k = kpis.REGISTRY[name]
+        row = {"kpi": name, "label": kpi_label(name, fmt.language), "unit": k.unit,
+               "target": targets.get(name, np.nan)}  # fmt: skip
         missing = first_missing(k.needs, absent)
         if missing:
-            rows.append({"kpi": name, "label": kpi_label(name, fmt.language),
-                         "value": np.nan, "previous": np.nan, "numerator": np.nan,
-                         "denominator": np.nan,
-                         "shown": text.label("not_available_short", fmt.language),
-                         "sentence": text.not_available(missing, fmt)})  # fmt: skip
+            f = findings.kpi_finding(name, np.nan, np.nan, np.nan, k.unit, k.better, k.stake,
+                                     missing_input=missing)  # fmt: skip
+            rows.append(row | {"value": np.nan, "previous": np.nan, "numerator": np.nan,
+                               "denominator": np.nan, "finding": f,
+                               "shown": text.label("not_available_short", fmt.language),
+                               "previous_shown": "", "marker": ""})  # fmt: skip
             continue
-        now = k.function(tables, month).iloc[0]
-        before = k.function(tables, month - 1).iloc[0]
-        unit = "index" if k.unit == "index" else k.unit
+        now, before = now_all[name], before_all[name]
         driver = None
-        if name == "recovery_rate":
-            by = ["max_days_past_due"]
-            contributions = bucket_contributions(
-                k.function(tables, month, by=by), k.function(tables, month - 1, by=by), buckets
-            )
-            driver = recovery_driver(contributions, now.value - before.value, fmt)
-        rows.append(
-            {
-                "kpi": name,
-                "label": kpi_label(name, fmt.language),
-                "value": now.value,
-                "previous": before.value,
-                "numerator": now.numerator,
-                "denominator": now.denominator,
-                "shown": _show(now.value, unit, fmt),
-                "sentence": change_sentence(
-                    kpi_label(name, fmt.language),
-                    now.value,
-                    before.value,
-                    "count" if unit == "index" else unit,
-                    fmt,
-                    driver,
-                ),  # fmt: skip
-            }
-        )
+        if name in ("recovery_rate", "payer_rate"):
+            driver = findings.largest_driver(
+                bucket_contributions(tables, month, name, buckets), now.value - before.value,
+                "dpd_bucket",
+            )  # fmt: skip
+        f = findings.kpi_finding(
+            name, now.value, before.value, now.denominator, k.unit, k.better, k.stake,
+            scale=k.scale, average_balance=average, days_in_month=month.days_in_month,
+            driver=driver,
+        )  # fmt: skip
+        rows.append(row | {
+            "value": now.value, "previous": before.value, "numerator": now.numerator,
+            "denominator": now.denominator, "previous_numerator": before.numerator,
+            "previous_denominator": before.denominator, "finding": f,
+            "shown": _show(now.value, k.unit, fmt),
+            "previous_shown": _show(before.value, k.unit, fmt), "marker": _marker(f),
+        })  # fmt: skip
     return pd.DataFrame(rows)
 
 
+def _marker(f: findings.Finding) -> str:
+    """``up_good``, ``up_bad``, ``down_good``, ``down_bad``, ``up``/``down`` (neither) or
+    ``flat``."""
+    if f.kind not in ("rise", "fall"):
+        return "flat" if f.kind == "unchanged" else ""
+    way = "up" if f.kind == "rise" else "down"
+    return way if f.good is None else f"{way}_{'good' if f.good else 'bad'}"
+
+
 def bucket_contributions(
-    now: pd.DataFrame, before: pd.DataFrame, buckets: DpdBuckets | None = None
+    tables, month, name: str, buckets: DpdBuckets | None = None, groups=None
 ) -> pd.DataFrame:
-    """Who moved the recovery rate: per DPD bucket at the start of the month, its share of
-    the change (fraction points).
-
-    ``now`` / ``before``: :func:`kpis.recovery_rate` of two months ``by=["max_days_past_due"]``
-    (days past due at the opening). The rate is sum(num) / sum(den), so bucket b contributes
-    num_b / den (its recovered money over the whole opening book); the contributions of a
-    month add up to its rate and their differences to the change, exactly. ``buckets``:
-    default :data:`~collect_kit.snapshot.DEFAULT_DPD`.
-    """
+    """:func:`findings.contributions` of a KPI between the month before and ``month`` by
+    DPD bucket at the start of the month (days past due at the opening)."""
     buckets = buckets or DEFAULT_DPD
-
-    def per_bucket(frame: pd.DataFrame) -> pd.Series:
-        total = frame.denominator.sum()
-        bucket = buckets.cut(frame.max_days_past_due)
-        share = frame.numerator.groupby(bucket, observed=False).sum()
-        return share / total if total else share * np.nan
-
-    out = pd.DataFrame({"now": per_bucket(now), "before": per_bucket(before)})
-    out["change"] = out.now - out.before
-    return out.rename_axis("dpd_bucket").reset_index()
+    frames = []
+    for m in (month, month - 1):
+        f = _by(name, tables, m, "max_days_past_due", groups)
+        frames.append(f.assign(dpd_bucket=buckets.cut(f.max_days_past_due)))
+    return findings.contributions(*frames, key="dpd_bucket")
 
 
-def recovery_driver(contributions: pd.DataFrame, change: float, fmt: Formatter) -> str | None:
-    """The bucket that moved the recovery rate most in the direction of ``change``, as the
-    words after "driven by"; None when nothing moved (less than 0.05 points) or no
-    bucket moved that way."""
-    if change != change or abs(change) < 0.0005:
+def segment_contributions(
+    tables, month, name: str, segments_at: Callable[[pd.Timestamp], pd.DataFrame]
+) -> pd.DataFrame:
+    """:func:`findings.contributions` of a KPI between the month before and ``month`` by
+    segment: at the start of each month for :data:`AT_START` KPIs, else at its end.
+    ``segments_at``: month end -> ``customer_id``, ``segment``."""
+    frames = []
+    for m in (month, month - 1):
+        when = (m - 1 if name in AT_START else m).to_timestamp(how="end").normalize()
+        frames.append(_by(name, tables, m, "segment", segments_at(when)))
+    k = kpis.REGISTRY[name]
+    return findings.contributions(*frames, key="segment", scale=k.scale,
+                                  total=k.stake == "total")  # fmt: skip
+
+
+def driver_words(driver: tuple[str, str, float] | None, unit: str, fmt: Formatter) -> str | None:
+    """What moved a figure most, as the words after "driven by"."""
+    if driver is None:
         return None
-    same = contributions[np.sign(contributions.change) == np.sign(change)]
-    if same.empty:
-        return None
-    top = same.loc[same.change.abs().idxmax()]
-    points = f"{'+' if top.change > 0 else '−'}{fmt.number(abs(top.change) * 100, 1)}"
-    if fmt.language == "es":
-        return f"los clientes con {top.dpd_bucket} días de mora al inicio del mes ({points} puntos)"
-    return f"customers {top.dpd_bucket} days past due at the start of the month ({points} points)"
+    dimension, group, change = driver
+    sign = "+" if change > 0 else "−"
+    if unit == "currency":
+        amount = f"{sign}{fmt.short_money(abs(change))}"
+    elif unit == "fraction":
+        amount = f"{sign}{fmt.number(abs(change) * 100, 1)} {text.label('points', fmt.language)}"
+    elif unit == "days":
+        amount = f"{sign}{fmt.number(abs(change), 1)} {text.label('days_unit', fmt.language)}"
+    else:
+        amount = f"{sign}{fmt.number(abs(change), 1)}"
+    if dimension == "dpd_bucket":
+        return sentence("driver_bucket", fmt, bucket=text.state(group, fmt.language), amount=amount)
+    return sentence("driver_segment", fmt, segment=fmt.name(group), amount=amount)
 
 
-def tiles_html(t: pd.DataFrame) -> str:
-    cells = "".join(
-        f'<div class="ck-tile"><div class="ck-tile-label">{html.escape(r.label)}</div>'
-        f'<div class="ck-tile-value">{html.escape(r.shown)}</div>'
-        f'<div class="ck-tile-note">{html.escape(r.sentence)}</div></div>'
-        for r in t.itertuples()
-    )
-    return f'<div class="ck-tiles">{cells}</div>'
+#: a tile's direction: an arrow, and a class whose colour says good or bad
+ARROWS = {"up": "▲", "down": "▼", "flat": "="}
+
+
+def tiles_html(t: pd.DataFrame, fmt: Formatter) -> str:
+    """The tiles: label, figure, direction against last month (green when good, red when
+    bad, grey when neither), last month's figure and the target when set."""
+    cells = []
+    for r in t.itertuples():
+        arrow = ARROWS.get(r.marker.split("_")[0], "") if r.marker else ""
+        trend = ""
+        if r.previous_shown:
+            words = sentence("tile_previous", fmt, value=r.previous_shown)
+            trend = (f'<div class="ck-tile-note"><span class="ck-trend ck-{r.marker}">'
+                     f"{arrow}</span> {html.escape(words)}</div>")  # fmt: skip
+        elif r.finding.kind == "not_available":
+            trend = f'<div class="ck-tile-note">{html.escape(text.not_available(r.finding.detail["input"], fmt))}</div>'
+        target = ""
+        if r.target == r.target:
+            words = sentence("tile_target", fmt, value=_show(r.target, r.unit, fmt))
+            target = f'<div class="ck-tile-note">{html.escape(words)}</div>'
+        cells.append(
+            f'<div class="ck-tile"><div class="ck-tile-label">{html.escape(r.label)}</div>'
+            f'<div class="ck-tile-value">{html.escape(r.shown)}</div>{trend}{target}</div>'
+        )
+    return f'<div class="ck-tiles">{"".join(cells)}</div>'
 
 
 def recovery_by_segment(
@@ -184,14 +225,14 @@ def recovery_by_segment(
 
 
 def recovery_table(frame: pd.DataFrame, fmt: Formatter, order: list[str]) -> str:
-    es = fmt.language == "es"
+    lang = fmt.language
     labels = {
-        "segment": "Segmento" if es else "Segment",
-        "delinquent_customers": "Clientes morosos al inicio" if es else "Delinquent at start",
-        "overdue_at_start": f"{'Vencido al inicio' if es else 'Overdue at start'} ({fmt.currency})",
-        "recovered": f"{'Recuperado' if es else 'Recovered'} ({fmt.currency})",
-        "recovery_rate": "Tasa de recuperación" if es else "Recovery rate",
-        "payer_rate": "Tasa de pagadores" if es else "Payer rate",
+        "segment": text.label("segment", lang),
+        "delinquent_customers": text.label("delinquent_at_start", lang),
+        "overdue_at_start": money_header("overdue_at_start", fmt),
+        "recovered": money_header("recovered", fmt),
+        "recovery_rate": text.label("recovery_rate", lang),
+        "payer_rate": text.label("payer_rate", lang),
     }
     frame = (
         frame.set_index("segment")
@@ -200,18 +241,40 @@ def recovery_table(frame: pd.DataFrame, fmt: Formatter, order: list[str]) -> str
     )
     formats = {"segment": "text", "delinquent_customers": "count", "overdue_at_start": "money",
                "recovered": "money", "recovery_rate": "percent", "payer_rate": "percent"}  # fmt: skip
-    return html_table(frame, formats, fmt, labels, count_column="delinquent_customers")
+    return html_table(frame, formats, fmt, labels, count_column="delinquent_customers",
+                      totals=recovery_totals(frame, fmt))  # fmt: skip
+
+
+def recovery_totals(frame: pd.DataFrame, fmt: Formatter) -> dict:
+    """The whole book's row of :func:`recovery_by_segment`: money and customers summed,
+    the rates over the sums (the payer rate weighted by delinquent customers)."""
+    n, due, got = (frame.delinquent_customers.sum(), frame.overdue_at_start.sum(),
+                   frame.recovered.sum())  # fmt: skip
+    payers = (frame.payer_rate * frame.delinquent_customers).sum()
+    return {"segment": text.label("total", fmt.language), "delinquent_customers": n,
+            "overdue_at_start": due, "recovered": got,
+            "recovery_rate": got / due if due else np.nan,
+            "payer_rate": payers / n if n else np.nan}  # fmt: skip
+
+
+def money_header(key: str, fmt: Formatter) -> str:
+    """A money column's header with its currency: ``Balance (CLP)``."""
+    word = text.label(key, fmt.language)
+    return f"{word} ({fmt.currency})" if fmt.currency else word
 
 
 def methodology_table(names: list[str], fmt: Formatter, absent=()) -> str:
     """The KPIs' definitions; with ``absent`` (``Portfolio.absent``) a column says which
     are not available for this data and why."""
-    m = kpis.methodology(absent).set_index("name").loc[names].reset_index()
-    m["label"] = [kpi_label(n, fmt.language) for n in m.name]
-    es = fmt.language == "es"
-    labels = {"label": "Indicador" if es else "KPI", "definition": "Definición" if es else "Definition",
-              "numerator": "Numerador" if es else "Numerator", "denominator": "Denominador" if es else "Denominator",
-              "source": "Fuente" if es else "Source"}  # fmt: skip
+    m = kpis.methodology(absent, fmt.language).set_index("name").loc[list(names)].reset_index()
+    words = {
+        "label": "kpi",
+        "definition": "definition",
+        "numerator": "numerator",
+        "denominator": "denominator",
+        "source": "source",
+    }  # column -> catalogue label
+    labels = {c: text.label(key, fmt.language) for c, key in words.items()}
     if m.missing_input.ne("").any():
         m["availability"] = [text.not_available(n, fmt) if n else "" for n in m.missing_input]
         labels["availability"] = text.label("availability", fmt.language)
@@ -301,160 +364,84 @@ def breakdown_table(frame: pd.DataFrame, fmt: Formatter) -> str:
     return html_table(shown, formats, fmt, labels, count_column="owing_customers")
 
 
-def risk_summary(
-    tables,
-    snap: pd.DataFrame,
-    as_of,
-    assigned: pd.DataFrame,
-    lgd: float,
-    fmt: Formatter,
-    snapshot_of: Callable[[pd.Timestamp], Table] | None = None,
-):
-    """Fit on t0, evaluate out of time on t1 (:func:`risk.training_dates` of ``as_of``, so
-    every label was known at ``as_of``), score the current snapshot ``snap``.
-
-    ``snapshot_of``: date -> snapshot as an Ibis table on the tables' database (e.g.
-    :func:`context.snapshot_table` over the runner's cache); default: computed.
-    Returns (evaluation dict, calibration bands on t1, expected loss bands on the current
-    snapshot, score distribution by segment).
-    """
-    from ..snapshot import snapshot as build_snapshot
-
-    snapshot_of = snapshot_of or (lambda d: build_snapshot(tables, d))
-    t0, t1 = risk.training_dates(as_of)
-    pay = tables["payments"]
-    model = risk.fit(snapshot_of(t0), pay, t0)
-    snap1 = snapshot_of(t1)
-    oot = risk.outcomes(model.score(snap1), pay, t1)
-    base = model.baseline_score(snap1).to_pandas()[["customer_id", "baseline"]]
-    with_base = oot.merge(base, on="customer_id")
-    evaluation = {
-        "trained_on": t0,
-        "evaluated_on": t1,
-        "model": risk.discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
-        "baseline": (
-            model.baseline[0],
-            risk.discrimination(with_base.baseline.to_numpy(), with_base.paid.to_numpy()),
-        ),
-        "dropped": dict(model.dropped),
-    }
-    s1 = snap1.select("customer_id", "score").to_pandas().dropna()
-    if len(s1):
-        ext = oot.merge(s1, on="customer_id")
-        evaluation["external"] = risk.discrimination(ext.score.to_numpy(), ext.paid.to_numpy())
-    calibration = risk.bands(oot, n_bands=5, lgd=lgd)
-    current = model.score(snap)
-    loss = risk.bands(current, n_bands=5, lgd=lgd)
-    dist = risk.score_distribution(
-        current.merge(assigned[["customer_id", "segment"]], on="customer_id"), "p_pay", "segment"
-    )
-    return evaluation, calibration, loss, dist
-
-
 def risk_sentence(evaluation: dict, fmt: Formatter) -> str:
     """How well the propensity model and the bureau score rank customers, out of time."""
-    es = fmt.language == "es"
     m = evaluation["model"]
-    t0, t1 = fmt.date(evaluation["trained_on"]), fmt.date(evaluation["evaluated_on"])
-    text = (
-        f"Modelo de propensión de pago entrenado al {t0} y evaluado fuera de tiempo al {t1}: "
-        f"AUC {fmt.number(m.auc, 3)}, Gini {fmt.number(m.gini, 3)}, KS {fmt.number(m.ks, 3)}."
-        if es
-        else f"Propensity-to-pay model trained on {t0} and evaluated out of time on {t1}: "
-        f"AUC {fmt.number(m.auc, 3)}, Gini {fmt.number(m.gini, 3)}, KS {fmt.number(m.ks, 3)}."
-    )
+    words = sentence(
+        "risk_model", fmt, trained=fmt.date(evaluation["trained_on"]),
+        evaluated=fmt.date(evaluation["evaluated_on"]), auc=fmt.number(m.auc, 3),
+        gini=fmt.number(m.gini, 3), ks=fmt.number(m.ks, 3),
+    )  # fmt: skip
     if evaluation.get("baseline"):
         feature, b = evaluation["baseline"]
         gain = fmt.number((m.auc - b.auc) * 100, 1)
         text_ = sentence(
             "baseline_sentence", fmt, feature=feature, auc=fmt.number(b.auc, 3), gain=gain
         )
-        text += " " + text_
+        words += " " + text_
     if evaluation.get("dropped"):
-        text += " " + _dropped_sentence(evaluation["dropped"], fmt)
+        words += " " + _dropped_sentence(evaluation["dropped"], fmt)
     if "external" in evaluation:
         e = evaluation["external"]
-        text += (
-            f" Puntaje externo en los mismos clientes: AUC {fmt.number(e.auc, 3)}, Gini {fmt.number(e.gini, 3)}."
-            if es
-            else f" External score on the same customers: AUC {fmt.number(e.auc, 3)}, Gini {fmt.number(e.gini, 3)}."
+        words += " " + sentence(
+            "risk_external", fmt, auc=fmt.number(e.auc, 3), gini=fmt.number(e.gini, 3)
         )
-    return text
+    return words
 
 
 def calibration_table(bands: pd.DataFrame, fmt: Formatter) -> str:
-    es = fmt.language == "es"
-    labels = {
-        "band": "Tramo (1 = más riesgo)" if es else "Band (1 = riskiest)",
-        "customers": "Clientes" if es else "Customers",
-        "predicted_payer_rate": "Pagadores previstos" if es else "Predicted payer rate",
-        "observed_payer_rate": "Pagadores observados" if es else "Observed payer rate",
-        "traffic_light": "Semáforo" if es else "Traffic light",
-    }
+    labels = {c: text.label(c, fmt.language) for c in ("band_riskiest", "customers",
+              "predicted_payer_rate", "observed_payer_rate", "traffic_light")}  # fmt: skip
+    labels["band"] = labels.pop("band_riskiest")
     formats = {"band": "text", "customers": "count", "predicted_payer_rate": "percent",
                "observed_payer_rate": "percent", "traffic_light": "light"}  # fmt: skip
-    cap = "Calibración fuera de tiempo" if es else "Calibration, out of time"
+    cap = text.title("calibration", fmt)
     return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap)
 
 
 def loss_table(bands: pd.DataFrame, fmt: Formatter) -> str:
-    es = fmt.language == "es"
-    event = bands.event.iloc[0] if len(bands) else ""
-    labels = {
-        "band": "Tramo" if es else "Band",
-        "customers": "Clientes" if es else "Customers",
-        "balance": f"{'Saldo' if es else 'Balance'} ({fmt.currency})",
-        "predicted_payer_rate": "Pagadores previstos" if es else "Predicted payer rate",
-        "expected_loss": f"{'Pérdida esperada' if es else 'Expected loss'} ({fmt.currency})",
-    }
+    lang = fmt.language
+    labels = {c: text.label(c, lang) for c in ("band", "customers", "predicted_payer_rate")}
+    labels |= {"balance": money_header("balance", fmt),
+               "expected_loss": money_header("expected_loss", fmt)}  # fmt: skip
     formats = {"band": "text", "customers": "count", "balance": "money", "predicted_payer_rate": "percent",
                "expected_loss": "money"}  # fmt: skip
     lgd = fmt.percent(bands.lgd.iloc[0], 0) if len(bands) else ""
-    cap = (f"Pérdida esperada = P(evento) x saldo x LGD {lgd}; evento: sin pago en 30 días" if es
-           else f"Expected loss = P({event}) x balance x LGD {lgd}")  # fmt: skip
-    return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap)
+    days = int(bands.horizon_days.iloc[0]) if "horizon_days" in bands and len(bands) else 30
+    cap = text.title("expected_loss", fmt, lgd=lgd, days=days)
+    n, balance = bands.customers.sum(), bands.balance.sum()
+    totals = {"band": text.label("total", lang), "customers": n, "balance": balance,
+              "predicted_payer_rate": (bands.predicted_payer_rate * bands.customers).sum() / n
+              if n else np.nan, "expected_loss": bands.expected_loss.sum()}  # fmt: skip
+    return html_table(bands, formats, fmt, labels, count_column="customers", caption=cap,
+                      totals=totals)  # fmt: skip
 
 
 def distribution_table(dist: pd.DataFrame, fmt: Formatter, order: list[str]) -> str:
-    es = fmt.language == "es"
     dist = (
         dist.set_index("segment")
         .reindex([s for s in order if s in set(dist.segment)])
         .reset_index()
     )
-    labels = {"segment": "Segmento" if es else "Segment", "customers": "Clientes" if es else "Customers",
-              "p10": "P10", "p50": "P50" if not es else "Mediana", "p90": "P90", "mean": "Media" if es else "Mean"}  # fmt: skip
+    labels = {c: text.label(c, fmt.language) for c in ("segment", "customers", "p10", "p50", "p90", "mean")}  # fmt: skip
     formats = {"segment": "text", "customers": "count", "p10": "percent", "p50": "percent", "p90": "percent",
                "mean": "percent"}  # fmt: skip
-    cap = ("Probabilidad de pago en 30 días por segmento (clientes con saldo)" if es
-           else "Probability of paying within 30 days by segment (customers owing)")  # fmt: skip
+    cap = text.title("score_distribution", fmt)
     return html_table(dist, formats, fmt, labels, count_column="customers", caption=cap)
 
 
 def quality_note(report, fmt: Formatter) -> str:
-    """Validation outcome and information lines (no example ids), and rows excluded."""
-    es = fmt.language == "es"
-    head = (
-        "La validación no encontró problemas; no se excluyó ninguna fila."
-        if es
-        else "Validation found no problems; no rows were excluded."
-    )
-    if not report.checked:
-        head = (
-            "La validación de esta ejecución (antes de los cuadernos) no encontró problemas; "
-            "no se excluyó ninguna fila."
-            if es
-            else "The run's validation (before the notebooks) found no problems; no rows "
-            "were excluded."
-        )
+    """What the validation found, in the report's language: problems and warnings counted
+    (their rows and example ids stay in ``collect-kit validate``), the optional inputs the
+    data leaves out."""
+    head = sentence("quality_ok" if report.checked else "quality_ok_run", fmt)
     if not report.ok:
-        head = (
-            f"{len(report.problems)} problem(s) found."
-            if not es
-            else f"Se encontraron {len(report.problems)} problema(s)."
-        )
-    notes = "".join(f"\n- {line}" for line in report.info)
-    return head + notes
+        head = sentence("quality_problems", fmt, n=fmt.number(len(report.problems)))
+    lines = [head]
+    if report.warnings:
+        lines.append(sentence("quality_warnings", fmt, n=fmt.number(len(report.warnings))))
+    lines += [f"- {text.not_available(name, fmt)}" for name in report.absent]
+    return "\n".join(lines)
 
 
 def concentration_table(tables, as_of, fmt: Formatter) -> str:
@@ -536,3 +523,304 @@ def contact_quality_table(data, fmt: Formatter) -> str:
                "customers_on_shared": "count"}  # fmt: skip
     caption = text.label("contact_caption", lang).format(region=data.contact_quality[0])
     return html_table(f, formats, fmt, labels, caption=caption)
+
+
+def aging_table(aging: pd.DataFrame, fmt: Formatter) -> str:
+    """:func:`kpis.aging` as an HTML table: customers owing and balance per DPD bucket
+    (customer level: each customer in the bucket of its most overdue invoice)."""
+    lang = fmt.language
+    shown = aging.assign(dpd_bucket=[text.state(b, lang) for b in aging.dpd_bucket])
+    labels = {"dpd_bucket": text.label("days_past_due", lang),
+              "customers": text.label("owing_customers", lang),
+              "numerator": money_header("balance", fmt), "value": text.label("share", lang)}  # fmt: skip
+    formats = {"dpd_bucket": "text", "customers": "count", "numerator": "money", "value": "percent"}
+    totals = {"dpd_bucket": text.label("total", lang), "customers": aging.customers.sum(),
+              "numerator": aging.numerator.sum(), "value": 1.0 if aging.numerator.sum() else np.nan}  # fmt: skip
+    return html_table(shown, formats, fmt, labels, count_column="customers", totals=totals,
+                      caption=text.title("aging_customer_level", fmt))  # fmt: skip
+
+
+def roll_matrices(rolls: pd.DataFrame, fmt: Formatter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`kpis.roll_rates` as (customers, share of the row's customers) matrices, rows
+    the bucket at the start, columns the state at the end, in words."""
+    kw = dict(index="from_bucket", columns="to_state", aggfunc="sum", observed=True)
+    counts = rolls.pivot_table(values="customers", fill_value=0, **kw)
+    shares = rolls.pivot_table(values="customer_share", **kw).reindex_like(counts)
+    lang = fmt.language
+    return tuple(
+        m.rename(index=lambda b: text.state(b, lang), columns=lambda b: text.state(b, lang))
+        for m in (counts, shares)
+    )
+
+
+def channel_table(tables, as_of, fmt: Formatter) -> str:
+    """Attempts, contact rate and right-party contact rate of the month by channel."""
+    month = pd.Timestamp(as_of).to_period("M")
+    contact = kpis.contact_rate(tables, month, by=["channel"])
+    rpc = kpis.right_party_contact_rate(tables, month, by=["channel"])
+    f = contact[["channel", "denominator", "value"]].rename(
+        columns={"denominator": "attempts", "value": "contact_rate"}
+    )
+    f = f.merge(rpc[["channel", "value"]].rename(columns={"value": "rpc_rate"}), on="channel")
+    lang = fmt.language
+    f["channel"] = [text.channel(c, lang) for c in f.channel]
+    labels = {"channel": text.label("channel", lang), "attempts": text.label("attempts", lang),
+              "contact_rate": kpi_label("contact_rate", lang),
+              "rpc_rate": kpi_label("right_party_contact_rate", lang)}  # fmt: skip
+    formats = {"channel": "text", "attempts": "number", "contact_rate": "percent",
+               "rpc_rate": "percent"}  # fmt: skip
+    return html_table(f, formats, fmt, labels)
+
+
+def promise_sentences(tables, as_of, fmt: Formatter) -> str:
+    """How the promise and management rates moved since the previous month."""
+    month = pd.Timestamp(as_of).to_period("M")
+    lines = []
+    for name in ("promise_to_pay_rate", "promise_kept_rate", "managed_rate"):
+        k = kpis.REGISTRY[name]
+        now, before = k.function(tables, month).iloc[0], k.function(tables, month - 1).iloc[0]
+        label = kpi_label(name, fmt.language)
+        lines.append(change_sentence(label, now.value, before.value, "fraction", fmt))
+    return " ".join(lines)
+
+
+def vintage_frame(tables, as_of) -> pd.DataFrame:
+    """Cumulative recovery of the last seven months' delinquency vintages (each at least 5
+    episodes), by months since entering delinquency, with a ``vintage_label``."""
+    when = pd.Timestamp(as_of)
+    curves = kpis.vintage_curves(tables, (when - pd.DateOffset(months=7)).strftime("%Y-%m"),
+                                 when.strftime("%Y-%m"), max_months=6)  # fmt: skip
+    curves = curves[curves.episodes >= 5].copy()
+    curves["vintage_label"] = curves.vintage.dt.strftime("%Y-%m")
+    return curves
+
+
+def month_findings(
+    tables, as_of, tile_frame: pd.DataFrame, fmt: Formatter, *,
+    segments_at: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
+    readouts=(), risk_bands: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    quality_notes=(), most: int = findings.MOST,
+) -> list[findings.Finding]:  # fmt: skip
+    """Page 1's findings (:func:`findings.rank`) from the tiles (:func:`tiles`), the
+    strategy tests' decisions (``readouts``), the risk bands' lights (``risk_bands``:
+    calibration and expected-loss bands of :func:`risk_summary`) and the data-quality notes.
+    The KPI findings shown are explained by segment as well as by DPD bucket
+    (``segments_at``: month end -> ``customer_id``, ``segment``), whichever moved them more."""
+    from .experiment import formatter, recommendation_frame
+
+    found = list(tile_frame.finding)
+    for r in readouts:
+        rec = recommendation_frame(r, fmt)
+        rec = rec[~rec.smallest_arm.map(is_small)]
+        names = dict(formatter(r, fmt).names)  # the experiment's own arms and segments
+        found += [dataclasses.replace(f, detail={**f.detail, "names": names})
+                  for f in findings.test_findings(r.config.experiment_id, rec)]  # fmt: skip
+    if risk_bands is not None:
+        found += findings.risk_findings(*risk_bands)
+    found += findings.quality_findings(quality_notes)
+    month = pd.Timestamp(as_of).to_period("M")
+    out = []
+    for f in findings.rank(found, most):
+        if f.source == "kpi" and f.kind in ("rise", "fall") and segments_at is not None:
+            c = segment_contributions(tables, month, f.subject, segments_at)
+            f = findings.with_driver(f, findings.largest_driver(c, f.change, "segment"))
+        out.append(f)
+    return out
+
+
+def finding_sentence(f: findings.Finding, fmt: Formatter) -> str:
+    """One finding in one sentence: what happened, its number, its driver, what to do."""
+    lang = fmt.language
+    segments = ", ".join(map(fmt.name, f.segments))
+    if f.source == "kpi":
+        name = kpi_label(f.subject, lang)
+        if f.kind == "not_available":
+            return sentence("finding_not_available", fmt, kpi=name,
+                            why=text.not_available(f.detail["input"], fmt))  # fmt: skip
+        if f.kind == "missing":
+            return sentence("finding_missing", fmt, kpi=name)
+        words = change_sentence(name, f.value, f.previous,
+                                "count" if f.unit == "index" else f.unit, fmt,
+                                driver_words(f.driver, f.unit, fmt), short=True).rstrip(".")  # fmt: skip
+        if f.money == f.money and f.money > 0:
+            words += sentence("finding_at_stake", fmt, money=fmt.short_money(f.money))
+        return f"{words}. {_action(f, fmt)}".strip()
+    if f.source == "test":
+        fmt = dataclasses.replace(fmt, names=f.detail.get("names", fmt.names))
+        segments = ", ".join(map(fmt.name, f.segments))
+        values = {"experiment": fmt.name(f.subject), "segments": segments,
+                  "challenger": fmt.name(f.detail.get("challenger", "")),
+                  "money": fmt.short_money(f.money)}  # fmt: skip
+        if "low" in f.detail:
+            low, high = f.detail["low"], f.detail["high"]
+            if f.kind == "stop_worse" or f.kind == "run_net_loss":
+                low, high = -high, -low
+            values |= {"low": fmt.short_money(low), "high": fmt.short_money(high)}
+        else:
+            values |= {"low": "", "high": ""}
+        customers = f.detail.get("customers", np.nan)
+        values["customers"] = fmt.count(customers) if customers == customers else "?"
+        return sentence(f"finding_{f.kind}", fmt, **values)
+    if f.source == "risk":
+        pairs = zip(f.detail["observed"], f.detail["predicted"], strict=True)
+        rates = "; ".join(sentence("risk_band_rates", fmt, band=b, observed=fmt.percent(o),
+                                   predicted=fmt.percent(p))
+                          for b, (o, p) in zip(f.segments, pairs, strict=True))  # fmt: skip
+        light = text.label(f"light_{f.kind}", lang)
+        if f.kind == "red":
+            return sentence("finding_risk_act", fmt, rates=rates, light=light,
+                            money=fmt.short_money(f.money))  # fmt: skip
+        return sentence("finding_risk_watch", fmt, rates=rates, light=light)
+    if f.source == findings.QUALITY:
+        return sentence("finding_quality", fmt, column=f.subject, check=f.detail["check"],
+                        rows=fmt.number(f.detail["rows"]))  # fmt: skip
+    return sentence("finding_nothing", fmt)
+
+
+def _action(f: findings.Finding, fmt: Formatter) -> str:
+    if f.action == "look_at_bucket":
+        return sentence("action_look_at_bucket", fmt, bucket=text.state(f.driver[1], fmt.language))
+    if f.action == "look_at_segment":
+        return sentence("action_look_at_segment", fmt, segment=fmt.name(f.driver[1]))
+    if f.action in ("investigate", "keep_course"):
+        return sentence(f"action_{f.action}", fmt)
+    return ""
+
+
+def findings_html(items: list[findings.Finding], fmt: Formatter) -> str:
+    """Page 1's findings as a numbered list, the most money at stake first."""
+    lines = "".join(
+        f'<li class="ck-finding ck-finding-{html.escape(f.source)}">'
+        f"{html.escape(finding_sentence(f, fmt))}</li>"
+        for f in items
+    )
+    return f'<ol class="ck-findings">{lines}</ol>'
+
+
+def owing_sentence(tables, as_of, fmt: Formatter) -> str:
+    """How many customers owe money at the month end, against the month before (the total
+    row of the aging tables)."""
+    month = pd.Timestamp(as_of).to_period("M")
+    now = kpis.aging(tables, month.to_timestamp(how="end").normalize()).customers.sum()
+    before = kpis.aging(tables, (month - 1).to_timestamp(how="end").normalize()).customers.sum()
+    return change_sentence(text.label("owing_customers", fmt.language), now, before, "count", fmt)
+
+
+def receivable_aging_table(tables, as_of, fmt: Formatter, buckets=None) -> str:
+    """:func:`kpis.aging_receivables`: each open invoice in its own bucket (its overdue share
+    is the month's % overdue)."""
+    aging = kpis.aging_receivables(tables, as_of, buckets)
+    lang = fmt.language
+    shown = aging.assign(dpd_bucket=[text.state(b, lang) for b in aging.dpd_bucket])
+    labels = {"dpd_bucket": text.label("days_past_due", lang),
+              "receivables": text.label("receivables", lang),
+              "customers": text.label("customers", lang),
+              "numerator": money_header("balance", fmt), "value": text.label("share", lang)}  # fmt: skip
+    formats = {"dpd_bucket": "text", "receivables": "number", "customers": "count",
+               "numerator": "money", "value": "percent"}  # fmt: skip
+    total = aging.numerator.sum()
+    totals = {"dpd_bucket": text.label("total", lang), "receivables": aging.receivables.sum(),
+              "customers": np.nan, "numerator": total, "value": 1.0 if total else np.nan}  # fmt: skip
+    return html_table(shown, formats, fmt, labels, totals=totals,
+                      caption=text.title("aging_receivable_level", fmt))  # fmt: skip
+
+
+#: the DSO and CEI variants shown side by side, with their definitions
+VARIANTS = ("dso", "best_possible_dso", "dso_moonflow", "cei", "cei_cash")
+
+
+def variants_table(tables, as_of, fmt: Formatter, absent=()) -> str:
+    """The three DSOs and the two CEIs of the month and the month before, each with its
+    formula (the catalogue's definition); the ones whose input is absent are left out."""
+    month = pd.Timestamp(as_of).to_period("M")
+    lang, rows = fmt.language, []
+    for name in VARIANTS:
+        k = kpis.REGISTRY[name]
+        if first_missing(k.needs, absent):
+            continue
+        now, before = (k.function(tables, m).value.iloc[0] for m in (month, month - 1))
+        rows.append({"kpi": kpi_label(name, lang), "value": _show(now, k.unit, fmt),
+                     "previous": _show(before, k.unit, fmt),
+                     "definition": text.kpi_word(name, "definition", lang)})  # fmt: skip
+    if not rows:
+        return ""
+    labels = {"kpi": text.label("kpi", lang), "value": text.label("this_month", lang),
+              "previous": text.label("last_month", lang),
+              "definition": text.label("definition", lang)}  # fmt: skip
+    formats = {"kpi": "text", "value": "text", "previous": "text", "definition": "text"}
+    return html_table(pd.DataFrame(rows), formats, fmt, labels,
+                      caption=text.title("variants", fmt))  # fmt: skip
+
+
+def roll_balance_table(rolls: pd.DataFrame, fmt: Formatter) -> str:
+    """:func:`kpis.roll_rates` by balance: each row the share of the bucket's opening
+    balance by state at the month end (rows add up to 100 %), written off its own column."""
+    lang = fmt.language
+    m = rolls.pivot_table(index="from_bucket", columns="to_state", values="balance_share",
+                          aggfunc="sum", observed=True).fillna(0.0)  # fmt: skip
+    m.columns = [text.state(c, lang) for c in m.columns]
+    m = m.rename_axis("from_bucket").reset_index()
+    m["from_bucket"] = [text.state(b, lang) for b in m.from_bucket]
+    formats = {"from_bucket": "text"} | dict.fromkeys(m.columns[1:], "percent")
+    labels = {"from_bucket": text.label("from_to", lang)}
+    return html_table(m, formats, fmt, labels, caption=text.title("roll_balance", fmt))
+
+
+def roll_sentence(tables, as_of, fmt: Formatter, buckets=None) -> str:
+    """The forward roll and the roll to write-off of the month, in one sentence each."""
+    month = pd.Timestamp(as_of).to_period("M")
+    out = []
+    for name in ("forward_roll_rate", "write_off_rate", "cure_rate"):
+        k = kpis.REGISTRY[name]
+        now, before = (k.function(tables, m, buckets=buckets).value.iloc[0]
+                       for m in (month, month - 1))  # fmt: skip
+        out.append(change_sentence(kpi_label(name, fmt.language), now, before, "fraction", fmt))
+    return " ".join(out)
+
+
+def stage_table(stages: pd.DataFrame, fmt: Formatter) -> str:
+    """:func:`risk.ifrs9_stages` as a table, labelled a simplification."""
+    lang = fmt.language
+    shown = stages.assign(stage=[text.label(f"stage_{s}", lang) for s in stages.stage])
+    labels = {"stage": text.label("stage", lang), "customers": text.label("owing_customers", lang),
+              "balance": money_header("balance", fmt),
+              "expected_loss": money_header("expected_loss", fmt),
+              "coverage": text.label("coverage", lang)}  # fmt: skip
+    formats = {"stage": "text", "customers": "count", "balance": "money",
+               "expected_loss": "money", "coverage": "percent"}  # fmt: skip
+    b, el = stages.balance.sum(), stages.expected_loss.sum()
+    totals = {"stage": text.label("total", lang), "customers": stages.customers.sum(),
+              "balance": b, "expected_loss": el, "coverage": el / b if b else np.nan}  # fmt: skip
+    return html_table(shown, formats, fmt, labels, count_column="customers", totals=totals,
+                      caption=text.title("ifrs9", fmt))  # fmt: skip
+
+
+def appendix_table(tile_frame: pd.DataFrame, fmt: Formatter) -> str:
+    """Every tile's numerator and denominator this month, with what each one counts."""
+    lang, rows = fmt.language, []
+    for r in tile_frame.itertuples():
+        if r.value != r.value:
+            continue
+        rows.append({"kpi": r.label, "value": r.shown,
+                     "numerator": fmt.number(r.numerator),
+                     "numerator_is": text.kpi_word(r.kpi, "numerator", lang),
+                     "denominator": fmt.number(r.denominator),
+                     "denominator_is": text.kpi_word(r.kpi, "denominator", lang)})  # fmt: skip
+    labels = {"kpi": text.label("kpi", lang), "value": text.label("value", lang),
+              "numerator": text.label("numerator", lang), "numerator_is": text.label("what_it_counts", lang),
+              "denominator": text.label("denominator", lang), "denominator_is": text.label("what_it_counts", lang)}  # fmt: skip
+    formats = dict.fromkeys(labels, "text")
+    return html_table(pd.DataFrame(rows), formats, fmt, labels, caption=text.title("appendix", fmt))
+
+
+def payment_curves(tables, as_of, groups: pd.DataFrame, months: int = 6) -> pd.DataFrame:
+    """Kaplan-Meier time to first payment of the customers entering delinquency in the last
+    ``months`` month ends up to the previous one, by segment (``groups``: ``customer_id``,
+    ``segment``), segments with at least 5 episodes; a ``panel`` column for one plot."""
+    month = pd.Timestamp(as_of).to_period("M")
+    curves = kpis.time_to_first_payment(tables, str(month - months), str(month - 1),
+                                        by=["segment"], groups=groups)  # fmt: skip
+    big = curves.groupby("segment").at_risk.max()
+    curves = curves[curves.segment.isin(big[big >= 5].index)].copy()
+    curves["panel"] = ""
+    return curves

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import __version__, files
+from .. import __version__, catalogue, files
 from ..errors import CollectKitError, ConfigError
 from . import runs
 from .cache import cache_dir, cached_snapshot
@@ -181,6 +181,7 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "risk_target": plan.cfg.risk_target,
         "risk_features": plan.cfg.risk_features,
         "risk_penalty": plan.cfg.risk_penalty,
+        "targets": plan.cfg.targets,
         "language": plan.language,
         "report_title": plan.title,
         "run_id": run_id,
@@ -252,6 +253,10 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
 
     plan, cfg, manifest, log = ctx.plan, ctx.plan.cfg, state.manifest, state.log
     log.info("run %s of %s started (as of %s)", result.run_id, cfg.name, ctx.when.date())
+    untranslated = catalogue.missing(plan.language)
+    if untranslated:
+        log.warning("catalogue '%s' lacks %d key(s), shown in English: %s", plan.language,
+                    len(untranslated), ", ".join(untranslated))  # fmt: skip
     for message in ctx.warnings:
         log.warning(message)
     portfolio = ctx.portfolio

@@ -44,15 +44,16 @@ import datetime as dt
 import difflib
 import operator
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
-from ..yamlconfig import VersionedConfig, check_version, read_yaml
+from ..yamlconfig import Label, VersionedConfig, check_version, read_yaml
 
 #: The comparison ops and the functions that apply them (to Python values or Ibis columns).
 COMPARATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -144,6 +145,8 @@ class Segment:
     description: str = ""
     strategy: str | None = None
     line: int | None = None  # line of the segment in its YAML file
+    #: its name in reports by language ({en: Other, es: Otros}); empty: the name
+    label: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def columns(self) -> list[str]:
@@ -179,6 +182,10 @@ class Segmentation:
     description: str = ""
     source: str = "<rules>"
     risk_model: RiskModel | None = None
+    #: strategy code -> its name in reports by language (``strategies:`` in the YAML)
+    strategy_labels: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
     @property
     def names(self) -> list[str]:
@@ -280,6 +287,7 @@ def parse_condition(raw: Any, path: str = "when", depth: int = 1) -> Condition:
 class _SegmentModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    label: Label = {}
     description: str = ""
     strategy: str | None = None
     when: Any
@@ -301,6 +309,7 @@ class _SegmentModel(BaseModel):
 
 class _DefaultModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    label: Label = {}
     description: str = ""
     strategy: str | None = None
 
@@ -342,6 +351,7 @@ class _SegmentationModel(VersionedConfig):
     description: str = ""
     segments: list[_SegmentModel]
     default: _DefaultModel = _DefaultModel()
+    strategies: dict[str, Label] = {}  # strategy code -> its name in reports, by language
     risk_model: _RiskModelModel | None = None
 
     @field_validator("segments")
@@ -355,6 +365,16 @@ class _SegmentationModel(VersionedConfig):
                 raise ValueError(f"segment name '{s.name}' is used twice; names must be unique")
             seen.add(s.name)
         return v
+
+    @model_validator(mode="after")
+    def _known_strategies(self) -> _SegmentationModel:
+        used = {s.strategy for s in [*self.segments, self.default] if s.strategy}
+        unknown = sorted(set(self.strategies) - used)
+        if unknown:
+            raise ValueError(
+                f"strategies: {unknown} are not the strategy of any segment (used: {sorted(used)})"
+            )
+        return self
 
 
 def _segment_lines(node: yaml.Node | None) -> list[int]:
@@ -397,15 +417,26 @@ def from_dict(raw: Any, source: str = "<rules>", lines: list[int] | None = None)
             messages.append(f"{where}: {field}: {msg}")
         raise SegmentationError("\n".join(messages)) from None
     segments = [
-        Segment(s.name, s.when, s.description, s.strategy, lines[i] if i < len(lines) else None)
+        Segment(
+            s.name,
+            s.when,
+            s.description,
+            s.strategy,
+            lines[i] if i < len(lines) else None,
+            dict(s.label),
+        )
         for i, s in enumerate(model.segments)
     ]
-    segments.append(Segment(DEFAULT, None, model.default.description, model.default.strategy))
+    d = model.default
+    segments.append(Segment(DEFAULT, None, d.description, d.strategy, label=dict(d.label)))
     risk_model = None
     if model.risk_model is not None:
         r = model.risk_model
         risk_model = RiskModel(r.train_as_of, r.horizon_days, tuple(r.features or ()), r.penalty)
-    return Segmentation(model.name, tuple(segments), model.description, source, risk_model)
+    strategies = {k: dict(v) for k, v in model.strategies.items()}
+    return Segmentation(
+        model.name, tuple(segments), model.description, source, risk_model, strategies
+    )
 
 
 def load(path: str | os.PathLike) -> Segmentation:
