@@ -181,3 +181,31 @@ def test_contributions_add_up_and_the_driver_goes_the_way_of_the_change():
     assert findings.largest_driver(c.reset_index(), 0.0, "dpd_bucket") is None
     f = findings.with_driver(recovery(0.20, 0.15), ("segment", "High risk", 0.2))
     assert f.driver == ("segment", "High risk", 0.2) and f.action == "keep_course"
+
+
+def test_tiles_say_which_way_is_good_and_show_the_target(frames):
+    from collect_kit import kpis
+    from collect_kit.reports.portfolio import tiles, tiles_html
+
+    t = tiles(frames, "2026-10-31", EN, targets={"recovery_rate": 0.30}).set_index("kpi")
+    for name, row in t.iterrows():
+        better = kpis.REGISTRY[name].better
+        rose = row.value > row.previous
+        assert (
+            row.marker
+            == f"{'up' if rose else 'down'}_{'good' if rose == (better == 'up') else 'bad'}"
+        )
+    assert t.shown["collected"] == EN.short_money(t.value["collected"])
+    assert t.shown["dso"].endswith(" days") and t.previous_shown["dso"].endswith(" days")
+    page = tiles_html(t.reset_index(), EN)
+    assert "target 30.0 %" in page and page.count("ck-tile-label") == len(t)
+    assert f"last month {EN.percent(t.previous['payer_rate'])}" in page
+
+
+def test_a_config_title_per_language(tmp_path):
+    from collect_kit.reports.config import ReportConfig
+
+    cfg = ReportConfig(name="m", title={"en": "Monthly report", "es": "Informe mensual"},
+                       sources="s.yaml", segmentation="g.yaml", notebooks=["segmentation"])  # fmt: skip
+    assert (cfg.title_in("es"), cfg.title_in("en"), cfg.title_in("pt")) == (
+        "Informe mensual", "Monthly report", "Monthly report")  # fmt: skip

@@ -290,7 +290,7 @@ def test_each_document_has_its_own_title_and_a_header_date_in_its_language(
     assert len(set(titles.values())) == 3
     es, _ = spanish_june_run
     text = pdf_text(es.folder / "segmentation.pdf")
-    assert "Monthly collections report: Segmentación — 30-06-2026" in text
+    assert "Informe mensual de cobranza: Segmentación — 30-06-2026" in text  # title in es
     assert "2026-06-30" not in text
 
 

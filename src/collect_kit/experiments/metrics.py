@@ -102,8 +102,13 @@ class MetricSpec(BaseModel):
         return self.cuped and self.type in ("mean", "ratio")
 
     def title(self, language: str, name: str) -> str:
-        """The metric's name for a report: its ``label`` in that language, else its id."""
-        return display(self.label, language, name)
+        """The metric's name for a report: its ``label`` in that language; a built-in
+        metric's from the text catalogue; else its id."""
+        if self.label:
+            return display(self.label, language, name)
+        from ..catalogue import catalogue
+
+        return catalogue(language).get(f"labels.{name}", name)
 
 
 def _categories(table: str, column: str) -> tuple | None:
@@ -114,14 +119,14 @@ def _categories(table: str, column: str) -> tuple | None:
     return None if col is None or not col.categories else tuple(col.categories)
 
 
-#: the built-in metrics, as declarations (MDEs come from the config's mde_payer_rate / mde_amount)
+#: the built-in metrics, as declarations (MDEs come from the config's mde_payer_rate / mde_amount;
+#: their names are the text catalogue's labels)
 BUILT_IN: dict[str, MetricSpec] = {
-    "payer_rate": MetricSpec(type="proportion", table="payments", aggregate="any",
-                             label={"en": "Payer rate", "es": "Tasa de pagadores"}),
-    "collected_per_customer": MetricSpec(type="mean", table="payments", aggregate="sum",
-                                         label={"en": "Collected per customer", "es": "Recaudado por cliente"}),
-    "recovery_rate": MetricSpec(type="ratio", table="payments", aggregate="sum", denominator="balance",
-                                label={"en": "Recovery rate", "es": "Tasa de recuperación"}),
+    "payer_rate": MetricSpec(type="proportion", table="payments", aggregate="any"),
+    "collected_per_customer": MetricSpec(type="mean", table="payments", aggregate="sum"),
+    "recovery_rate": MetricSpec(
+        type="ratio", table="payments", aggregate="sum", denominator="balance"
+    ),
 }  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import ConfigDict, field_validator, model_validator
 
 from ..errors import ConfigError
-from ..yamlconfig import VersionedConfig, folder_of, load_model
+from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
 NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout")
 
@@ -32,7 +32,7 @@ class ReportConfig(VersionedConfig):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    title: str
+    title: str | Label  # one title, or one per language: {en: ..., es: ...}
     language: str = "en"  # a text catalogue: en, es, pt
     page_size: Literal["A4", "Letter"] = "A4"
     sources: str
@@ -58,10 +58,17 @@ class ReportConfig(VersionedConfig):
 
     @field_validator("title")
     @classmethod
-    def _title(cls, v: str) -> str:
-        if not v.strip() or len(v) > 200 or any(ord(c) < 32 for c in v):
-            raise ValueError("must be one line of 1 to 200 characters")
+    def _title(cls, v: str | dict) -> str | dict:
+        for words in [v] if isinstance(v, str) else v.values():
+            if not words.strip() or len(words) > 200 or any(ord(c) < 32 for c in words):
+                raise ValueError("must be one line of 1 to 200 characters")
         return v
+
+    def title_in(self, language: str) -> str:
+        """The report's title in ``language`` (a single title is the same in every one)."""
+        return (
+            self.title if isinstance(self.title, str) else display(self.title, language, self.name)
+        )
 
     @field_validator("keep_runs", "max_data_age_days")
     @classmethod

@@ -619,10 +619,11 @@ def readout_parts(r: ExperimentReadout, fmt: Formatter) -> list:
     fmt = formatter(r, fmt)
     recap, sentences = design_recap(r, fmt)
     parts = [title_block(r, fmt), text.heading("design", fmt, level=3),
-             text.paragraph(" ".join(sentences)), recap,
-             text.heading("srm", fmt, level=3), text.paragraph(srm_sentence(r, fmt)),
+             text.paragraph(" ".join(sentences), lead=True), recap,
+             text.heading("srm", fmt, level=3), text.paragraph(srm_sentence(r, fmt), lead=True),
              srm_table(r, fmt), text.heading("effects", fmt, level=3),
-             text.paragraph(decision_note(r, fmt)), text.paragraph(overall_sentence(r, fmt))]  # fmt: skip
+             text.paragraph(decision_note(r, fmt), lead=True),
+             text.paragraph(overall_sentence(r, fmt), lead=True)]  # fmt: skip
     for metric in metrics_of(r):
         parts.append(plots.forest(
             effects(r, metric, fmt), "label", "estimate", "ci_low", "ci_high",
@@ -633,7 +634,8 @@ def readout_parts(r: ExperimentReadout, fmt: Formatter) -> list:
     parts.append(text.paragraph(heterogeneity_sentence(r, fmt)))
     if len(r.looks):
         parts += [text.heading("looks", fmt, level=3), looks_table(r, fmt)]
-    parts += [text.heading("survival", fmt, level=3), text.paragraph(survival_sentence(r, fmt))]
+    parts += [text.heading("survival", fmt, level=3),
+              text.paragraph(survival_sentence(r, fmt), lead=True)]  # fmt: skip
     curves = survival_curves(r)
     if len(curves):
         parts.append(plots.survival(
@@ -641,7 +643,8 @@ def readout_parts(r: ExperimentReadout, fmt: Formatter) -> list:
             label("days_since_assignment", fmt.language), label("not_yet_paid", fmt.language), fmt,
         ))  # fmt: skip
     parts += [text.heading("recommendation", fmt, level=3),
-              text.paragraph(recommendation_sentence(r, fmt)), recommendation_table(r, fmt)]  # fmt: skip
+              text.paragraph(recommendation_sentence(r, fmt), lead=True),
+              recommendation_table(r, fmt)]  # fmt: skip
     return parts
 
 

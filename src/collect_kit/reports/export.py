@@ -57,7 +57,9 @@ img { max-width: 100%; height: auto; }
            page-break-inside: avoid; }
 .ck-tile-label { color: var(--muted); font-size: 8pt; }
 .ck-tile-value { color: var(--head); font-size: 15pt; font-weight: bold; }
+.ck-tile-value.ck-long { font-size: 11.5pt; padding: 3px 0 2px; }
 .ck-tile-note { font-size: 7.5pt; color: var(--ink); }
+p.ck-lead { break-after: avoid; page-break-after: avoid; }
 .ck-warning { border-left: 3px solid #d94801; padding-left: .5em; }
 .ck-trend { font-weight: bold; }
 .ck-up_good, .ck-down_good { color: #1a7f37; }

@@ -194,7 +194,8 @@ def tiles_html(t: pd.DataFrame, fmt: Formatter) -> str:
             target = f'<div class="ck-tile-note">{html.escape(words)}</div>'
         cells.append(
             f'<div class="ck-tile"><div class="ck-tile-label">{html.escape(r.label)}</div>'
-            f'<div class="ck-tile-value">{html.escape(r.shown)}</div>{trend}{target}</div>'
+            f'<div class="ck-tile-value{" ck-long" if len(r.shown) > 12 else ""}">'
+            f"{html.escape(r.shown)}</div>{trend}{target}</div>"
         )
     return f'<div class="ck-tiles">{"".join(cells)}</div>'
 

@@ -87,9 +87,10 @@ def preflight(
         where = f"{config_path}: database: '{cfg.database}'"
     if db is not None and not os.path.isfile(db):
         raise ConfigError(f"{where} is not a file (expected a DuckDB database file)")
+    language = checked.pop("language", cfg.language)
     return Plan(
         cfg, Path(config_path), base, config_text, resolve(cfg.sources), db, seg, experiments,
-        checked.pop("language", cfg.language), checked.pop("report_title", cfg.title),
+        language, checked.pop("report_title", cfg.title_in(language)),
         declared, checked, overrides,
     )  # fmt: skip
 

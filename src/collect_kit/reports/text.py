@@ -80,12 +80,14 @@ def heading(key: str, fmt: Formatter, level: int = 2, **values) -> str:
     return f"<h{level}>{html.escape(words)}</h{level}>"
 
 
-def paragraph(text: str) -> str:
+def paragraph(text: str, lead: bool = False) -> str:
     """Plain sentences as safe HTML: every character escaped, never read as Markdown.
 
     Sentences carry user-controlled names (segments, strategies, arms, experiments,
     files), so they are shown as text: ``<img ...>`` or ``[x](javascript:...)`` in a
     segment name stays visible text. Lines starting with ``- `` become a bulleted list.
+    ``lead``: the paragraph introduces what follows (a figure, a table) and stays on its
+    page.
     """
     lines = [line for line in (text or "").split("\n") if line.strip()]
     if not lines:
@@ -98,7 +100,9 @@ def paragraph(text: str) -> str:
         if items:
             out.append(f"<ul>{''.join(items)}</ul>")
             items = []
-        out.append(f"<p>{html.escape(line)}</p>")
+        out.append(
+            f'<p class="ck-lead">{html.escape(line)}</p>' if lead else f"<p>{html.escape(line)}</p>"
+        )
     if items:
         out.append(f"<ul>{''.join(items)}</ul>")
     return "".join(out)
