@@ -533,3 +533,15 @@ def test_every_html_opens_in_a_real_browser(good_run):
             assert outside == [], (name, outside)
         browser.close()
     assert errors == []
+
+
+def test_portuguese_falls_back_to_english_and_the_log_lists_it_once(env, tmp_path, sample_db):
+    config = write_config(tmp_path, notebooks=["segmentation"])
+    result = run_report(config, parameters={"language": "pt"}, output_dir=tmp_path / "out",
+                        database=sample_db)  # fmt: skip
+    assert result.ok, result.error
+    log = (result.folder / "run.log").read_text()
+    assert log.count("catalogue 'pt' lacks") == 1 and "sentences.largest_segment" in log
+    text = pdf_text(result.folder / "segmentation.pdf")
+    assert "Segmentos" in text and "Página 1 de" in text  # headings in Portuguese
+    assert re.search(r"\d{2}/\d{2}/\d{4}", text) and re.search(r"\d+,\d %", text)  # pt-BR
