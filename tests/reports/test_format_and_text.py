@@ -152,3 +152,24 @@ def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(fra
         if name in ("recovery_rate", "payer_rate"):
             c = bucket_contributions(frames, month, name)
             assert c.change.sum() == pytest.approx(change, abs=1e-12), name
+
+
+def test_the_segment_summary_agrees_with_its_table():
+    from types import SimpleNamespace
+
+    from collect_kit.reports.pages import segment_summary
+
+    seg = pd.DataFrame({"segment": ["Low risk", "High risk", "Default"],
+                        "customers": [4_848, 1_538, 9_318]})  # fmt: skip
+    seg["share"] = seg.customers / seg.customers.sum()
+    named = Formatter("en", "CLP", {"Default": "Other"})
+    words = segment_summary(SimpleNamespace(segments=seg, empty_segments=[]), named)
+    assert words == (
+        "Other is the largest segment: 59.3 % of the customers (9,318) meet no rule. The "
+        "largest segment defined by a rule is Low risk, with 4,848 customers (30.9 %)."
+    )
+    seg.loc[2, "customers"] = 100
+    seg["share"] = seg.customers / seg.customers.sum()
+    words = segment_summary(SimpleNamespace(segments=seg, empty_segments=["X"]), ES)
+    assert words.startswith("El segmento más grande es Low risk, con 4.848 clientes")
+    assert "no cumple ninguna regla y queda en Default" in words and "Segmentos vacíos: X." in words

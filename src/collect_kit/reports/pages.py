@@ -51,13 +51,19 @@ def segment_summary(result: Explanation, fmt: Formatter) -> str:
     if total == 0:
         return sentence("portfolio_empty", fmt)
     lines = []
-    if seg.customers.max() > 0:  # the largest of all, the catch-all included
-        top = seg.loc[seg.customers.idxmax()]
-        lines.append(sentence("largest_segment", fmt, segment=fmt.name(top.segment),
+    default, rules = seg.iloc[-1], seg.iloc[:-1]
+    if default.customers > 0 and default.customers >= seg.customers.max():
+        lines.append(sentence("default_largest", fmt, segment=fmt.name(default.segment),
+                              share=fmt.percent(default.share), n=fmt.count(default.customers)))  # fmt: skip
+        default = None
+    if len(rules) and rules.customers.max() > 0:
+        top = rules.loc[rules.customers.idxmax()]
+        key = "largest_segment" if default is not None else "largest_rule_segment"
+        lines.append(sentence(key, fmt, segment=fmt.name(top.segment),
                               n=fmt.count(top.customers), share=fmt.percent(top.share)))  # fmt: skip
-    default = seg.iloc[-1]
-    lines.append(sentence("default_share", fmt, share=fmt.percent(default.share),
-                          segment=fmt.name(default.segment)))  # fmt: skip
+    if default is not None:
+        lines.append(sentence("default_share", fmt, share=fmt.percent(default.share),
+                              segment=fmt.name(default.segment)))  # fmt: skip
     empty = result.empty_segments
     if empty:
         lines.append(sentence("empty_segments", fmt, names=", ".join(map(fmt.name, empty))))
