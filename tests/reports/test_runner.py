@@ -464,7 +464,8 @@ def test_spanish_pdfs_hold_no_english_catalogue_words(spanish_june_run, spanish_
 @pytest.mark.parametrize("name", ["portfolio_report", "segmentation", "experiment_readout"])
 def test_no_lone_lines_rows_or_headings_on_a_page(good_run, spanish_override_run, name):
     """Laid out as the PDF is: no page without an image holding at most one line of text
-    or one table row, no page ending on a heading (its content on the next page)."""
+    or one table row, no page ending on a heading or a table's caption (its content on the
+    next page)."""
     from collect_kit.reports.export import page_layout
 
     result, _ = good_run
@@ -476,7 +477,7 @@ def test_no_lone_lines_rows_or_headings_on_a_page(good_run, spanish_override_run
         assert len(pages) == len(PdfReader(str(document.with_suffix(".pdf"))).pages)
         for number, page in enumerate(pages, 1):
             assert not page.thin, (document.name, number, page)
-            assert page.last not in ("h1", "h2", "h3"), (document.name, number, page)
+            assert page.last not in ("h1", "h2", "h3", "caption"), (document.name, number, page)
 
 
 def test_the_layout_check_sees_thin_pages_and_trailing_headings():
@@ -493,6 +494,10 @@ def test_the_layout_check_sees_thin_pages_and_trailing_headings():
     heading = page_layout(html_document(f"{filler}<h2>Risk</h2>{page}{filler}</p>", "t", "h",
                                         "en", "A4"))  # fmt: skip
     assert heading[0].last == "h2" and heading[1].last == "p"
+    rows = "".join(f"<tr><td>{i}</td></tr>" for i in range(10))
+    table = f'<p class="ck-caption">Cap</p><table class="ck-table"><tbody>{rows}</tbody></table>'
+    kept = page_layout(html_document(filler * 11 + table, "t", "h", "en", "A4"))
+    assert all(p.last != "caption" for p in kept)
 
 
 #: Chromium's flags for a closed network (no background connections, no updates)

@@ -30,8 +30,10 @@ h3 { font-size: 11pt; page-break-after: avoid; }
 .ck-title .sub { color: var(--muted); font-size: 9pt; }
 table.ck-table { border-collapse: collapse; width: 100%; margin: .5em 0 1em;
                  font-size: 8pt; table-layout: auto; }
-table.ck-table caption { caption-side: top; text-align: left; color: var(--muted);
-                         font-size: 8pt; padding-bottom: .2em; }
+p.ck-caption { text-align: left; color: var(--muted); font-size: 8pt; margin: .5em 0 .2em;
+               break-after: avoid; page-break-after: avoid; }
+p.ck-caption + table.ck-table { margin-top: 0; }
+table.ck-short { break-inside: avoid; page-break-inside: avoid; }
 table.ck-table th { background: #eef3f9; color: var(--head); font-weight: bold;
                     text-align: left; vertical-align: bottom; }
 table.ck-table th, table.ck-table td { border-bottom: 1px solid var(--rule); padding: 2px 4px; }
@@ -146,14 +148,14 @@ def write_pdf(document: str, path: str | os.PathLike) -> Path:
 
 
 #: block elements whose order on a page matters for the layout checks
-_BLOCKS = {"h1", "h2", "h3", "p", "table", "ol", "ul", "img", "li", "caption"}
+_BLOCKS = {"h1", "h2", "h3", "p", "table", "ol", "ul", "img", "li"}
 
 
 @dataclass(frozen=True)
 class PageLayout:
     """What one laid-out page holds (running header and footer left out): ``lines`` of text
     outside tables, body ``rows`` of tables, ``images`` and the tag of the ``last`` block
-    (``h2``, ``p``, ``table``...)."""
+    (``h2``, ``p``, ``table``..., ``caption`` for a table's caption paragraph)."""
 
     lines: int
     rows: int
@@ -198,6 +200,11 @@ def _page_summary(page_box) -> PageLayout:
             count["last"] = "img"
         if (kind == "BlockBox" and tag in _BLOCKS) or kind == "TableBox":
             count["last"] = "table" if kind == "TableBox" else tag
+            element = getattr(box, "element", None)
+            if tag == "p" and "ck-caption" in (
+                element.get("class") or "" if element is not None else ""
+            ):
+                count["last"] = "caption"  # a table's caption
         inside = in_table or kind == "TableBox"
         for child in reversed(children):  # depth first, in document order
             stack.append((child, inside, kind == "TableRowGroupBox" and tag == "tbody"))

@@ -92,6 +92,9 @@ class Formatter:
         return SUPPRESSED if 0 < n < SMALL else self.number(n)
 
 
+#: tables of at most this many rows are kept on one page (with their caption)
+SHORT_TABLE = 15
+
 #: text columns holding codes shown by their display name (:meth:`Formatter.name`)
 NAMED_COLUMNS = frozenset({"segment", "strategy", "arm", "challenger", "champion", "experiment"})
 
@@ -162,7 +165,7 @@ def html_table(
             cells.append(_num_cell(text, v, kind))
         last = totals and len(body) == len(frame) - 1
         body.append(('<tr class="ck-total">' if last else "<tr>") + "".join(cells) + "</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    cap = f'<p class="ck-caption">{html.escape(caption)}</p>' if caption else ""
     from .text import sentence
 
     foot = ""
@@ -172,8 +175,9 @@ def html_table(
         )
     if any(kind == "light" for kind in formats.values()):
         foot += f'<p class="ck-note">{html.escape(sentence("light_legend", fmt))}</p>'
+    short = " ck-short" if len(body) <= SHORT_TABLE else ""
     return (
-        f'<table class="ck-table {_width_class(len(formats))}">{cap}<thead><tr>{head}</tr></thead>'
+        f'{cap}<table class="ck-table {_width_class(len(formats))}{short}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{foot}"
     )
 
@@ -221,6 +225,6 @@ def html_matrix(
     for idx, row in matrix.iterrows():
         cells = "".join(_num_cell(fmt.count(v), v, "count") for v in row)
         rows.append(f'<tr><th class="row">{html.escape(str(fmt.name(idx)))}</th>{cells}</tr>')
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    cap = f'<p class="ck-caption">{html.escape(caption)}</p>' if caption else ""
     width = _width_class(len(matrix.columns) + 1)
-    return f'<table class="ck-table ck-matrix {width}">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'{cap}<table class="ck-table ck-matrix {width} ck-short"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -7,7 +7,8 @@ written as a number with a format for its kind (count, percent, money...); a sup
 count (``<5``), a withheld figure (``–``) and every text cell are written as text, text
 cells neutralised as in every export of the kit (:func:`files.spreadsheet_safe`: a cell
 starting like a formula gets a leading ``'``). Headers are frozen, columns sized to their
-content. Sheet names are the table's caption (or the section heading above it), unique
+content. Sheet names are the table's caption (the ``ck-caption`` paragraph just before it;
+else the section heading above it), unique
 and at most 31 characters as Excel requires.
 """
 
@@ -60,17 +61,19 @@ class _Tables(HTMLParser):
         self._cell: Cell | None = None
         self._in_head = False
         self._caption: list[str] | None = None
+        self._pending = ""  # a caption paragraph just before a table
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag in ("h1", "h2", "h3", "h4") and self._table is None:
-            self._heading = []
+            self._heading, self._pending = [], ""
+        elif tag == "p" and "ck-caption" in (a.get("class") or "") and self._table is None:
+            self._caption = []
         elif tag == "table" and "ck-table" in (a.get("class") or ""):
-            self._table = ReportTable(self._last_heading)
+            self._table = ReportTable(self._pending or self._last_heading)
+            self._pending = ""
         elif self._table is None:
             return
-        elif tag == "caption":
-            self._caption = []
         elif tag == "thead":
             self._in_head = True
         elif tag == "tr":
@@ -83,11 +86,11 @@ class _Tables(HTMLParser):
         if tag in ("h1", "h2", "h3", "h4") and self._heading is not None:
             self._last_heading = " ".join("".join(self._heading).split())
             self._heading = None
+        elif tag == "p" and self._caption is not None and self._table is None:
+            self._pending = " ".join("".join(self._caption).split())
+            self._caption = None
         elif self._table is None:
             return
-        elif tag == "caption" and self._caption is not None:
-            self._table.name = " ".join("".join(self._caption).split()) or self._table.name
-            self._caption = None
         elif tag == "thead":
             self._in_head = False
         elif tag in ("td", "th") and self._cell is not None and self._row is not None:
