@@ -180,7 +180,7 @@ def test_findings(experiment: str, decisions: pd.DataFrame) -> list[Finding]:
         ("withheld_srm", ""): ("withheld", "fix_assignment"),
     }
     d = decisions.copy()
-    d["reason"] = d.get("reason", "").fillna("") if "reason" in d else ""
+    d["reason"] = d["reason"].fillna("") if "reason" in d else ""
     out = []
     for (code, reason, challenger), g in d.groupby(["code", "reason", "challenger"], sort=False):
         key = (code, reason if (code, reason) in kinds else "")

@@ -138,19 +138,15 @@ def example_segmentation(name: str = "consumer") -> Path:
 
 def display_names(language: str, rules=None) -> dict[str, str]:
     """Code -> display name in ``language`` for the segments and strategies of ``rules``
-    (a :class:`~collect_kit.segmentation.Segmentation`): their labels in the config
-    (``label: {en: ..., es: ...}``, ``strategies:``); the catch-all segment without one is
-    "Other" in the catalogue's words; codes without a label are shown as written.
-    (An experiment's own names travel with its readout: ``ExperimentReadout.labels``.)"""
-    from ..yamlconfig import display
-    from .text import label
+    (a :class:`~collect_kit.segmentation.Segmentation`), from their labels in the config
+    (:func:`text.display_names`). An experiment's own names travel with its readout
+    (``ExperimentReadout.labels``)."""
+    from .text import display_names as names_of
 
-    if rules is None:
-        return {}
-    out = {s.name: display(s.label, language, s.name) for s in rules.segments}
-    if not rules.default.label:
-        out[rules.default.name] = label("default_segment", language)
-    return out | {k: display(v, language, k) for k, v in rules.strategy_labels.items()}
+    labels = {}
+    if rules is not None:
+        labels = {s.name: s.label for s in rules.segments if s.label} | dict(rules.strategy_labels)
+    return names_of(labels, language)
 
 
 def segments_at(portfolio: _sources.Portfolio, rules, snapshots: dict[str, str] | None = None):

@@ -30,11 +30,7 @@ def formatter(r: ExperimentReadout, fmt: Formatter) -> Formatter:
     segments and strategies, itself): arms are called ``champion`` in every experiment, so
     each experiment's pages are rendered with its own names. The catch-all segment without
     a label is "Other" in the catalogue's words."""
-    from ..segmentation.rules import DEFAULT
-    from ..yamlconfig import display
-
-    names = {code: display(words, fmt.language, code) for code, words in r.labels.items()}
-    names.setdefault(DEFAULT, label("default_segment", fmt.language))
+    names = text.display_names(r.labels, fmt.language)
     return dataclasses.replace(fmt, names={**fmt.names, **names})
 
 

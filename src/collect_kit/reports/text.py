@@ -39,6 +39,18 @@ def label(key: str, language: str) -> str:
     return _entry("labels", key, language, key)
 
 
+def display_names(labels, language: str) -> dict[str, str]:
+    """Code -> display name in ``language`` from config labels (code -> {language: words},
+    falling back to English, then the code); the catch-all segment without a label is the
+    catalogue's "Other"."""
+    from ..segmentation.rules import DEFAULT
+    from ..yamlconfig import display
+
+    out = {code: display(words, language, code) for code, words in labels.items()}
+    out.setdefault(DEFAULT, label("default_segment", language))
+    return out
+
+
 def state(name, language: str) -> str:
     """A DPD bucket, end-of-month state or reading (``current``, ``paid_off``,
     ``written_off``, ``stable``...) in words; other names (``1-30``) as given."""
