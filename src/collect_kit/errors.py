@@ -56,3 +56,19 @@ class DataValidationError(CollectKitError, ValueError):
 
 class NoResultsYetError(CollectKitError, ValueError):
     """An experiment has no customer whose outcome window has closed by the date read."""
+
+
+class InfeasiblePlanError(InvalidParameterError):
+    """No strategy plan meets every capacity and rule at once.
+
+    ``shortfalls``: the capacities and rules an elastic re-solve had to relax, each a dict
+    with ``kind``, ``name``, ``unit``, ``limit``, ``needed`` and ``short_by``; the message
+    says them in words ("agent hours: the plan needs 1 240, capacity 900: short by 340").
+    """
+
+    def __init__(self, message: str, shortfalls: list | None = None):
+        self.shortfalls = list(shortfalls or [])
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (self.__class__, (str(self), self.shortfalls))
