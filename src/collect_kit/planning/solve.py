@@ -71,11 +71,36 @@ def solve(p: Problem, limits: bool = True) -> Solution:
         x, duals = _integer(p, r, c)
     else:
         res = _lp(r, c, _bounds(p))
-        if res.status == 2:
-            raise _infeasible(p, r)
-        _check(res)
+        try:
+            _check(res)
+        except _NoPlan:
+            raise _infeasible(p, r) from None
         x, duals = res.x, -res.ineqlin.marginals
     return _solution(p, r, x, duals if limits else None)
+
+
+def best(p: Problem, r: Rows, net: np.ndarray) -> np.ndarray:
+    """Customers per candidate pair of the best plan for a given net value per customer
+    of each pair (``net``, currency): the re-solve of a robustness draw. ``r``: ``rows(p)``."""
+    if p.integer:
+        s, _ = p.candidates()
+        K = len(s)
+        cons = _integer_rows(p, r)
+        if r.A_ub.shape[0]:
+            cons.append(LinearConstraint(
+                sparse.hstack([r.A_ub, sparse.csr_array((len(r.b_ub), K))]), -np.inf, r.b_ub
+            ))  # fmt: skip
+        res = milp(
+            np.concatenate([-net, np.zeros(K)]),
+            integrality=np.concatenate([np.zeros(K), np.ones(K)]),
+            bounds=Bounds(np.zeros(2 * K), np.concatenate([p.customers[s], np.ones(K)])),
+            constraints=cons,
+        )
+        _check(res)
+        return res.x[:K]
+    res = _lp(r, -net, _bounds(p))
+    _check(res)
+    return res.x
 
 
 def fixed(p: Problem, x: np.ndarray) -> Solution:
@@ -102,7 +127,13 @@ def _lp(r: Rows, c: np.ndarray, bounds):
     )  # fmt: skip
 
 
+class _NoPlan(Exception):
+    """The program is infeasible (scipy's status 2 for linprog and milp)."""
+
+
 def _check(res) -> None:
+    if res.status == 2:
+        raise _NoPlan
     if res.status != 0:
         raise RuntimeError(f"the plan's linear program did not solve: {res.message}")
 
@@ -148,23 +179,13 @@ def _integer_rows(p: Problem, r: Rows, extra: int = 0):
 def _integer(p: Problem, r: Rows, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve with binaries, then the LP with the chosen pairs fixed open or closed."""
     s, _ = p.candidates()
-    K = len(s)
-    cons = _integer_rows(p, r)
-    if r.A_ub.shape[0]:
-        cons.append(LinearConstraint(sparse.hstack([r.A_ub, sparse.csr_array((len(r.b_ub), K))]),
-                                     -np.inf, r.b_ub))  # fmt: skip
-    res = milp(
-        np.concatenate([c, np.zeros(K)]),
-        integrality=np.concatenate([np.zeros(K), np.ones(K)]),
-        bounds=Bounds(np.zeros(2 * K), np.concatenate([p.customers[s], np.ones(K)])),
-        constraints=cons,
-    )
-    if res.status == 2:
-        raise _infeasible(p, r)
-    _check(res)
-    open_ = res.x[K:] > 0.5
+    try:
+        x = best(p, r, -c)
+    except _NoPlan:
+        raise _infeasible(p, r) from None
     n = p.customers[s]
     low = (p.min_share or 0.0) * n
+    open_ = x > 1e-9
     bounds = [(lo, hi) if o else (0.0, 0.0) for o, lo, hi in zip(open_, low, n, strict=True)]
     fixed_lp = _lp(r, c, bounds)
     _check(fixed_lp)
