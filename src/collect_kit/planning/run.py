@@ -29,11 +29,14 @@ import numpy as np
 import pandas as pd
 
 from .. import segmentation as sg
-from .. import sources
 from ..errors import ConfigError, NoResultsYetError
 from ..experiments.config import load_experiment
 from ..experiments.run import readout_experiment
+from ..sources import Portfolio
+from ..sources import load as load_sources
 from ..yamlconfig import read_yaml
+from .assign import export as export_files
+from .assign import ranked
 from .config import PlanConfig, dominates, load_plan
 from .problem import Limit, Problem
 from .robust import Robustness, robustness
@@ -64,6 +67,8 @@ class StrategyPlan:
     today: Solution
     unconstrained: Solution
     robustness: Robustness | None
+    #: per segment x treatment: customers planned, held out and exported (with ``export``)
+    exported: pd.DataFrame | None = None
     #: code -> {language: name} of the plan, its treatments and the segmentation's segments
     labels: dict = field(default_factory=dict)
 
@@ -72,20 +77,24 @@ def make_plan(
     config_path,
     database=None,
     as_of=None,
-    portfolio: sources.Portfolio | None = None,
-    sources_path: str | os.PathLike | None = None,
+    portfolio: Portfolio | None = None,
+    sources: str | os.PathLike | None = None,
     draws: int | None = None,
+    export: str | os.PathLike | None = None,
 ) -> StrategyPlan:
     """Build and solve the plan of ``config_path`` (module docstring).
 
     ``as_of``: the month end whose customers are planned (default: the config's, itself
-    ``latest``); ``portfolio``: an already loaded portfolio (a report run's); ``draws``:
-    robustness draws instead of the config's (0: none).
+    ``latest``); ``portfolio``: an already loaded portfolio (a report run's); ``sources``:
+    a sources YAML instead of the config's; ``draws``: robustness draws instead of the
+    config's (0: none); ``export``: a folder for the customer lists of each treatment
+    (:mod:`collect_kit.planning.assign`).
     """
     cfg, base = load_plan(config_path)
+    if export is not None and not Path(export).is_dir():
+        raise ConfigError(f"--export: '{export}' is not a folder")
     if portfolio is None:
-        path = sources_path or _path(base, cfg.sources)
-        portfolio = sources.load(path, database=database)
+        portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
     when = portfolio.month_end(cfg.as_of if as_of is None else as_of, "as_of")
     rules = sg.load(_path(base, cfg.segmentation))
     p, effects = build(cfg, base, config_path, portfolio, rules, when)
@@ -96,9 +105,13 @@ def make_plan(
     labels |= {k: dict(t.label) for k, t in cfg.treatments.items() if t.label}
     if cfg.label:
         labels[cfg.plan_id] = dict(cfg.label)
+    exported = None
+    if export is not None:
+        customers = ranked(population(rules, portfolio, when), cfg.salt or cfg.plan_id)
+        exported = export_files(chosen, customers, cfg.holdout, export, cfg.plan_id)
     return StrategyPlan(
         cfg, when, portfolio.currency, p, effects, chosen, today(p), solve(p, limits=False), rob,
-        labels,
+        exported, labels,
     )  # fmt: skip
 
 
@@ -145,24 +158,12 @@ def build(
     """The :class:`Problem` of a plan config at ``when`` and its effects table."""
     segments = tuple(rules.names)
     treatments = tuple(cfg.treatments)
+    experiments = check(cfg, base, where, segments)
     pop = population(rules, portfolio, when)
     sizes = pop.group_by("segment").aggregate(n=pop.count()).to_pandas()
     customers = sizes.set_index("segment").n.reindex(segments).fillna(0).to_numpy(float)
     collected = collected_last_month(rules, portfolio, when).reindex(segments).fillna(0.0)
-    for name, t in cfg.treatments.items():
-        unknown = sorted(set(t.assumed) - set(segments))
-        if unknown:
-            raise ConfigError(
-                f"{where}: treatments.{name}.assumed: {unknown} are not segments of "
-                f"{cfg.segmentation} ({list(segments)})"
-            )
-    for field_, names in (("keep_champion", cfg.rules.keep_champion),):
-        unknown = sorted(set(names) - set(segments))
-        if unknown:
-            raise ConfigError(
-                f"{where}: rules.{field_}: {unknown} are not segments {list(segments)}"
-            )
-    measured = _measured(cfg, base, where, portfolio, when)
+    measured = _measured(cfg, experiments, portfolio, when)
     S, T = len(segments), len(treatments)
     effect = np.full((S, T), np.nan)
     se = np.zeros((S, T))
@@ -176,11 +177,6 @@ def build(
             got = measured.get((name, seg))
             if name == cfg.champion:
                 rec |= {"source": "champion", "effect": 0.0, "se": 0.0}
-            elif seg in t.assumed and got is not None and got[0] is not None:
-                raise ConfigError(
-                    f"{where}: treatments.{name}: segment '{seg}' has a measured effect "
-                    f"({t.measured.experiment}) and an assumed one; keep one"
-                )
             elif seg in t.assumed:
                 a = t.assumed[seg]
                 net = a.effect - t.discount * (collected[seg] + a.effect)
@@ -237,11 +233,23 @@ def _limits(cfg: PlanConfig, actions: np.ndarray, cost: np.ndarray) -> tuple[Lim
     return tuple(out)
 
 
-def _measured(cfg: PlanConfig, base: Path, where, portfolio, when) -> dict:
-    """(treatment, segment) -> (effect, se, experiment_id, reason) from the readouts."""
+def check(cfg: PlanConfig, base: Path, where, segments: tuple[str, ...]) -> dict:
+    """Refuse what the config says about segments and experiments that cannot hold,
+    before any data is read; returns treatment -> (experiment config path, its config)."""
+    for name, t in cfg.treatments.items():
+        unknown = sorted(set(t.assumed) - set(segments))
+        if unknown:
+            raise ConfigError(
+                f"{where}: treatments.{name}.assumed: {unknown} are not segments of "
+                f"{cfg.segmentation} ({list(segments)})"
+            )
+    unknown = sorted(set(cfg.rules.keep_champion) - set(segments))
+    if unknown:
+        raise ConfigError(
+            f"{where}: rules.keep_champion: {unknown} are not segments {list(segments)}"
+        )
     plan_rules = rules_hash(_path(base, cfg.segmentation))
-    readouts: dict[str, object] = {}
-    out: dict = {}
+    out = {}
     for name, t in cfg.treatments.items():
         if t.measured is None:
             continue
@@ -260,6 +268,22 @@ def _measured(cfg: PlanConfig, base: Path, where, portfolio, when) -> dict:
                 "rules differ), so its effects cannot feed this plan; state them under "
                 f"treatments.{name}.assumed instead"
             )
+        both = sorted(set(t.assumed) & set(exp.test_segments() or segments))
+        if both:
+            raise ConfigError(
+                f"{where}: treatments.{name}: segments {both} have a measured effect "
+                f"(experiment '{exp.experiment_id}') and an assumed one; keep one"
+            )
+        out[name] = (path, exp)
+    return out
+
+
+def _measured(cfg: PlanConfig, experiments: dict, portfolio, when) -> dict:
+    """(treatment, segment) -> (effect, se, experiment_id, reason) from the readouts."""
+    readouts: dict[str, object] = {}
+    out: dict = {}
+    for name, (path, exp) in experiments.items():
+        t = cfg.treatments[name]
         if path not in readouts:
             try:
                 readouts[path] = readout_experiment(
