@@ -214,6 +214,29 @@ def survival(data: pd.DataFrame, time: str, value: str, hue: str, facet: str, ti
     return fig
 
 
+def histogram(data: pd.DataFrame, value: str, title: str, axis_label: str, fmt: Formatter,
+              marks: dict[str, float] | None = None) -> Figure:  # fmt: skip
+    """The distribution of ``value`` (currency; e.g. a plan's value over draws of its
+    effects) with labelled vertical ``marks`` (label -> x: today's plan, a tail mean)."""
+    values = data[value].astype(float)
+    fig, ax = plt.subplots(figsize=(7.0, 3.0))
+    top = float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    divisor, word = _scale(top, fmt.language)
+    ax.hist(values / divisor, bins=40, color=PALETTE[2], edgecolor="white")
+    styles = ["-", "--", ":"]
+    for (text, x), style in zip((marks or {}).items(), styles * 3, strict=False):
+        ax.axvline(x / divisor, color=PALETTE[4] if style == "-" else PALETTE[0], linestyle=style,
+                   label=text)  # fmt: skip
+    ax.set_title(title, loc="left")
+    ax.set_xlabel(f"{axis_label}, {word}" if word else axis_label)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.number(v)))
+    ax.set_yticks([])
+    if marks:
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def show(part: Figure | str) -> None:
     """Display a figure (then close it, so inside loops figures keep their place among the
     tables instead of all appearing at the end of the cell) or a piece of report HTML."""

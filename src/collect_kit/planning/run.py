@@ -103,6 +103,11 @@ def make_plan(
     rob = robustness(p, chosen, n, cfg.robustness.seed, cfg.robustness.cvar) if n > 0 else None
     labels = {s.name: dict(s.label) for s in rules.segments if s.label}
     labels |= {k: dict(t.label) for k, t in cfg.treatments.items() if t.label}
+    for t in cfg.treatments.values():
+        if t.measured is not None:
+            exp, _ = load_experiment(_path(base, t.measured.experiment))
+            if exp.label:
+                labels[exp.experiment_id] = dict(exp.label)
     if cfg.label:
         labels[cfg.plan_id] = dict(cfg.label)
     exported = None
