@@ -74,6 +74,6 @@ def test_wheel_installs_and_runs_the_demo_and_the_report_from_an_empty_folder(tm
     assert report.returncode == 0, report.stdout + report.stderr
     latest = work / "reports" / "monthly" / "latest"
     names = {p.name for p in latest.iterdir()}
-    for notebook in ("portfolio_report", "segmentation", "experiment_readout"):
+    for notebook in ("portfolio_report", "segmentation", "experiment_readout", "strategy_plan"):
         assert {f"{notebook}.html", f"{notebook}.pdf"} <= names
         assert (latest / f"{notebook}.pdf").read_bytes().startswith(b"%PDF")

@@ -516,5 +516,45 @@ def experiment_readout(
     out.print(ex.DECISION_LEGEND, markup=False, highlight=False)
 
 
+@app.command("plan")
+@user_errors
+def plan(
+    config: Path = typer.Argument(..., help="Plan config (configs/plans/*.yaml)."),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+    as_of: str | None = EXPERIMENT_AS_OF,
+    export: Path | None = typer.Option(
+        None, "--export", help="Folder for the customer lists, one CSV per treatment."
+    ),
+    draws: int | None = typer.Option(
+        None, "--draws", min=0, help="Robustness draws (default: the config's; 0: none)."
+    ),
+    language: str = typer.Option("en", "--language", help="Words of the sentences: en, es, pt."),
+) -> None:
+    """Which segment gets which treatment next month, under the month's capacities."""
+    from .planning.run import make_plan
+    from .reports import plan as pages
+    from .reports.format import Formatter
+
+    fmt = Formatter(language)  # refuses an unknown language before any work
+    result = make_plan(config, as_of=as_of, export=export, draws=draws,
+                       **_experiment_data(sources_path, database))  # fmt: skip
+    fmt = pages.formatter(result, Formatter(language, result.currency))
+    say = lambda line: out.print(line, markup=False, highlight=False)  # noqa: E731
+    say(pages.headline(result, fmt))
+    for line in pages.decision_sentences(result, fmt):
+        say("- " + line)
+    a = result.chosen.allocation
+    cols = ["segment", "treatment", "customers", "cost", "money", "money_low", "money_high"]
+    _print_frame(a.loc[a.customers > 0, cols].round(0),
+                 f"Plan for the customers owing at {result.as_of.date()} ({result.currency} a month)")  # fmt: skip
+    _print_frame(result.chosen.limits[["name", "unit", "limit", "used", "shadow_price"]].round(2),
+                 "Capacities (shadow price: currency per unit)")  # fmt: skip
+    for line in pages.shadow_sentences(result, fmt) + pages.robustness_sentences(result, fmt):
+        say(line)
+    if result.exported is not None:
+        _print_frame(result.exported, f"Customer lists written to {export}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`
     sys.exit(app())

@@ -13,7 +13,9 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "src" / "collect_kit" / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["segmentation", "portfolio_report", "experiment_readout"])
+@pytest.mark.parametrize(
+    "name", ["segmentation", "portfolio_report", "experiment_readout", "strategy_plan"]
+)
 def test_every_parameter_has_a_type_and_a_description(name):
     params = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
     assert {"as_of", "language", "run_id"} <= set(params)

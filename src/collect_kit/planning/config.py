@@ -198,14 +198,16 @@ class PlanConfig(VersionedConfig):
         unknown = sorted(set(r.max_actions_per_week) - channels)
         if unknown:
             raise ValueError(f"rules.max_actions_per_week: {unknown} are not channels")
-        for name, t in self.treatments.items():
-            for ch, cap in r.max_actions_per_week.items():
-                if t.actions.get(ch, 0.0) > WEEKS_IN_A_MONTH * cap + 1e-9:
-                    raise ValueError(
-                        f"treatments.{name}: {t.actions[ch]:g} {ch} actions a month break the "
-                        f"contact cap of {cap:g} a week (at most {WEEKS_IN_A_MONTH * cap:g} in "
-                        "the four full weeks of a month)"
-                    )
+        broken = [
+            f"treatments.{name}: {t.actions[ch]:g} {ch} actions a month break the contact cap "
+            f"of {cap:g} a week (at most {WEEKS_IN_A_MONTH * cap:g} in the four full weeks of "
+            "a month)"
+            for name, t in self.treatments.items()
+            for ch, cap in r.max_actions_per_week.items()
+            if t.actions.get(ch, 0.0) > WEEKS_IN_A_MONTH * cap + 1e-9
+        ]
+        if broken:
+            raise ValueError("; ".join(broken))
         return self
 
     def treatment_names(self, language: str) -> dict[str, str]:

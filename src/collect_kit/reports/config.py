@@ -12,7 +12,7 @@ from pydantic import ConfigDict, field_validator, model_validator
 from ..errors import ConfigError
 from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
-NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout")
+NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout", "strategy_plan")
 
 
 class ReportConfig(VersionedConfig):
@@ -21,7 +21,8 @@ class ReportConfig(VersionedConfig):
     Paths are relative to the YAML file. ``notebooks`` lists packaged notebooks by name,
     run in this order. ``as_of``: ``latest`` (the last complete month of the data) or a
     date. ``experiments``: experiment configs read out by ``experiment_readout`` and
-    summarised in the portfolio report's strategy-test section.
+    summarised in the portfolio report's strategy-test section. ``plan``: the strategy
+    plan config ``strategy_plan`` solves (``configs/plans/*.yaml``).
 
     Run folders: ``keep_runs`` keeps the N newest successful runs (None: all; ``latest``
     is never pruned), ``keep_failed_days`` keeps failed runs younger than D days; pruning
@@ -41,6 +42,7 @@ class ReportConfig(VersionedConfig):
     as_of: str = "latest"
     notebooks: list[str]
     experiments: list[str] = []
+    plan: str | None = None  # a strategy plan config, for the strategy_plan notebook
     #: snapshot columns (text or true/false: a team's own fields, region...) the portfolio
     #: report breaks its indicators down by, one table each
     breakdowns: list[str] = []
@@ -126,6 +128,8 @@ class ReportConfig(VersionedConfig):
     def _experiments_for_readout(self) -> ReportConfig:
         if "experiment_readout" in self.notebooks and not self.experiments:
             raise ValueError("experiment_readout needs at least one config under 'experiments'")
+        if "strategy_plan" in self.notebooks and not self.plan:
+            raise ValueError("strategy_plan needs a plan config under 'plan'")
         return self
 
 
@@ -146,13 +150,14 @@ def config_file(path: str | os.PathLike) -> Path:
 def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:
     """Return the config, its folder (for relative paths) and its text (for the hash).
 
-    The files it names (sources, segmentation, experiments; the database when given) must
+    The files it names (sources, segmentation, experiments, plan; the database when given) must
     exist: a missing one is a :class:`ConfigError` naming the field, before anything runs.
     """
     cfg = load_model(path, ReportConfig, "report config")
     base = folder_of(path)
     named = [("sources", cfg.sources), ("segmentation", cfg.segmentation)]
     named += [(f"experiments[{i}]", e) for i, e in enumerate(cfg.experiments)]
+    named += [("plan", cfg.plan)] if cfg.plan else []
     for field, value in named:
         if not (base / value).is_file():
             raise ConfigError(

@@ -77,6 +77,22 @@ def experiment_configs(experiments: list[str] | str | None = None) -> list[Path]
     return out
 
 
+def plan_config(plan: str | None = None) -> Path:
+    """A plan config path: a path to a YAML, or the name of a packaged example
+    (``configs/plans/<name>.yaml``); None -> the packaged ``next_month``."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("collect_kit") / "configs" / "plans"))
+    item = plan or "next_month"
+    path = Path(item) if str(item).endswith((".yaml", ".yml")) else folder / f"{item}.yaml"
+    if not path.exists():
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.yaml")))
+        raise ConfigError(
+            f"plan: '{item}' is neither an existing YAML file nor a packaged example ({known})"
+        )
+    return path
+
+
 def as_of_date(portfolio: _sources.Portfolio, as_of: str | None) -> pd.Timestamp:
     """``as_of`` as a month end checked against the data (:meth:`Portfolio.month_end`):
     None or 'latest' -> the last complete month; ``YYYY-MM`` -> that month's end."""

@@ -3,7 +3,7 @@
 A notebook declares its parameters in its ``parameters`` cell (read with papermill's
 ``inspect_notebook``); a ``-p`` value must match the declared type (its annotation, else
 its default's type), and a few parameters have a rule beyond their type (``language``,
-``lgd``, ``report_title``, ``segmentation``, ``experiments``). The parameters the runner
+``lgd``, ``report_title``, ``segmentation``, ``experiments``, ``plan``). The parameters the runner
 sets itself (:data:`RUNNER_PARAMETERS`) cannot be given with ``-p``. Every problem is a
 :class:`~collect_kit.errors.ConfigError` naming the parameter, what it must be and what
 was given.
@@ -110,6 +110,21 @@ def _experiments_parameter(name: str, value: object) -> list[str]:
     return paths
 
 
+def _plan_parameter(name: str, value: object) -> str:
+    """A plan YAML path or a packaged example name, loaded to check it."""
+    from ..planning.config import load_plan
+    from .context import plan_config
+
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"parameter {name}: must be a plan YAML path or a packaged example name, got "
+            f"{_quoted(value)}"
+        )
+    path = str(plan_config(value).resolve())
+    load_plan(path)
+    return path
+
+
 def _title_parameter(name: str, value: object) -> str:
     """One line of 1 to 200 characters (a number is taken as its text)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -142,6 +157,7 @@ _RULES: dict[str, Callable[[str, object], object]] = {
     "report_title": _title_parameter,
     "segmentation": _segmentation_parameter,
     "experiments": _experiments_parameter,
+    "plan": _plan_parameter,
 }
 
 
@@ -150,7 +166,7 @@ def check_parameter(name: str, value: object, info: Mapping) -> object:
 
     Returns the value to inject (paths made absolute, numbers as floats). Except for the
     parameters with a rule (``language``, ``lgd``, ``report_title``, ``segmentation``,
-    ``experiments``), None passes as it is, and so does any value of a parameter whose
+    ``experiments``, ``plan``), None passes as it is, and so does any value of a parameter whose
     type cannot be told (no annotation; a default that is None or not a literal). Raises
     :class:`ConfigError` naming the parameter, what was given and what is expected.
     """

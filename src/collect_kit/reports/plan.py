@@ -196,22 +196,27 @@ def plan_table(plan: StrategyPlan, fmt: Formatter) -> str:
 
 
 def capacity_table(plan: StrategyPlan, fmt: Formatter) -> str:
-    """Per capacity: the limit, what today's plan, this plan and the best plan ignoring
-    capacity use, and the shadow price (currency per unit)."""
+    """Per capacity: its unit, the limit, what today's plan, this plan and the best plan
+    ignoring capacity use, and the shadow price (currency per unit)."""
     lim = plan.chosen.limits
     rows = pd.DataFrame({
         "capacity": [capacity_name(n, fmt) for n in lim.name],
-        "limit": [_amount(v, u, fmt) for v, u in zip(lim.limit, lim.unit, strict=True)],
-        "today": [_amount(v, u, fmt) for v, u in zip(plan.today.limits.used, lim.unit, strict=True)],
-        "plan": [_amount(v, u, fmt) for v, u in zip(lim.used, lim.unit, strict=True)],
-        "free": [_amount(v, u, fmt)
-                 for v, u in zip(plan.unconstrained.limits.used, lim.unit, strict=True)],
-        "shadow": [fmt.money(v, 2 if v < 100 else 0) for v in lim.shadow_price],
+        "unit": [fmt.currency if u == "currency" else label(f"unit_{u}", fmt.language)
+                 for u in lim.unit],
+        "limit": lim.limit, "today": plan.today.limits.used, "plan": lim.used,
+        "free": plan.unconstrained.limits.used, "shadow": lim.shadow_price.map(_clean_price),
     })  # fmt: skip
-    formats = dict.fromkeys(["capacity", "limit", "today", "plan", "free", "shadow"], "text")
+    formats = {"capacity": "text", "unit": "text", "limit": "number", "today": "number",
+               "plan": "number", "free": "number", "shadow": "number1"}  # fmt: skip
     labels = {k: label(f"cap_col_{k}", fmt.language) for k in formats}
+    if fmt.currency:
+        labels["shadow"] += f" ({fmt.currency})"
     key = "plan_capacity_integer" if plan.chosen.integer else "plan_capacity"
     return html_table(rows, formats, fmt, labels, caption=text.title(key, fmt))
+
+
+def _clean_price(value: float) -> float:
+    return 0.0 if abs(value) < 5e-3 else float(value)
 
 
 def shadow_sentences(plan: StrategyPlan, fmt: Formatter) -> list[str]:
@@ -323,6 +328,8 @@ def value_chart(plan: StrategyPlan, fmt: Formatter) -> Figure:
 def effects_table(plan: StrategyPlan, fmt: Formatter) -> str:
     """Where each treatment's effect in each segment comes from, and its size."""
     e = plan.effects.copy()
+    order = {name: i for i, name in enumerate(plan.problem.segments)}
+    e = e.sort_values("segment", key=lambda c: c.map(order), kind="stable")
     words = []
     for r in e.itertuples():
         if r.source == "measured":

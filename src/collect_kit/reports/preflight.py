@@ -27,7 +27,7 @@ class StaleDataError(CollectKitError, ValueError):
 @dataclass
 class Plan:
     """What a run will do, checked before anything runs (the paths of the sources, the
-    database, the segmentation and the experiments absolute)."""
+    database, the segmentation, the experiments and the plan absolute)."""
 
     cfg: ReportConfig
     config_path: Path
@@ -37,6 +37,7 @@ class Plan:
     database: str | None
     segmentation: str
     experiments: list[str]
+    plan: str | None  # the strategy plan config
     language: str
     title: str
     declared: dict[str, dict[str, dict]]
@@ -60,6 +61,7 @@ def preflight(
     """
     from .. import segmentation
     from ..experiments.config import load_experiment
+    from ..planning.config import load_plan
 
     config_path = config_file(config_path)
     cfg, base, config_text = load_config(config_path)
@@ -79,6 +81,10 @@ def preflight(
             load_experiment(path)
     if "segmentation" not in given:
         segmentation.load(seg)
+    plan = checked.pop("plan", None)
+    if plan is None and cfg.plan:
+        plan = resolve(cfg.plan)
+        load_plan(plan)
     # absolute: notebooks run with the run folder as working directory
     if database is not None:
         db, where = os.path.abspath(database), f"--database: '{database}'"
@@ -90,7 +96,7 @@ def preflight(
     language = checked.pop("language", cfg.language)
     return Plan(
         cfg, Path(config_path), base, config_text, resolve(cfg.sources), db, seg, experiments,
-        language, checked.pop("report_title", cfg.title_in(language)),
+        plan, language, checked.pop("report_title", cfg.title_in(language)),
         declared, checked, overrides,
     )  # fmt: skip
 

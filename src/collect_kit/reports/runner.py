@@ -177,6 +177,7 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "database": plan.database,
         "segmentation": plan.segmentation,
         "experiments": plan.experiments,
+        "plan": plan.plan,
         "breakdowns": plan.cfg.breakdowns,
         "risk_target": plan.cfg.risk_target,
         "risk_features": plan.cfg.risk_features,
