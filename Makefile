@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_segmentation.py
 	$(BIN)/python benchmarks/bench_kpis.py
 	$(BIN)/python benchmarks/bench_experiments.py
+	$(BIN)/python benchmarks/bench_planning.py
 	$(BIN)/python benchmarks/bench_report.py
 
 lint: setup

@@ -46,3 +46,16 @@ def test_bad_plans_exit_2(tmp_path, sources_yaml):
     assert done.exit_code == 2 and "channels ['fax'] are not under channels" in done.output
     done = run(plan_yaml(tmp_path, sources_yaml), "--export", tmp_path / "missing")
     assert done.exit_code == 2 and "is not a folder" in done.output
+
+
+def test_ids_that_would_escape_the_export_folder_are_refused(tmp_path, sources_yaml):
+    import yaml
+
+    path = plan_yaml(tmp_path, sources_yaml)
+    raw = yaml.safe_load(path.read_text())
+    raw["treatments"]["../../escape"] = raw["treatments"].pop("settlement_offer")
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = run(path, "--draws", "0")
+    assert done.exit_code == 2 and "a treatment id is letters, digits" in done.output
+    done = run(plan_yaml(tmp_path, sources_yaml, plan_id="../x"), "--draws", "0")
+    assert done.exit_code == 2 and "plan_id" in done.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..errors import ConfigError
 from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
+#: a plan's or a treatment's id: it names files (``<plan_id>-<treatment>.csv``)
+ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 #: a month always holds four full weeks: a weekly contact cap allows 4 x cap a month
 WEEKS_IN_A_MONTH = 4
 
@@ -138,7 +141,7 @@ class PlanConfig(VersionedConfig):
     """One strategy plan (module docstring). Paths are relative to the YAML file."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    plan_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    plan_id: str = Field(pattern=ID)
     label: Label = {}
     sources: str
     segmentation: str
@@ -151,6 +154,19 @@ class PlanConfig(VersionedConfig):
     holdout: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     salt: str | None = None
     robustness: Robustness = Robustness()
+
+    @field_validator("treatments")
+    @classmethod
+    def _ids(cls, v: dict[str, Treatment]) -> dict[str, Treatment]:
+        bad = [k for k in v if not re.match(ID, k)]
+        if bad:
+            raise ValueError(
+                f"{bad}: a treatment id is letters, digits, '_', '-' or '.', starting with a "
+                "letter or digit (it names the customer list's file)"
+            )
+        if not v:
+            raise ValueError("list at least the champion")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> PlanConfig:
