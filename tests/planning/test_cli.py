@@ -43,7 +43,10 @@ def test_bad_plans_exit_2(tmp_path, sources_yaml):
         assert words in done.output
     bad = plan_yaml(tmp_path, sources_yaml, **{"treatments.sms_and_call.actions": {"fax": 1}})
     done = run(bad, "--draws", "0")
-    assert done.exit_code == 2 and "channels ['fax'] are not under channels" in done.output
+    assert (
+        done.exit_code == 2
+        and "treatments.sms_and_call: ['fax'] are not channels of the plan" in done.output
+    )
     done = run(plan_yaml(tmp_path, sources_yaml), "--export", tmp_path / "missing")
     assert done.exit_code == 2 and "is not a folder" in done.output
 

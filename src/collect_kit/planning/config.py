@@ -171,49 +171,33 @@ class PlanConfig(VersionedConfig):
     @model_validator(mode="after")
     def _consistent(self) -> PlanConfig:
         names = list(self.treatments)
-        if self.champion not in self.treatments:
-            raise ValueError(f"champion: '{self.champion}' is not one of the treatments {names}")
+        channels = list(self.channels)
+        r = self.rules
+        _known("champion", [self.champion], names, "treatments")
         champ = self.treatments[self.champion]
         if champ.measured is not None or champ.assumed:
             raise ValueError(
                 f"treatments.{self.champion}: the champion's effect is 0 by definition (effects "
                 "are measured against it); remove its measured/assumed"
             )
-        channels = set(self.channels)
         for name, t in self.treatments.items():
-            unknown = sorted((set(t.actions) | set(t.agent_minutes)) - channels)
-            if unknown:
-                raise ValueError(
-                    f"treatments.{name}: channels {unknown} are not under channels: "
-                    f"{sorted(channels)}"
-                )
+            _known(f"treatments.{name}", [*t.actions, *t.agent_minutes], channels, "channels")
             if name != self.champion and t.measured is None and not t.assumed:
                 raise ValueError(
                     f"treatments.{name}: give its effects: measured: {{experiment, arm}} or "
                     "assumed: {segment: {effect, se}}"
                 )
-        for field in ("budget", "actions"):
-            unknown = sorted(set(getattr(self.capacity, field)) - channels)
-            if unknown:
-                raise ValueError(f"capacity.{field}: {unknown} are not channels {sorted(channels)}")
-        r = self.rules
-        if r.minimum_treatment is not None and r.minimum_treatment not in self.treatments:
-            raise ValueError(
-                f"rules.minimum_treatment: '{r.minimum_treatment}' is not one of the treatments {names}"
-            )
-        if r.minimum_treatment is not None and not dominates(
-            champ.actions, self.treatments[r.minimum_treatment].actions
-        ):
-            raise ValueError(
-                f"rules.minimum_treatment: the champion '{self.champion}' gives fewer actions "
-                f"than '{r.minimum_treatment}'; today's plan must meet the minimum"
-            )
-        unknown = sorted(set(r.max_share) - set(names))
-        if unknown:
-            raise ValueError(f"rules.max_share: {unknown} are not treatments {names}")
-        unknown = sorted(set(r.max_actions_per_week) - channels)
-        if unknown:
-            raise ValueError(f"rules.max_actions_per_week: {unknown} are not channels")
+        _known("capacity.budget", self.capacity.budget, channels, "channels")
+        _known("capacity.actions", self.capacity.actions, channels, "channels")
+        _known("rules.max_share", r.max_share, names, "treatments")
+        _known("rules.max_actions_per_week", r.max_actions_per_week, channels, "channels")
+        if r.minimum_treatment is not None:
+            _known("rules.minimum_treatment", [r.minimum_treatment], names, "treatments")
+            if not dominates(champ.actions, self.treatments[r.minimum_treatment].actions):
+                raise ValueError(
+                    f"rules.minimum_treatment: the champion '{self.champion}' gives fewer "
+                    f"actions than '{r.minimum_treatment}'; today's plan must meet the minimum"
+                )
         broken = [
             f"treatments.{name}: {t.actions[ch]:g} {ch} actions a month break the contact cap "
             f"of {cap:g} a week (at most {WEEKS_IN_A_MONTH * cap:g} in the four full weeks of "
@@ -246,6 +230,13 @@ class PlanConfig(VersionedConfig):
             )
             for k, t in self.treatments.items()
         }
+
+
+def _known(field: str, given, known: list[str], what: str) -> None:
+    """Refuse names in ``given`` that are not in ``known`` (the config's ``what``)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{field}: {unknown} are not {what} of the plan ({sorted(known)})")
 
 
 def dominates(actions: dict[str, float], minimum: dict[str, float]) -> bool:
