@@ -545,7 +545,16 @@ def plan(
     for line in pages.decision_sentences(result, fmt):
         say("- " + line)
     a = result.chosen.allocation
-    cols = ["segment", "treatment", "customers", "cost", "money", "money_low", "money_high"]
+    cols = [
+        "segment",
+        "treatment",
+        "customers",
+        "cost",
+        "money",
+        "money_low",
+        "money_high",
+        "discount_granted",
+    ]
     _print_frame(a.loc[a.customers > 0, cols].round(0),
                  f"Plan for the customers owing at {result.as_of.date()} ({result.currency} a month)")  # fmt: skip
     _print_frame(result.chosen.limits[["name", "unit", "limit", "used", "shadow_price"]].round(2),

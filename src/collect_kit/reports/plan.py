@@ -164,7 +164,8 @@ def decision_sentences(plan: StrategyPlan, fmt: Formatter) -> list[str]:
 
 def plan_table(plan: StrategyPlan, fmt: Formatter) -> str:
     """Per segment x treatment given: customers, cost of actions, extra cash against
-    today's plan with its 95 % interval, and a totals row."""
+    today's plan with its 95 % interval, the discount granted (when a treatment has one)
+    and a totals row."""
     a = plan.chosen.allocation
     a = a[a.customers > 0].copy()
     a["treatment_name"] = [fmt.name(t) + (f" {ASSUMED}" if s else "")
@@ -179,13 +180,17 @@ def plan_table(plan: StrategyPlan, fmt: Formatter) -> str:
     }  # fmt: skip
     formats = {"segment": "text", "treatment_name": "text", "customers": "count",
                "cost": "money", "money": "money", "money_low": "money", "money_high": "money"}  # fmt: skip
+    if a.discount_granted.sum() > 0:  # what the discounts waive, for the record
+        formats["discount_granted"] = "money"
+        totals["discount_granted"] = a.discount_granted.sum()
     labels = {"segment": label("segment", fmt.language),
               "treatment_name": label("treatment", fmt.language),
               "customers": label("customers", fmt.language),
               "cost": label("cost_month", fmt.language),
               "money": label("extra_cash", fmt.language),
               "money_low": label("ci_low", fmt.language),
-              "money_high": label("ci_high", fmt.language)}  # fmt: skip
+              "money_high": label("ci_high", fmt.language),
+              "discount_granted": label("discount_granted", fmt.language)}  # fmt: skip
     labels = _with_currency(labels, formats, fmt)
     table = html_table(a, formats, fmt, labels, count_column="customers",
                        caption=text.title("plan_table", fmt, date=fmt.date(plan.as_of)),
