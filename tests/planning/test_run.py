@@ -124,3 +124,13 @@ def test_inconsistent_plans_are_refused(tmp_path, sources_yaml, change, words):
         make_plan(path, draws=0)
     assert words in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_a_month_end_where_nobody_owes_has_nothing_to_plan(tmp_path, sources_yaml, small_sample):
+    from collect_kit.errors import NoResultsYetError
+
+    first = pd.Timestamp(small_sample.tables["receivables"].column("due_at").to_pandas().min())
+    before = (first.to_period("M") - 1).to_timestamp(how="end").normalize()
+    path = plan_yaml(tmp_path, sources_yaml)
+    with pytest.raises(NoResultsYetError, match="nobody owes money at .* nothing to plan"):
+        make_plan(path, as_of=str(before.date()), draws=0)

@@ -167,6 +167,10 @@ def build(
     pop = population(rules, portfolio, when)
     sizes = pop.group_by("segment").aggregate(n=pop.count()).to_pandas()
     customers = sizes.set_index("segment").n.reindex(segments).fillna(0).to_numpy(float)
+    if customers.sum() == 0:
+        raise NoResultsYetError(
+            f"{where}: as_of: nobody owes money at {when.date()}: there is nothing to plan"
+        )
     collected = collected_last_month(rules, portfolio, when).reindex(segments).fillna(0.0)
     measured = _measured(cfg, experiments, portfolio, when)
     S, T = len(segments), len(treatments)
