@@ -99,6 +99,7 @@ def hostile_run(tmp_path_factory, sample_db):
         sources=str(CONFIGS / "sources" / "sample.yaml"),
         segmentation=str(folder / "rules.yaml"),
         experiments=[str(CONFIGS / "experiments" / "sms_call_pilot.yaml")],
+        plan=str(CONFIGS / "plans" / "next_month.yaml"),
         notebooks=["segmentation"],
     )
     (folder / "report.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))

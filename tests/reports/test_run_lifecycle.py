@@ -119,6 +119,7 @@ def write_config(folder: Path, **changes) -> Path:
     cfg["sources"] = str(CONFIGS / "sources" / "sample.yaml")
     cfg["segmentation"] = str(CONFIGS / "segments" / "consumer.yaml")
     cfg["experiments"] = [str(CONFIGS / "experiments" / "sms_call_pilot.yaml")]
+    cfg["plan"] = str(CONFIGS / "plans" / "next_month.yaml")
     cfg["notebooks"] = ["segmentation"]
     cfg.update(changes)
     path = folder / f"report-{len(list(folder.glob('report-*.yaml')))}.yaml"
