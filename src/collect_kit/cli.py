@@ -565,5 +565,38 @@ def plan(
         _print_frame(result.exported, f"Customer lists written to {export}")
 
 
+@app.command("discover")
+@user_errors
+def discover(
+    config: Path = typer.Argument(..., help="Discovery config (configs/discovery/*.yaml)."),
+    out_path: Path = typer.Option(..., "--out", help="Where to write the proposed cascade (YAML)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    sources_path: Path | None = SOURCES,
+    database: Path | None = DATABASE,
+) -> None:
+    """Learn segments from the data: a cascade to edit, with out-of-time evidence."""
+    from .discovery.run import discover as learn
+
+    if out_path.exists() and not force:
+        raise ConfigError(
+            f"--out: '{out_path}' exists (an edited proposal?); choose another name or add --force"
+        )
+    if not out_path.parent.is_dir():
+        raise ConfigError(f"--out: folder '{out_path.parent}' does not exist")
+    found = learn(config, **_experiment_data(sources_path, database))
+    files.write_atomic(out_path, found.text, "--out")
+    say = lambda line: out.print(line, markup=False, highlight=False)  # noqa: E731
+    say(f"Proposed {len(found.rules.segments)} segments -> {out_path} (learned at "
+        f"{found.train_as_of.date()} on {found.sampled} customers; thresholds rounding moved "
+        f"{found.proposal.moved:.2%})")  # fmt: skip
+    for name, ev in found.evidence.items():
+        seg = ev["segments"][["customers_later", "rate_train", "rate_later", "share_train",
+                              "share_later"]].round(3)  # fmt: skip
+        _print_frame(seg.reset_index(), f"{name}: out of time at {found.evaluate_as_of.date()}")
+        say(f"{name}: payer-rate spread {ev['spread']:.1%}, Gini {ev['gini']:.3f}, "
+            f"PSI {ev['psi']:.3f} ({ev['reading']})")  # fmt: skip
+    _print_frame(found.migration.reset_index(), "Customers: current segments (rows) -> proposed")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m collect_kit`
     sys.exit(app())

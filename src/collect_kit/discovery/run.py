@@ -1,0 +1,168 @@
+"""The discover command as a library call: a discovery config and the portfolio -> a proposed
+cascade (YAML text an analyst edits) and its out-of-time evidence against the current
+segmentation.
+
+The training month end's customers with an overdue balance are hash-sampled on the engine
+(the experiments' salted MD5, at most ``sample_size``), their features and label ("paid
+within the horizon", :func:`collect_kit.risk.labels`) pulled, and a shallow tree fitted
+(:func:`collect_kit.discovery.tree.propose`). The evidence is computed on the engine for
+every customer owing at the evaluation month end, a later month end whose labels are
+complete; the training month is refused there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .. import __version__, risk
+from .. import segmentation as sg
+from ..errors import ConfigError
+from ..experiments.assign import bucket_expr
+from ..segmentation.rules import Segmentation, from_dict
+from ..sources import Portfolio
+from ..sources import load as load_sources
+from .config import DiscoveryConfig, load_discovery
+from .evidence import evaluate
+from .tree import Proposal, cascade, propose
+
+
+@dataclass
+class Discovery:
+    """A proposal and its evidence. ``rules``: the proposal as a :class:`Segmentation`;
+    ``text``: its YAML with a header comment; ``evidence``: name -> :func:`evaluate`'s
+    result for ``proposal`` and ``current``; ``migration``: customers at the evaluation
+    month end from the current segments (rows) to the proposed ones (columns)."""
+
+    config: DiscoveryConfig
+    train_as_of: pd.Timestamp
+    evaluate_as_of: pd.Timestamp
+    sampled: int
+    proposal: Proposal
+    rules: Segmentation
+    text: str
+    evidence: dict
+    migration: pd.DataFrame
+
+
+def discover(
+    config_path,
+    database=None,
+    portfolio: Portfolio | None = None,
+    sources: str | os.PathLike | None = None,
+) -> Discovery:
+    """Learn a cascade from the data of ``config_path`` (module docstring)."""
+    cfg, base = load_discovery(config_path)
+    if portfolio is None:
+        portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
+    current = sg.load(_path(base, cfg.current))
+    t0, t1 = dates(cfg, portfolio, config_path)
+    snap0 = sg.portfolio_snapshot(None, portfolio, t0)
+    missing = [c for c in cfg.features if c not in snap0.columns]
+    if missing:
+        raise ConfigError(
+            f"{config_path}: features: {missing} are not snapshot columns "
+            f"(docs/data-model.md; your own fields by their names)"
+        )
+    pay = portfolio.tables["payments"]
+    # each month end's owing customers are read several times: computed once on the engine
+    owing0 = _labelled(snap0, pay, t0, cfg.horizon_days).cache()
+    frame, sampled = _sample(owing0, cfg)
+    proposal = propose(frame, cfg.features, "paid", cfg.max_depth, cfg.min_leaf_share,
+                       cfg.merge_alpha, cfg.min_rate_gap, cfg.seed)  # fmt: skip
+    raw = cascade(proposal, cfg.discovery_id, cfg.description or "Learned from the data")
+    rules = from_dict(raw, source=f"proposal of {config_path}")
+    text = _header(cfg, t0, t1, sampled, proposal) + yaml.safe_dump(
+        raw, sort_keys=False, allow_unicode=True, width=100
+    )
+    snap1 = sg.portfolio_snapshot(current, portfolio, t1)
+    owing1 = _labelled(snap1, pay, t1, cfg.horizon_days).cache()
+    owing0c = owing0
+    if current.risk_model is not None:  # the current rules read p_pay: their own snapshot
+        snap0c = sg.portfolio_snapshot(current, portfolio, t0)
+        owing0c = _labelled(snap0c, pay, t0, cfg.horizon_days)
+    evidence = {
+        "proposal": evaluate(_rates(rules, owing0), _rates(rules, owing1)),
+        "current": evaluate(_rates(current, owing0c), _rates(current, owing1)),
+    }
+    comparison = sg.compare(current, rules, owing1)
+    return Discovery(cfg, t0, t1, sampled, proposal, rules, text, evidence, comparison.matrix())
+
+
+def _path(base: Path, value: str) -> str:
+    return value if os.path.isabs(value) else os.path.normpath(base / value)
+
+
+def dates(cfg: DiscoveryConfig, portfolio, where) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(training month end, evaluation month end): ``auto`` takes the latest with complete
+    labels; the evaluation must come after the training month (out of time) and its labels
+    must be complete by the extraction date."""
+    auto0, auto1 = risk.training_dates(portfolio.extraction_date, cfg.horizon_days)
+    t0 = auto0 if cfg.train_as_of == "auto" else portfolio.month_end(cfg.train_as_of, "train_as_of")
+    t1 = (
+        auto1
+        if cfg.evaluate_as_of == "auto"
+        else portfolio.month_end(cfg.evaluate_as_of, "evaluate_as_of")
+    )
+    if t1 <= t0:
+        raise ConfigError(
+            f"{where}: evaluate_as_of: {t1.date()} is not after train_as_of {t0.date()}: the "
+            "evidence must come from a later month than the one the segments were learned on"
+        )
+    for name, d in (("train_as_of", t0), ("evaluate_as_of", t1)):
+        end = d + pd.Timedelta(days=cfg.horizon_days)
+        if end > portfolio.extraction_date:
+            raise ConfigError(
+                f"{where}: {name}: {d.date()} + {cfg.horizon_days} days ends after the "
+                f"extraction date {portfolio.extraction_date.date()}: its labels are incomplete"
+            )
+    return t0, t1
+
+
+def _labelled(snap, payments, as_of, horizon_days: int):
+    """The customers owing at ``as_of`` with ``paid`` (1.0 / 0.0), on the engine."""
+    owing = snap.filter(snap.overdue_balance > 0)
+    y = risk.labels(payments, as_of, horizon_days)
+    j = owing.left_join(y, "customer_id")
+    return j.drop("customer_id_right").mutate(paid=j.paid.fill_null(0.0))
+
+
+def _sample(owing, cfg: DiscoveryConfig) -> tuple[pd.DataFrame, int]:
+    """At most about ``sample_size`` customers by the salted hash, features and label only."""
+    n = int(owing.count().to_pyarrow().as_py())
+    if n == 0:
+        raise ConfigError("no customer owes money at the training month end: nothing to learn")
+    cols = [*cfg.features, "paid"]
+    if n > cfg.sample_size:
+        share = cfg.sample_size / n
+        owing = owing.filter(bucket_expr(owing.customer_id, f"discover-{cfg.seed}") < share)
+    # in customer order: the engine's row order varies between runs, the tree's halves must not
+    frame = owing.select("customer_id", *cols).order_by("customer_id").to_pyarrow().to_pandas()
+    return frame.drop(columns="customer_id"), len(frame)
+
+
+def _rates(rules: Segmentation, owing) -> pd.DataFrame:
+    """Customers and payers per segment (engine aggregate), indexed by segment."""
+    t = sg.assign(rules, owing)
+    out = t.group_by("segment").aggregate(customers=t.count(), payers=t.paid.sum()).to_pandas()
+    out = out.set_index("segment").astype(float)
+    return out.reindex([s for s in rules.names if s in out.index])
+
+
+def _header(cfg: DiscoveryConfig, t0, t1, sampled: int, p: Proposal) -> str:
+    lines = [
+        f"Proposed by `collect-kit discover` ({__version__}) from {cfg.discovery_id}.",
+        f"Data: {sampled} customers with an overdue balance at {t0.date()} (a salted-hash",
+        f"sample); label: paid within {cfg.horizon_days} days.",
+        f"Method: a decision tree of depth {cfg.max_depth} with leaves of at least",
+        f"{cfg.min_leaf_share:.0%} of the customers; leaves whose payer rates differ by less than",
+        f"{cfg.min_rate_gap:.0%} or not at p < {cfg.merge_alpha} are one segment; thresholds rounded",
+        f"(moving {p.moved:.2%} of the training customers).",
+        f"Evidence: out of time at {t1.date()} (`collect-kit discover` prints it).",
+        "Edit freely, then run `collect-kit segment` on this file like any rule set.",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
