@@ -69,7 +69,7 @@ def test_the_cron_line_runs_the_report_and_its_status_tells_the_outcome(tmp_path
     latest = root / "reports" / "monthly" / "latest"
     assert latest.is_symlink()
     assert {p.name for p in latest.glob("*.pdf")} == {
-        "portfolio_report.pdf", "segmentation.pdf", "experiment_readout.pdf",
+        "portfolio_report.pdf", "segmentation.pdf", "experiment_readout.pdf", "strategy_plan.pdf",
     }  # fmt: skip
     assert f"latest -> {latest.resolve().name}" in log.read_text()
 
