@@ -589,6 +589,12 @@ def discover(
     say(f"Proposed {len(found.rules.segments)} segments -> {out_path} (learned at "
         f"{found.train_as_of.date()} on {found.sampled} customers; thresholds rounding moved "
         f"{found.proposal.moved:.2%})")  # fmt: skip
+    if found.uplift is not None:
+        held = found.uplift.held_out[["n_champion", "n_challenger", "uplift", "ci_low", "ci_high",
+                                      "predicted"]].round(4)  # fmt: skip
+        _print_frame(held.reset_index(), "Uplift per segment, measured on the held-out half")
+        say(f"Qini coefficient on the held-out half: {found.uplift.qini_coefficient:+.4f}")
+        return
     for name, ev in found.evidence.items():
         seg = ev["segments"][["customers_later", "rate_train", "rate_later", "share_train",
                               "share_later"]].round(3)  # fmt: skip

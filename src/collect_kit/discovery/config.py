@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..yamlconfig import VersionedConfig, folder_of, load_model
@@ -39,6 +40,18 @@ class DiscoveryConfig(VersionedConfig):
     min_rate_gap: float = Field(0.03, ge=0, lt=1, allow_inf_nan=False)
     sample_size: int = Field(200_000, ge=1_000, le=10_000_000)
     seed: int = 7
+    #: ``propensity``: who pays (a tree of the label); ``uplift``: who answers to a past
+    #: test's challenger (``experiment``, ``arm``: default its first challenger)
+    method: Literal["propensity", "uplift"] = "propensity"
+    experiment: str | None = None
+    arm: str | None = None
+    min_uplift_gap: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)  # off: see uplift.py
+
+    @model_validator(mode="after")
+    def _uplift(self) -> DiscoveryConfig:
+        if self.method == "uplift" and self.experiment is None:
+            raise ValueError("method: uplift needs experiment: the config of a past test")
+        return self
 
     @field_validator("features")
     @classmethod
@@ -52,9 +65,9 @@ def load_discovery(path: str | os.PathLike) -> tuple[DiscoveryConfig, Path]:
     """The config and its folder; the files it names must exist."""
     cfg = load_model(path, DiscoveryConfig, "discovery config")
     base = folder_of(path)
-    for field in ("sources", "current"):
+    for field in ("sources", "current", "experiment"):
         value = getattr(cfg, field)
-        if not (base / value).is_file():
+        if value is not None and not (base / value).is_file():
             raise ConfigError(
                 f"{path}: {field}: '{value}' is not a file (paths are relative to the config)"
             )

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import yaml
 
@@ -23,12 +24,14 @@ from .. import __version__, risk
 from .. import segmentation as sg
 from ..errors import ConfigError
 from ..experiments.assign import bucket_expr
+from ..experiments.config import load_experiment
 from ..segmentation.rules import Segmentation, from_dict
 from ..sources import Portfolio
 from ..sources import load as load_sources
 from .config import DiscoveryConfig, load_discovery
 from .evidence import evaluate
 from .tree import Proposal, cascade, propose
+from .uplift import UpliftProposal, notes, propose_uplift
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Discovery:
     text: str
     evidence: dict
     migration: pd.DataFrame
+    #: the uplift method's segments measured on the held-out half (None for propensity)
+    uplift: UpliftProposal | None = None
 
 
 def discover(
@@ -60,6 +65,8 @@ def discover(
     if portfolio is None:
         portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
     current = sg.load(_path(base, cfg.current))
+    if cfg.method == "uplift":
+        return _discover_uplift(cfg, base, config_path, portfolio)
     t0, t1 = dates(cfg, portfolio, config_path)
     snap0 = sg.portfolio_snapshot(None, portfolio, t0)
     missing = [c for c in cfg.features if c not in snap0.columns]
@@ -91,6 +98,84 @@ def discover(
     }
     comparison = sg.compare(current, rules, owing1)
     return Discovery(cfg, t0, t1, sampled, proposal, rules, text, evidence, comparison.matrix())
+
+
+def _discover_uplift(cfg: DiscoveryConfig, base: Path, where, portfolio) -> Discovery:
+    """The uplift method: segments of a past test's customers by their answer to the
+    challenger, measured on the held-out half."""
+    exp, _ = load_experiment(_path(base, cfg.experiment))
+    arms = exp.arm_names()
+    arm = cfg.arm or arms[1]
+    if arm not in arms[1:]:
+        raise ConfigError(
+            f"{where}: arm: '{arm}' is not a challenger of '{exp.experiment_id}' ({arms[1:]})"
+        )
+    frame, before, first = uplift_frame(portfolio, exp, arms[0], arm, cfg.features, where)
+    try:
+        u = propose_uplift(frame, cfg.features, "treated", "paid", cfg.max_depth,
+                           cfg.min_leaf_share, cfg.min_uplift_gap, cfg.seed)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"{where}: experiment '{exp.experiment_id}': {exc}") from None
+    raw = cascade(u.proposal, cfg.discovery_id, cfg.description or "Uplift segments", notes(u))
+    rules = from_dict(raw, source=f"proposal of {where}")
+    header = _uplift_header(cfg, exp.experiment_id, arm, before, len(frame), u)
+    text = header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
+    evidence = {"uplift": u.held_out, "qini": u.qini, "qini_coefficient": u.qini_coefficient}
+    return Discovery(cfg, before, first, len(frame), u.proposal, rules, text, evidence,
+                     pd.DataFrame(), u)  # fmt: skip
+
+
+def uplift_frame(portfolio, exp, champion: str, arm: str, features: list[str], where):
+    """One row per customer of the test's two arms whose outcome window has closed:
+    ``treated`` (1: ``arm``), ``paid`` (a payment in the window after assignment) and the
+    features at the month end before the first assignment (pre-treatment). Returns the
+    frame in customer order, that month end and the first assignment date."""
+    t = portfolio.tables
+    if "assignments" not in t:
+        raise ConfigError(f"{where}: the data has no assignments table: no test to learn from")
+    a = t["assignments"]
+    a = a.filter((a.experiment_id == exp.experiment_id) & a.arm.isin([champion, arm]))
+    window = ibis.interval(days=exp.window_days)
+    end = ibis.date(portfolio.extraction_date.date()) + ibis.interval(days=1)
+    a = a.filter(a.assigned_at + window <= end)
+    first = a.assigned_at.min().to_pyarrow().as_py()
+    if first is None:
+        raise ConfigError(
+            f"{where}: experiment '{exp.experiment_id}' has no customer of {champion} or {arm} "
+            "whose outcome window has closed"
+        )
+    first = pd.Timestamp(first)
+    before = (first.to_period("M") - 1).to_timestamp(how="end").normalize()
+    snap = sg.portfolio_snapshot(None, portfolio, before)
+    missing = [c for c in features if c not in snap.columns]
+    if missing:
+        raise ConfigError(f"{where}: features: {missing} are not snapshot columns")
+    p = t["payments"]
+    j = a.join(p, "customer_id")
+    hit = j.filter((j.paid_at >= j.assigned_at) & (j.paid_at < j.assigned_at + window))
+    paid = hit.select("customer_id").distinct().mutate(paid=ibis.literal(1.0))
+    rows = a.select("customer_id", treated=(a.arm == arm).cast("int8"))
+    rows = rows.left_join(snap.select("customer_id", *features), "customer_id").drop(
+        "customer_id_right"
+    )
+    rows = rows.left_join(paid, "customer_id").drop("customer_id_right")
+    rows = rows.mutate(paid=rows.paid.fill_null(0.0))
+    frame = rows.order_by("customer_id").to_pyarrow().to_pandas()
+    return frame.drop(columns="customer_id"), before, first
+
+
+def _uplift_header(cfg: DiscoveryConfig, exp_id: str, arm: str, before, n: int, u) -> str:
+    lines = [
+        f"Proposed by `collect-kit discover` ({__version__}) from {cfg.discovery_id}.",
+        f"Data: {n} customers of experiment {exp_id} (champion and {arm}); features at",
+        f"{before.date()}, before the assignment; outcome: paid in the test's window.",
+        "Method: two gradient-boosted models (T-learner) on a random half predict each",
+        f"customer's uplift; a tree of depth {cfg.max_depth} on the predictions gives the",
+        f"segments (closer than {cfg.min_uplift_gap:.0%} merged). Each segment's uplift is",
+        f"measured on the other half; Qini coefficient there {u.qini_coefficient:+.4f}.",
+        "Edit freely, then run `collect-kit segment` on this file like any rule set.",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
 
 
 def _path(base: Path, value: str) -> str:

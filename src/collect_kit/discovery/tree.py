@@ -256,8 +256,9 @@ def merge(
     """Groups of leaves (indices), highest payer rate first: leaves adjacent in rate order
     merged while a two-proportion z-test cannot tell them apart (p >= ``alpha``) or their
     rates differ by less than ``min_gap`` (a fraction: 0.03 = 3 points, too little to run
-    another strategy for); the most similar pair merges first. Leaves without customers
-    are left out."""
+    another strategy for); the most similar pair merges first. ``alpha`` None: the gap
+    alone decides (``payers`` then holds any sum, e.g. of predicted uplifts). Leaves without
+    customers are left out."""
     n, y = np.asarray(customers, float), np.asarray(payers, float)
     order = [i for i in np.argsort(-(y / np.where(n > 0, n, 1)), kind="stable") if n[i] > 0]
     groups = [[int(i)] for i in order]
@@ -266,13 +267,18 @@ def merge(
         for i in range(len(groups) - 1):
             n1, y1 = n[groups[i]].sum(), y[groups[i]].sum()
             n2, y2 = n[groups[i + 1]].sum(), y[groups[i + 1]].sum()
-            pooled = (y1 + y2) / (n1 + n2)
-            se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
             gap = abs(y1 / n1 - y2 / n2)
-            pv = 1.0 + (min_gap - gap) if gap < min_gap else 2 * norm.sf(gap / se if se else 0.0)
+            if gap < min_gap:
+                pv = 1.0 + (min_gap - gap)  # closest first
+            elif alpha is None:
+                pv = -1.0
+            else:
+                pooled = (y1 + y2) / (n1 + n2)
+                se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+                pv = 2 * norm.sf(gap / se if se else 0.0)
             if pv > best_p:
                 best, best_p = i, pv
-        if best_p < alpha:
+        if best_p < (1.0 if alpha is None else alpha):
             break
         groups[best : best + 2] = [groups[best] + groups[best + 1]]
     return groups
@@ -464,20 +470,19 @@ def _shorten(words: str, limit: int) -> str:
     return cut.rstrip(" ,") + "…"
 
 
-def cascade(p: Proposal, name: str, description: str = "") -> dict:
+def cascade(p: Proposal, name: str, description: str = "", notes: list[str] | None = None) -> dict:
     """The proposal as a segmentation (the rule language's mapping, ready for YAML): one
-    segment per group, highest payer rate first, the last group as the Default."""
-    segments = []
-    for group, seg_name in zip(p.segments[:-1], p.names[:-1], strict=True):
-        n = sum(q.customers for q in group)
-        rate = sum(q.payers for q in group) / n
-        segments.append({
-            "name": seg_name,
-            "description": f"{n} training customers, {rate:.1%} paid within the horizon",
-            "when": segment_condition(group),
-        })  # fmt: skip
-    last = p.segments[-1]
-    n = sum(q.customers for q in last)
-    rate = sum(q.payers for q in last) / n if n else float("nan")
-    default = {"description": f"Everyone else: {n} training customers, {rate:.1%} paid"}
+    segment per group, in the proposal's order, the last group as the Default. ``notes``:
+    each segment's description (default: its training customers and payer rate)."""
+    if notes is None:
+        notes = []
+        for group in p.segments:
+            n = sum(q.customers for q in group)
+            rate = sum(q.payers for q in group) / n if n else float("nan")
+            notes.append(f"{n} training customers, {rate:.1%} paid within the horizon")
+    segments = [
+        {"name": seg_name, "description": note, "when": segment_condition(group)}
+        for group, seg_name, note in zip(p.segments[:-1], p.names[:-1], notes[:-1], strict=True)
+    ]
+    default = {"description": f"Everyone else ({p.names[-1]}): {notes[-1]}"}
     return {"name": name, "description": description, "segments": segments, "default": default}
