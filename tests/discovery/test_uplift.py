@@ -93,6 +93,8 @@ def test_uplift_from_the_sample_pilot(tmp_path, sources_yaml):
     done = CliRunner().invoke(app, ["discover", str(path), "--out", str(out)])
     assert done.exit_code == 0, done.output
     text = out.read_text()
-    assert "T-learner" in text and "measured on the held-out half" in text
+    assert "(T-learner)" in text.replace("\n# ", " ")
     rules = sg.load(out)
+    for segment in rules.segments:
+        assert "measured on the held-out half" in " ".join(segment.description.split())
     assert sg.lint(rules).empty and "Qini" in done.output

@@ -14,7 +14,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "src" / "collect_kit" / "noteb
 
 
 @pytest.mark.parametrize(
-    "name", ["segmentation", "portfolio_report", "experiment_readout", "strategy_plan"]
+    "name",
+    [
+        "segmentation",
+        "portfolio_report",
+        "experiment_readout",
+        "strategy_plan",
+        "segment_discovery",
+    ],
 )
 def test_every_parameter_has_a_type_and_a_description(name):
     params = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))

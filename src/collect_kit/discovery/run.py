@@ -59,15 +59,20 @@ def discover(
     database=None,
     portfolio: Portfolio | None = None,
     sources: str | os.PathLike | None = None,
+    as_of=None,
 ) -> Discovery:
-    """Learn a cascade from the data of ``config_path`` (module docstring)."""
+    """Learn a cascade from the data of ``config_path`` (module docstring). ``as_of``: use
+    only what was known at that date (default: the extraction date): labels and outcome
+    windows must have closed by then."""
     cfg, base = load_discovery(config_path)
     if portfolio is None:
         portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
+    known = portfolio.extraction_date if as_of is None else pd.Timestamp(as_of)
+    known = min(known, portfolio.extraction_date)
     current = sg.load(_path(base, cfg.current))
     if cfg.method == "uplift":
-        return _discover_uplift(cfg, base, config_path, portfolio)
-    t0, t1 = dates(cfg, portfolio, config_path)
+        return _discover_uplift(cfg, base, config_path, portfolio, known)
+    t0, t1 = dates(cfg, portfolio, config_path, known)
     snap0 = sg.portfolio_snapshot(None, portfolio, t0)
     missing = [c for c in cfg.features if c not in snap0.columns]
     if missing:
@@ -84,7 +89,7 @@ def discover(
     raw = cascade(proposal, cfg.discovery_id, cfg.description or "Learned from the data")
     rules = from_dict(raw, source=f"proposal of {config_path}")
     text = _header(cfg, t0, t1, sampled, proposal) + yaml.safe_dump(
-        raw, sort_keys=False, allow_unicode=True, width=100
+        raw, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
     )
     snap1 = sg.portfolio_snapshot(current, portfolio, t1)
     owing1 = _labelled(snap1, pay, t1, cfg.horizon_days).cache()
@@ -100,7 +105,7 @@ def discover(
     return Discovery(cfg, t0, t1, sampled, proposal, rules, text, evidence, comparison.matrix())
 
 
-def _discover_uplift(cfg: DiscoveryConfig, base: Path, where, portfolio) -> Discovery:
+def _discover_uplift(cfg: DiscoveryConfig, base: Path, where, portfolio, known) -> Discovery:
     """The uplift method: segments of a past test's customers by their answer to the
     challenger, measured on the held-out half."""
     exp, _ = load_experiment(_path(base, cfg.experiment))
@@ -110,7 +115,7 @@ def _discover_uplift(cfg: DiscoveryConfig, base: Path, where, portfolio) -> Disc
         raise ConfigError(
             f"{where}: arm: '{arm}' is not a challenger of '{exp.experiment_id}' ({arms[1:]})"
         )
-    frame, before, first = uplift_frame(portfolio, exp, arms[0], arm, cfg.features, where)
+    frame, before, first = uplift_frame(portfolio, exp, arms[0], arm, cfg.features, where, known)
     try:
         u = propose_uplift(frame, cfg.features, "treated", "paid", cfg.max_depth,
                            cfg.min_leaf_share, cfg.min_uplift_gap, cfg.seed)  # fmt: skip
@@ -119,14 +124,17 @@ def _discover_uplift(cfg: DiscoveryConfig, base: Path, where, portfolio) -> Disc
     raw = cascade(u.proposal, cfg.discovery_id, cfg.description or "Uplift segments", notes(u))
     rules = from_dict(raw, source=f"proposal of {where}")
     header = _uplift_header(cfg, exp.experiment_id, arm, before, len(frame), u)
-    text = header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
+    text = header + yaml.safe_dump(
+        raw, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
     evidence = {"uplift": u.held_out, "qini": u.qini, "qini_coefficient": u.qini_coefficient}
     return Discovery(cfg, before, first, len(frame), u.proposal, rules, text, evidence,
                      pd.DataFrame(), u)  # fmt: skip
 
 
-def uplift_frame(portfolio, exp, champion: str, arm: str, features: list[str], where):
-    """One row per customer of the test's two arms whose outcome window has closed:
+def uplift_frame(portfolio, exp, champion: str, arm: str, features: list[str], where, known=None):
+    """One row per customer of the test's two arms whose outcome window has closed by
+    ``known`` (default: the extraction date):
     ``treated`` (1: ``arm``), ``paid`` (a payment in the window after assignment) and the
     features at the month end before the first assignment (pre-treatment). Returns the
     frame in customer order, that month end and the first assignment date."""
@@ -136,7 +144,8 @@ def uplift_frame(portfolio, exp, champion: str, arm: str, features: list[str], w
     a = t["assignments"]
     a = a.filter((a.experiment_id == exp.experiment_id) & a.arm.isin([champion, arm]))
     window = ibis.interval(days=exp.window_days)
-    end = ibis.date(portfolio.extraction_date.date()) + ibis.interval(days=1)
+    known = portfolio.extraction_date if known is None else known
+    end = ibis.date(pd.Timestamp(known).date()) + ibis.interval(days=1)
     a = a.filter(a.assigned_at + window <= end)
     first = a.assigned_at.min().to_pyarrow().as_py()
     if first is None:
@@ -182,11 +191,12 @@ def _path(base: Path, value: str) -> str:
     return value if os.path.isabs(value) else os.path.normpath(base / value)
 
 
-def dates(cfg: DiscoveryConfig, portfolio, where) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """(training month end, evaluation month end): ``auto`` takes the latest with complete
-    labels; the evaluation must come after the training month (out of time) and its labels
-    must be complete by the extraction date."""
-    auto0, auto1 = risk.training_dates(portfolio.extraction_date, cfg.horizon_days)
+def dates(cfg: DiscoveryConfig, portfolio, where, known=None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(training month end, evaluation month end): ``auto`` takes the latest with labels
+    complete by ``known`` (default: the extraction date); the evaluation must come after
+    the training month (out of time) and its labels must be complete by then."""
+    known = portfolio.extraction_date if known is None else pd.Timestamp(known)
+    auto0, auto1 = risk.training_dates(known, cfg.horizon_days)
     t0 = auto0 if cfg.train_as_of == "auto" else portfolio.month_end(cfg.train_as_of, "train_as_of")
     t1 = (
         auto1
@@ -200,10 +210,10 @@ def dates(cfg: DiscoveryConfig, portfolio, where) -> tuple[pd.Timestamp, pd.Time
         )
     for name, d in (("train_as_of", t0), ("evaluate_as_of", t1)):
         end = d + pd.Timedelta(days=cfg.horizon_days)
-        if end > portfolio.extraction_date:
+        if end > known:
             raise ConfigError(
-                f"{where}: {name}: {d.date()} + {cfg.horizon_days} days ends after the "
-                f"extraction date {portfolio.extraction_date.date()}: its labels are incomplete"
+                f"{where}: {name}: {d.date()} + {cfg.horizon_days} days ends after "
+                f"{known.date()}, the last date known: its labels are incomplete"
             )
     return t0, t1
 

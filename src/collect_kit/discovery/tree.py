@@ -295,32 +295,52 @@ def _number(v: float, integer: bool) -> str:
     return f"{v:g}"
 
 
-def range_words(r: Range) -> str:
-    """A range in words: "DPD 31-90", "overdue balance over 500 k", "region = Maule"."""
-    name = SHORT.get(r.column, r.column)
+#: the words of generated names (English; a report passes its language's)
+WORDS = {"up_to": "up to", "over": "over", "missing": "missing", "or_missing": "or missing",
+         "not": "not", "everyone": "everyone", "or": "or"}  # fmt: skip
+
+
+def range_words(r: Range, words: dict | None = None) -> str:
+    """A range in words: "DPD 31-90", "overdue balance over 500 k", "region = Maule".
+    ``words``: :data:`WORDS` and column names in another language."""
+    w = WORDS | (words or {})
+    name = w.get(r.column, SHORT.get(r.column, r.column))
     if r.kind == "bool":
-        words = name if r.equals else f"not {name}"
+        text = name if r.equals else f"{w['not']} {name}"
     elif r.equals is not None:
-        words = f"{name} = {r.equals}"
+        text = f"{name} = {r.equals}"
     elif r.not_equals:
-        words = f"{name} not {', '.join(r.not_equals)}"
+        text = f"{name} {w['not']} {', '.join(r.not_equals)}"
     elif r.low is not None and r.high is not None:
         small = r.integer and r.high < 1000  # days, counts: "31-90"
         lo = _number(r.low + 1, True) if small else _number(r.low, False)
-        words = f"{name} {lo}-{_number(r.high, small)}"
+        text = f"{name} {lo}-{_number(r.high, small)}"
     elif r.high is not None:
-        words = f"{name} up to {_number(r.high, r.integer and r.high < 1000)}"
+        text = f"{name} {w['up_to']} {_number(r.high, r.integer and r.high < 1000)}"
     elif r.low is not None:
-        words = f"{name} over {_number(r.low, r.integer and r.low < 1000)}"
+        text = f"{name} {w['over']} {_number(r.low, r.integer and r.low < 1000)}"
     else:
-        words = f"{name} missing"
-    if r.nulls and r.seen_nulls and not words.endswith("missing"):
-        return f"{words} or missing"
-    return words
+        text = f"{name} {w['missing']}"
+    if (
+        r.nulls
+        and r.seen_nulls
+        and r.kind in ("number", "integer")
+        and (r.low is not None or r.high is not None)
+    ):
+        return f"{text} {w['or_missing']}"
+    if r.nulls and r.seen_nulls and r.kind in ("bool", "category"):
+        return f"{text} {w['or_missing']}"
+    return text
 
 
-def path_words(p: Path) -> str:
-    return ", ".join(range_words(r) for r in p.ranges) or "everyone"
+def path_words(p: Path, words: dict | None = None) -> str:
+    return ", ".join(range_words(r, words) for r in p.ranges) or (WORDS | (words or {}))["everyone"]
+
+
+def group_words(group: list[Path], words: dict | None = None) -> str:
+    """A segment's paths in words, joined by "or"."""
+    sep = f" {(WORDS | (words or {}))['or']} "
+    return sep.join(path_words(p, words) for p in group)
 
 
 def condition(r: Range) -> dict:

@@ -12,7 +12,9 @@ from pydantic import ConfigDict, field_validator, model_validator
 from ..errors import ConfigError
 from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
-NOTEBOOKS = ("segmentation", "portfolio_report", "experiment_readout", "strategy_plan")
+NOTEBOOKS = (
+    "segmentation", "portfolio_report", "experiment_readout", "strategy_plan", "segment_discovery",
+)  # fmt: skip
 
 
 class ReportConfig(VersionedConfig):
@@ -22,7 +24,8 @@ class ReportConfig(VersionedConfig):
     run in this order. ``as_of``: ``latest`` (the last complete month of the data) or a
     date. ``experiments``: experiment configs read out by ``experiment_readout`` and
     summarised in the portfolio report's strategy-test section. ``plan``: the strategy
-    plan config ``strategy_plan`` solves (``configs/plans/*.yaml``).
+    plan config ``strategy_plan`` solves (``configs/plans/*.yaml``); ``discovery``: the
+    discovery config ``segment_discovery`` runs (``configs/discovery/*.yaml``).
 
     Run folders: ``keep_runs`` keeps the N newest successful runs (None: all; ``latest``
     is never pruned), ``keep_failed_days`` keeps failed runs younger than D days; pruning
@@ -43,6 +46,7 @@ class ReportConfig(VersionedConfig):
     notebooks: list[str]
     experiments: list[str] = []
     plan: str | None = None  # a strategy plan config, for the strategy_plan notebook
+    discovery: str | None = None  # a discovery config, for the segment_discovery notebook
     #: snapshot columns (text or true/false: a team's own fields, region...) the portfolio
     #: report breaks its indicators down by, one table each
     breakdowns: list[str] = []
@@ -130,6 +134,8 @@ class ReportConfig(VersionedConfig):
             raise ValueError("experiment_readout needs at least one config under 'experiments'")
         if "strategy_plan" in self.notebooks and not self.plan:
             raise ValueError("strategy_plan needs a plan config under 'plan'")
+        if "segment_discovery" in self.notebooks and not self.discovery:
+            raise ValueError("segment_discovery needs a discovery config under 'discovery'")
         return self
 
 
@@ -157,7 +163,7 @@ def load_config(path: str | os.PathLike) -> tuple[ReportConfig, Path, str]:
     base = folder_of(path)
     named = [("sources", cfg.sources), ("segmentation", cfg.segmentation)]
     named += [(f"experiments[{i}]", e) for i, e in enumerate(cfg.experiments)]
-    named += [("plan", cfg.plan)] if cfg.plan else []
+    named += [(f, getattr(cfg, f)) for f in ("plan", "discovery") if getattr(cfg, f)]
     for field, value in named:
         if not (base / value).is_file():
             raise ConfigError(

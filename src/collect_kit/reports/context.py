@@ -77,20 +77,30 @@ def experiment_configs(experiments: list[str] | str | None = None) -> list[Path]
     return out
 
 
-def plan_config(plan: str | None = None) -> Path:
-    """A plan config path: a path to a YAML, or the name of a packaged example
-    (``configs/plans/<name>.yaml``); None -> the packaged ``next_month``."""
+def packaged_config(kind: str, item: str | None, default: str) -> Path:
+    """A config path: a path to a YAML, or the name of a packaged example
+    (``configs/<kind>/<name>.yaml``); None -> the packaged ``default``."""
     from importlib import resources
 
-    folder = Path(str(resources.files("collect_kit") / "configs" / "plans"))
-    item = plan or "next_month"
+    folder = Path(str(resources.files("collect_kit") / "configs" / kind))
+    item = item or default
     path = Path(item) if str(item).endswith((".yaml", ".yml")) else folder / f"{item}.yaml"
     if not path.exists():
         known = ", ".join(p.stem for p in sorted(folder.glob("*.yaml")))
         raise ConfigError(
-            f"plan: '{item}' is neither an existing YAML file nor a packaged example ({known})"
+            f"{kind}: '{item}' is neither an existing YAML file nor a packaged example ({known})"
         )
     return path
+
+
+def plan_config(plan: str | None = None) -> Path:
+    """A plan config: a YAML path or a packaged plan; None -> ``next_month``."""
+    return packaged_config("plans", plan, "next_month")
+
+
+def discovery_config(discovery: str | None = None) -> Path:
+    """A discovery config: a YAML path or a packaged one; None -> ``consumer_propensity``."""
+    return packaged_config("discovery", discovery, "consumer_propensity")
 
 
 def as_of_date(portfolio: _sources.Portfolio, as_of: str | None) -> pd.Timestamp:

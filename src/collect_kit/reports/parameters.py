@@ -3,8 +3,8 @@
 A notebook declares its parameters in its ``parameters`` cell (read with papermill's
 ``inspect_notebook``); a ``-p`` value must match the declared type (its annotation, else
 its default's type), and a few parameters have a rule beyond their type (``language``,
-``lgd``, ``report_title``, ``segmentation``, ``experiments``, ``plan``). The parameters the runner
-sets itself (:data:`RUNNER_PARAMETERS`) cannot be given with ``-p``. Every problem is a
+``lgd``, ``report_title``, ``segmentation``, ``experiments``, ``plan``, ``discovery``). The
+parameters the runner sets itself (:data:`RUNNER_PARAMETERS`) cannot be given with ``-p``. Every problem is a
 :class:`~collect_kit.errors.ConfigError` naming the parameter, what it must be and what
 was given.
 """
@@ -110,19 +110,26 @@ def _experiments_parameter(name: str, value: object) -> list[str]:
     return paths
 
 
-def _plan_parameter(name: str, value: object) -> str:
-    """A plan YAML path or a packaged example name, loaded to check it."""
-    from ..planning.config import load_plan
-    from .context import plan_config
+def _config_parameter(kind: str, load: str) -> Callable[[str, object], str]:
+    """The rule of a parameter naming a config of ``kind`` (``plans``, ``discovery``): a
+    YAML path or a packaged example name, loaded (by ``load``, a module:function) to check it."""
 
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"parameter {name}: must be a plan YAML path or a packaged example name, got "
-            f"{_quoted(value)}"
-        )
-    path = str(plan_config(value).resolve())
-    load_plan(path)
-    return path
+    def rule(name: str, value: object) -> str:
+        import importlib
+
+        from .context import packaged_config
+
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(
+                f"parameter {name}: must be a YAML path or a packaged example name, got "
+                f"{_quoted(value)}"
+            )
+        path = str(packaged_config(kind, value, value).resolve())
+        module, function = load.split(":")
+        getattr(importlib.import_module(module), function)(path)
+        return path
+
+    return rule
 
 
 def _title_parameter(name: str, value: object) -> str:
@@ -157,7 +164,8 @@ _RULES: dict[str, Callable[[str, object], object]] = {
     "report_title": _title_parameter,
     "segmentation": _segmentation_parameter,
     "experiments": _experiments_parameter,
-    "plan": _plan_parameter,
+    "plan": _config_parameter("plans", "collect_kit.planning.config:load_plan"),
+    "discovery": _config_parameter("discovery", "collect_kit.discovery.config:load_discovery"),
 }
 
 
@@ -166,7 +174,7 @@ def check_parameter(name: str, value: object, info: Mapping) -> object:
 
     Returns the value to inject (paths made absolute, numbers as floats). Except for the
     parameters with a rule (``language``, ``lgd``, ``report_title``, ``segmentation``,
-    ``experiments``, ``plan``), None passes as it is, and so does any value of a parameter whose
+    ``experiments``, ``plan``, ``discovery``), None passes as it is, and so does any value of a parameter whose
     type cannot be told (no annotation; a default that is None or not a literal). Raises
     :class:`ConfigError` naming the parameter, what was given and what is expected.
     """

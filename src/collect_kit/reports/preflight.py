@@ -27,7 +27,7 @@ class StaleDataError(CollectKitError, ValueError):
 @dataclass
 class Plan:
     """What a run will do, checked before anything runs (the paths of the sources, the
-    database, the segmentation, the experiments and the plan absolute)."""
+    database, the segmentation, the experiments, the plan and the discovery absolute)."""
 
     cfg: ReportConfig
     config_path: Path
@@ -38,6 +38,7 @@ class Plan:
     segmentation: str
     experiments: list[str]
     plan: str | None  # the strategy plan config
+    discovery: str | None  # the discovery config
     language: str
     title: str
     declared: dict[str, dict[str, dict]]
@@ -60,6 +61,7 @@ def preflight(
     :class:`ConfigError`, or the error of a config that cannot be read.
     """
     from .. import segmentation
+    from ..discovery.config import load_discovery
     from ..experiments.config import load_experiment
     from ..planning.config import load_plan
 
@@ -85,6 +87,10 @@ def preflight(
     if plan is None and cfg.plan:
         plan = resolve(cfg.plan)
         load_plan(plan)
+    discovery = checked.pop("discovery", None)
+    if discovery is None and cfg.discovery:
+        discovery = resolve(cfg.discovery)
+        load_discovery(discovery)
     # absolute: notebooks run with the run folder as working directory
     if database is not None:
         db, where = os.path.abspath(database), f"--database: '{database}'"
@@ -96,7 +102,7 @@ def preflight(
     language = checked.pop("language", cfg.language)
     return Plan(
         cfg, Path(config_path), base, config_text, resolve(cfg.sources), db, seg, experiments,
-        plan, language, checked.pop("report_title", cfg.title_in(language)),
+        plan, discovery, language, checked.pop("report_title", cfg.title_in(language)),
         declared, checked, overrides,
     )  # fmt: skip
 

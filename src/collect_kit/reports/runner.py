@@ -178,6 +178,7 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "segmentation": plan.segmentation,
         "experiments": plan.experiments,
         "plan": plan.plan,
+        "discovery": plan.discovery,
         "breakdowns": plan.cfg.breakdowns,
         "risk_target": plan.cfg.risk_target,
         "risk_features": plan.cfg.risk_features,
