@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_kpis.py
 	$(BIN)/python benchmarks/bench_experiments.py
 	$(BIN)/python benchmarks/bench_planning.py
+	$(BIN)/python benchmarks/bench_discovery.py
 	$(BIN)/python benchmarks/bench_report.py
 
 lint: setup

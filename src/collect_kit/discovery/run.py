@@ -60,10 +60,13 @@ def discover(
     portfolio: Portfolio | None = None,
     sources: str | os.PathLike | None = None,
     as_of=None,
+    snapshots: dict | None = None,
 ) -> Discovery:
     """Learn a cascade from the data of ``config_path`` (module docstring). ``as_of``: use
     only what was known at that date (default: the extraction date): labels and outcome
-    windows must have closed by then."""
+    windows must have closed by then. ``snapshots``: month end -> an already computed
+    snapshot table on the portfolio's engine (e.g. the report's cache), used instead of
+    computing it (the current segmentation's ``p_pay`` is added when its rules read it)."""
     cfg, base = load_discovery(config_path)
     if portfolio is None:
         portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
@@ -73,7 +76,14 @@ def discover(
     if cfg.method == "uplift":
         return _discover_uplift(cfg, base, config_path, portfolio, known)
     t0, t1 = dates(cfg, portfolio, config_path, known)
-    snap0 = sg.portfolio_snapshot(None, portfolio, t0)
+    given = {pd.Timestamp(k): v for k, v in (snapshots or {}).items()}
+
+    def snapshot_at(d, rules=None):
+        if d in given and (rules is None or rules.risk_model is None):
+            return given[d]
+        return sg.portfolio_snapshot(rules, portfolio, d)
+
+    snap0 = snapshot_at(t0)
     missing = [c for c in cfg.features if c not in snap0.columns]
     if missing:
         raise ConfigError(
@@ -91,11 +101,11 @@ def discover(
     text = _header(cfg, t0, t1, sampled, proposal) + yaml.safe_dump(
         raw, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
     )
-    snap1 = sg.portfolio_snapshot(current, portfolio, t1)
+    snap1 = snapshot_at(t1, current)
     owing1 = _labelled(snap1, pay, t1, cfg.horizon_days).cache()
     owing0c = owing0
     if current.risk_model is not None:  # the current rules read p_pay: their own snapshot
-        snap0c = sg.portfolio_snapshot(current, portfolio, t0)
+        snap0c = snapshot_at(t0, current)
         owing0c = _labelled(snap0c, pay, t0, cfg.horizon_days)
     evidence = {
         "proposal": evaluate(_rates(rules, owing0), _rates(rules, owing1)),
