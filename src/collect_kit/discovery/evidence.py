@@ -42,6 +42,7 @@ def evaluate(train: pd.DataFrame, later: pd.DataFrame) -> dict:
     and its reading.
     """
     seg = train.add_suffix("_train").join(later.add_suffix("_later"), how="outer").fillna(0.0)
+    seg = seg.reindex(list(dict.fromkeys([*train.index, *later.index])))  # cascade order
     with np.errstate(invalid="ignore", divide="ignore"):
         seg["rate_train"] = seg.payers_train / seg.customers_train
         seg["rate_later"] = seg.payers_later / seg.customers_later
