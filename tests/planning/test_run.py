@@ -134,3 +134,16 @@ def test_a_month_end_where_nobody_owes_has_nothing_to_plan(tmp_path, sources_yam
     path = plan_yaml(tmp_path, sources_yaml)
     with pytest.raises(NoResultsYetError, match="nobody owes money at .* nothing to plan"):
         make_plan(path, as_of=str(before.date()), draws=0)
+
+
+def test_given_snapshots_give_the_same_plan(tmp_path, sources_yaml, sample_plan):
+    from collect_kit import sources
+
+    plan, _ = sample_plan
+    portfolio = sources.load(sources_yaml)
+    given = {d: sg.portfolio_snapshot(None, portfolio, d).cache()
+             for d in ("2026-10-31", "2026-09-30")}  # fmt: skip
+    again = make_plan(plan_yaml(tmp_path, sources_yaml), portfolio=portfolio, draws=0,
+                      snapshots=given)  # fmt: skip
+    assert again.chosen.allocation.equals(plan.chosen.allocation)
+    assert again.effects.equals(plan.effects)

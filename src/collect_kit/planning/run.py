@@ -81,6 +81,7 @@ def make_plan(
     sources: str | os.PathLike | None = None,
     draws: int | None = None,
     export: str | os.PathLike | None = None,
+    snapshots: dict | None = None,
 ) -> StrategyPlan:
     """Build and solve the plan of ``config_path`` (module docstring).
 
@@ -88,7 +89,8 @@ def make_plan(
     ``latest``); ``portfolio``: an already loaded portfolio (a report run's); ``sources``:
     a sources YAML instead of the config's; ``draws``: robustness draws instead of the
     config's (0: none); ``export``: a folder for the customer lists of each treatment
-    (:mod:`collect_kit.planning.assign`).
+    (:mod:`collect_kit.planning.assign`); ``snapshots``: month end -> an already computed
+    snapshot table on the portfolio's engine (a report run's cache).
     """
     cfg, base = load_plan(config_path)
     if export is not None and not Path(export).is_dir():
@@ -97,7 +99,8 @@ def make_plan(
         portfolio = load_sources(sources or _path(base, cfg.sources), database=database)
     when = portfolio.month_end(cfg.as_of if as_of is None else as_of, "as_of")
     rules = sg.load(_path(base, cfg.segmentation))
-    p, effects = build(cfg, base, config_path, portfolio, rules, when)
+    snapshots = {pd.Timestamp(k): v for k, v in (snapshots or {}).items()}
+    p, effects = build(cfg, base, config_path, portfolio, rules, when, snapshots)
     chosen = solve(p)
     n = cfg.robustness.draws if draws is None else draws
     rob = robustness(p, chosen, n, cfg.robustness.seed, cfg.robustness.cvar) if n > 0 else None
@@ -112,7 +115,7 @@ def make_plan(
         labels[cfg.plan_id] = dict(cfg.label)
     exported = None
     if export is not None:
-        customers = ranked(population(rules, portfolio, when), cfg.salt or cfg.plan_id)
+        customers = ranked(population(rules, portfolio, when, snapshots), cfg.salt or cfg.plan_id)
         exported = export_files(chosen, customers, cfg.holdout, export, cfg.plan_id)
     return StrategyPlan(
         cfg, when, portfolio.currency, p, effects, chosen, today(p), solve(p, limits=False), rob,
@@ -131,20 +134,25 @@ def rules_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def population(rules, portfolio, when: pd.Timestamp):
+def population(rules, portfolio, when: pd.Timestamp, snapshots: dict | None = None):
     """customer_id and segment of the customers with an overdue balance at ``when`` (an
-    Ibis table on the portfolio's engine)."""
-    snap = sg.portfolio_snapshot(rules, portfolio, when)
+    Ibis table on the portfolio's engine); ``snapshots``: month end -> an already computed
+    snapshot table (used when the rules do not read a risk model's ``p_pay``)."""
+    given = (snapshots or {}).get(pd.Timestamp(when))
+    use = given is not None and rules.risk_model is None
+    snap = given if use else sg.portfolio_snapshot(rules, portfolio, when)
     t = sg.assign(rules, snap)
     return t.filter(t.overdue_balance > 0).select("customer_id", "segment")
 
 
-def collected_last_month(rules, portfolio, when: pd.Timestamp) -> pd.Series:
+def collected_last_month(
+    rules, portfolio, when: pd.Timestamp, snapshots: dict | None = None
+) -> pd.Series:
     """Segment -> cash collected per customer in the month ending ``when`` by the customers
     owing at the month end before (currency); empty before the data's second month."""
     before = (when.to_period("M") - 1).to_timestamp(how="end").normalize()
     try:
-        owing = population(rules, portfolio, before)
+        owing = population(rules, portfolio, before, snapshots)
     except ConfigError:
         return pd.Series(dtype=float)
     pay = portfolio.tables["payments"]
@@ -158,20 +166,29 @@ def collected_last_month(rules, portfolio, when: pd.Timestamp) -> pd.Series:
 
 
 def build(
-    cfg: PlanConfig, base: Path, where, portfolio, rules, when: pd.Timestamp
+    cfg: PlanConfig,
+    base: Path,
+    where,
+    portfolio,
+    rules,
+    when: pd.Timestamp,
+    snapshots: dict | None = None,
 ) -> tuple[Problem, pd.DataFrame]:
-    """The :class:`Problem` of a plan config at ``when`` and its effects table."""
+    """The :class:`Problem` of a plan config at ``when`` and its effects table
+    (``snapshots``: see :func:`population`)."""
     segments = tuple(rules.names)
     treatments = tuple(cfg.treatments)
     experiments = check(cfg, base, where, segments)
-    pop = population(rules, portfolio, when)
+    pop = population(rules, portfolio, when, snapshots)
     sizes = pop.group_by("segment").aggregate(n=pop.count()).to_pandas()
     customers = sizes.set_index("segment").n.reindex(segments).fillna(0).to_numpy(float)
     if customers.sum() == 0:
         raise NoResultsYetError(
             f"{where}: as_of: nobody owes money at {when.date()}: there is nothing to plan"
         )
-    collected = collected_last_month(rules, portfolio, when).reindex(segments).fillna(0.0)
+    collected = (
+        collected_last_month(rules, portfolio, when, snapshots).reindex(segments).fillna(0.0)
+    )
     measured = _measured(cfg, experiments, portfolio, when)
     S, T = len(segments), len(treatments)
     effect = np.full((S, T), np.nan)

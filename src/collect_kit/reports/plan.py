@@ -28,9 +28,19 @@ SURE = 0.8
 ASSUMED = "†"
 
 
-def read(config, as_of, portfolio, draws: int | None = None) -> StrategyPlan:
-    """The plan of ``config`` for the customers owing at ``as_of`` on an open portfolio."""
-    return make_plan(config, as_of=as_of, portfolio=portfolio, draws=draws)
+def read(config, as_of, portfolio, draws: int | None = None, snapshots=None) -> StrategyPlan:
+    """The plan of ``config`` for the customers owing at ``as_of`` on an open portfolio;
+    ``snapshots``: the runner's cached snapshot files (date -> Parquet), read for ``as_of``
+    and the month end before instead of computing them."""
+    from ..periods import previous_month_end
+    from .context import snapshot_table
+
+    tables = {
+        d: snapshot_table(portfolio, d, snapshots)
+        for d in (pd.Timestamp(as_of), previous_month_end(as_of))
+        if snapshots and str(pd.Timestamp(d).date()) in snapshots
+    }
+    return make_plan(config, as_of=as_of, portfolio=portfolio, draws=draws, snapshots=tables)
 
 
 def formatter(plan: StrategyPlan, fmt: Formatter) -> Formatter:
