@@ -321,7 +321,7 @@ def test_each_document_has_its_own_title_and_a_header_date_in_its_language(
     titles = {}
     for name, words in (("portfolio_report", "Portfolio"), ("segmentation", "Segmentation"),
                         ("experiment_readout", "Strategy tests"),
-                        ("strategy_plan", "Strategy plan")):  # fmt: skip
+                        ("strategy_plan", "Strategy plan for next month")):  # fmt: skip
         page = (result.folder / f"{name}.html").read_text()
         titles[name] = re.search(r"<title>(.*?)</title>", page).group(1)
         assert titles[name] == f"Monthly collections report: {words} — 2026-10-31"
