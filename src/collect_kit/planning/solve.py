@@ -56,6 +56,35 @@ class Solution:
     limits: pd.DataFrame
     integer: bool = False
 
+    @property
+    def moved(self) -> int:
+        """Customers given a treatment other than the champion."""
+        a = self.allocation
+        return int(a.loc[a.treatment != self.problem.champion, "customers"].sum())
+
+    def gain_over(self, today: Solution) -> tuple[float, float, float]:
+        """(net gain over ``today`` per month, its 95 % interval low and high), currency:
+        the extra cash minus the extra cost of actions. The effects' errors are taken as
+        independent across segments and treatments (module docstring of ``robust``)."""
+        a = self.allocation
+        value = self.value - today.value
+        se = float(np.sqrt(((a.se * a.customers) ** 2).sum()))
+        return value, value - Z95 * se, value + Z95 * se
+
+    def segments(self, today: Solution) -> pd.DataFrame:
+        """Per segment (allocation order): customers, extra cash (``money``) with its 95 %
+        interval, the cost of actions and ``extra_cost`` over ``today``'s plan."""
+        a = self.allocation.assign(money_var=lambda d: (d.se * d.customers) ** 2)
+        seg = a.groupby("segment", sort=False).agg(
+            customers=("customers", "sum"), money=("money", "sum"),
+            money_var=("money_var", "sum"), cost=("cost", "sum"),
+        )  # fmt: skip
+        se = np.sqrt(seg.pop("money_var"))
+        seg["money_low"], seg["money_high"] = seg.money - Z95 * se, seg.money + Z95 * se
+        now = today.allocation.groupby("segment", sort=False).cost.sum()
+        seg["extra_cost"] = seg.cost - now.reindex(seg.index)
+        return seg
+
 
 def solve(p: Problem, limits: bool = True) -> Solution:
     """The plan with the highest expected net recovery (module docstring).

@@ -56,40 +56,16 @@ def _join(items: list[str], language: str) -> str:
     return f"{', '.join(items[:-1])} {label('and', language)} {items[-1]}"
 
 
-def _segment_totals(plan: StrategyPlan) -> pd.DataFrame:
-    """Per segment: customers, extra cash (money) with its standard error, cost and the
-    cost of today's plan."""
-    a = plan.chosen.allocation.assign(money_var=lambda d: (d.se * d.customers) ** 2)
-    seg = a.groupby("segment", sort=False).agg(
-        customers=("customers", "sum"), money=("money", "sum"), money_var=("money_var", "sum"),
-        cost=("cost", "sum"),
-    )  # fmt: skip
-    now = plan.today.allocation.groupby("segment", sort=False).cost.sum()
-    seg["today_cost"] = now.reindex(seg.index)
-    seg["money_se"] = np.sqrt(seg.money_var)
-    return seg
-
-
 def gain(plan: StrategyPlan, which: str = "chosen") -> tuple[float, float, float]:
-    """(net gain over today's plan per month, its 95 % interval low and high), currency:
-    the extra cash minus the extra cost of actions."""
-    sol = getattr(plan, which) if which != "robust" else plan.robustness.robust
-    a = sol.allocation
-    value = sol.value - plan.today.value
-    se = float(np.sqrt(((a.se * a.customers) ** 2).sum()))
-    z = 1.959963984540054
-    return value, value - z * se, value + z * se
-
-
-def _moved(plan: StrategyPlan) -> int:
-    a = plan.chosen.allocation
-    return int(a.loc[a.treatment != plan.problem.champion, "customers"].sum())
+    """(net gain over today's plan per month, its 95 % interval low and high), currency."""
+    sol = plan.robustness.robust if which == "robust" else getattr(plan, which)
+    return sol.gain_over(plan.today)
 
 
 def headline(plan: StrategyPlan, fmt: Formatter) -> str:
     """The page's first sentence: the gain over today's plan and what limits it."""
     value, low, high = gain(plan)
-    moved = _moved(plan)
+    moved = plan.chosen.moved
     if moved == 0:
         return sentence("plan_keep_all", fmt, champion=fmt.name(plan.problem.champion))
     binding = plan.chosen.limits[plan.chosen.limits.binding]
@@ -122,7 +98,7 @@ def _amount(value: float, unit: str, fmt: Formatter) -> str:
 def decision_sentences(plan: StrategyPlan, fmt: Formatter) -> list[str]:
     """One sentence per segment with customers: its treatments, what they bring, how sure."""
     a = plan.chosen.allocation
-    seg = _segment_totals(plan)
+    seg = plan.chosen.segments(plan.today)
     p = plan.problem
     best = (
         plan.robustness.selection.set_index("segment").probability_best
@@ -151,12 +127,10 @@ def decision_sentences(plan: StrategyPlan, fmt: Formatter) -> list[str]:
             )
             for r in mine.itertuples()
         ]
-        z = 1.959963984540054
         words = sentence(
             "plan_segment_change", fmt, segment=name, given=_join(given, fmt.language),
-            money=fmt.short_money(row.money), cost=fmt.short_money(row.cost - row.today_cost),
-            low=fmt.short_money(row.money - z * row.money_se),
-            high=fmt.short_money(row.money + z * row.money_se),
+            money=fmt.short_money(row.money), cost=fmt.short_money(row.extra_cost),
+            low=fmt.short_money(row.money_low), high=fmt.short_money(row.money_high),
         )  # fmt: skip
         if best is not None and segment in best.index:
             prob = best[segment]
@@ -180,13 +154,13 @@ def plan_table(plan: StrategyPlan, fmt: Formatter) -> str:
     a = a[a.customers > 0].copy()
     a["treatment_name"] = [fmt.name(t) + (f" {ASSUMED}" if s else "")
                            for t, s in zip(a.treatment, a.assumed, strict=True)]  # fmt: skip
-    seg = _segment_totals(plan)
-    z = 1.959963984540054
-    se_total = float(np.sqrt(seg.money_var.sum()))
+    # the total's interval has the gain's half-width (the extra cost is known exactly)
+    _, low, high = plan.chosen.gain_over(plan.today)
+    half = (high - low) / 2
     totals = {
         "segment": label("total", fmt.language), "treatment_name": "",
         "customers": int(a.customers.sum()), "cost": a.cost.sum(), "money": a.money.sum(),
-        "money_low": a.money.sum() - z * se_total, "money_high": a.money.sum() + z * se_total,
+        "money_low": a.money.sum() - half, "money_high": a.money.sum() + half,
     }  # fmt: skip
     formats = {"segment": "text", "treatment_name": "text", "customers": "count",
                "cost": "money", "money": "money", "money_low": "money", "money_high": "money"}  # fmt: skip
@@ -262,14 +236,10 @@ def comparison_table(plan: StrategyPlan, fmt: Formatter) -> str:
     summary = plan.robustness.summary.set_index("plan") if plan.robustness is not None else None
     rows = []
     for key, sol in plans:
-        a = sol.allocation
-        value = _clean(sol.value - plan.today.value)
-        se = float(np.sqrt(((a.se * a.customers) ** 2).sum()))
+        value, low, high = (_clean(v) for v in sol.gain_over(plan.today))
         row = {
-            "plan": label(f"plan_{key}", fmt.language),
-            "moved": int(a.loc[a.treatment != plan.problem.champion, "customers"].sum()),
-            "cost": a.cost.sum(), "gain": value, "low": value - 1.959963984540054 * se,
-            "high": value + 1.959963984540054 * se,
+            "plan": label(f"plan_{key}", fmt.language), "moved": sol.moved,
+            "cost": sol.allocation.cost.sum(), "gain": value, "low": low, "high": high,
         }  # fmt: skip
         if summary is not None and key in summary.index:
             row["mean"] = _clean(summary.loc[key, "mean"] - plan.today.value)
