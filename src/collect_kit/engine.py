@@ -1,8 +1,16 @@
 """The one place that opens connections and knows which query engine is used.
 
-Domain modules work on Ibis expressions only and never import DuckDB (or, later, PySpark).
-Default engine: DuckDB in-process. DuckDB files are opened read-only except while they are
-being built (:func:`write_database`), so an open notebook never blocks a scheduled run.
+Domain modules work on Ibis expressions only and never import DuckDB or PySpark.
+Engines: ``duckdb`` (default, in-process) and ``spark`` (PySpark through Ibis; local mode
+by default, or a cluster's master URL: :class:`SparkConfig`). DuckDB files are opened
+read-only except while they are being built (:func:`write_database`), so an open notebook
+never blocks a scheduled run.
+
+On Spark, data enters through Arrow or Parquet and results leave through Arrow, never
+pandas (pandas turns missing values into NaN, which is not NULL on Spark:
+``docs/stack.md``): :class:`_SparkBackend` does both for every Ibis expression. A
+portfolio's CSV files and DuckDB tables reach Spark as Parquet staged by DuckDB
+(:class:`DataSource`).
 
 Every public function of the kit takes its tables through :func:`inputs`: pandas, Arrow
 or Ibis in, Ibis tables of one backend inside, results back in the kind that came in.
@@ -10,8 +18,12 @@ or Ibis in, Ibis tables of one backend inside, results back in the kind that cam
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import sys
+import tempfile
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,23 +35,63 @@ import pandas as pd
 import pyarrow as pa
 from ibis.expr import operations as ops
 from ibis.expr.types import Table
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import files
 from .errors import ConfigError, DataAccessError, InvalidParameterError
 from .files import reason
 from .schema import PANDAS_DTYPES, TableSpec
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 
 
-def connect(engine: str = "duckdb", path: str | os.PathLike | None = None, read_only: bool = True):
+class SparkConfig(BaseModel):
+    """The ``spark:`` block of a sources YAML or a report config.
+
+    ``master``: ``local[N]`` / ``local[*]`` (Spark local mode, the default: every core of
+    this machine) or a cluster's URL (``spark://host:7077``, ``yarn``). ``app_name``: the
+    name the cluster shows. ``driver_memory``: the driver's heap (``2g``; only before the
+    process's first Spark session starts). ``shuffle_partitions``: partitions of joins
+    and group-bys (default: the number of local cores in local mode, else Spark's).
+    ``local_dir``: the folder for the session's warehouse, staged Parquet and spill
+    (default: the system's temporary folder); each process gets its own subfolder,
+    removed when it ends. ``conf``: any other Spark setting, as ``key: value``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    master: str = "local[*]"
+    app_name: str = "collect_kit"
+    driver_memory: str = "2g"
+    shuffle_partitions: int | None = Field(None, ge=1)
+    local_dir: str | None = None
+    conf: dict[str, str | int | float | bool] = {}
+
+    @field_validator("driver_memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        digits = v[:-1] if v[-1:].lower() in "kmgt" else v
+        if not digits.isdigit():
+            raise ValueError(f"must be a size such as 2g or 512m (got '{v}')")
+        return v
+
+
+def connect(
+    engine: str = "duckdb",
+    path: str | os.PathLike | None = None,
+    read_only: bool = True,
+    spark: SparkConfig | None = None,
+):
     """Return an Ibis backend connection.
 
-    ``engine``: ``"duckdb"`` (in-process). ``path``: a DuckDB database file, or ``None`` for
-    an in-memory database. Files are opened read-only unless ``read_only=False``.
+    ``engine``: ``"duckdb"`` (in-process) or ``"spark"``. ``path`` (DuckDB): a database
+    file, or ``None`` for an in-memory database; files are opened read-only unless
+    ``read_only=False``. ``spark``: the Spark settings (default :class:`SparkConfig`);
+    a process has one Spark session, started by its first Spark connection.
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine: '{engine}' is not one of {', '.join(ENGINES)}")
+    if engine == "spark":
+        return spark_backend(spark)
     if path is None:
         return ibis.duckdb.connect()
     path = Path(path)
@@ -52,10 +104,16 @@ def connect(engine: str = "duckdb", path: str | os.PathLike | None = None, read_
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
-    """The exception types the query engine raises (to translate at the kit's boundary)."""
+    """The exception types the query engines raise (to translate at the kit's boundary)."""
     import duckdb
 
-    return (duckdb.Error,)
+    found: list[type[BaseException]] = [duckdb.Error]
+    if "pyspark" in sys.modules:  # only once a Spark session could have run a query
+        from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
+
+        found += [PySparkException, Py4JError]
+    return tuple(found)
 
 
 def backend_reason(exc: Exception) -> str:
@@ -98,6 +156,148 @@ def reading(path: str | os.PathLike, what: str, hint: str = "") -> Iterator[None
         ) from None
     except OSError as exc:
         raise DataAccessError(f"{what} '{path}': cannot be read: {reason(exc)}") from None
+
+
+# ------------------------------------------------------------------------- Spark
+
+
+def _spark_classes():
+    """PySpark's Ibis backend and Spark itself, or a ConfigError saying how to get them."""
+    try:
+        from ibis.backends.pyspark import Backend
+        from pyspark.sql import SparkSession
+
+        ibis.pyspark  # noqa: B018 - loading the backend this way registers its options
+    except ImportError:
+        raise ConfigError(
+            "engine: spark needs PySpark: install the kit's spark extra "
+            "(pip install 'collect_kit[spark]'; Java 17 must be on the machine)"
+        ) from None
+    return Backend, SparkSession
+
+
+@functools.cache
+def _spark_backend_class():
+    Backend, _ = _spark_classes()
+
+    class _SparkBackend(Backend):
+        """Ibis's PySpark backend with Arrow in and out (never pandas: NaN is not NULL on
+        Spark). In-memory tables (``ibis.memtable``) are registered from Arrow; results
+        are fetched with ``DataFrame.toArrow()``, and pandas results are built from that
+        Arrow table the way the DuckDB backend builds its own, so both engines return the
+        same frames."""
+
+        def _register_in_memory_table(self, op) -> None:
+            data = _plain_arrow(op.data.to_pyarrow(op.schema))
+            self._session.createDataFrame(data).createOrReplaceTempView(op.name)
+
+        def to_pyarrow(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.formats.pyarrow import PyArrowData
+
+            self._run_pre_execute_hooks(expr)
+            table_expr = expr.as_table()
+            sql = self.compile(table_expr, params=params, limit=limit, **kwargs)
+            with self._safe_raw_sql(sql) as query:
+                arrow = query.toArrow()
+            arrow = PyArrowData.convert_table(arrow, table_expr.schema())
+            return expr.__pyarrow_result__(arrow)
+
+        def execute(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.backends.duckdb.converter import DuckDBPandasData
+
+            table_expr = expr.as_table()
+            arrow = self.to_pyarrow(table_expr, params=params, limit=limit, **kwargs)
+            frame = DuckDBPandasData.convert_table(_pandas_like_duckdb(arrow), table_expr.schema())
+            return expr.__pandas_result__(frame)
+
+        def disconnect(self) -> None:  # the process's one session outlives a portfolio
+            pass
+
+    return _SparkBackend
+
+
+def _plain_arrow(data: pa.Table) -> pa.Table:
+    """``data`` without dictionary-encoded or large-string columns (Spark takes neither
+    from Arrow)."""
+    for i, f in enumerate(data.schema):
+        if pa.types.is_dictionary(f.type):
+            data = data.set_column(i, f.name, data.column(i).cast(f.type.value_type))
+        if pa.types.is_large_string(data.schema.field(i).type):
+            data = data.set_column(i, f.name, data.column(i).cast(pa.string()))
+    return data
+
+
+def _pandas_like_duckdb(arrow: pa.Table) -> pd.DataFrame:
+    """An Arrow result as the DuckDB backend turns its own into pandas (columns with
+    nulls as Python objects), so both engines return the same frames."""
+    import pyarrow.types as pat
+
+    return pd.DataFrame(
+        {
+            name: (
+                col.to_pylist()
+                if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
+                else col.to_pandas()
+            )
+            for name, col in zip(arrow.column_names, arrow.columns, strict=True)
+        }
+    )
+
+
+_spark: dict[str, object] = {}  # the process's Spark backend and its local folder
+
+
+def spark_backend(settings: SparkConfig | None = None):
+    """The process's Spark connection (an Ibis backend), started on first use with
+    ``settings``; later calls return it whatever their settings (Spark has one session
+    per process, and its driver memory is fixed when it starts)."""
+    if "backend" in _spark:
+        return _spark["backend"]
+    settings = settings or SparkConfig()
+    Backend, SparkSession = _spark_classes()
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise ConfigError("engine: spark needs Java 17 (no java on PATH and no JAVA_HOME)")
+    parent = settings.local_dir
+    if parent:
+        files.make_folder(Path(parent), "spark.local_dir")
+    local = Path(tempfile.mkdtemp(prefix="collect_kit-spark-", dir=parent))
+    atexit.register(shutil.rmtree, local, True)
+    conf = {
+        "spark.sql.warehouse.dir": str(local / "warehouse"),
+        "spark.local.dir": str(local / "spill"),
+        "spark.driver.memory": settings.driver_memory,
+        "spark.sql.session.timeZone": "UTC",
+        # NULL, not an error, for a division by zero or a failed cast (as on DuckDB)
+        "spark.sql.ansi.enabled": "false",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if settings.master.startswith("local"):
+        conf["spark.sql.shuffle.partitions"] = str(os.cpu_count() or 2)
+    if settings.shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
+    conf.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                 for k, v in settings.conf.items()})  # fmt: skip
+    builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: Java missing, a bad master URL
+        raise ConfigError(f"engine: spark could not start: {backend_reason(exc)}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    _spark.update(backend=_spark_backend_class()().connect(session), local=local)
+    return _spark["backend"]
+
+
+def spark_folder() -> Path:
+    """The running Spark session's own folder (staged Parquet, warehouse, spill)."""
+    return Path(_spark["local"])
+
+
+def is_spark(con) -> bool:
+    """Whether ``con`` is a Spark connection."""
+    return getattr(con, "name", None) == "pyspark"
 
 
 _session = None
@@ -430,7 +630,7 @@ def disconnect(con) -> None:
     """
     for key in [k for k, (backend, _) in _SHARED.items() if backend is con]:
         del _SHARED[key]
-    con.disconnect()
+    con.disconnect()  # a no-op on Spark: the process's session outlives a portfolio
 
 
 def release_shared() -> None:
@@ -445,7 +645,7 @@ def to_pandas(expr: Table) -> pd.DataFrame:
 
 def read_file(con, path: Path, fmt: str, encoding: str = "utf-8") -> Table:
     """Register a CSV (all columns read as text, typed later by validation; ``encoding``
-    ``utf-8``, ``utf-16`` or ``latin-1``) or Parquet file.
+    ``utf-8``, ``utf-16`` or ``latin-1``) or Parquet file on a DuckDB connection.
 
     A CSV is read once into a temporary table of ``con``: validation and every later
     query then scan the engine's own storage instead of parsing the text again (a CSV
@@ -457,6 +657,85 @@ def read_file(con, path: Path, fmt: str, encoding: str = "utf-8") -> Table:
     if fmt == "parquet":
         return con.read_parquet(str(path))
     raise ConfigError(f"file '{path}': format '{fmt}' is not csv or parquet")
+
+
+class DataSource:
+    """Where one portfolio's tables come from, read onto the engine that computes them.
+
+    ``engine`` ``duckdb``: the ``database`` file's tables (read-only) and the files, read
+    in place. ``spark``: Parquet files are read by Spark; CSV files and the tables of a
+    DuckDB ``database`` are first written as Parquet by DuckDB into the Spark session's
+    folder (data enters Spark as Parquet, never through pandas); without a ``database``,
+    a ``table:`` is a table of Spark's catalog (a lakehouse table).
+    """
+
+    def __init__(
+        self, engine: str = "duckdb", database: Path | None = None, spark: SparkConfig | None = None
+    ):
+        self.database = database
+        self.connection = connect(engine, None if engine == "spark" else database, spark=spark)
+        #: on Spark, the DuckDB database file the tables are staged from
+        self._duck = connect("duckdb", database) if engine == "spark" and database else None
+
+    def table_names(self) -> set[str]:
+        """The tables ``table:`` may name."""
+        if self._duck is not None:
+            return set(self._duck.list_tables())
+        if is_spark(self.connection) or self.database is not None:
+            return set(self.connection.list_tables())
+        return set()
+
+    def table(self, name: str) -> Table:
+        """The table ``name`` on the computing engine."""
+        if self._duck is not None:
+            return self._stage(self._duck.table(name))
+        return self.connection.table(name)
+
+    def read_file(self, path: Path, fmt: str, encoding: str = "utf-8") -> Table:
+        """A CSV or Parquet file on the computing engine (see :func:`read_file`)."""
+        if not is_spark(self.connection):
+            return read_file(self.connection, path, fmt, encoding)
+        if fmt == "parquet":
+            return self.connection.read_parquet(str(path))
+        staging = ibis.duckdb.connect()
+        try:
+            return self._stage(read_file(staging, path, fmt, encoding))
+        finally:
+            staging.disconnect()
+
+    def _stage(self, table: Table) -> Table:
+        """``table`` (on DuckDB) written as Parquet and read by Spark."""
+        folder = spark_folder() / "staged"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.parquet"
+        table.to_parquet(path)
+        return self.connection.read_parquet(str(path))
+
+    def close(self) -> None:
+        """Close the connections (the process's Spark session stays up)."""
+        if self._duck is not None:
+            disconnect(self._duck)
+        disconnect(self.connection)
+
+
+def write_parquet(expr: Table, path: str | os.PathLike) -> None:
+    """Write ``expr``'s rows into one Parquet file at ``path``, computed on its engine.
+
+    Spark writes a folder of part files: its single part file (``repartition(1)``) is
+    moved to ``path``, so a result reads the same wherever it was computed. Rows do not
+    pass through Python.
+    """
+    con = ibis.get_backend(expr)
+    if not is_spark(con):
+        expr.to_parquet(path)
+        return
+    folder = spark_folder() / "out" / uuid.uuid4().hex
+    try:
+        con._session.sql(con.compile(expr)).repartition(1).write.parquet(str(folder))
+        (part,) = folder.glob("part-*.parquet")
+        shutil.move(part, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_database(path: str | os.PathLike, tables: Mapping[str, pa.Table | pd.DataFrame]) -> Path:

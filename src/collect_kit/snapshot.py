@@ -249,16 +249,13 @@ class Allocation:
 
         Null while open, when written off, or when closed by adjustments alone. For a
         receivable paid from the pool, the date of the first pool event whose running total
-        covers it (an as-of join), never before its issue date.
+        covers it (:func:`_first_covering`), never before its issue date.
         """
         r = self.receivables
         need = r.filter((r.residual > 0) & (r.balance <= _CENT / 2))
         # half a cent below the threshold absorbs floating-point error in the running sums
-        need = need.select("receivable_id", "customer_id", key=-(need.cum_through - _CENT / 2))
-        ev = self.events.select("customer_id", pool_at="at", key=-self.events.cum_pool)
-        found = need.asof_join(ev, on=need.key >= ev.key, predicates="customer_id").select(
-            "receivable_id", "pool_at"
-        )
+        need = need.select("receivable_id", "customer_id", total=need.cum_through - _CENT / 2)
+        found = _first_covering(need, self.events)
         r = r.left_join(found, "receivable_id").drop("receivable_id_right")
         settled = ibis.cases(
             (r.written_off, ibis.null("date")),
@@ -279,6 +276,33 @@ class Allocation:
         """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
         r = self.receivables
         return r.group_by("customer_id").aggregate(credit_balance=credit_balance(r))
+
+
+def _first_covering(need: Table, events: Table) -> Table:
+    """``receivable_id``, ``pool_at``: for each row of ``need`` (receivable_id,
+    customer_id, ``total`` the pool money that closes it), the date of the customer's first
+    pool event whose running total ``cum_pool`` reaches ``total`` (null when none does).
+
+    Written as one window over the union of both, not an as-of join (Spark SQL has none):
+    amounts are positive, so running totals grow with the events' order, and the first
+    covering event is the earliest of those whose running total is at least ``total``.
+    Ordered by that money, descending, with events before needs at equal money, each
+    need's running minimum of ``at`` is over exactly those events.
+    """
+    rows = need.select(
+        "customer_id", "receivable_id", money="total", at=ibis.null(events.at.type()), is_need=1
+    ).union(
+        events.select(
+            "customer_id", receivable_id=ibis.null(need.receivable_id.type()), money="cum_pool",
+            at="at",
+            is_need=0,
+        )
+    )  # fmt: skip
+    covering = ibis.cumulative_window(
+        group_by="customer_id", order_by=[ibis.desc("money"), "is_need"]
+    )
+    rows = rows.mutate(pool_at=rows.at.min().over(covering))
+    return rows.filter(rows.is_need == 1).select("receivable_id", "pool_at")
 
 
 def credit_balance(r: Table):

@@ -9,6 +9,7 @@ currency, the data's extraction date and the orientation of the external score::
     extraction_date: 2026-10-31     # optional; default: the newest event date in the data
     score: {higher_is: safer}       # or riskier
     database: cartera.duckdb        # optional DuckDB file; tables default to canonical names
+    engine: duckdb                  # or spark (then an optional spark: block, engine.SparkConfig)
     tables:
       customers:
         path: clientes.csv          # csv or parquet (by extension), or `table:` in the database
@@ -39,6 +40,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import availability, engine, schema
+from .engine import ENGINES, SparkConfig
 from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
@@ -143,6 +145,9 @@ class SourcesConfig(VersionedConfig):
     contact_quality: ContactQualityConfig | None = None
     score: ScoreConfig | None = None
     database: str | None = None
+    #: the query engine that computes: duckdb (in-process) or spark (``spark:`` settings)
+    engine: Literal[ENGINES] = "duckdb"  # type: ignore[valid-type]
+    spark: SparkConfig | None = None
     tables: dict[str, TableSource] = {}
 
     @field_validator("currency")
@@ -327,6 +332,8 @@ class Portfolio:
     contact_quality: tuple[str, int] | None = None
     #: the portfolio's name by language when the sources YAML gives one per language
     labels: dict[str, str] = field(default_factory=dict)
+    #: where the tables are read from (:class:`collect_kit.engine.DataSource`)
+    source: engine.DataSource | None = field(default=None, repr=False)
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
     _contact_flags_path: Path | None = field(default=None, repr=False)
 
@@ -338,8 +345,11 @@ class Portfolio:
         return self.report.absent
 
     def close(self) -> None:
-        """Close the portfolio's connection (and drop what the engine kept on it)."""
-        engine.disconnect(self.connection)
+        """Close the portfolio's connections (and drop what the engine kept on them)."""
+        if self.source is not None:
+            self.source.close()
+        else:
+            engine.disconnect(self.connection)
 
     @property
     def dpd_buckets(self):
@@ -417,6 +427,8 @@ def load(
     database: str | os.PathLike | None = None,
     validate: bool = True,
     checks: bool = True,
+    engine_name: str | None = None,
+    spark: engine.SparkConfig | None = None,
 ) -> Portfolio:
     """Load and validate the portfolio described by a sources YAML.
 
@@ -426,10 +438,15 @@ def load(
     ``checks=False`` skips the scans of every value and row (types, ranges, codes, keys,
     references) and keeps the structural ones (tables, columns, mapping): for a process
     that reads data another step of the same run has just validated (a report's
-    notebooks); ``Portfolio.report.checked`` then says so.
+    notebooks); ``Portfolio.report.checked`` then says so. ``engine_name`` and ``spark``
+    override the YAML's ``engine`` and ``spark`` (a report config's, or one run's).
     """
     config_path = Path(config_path)
     cfg = read_config(config_path)
+    if engine_name is not None and engine_name not in engine.ENGINES:
+        raise InvalidParameterError(
+            f"engine: '{engine_name}' is not one of {', '.join(engine.ENGINES)}"
+        )
     base = folder_of(config_path)
 
     def resolve(p: str | os.PathLike) -> Path:
@@ -441,10 +458,11 @@ def load(
         if database is not None
         else (resolve(cfg.database) if cfg.database else None)
     )
-    con = engine.connect("duckdb", db_path)
-    report = ValidationReport(checked=checks)
     with engine.reading(db_path or config_path, "database file" if db_path else "sources file"):
-        existing = set(con.list_tables()) if db_path else set()
+        source = engine.DataSource(engine_name or cfg.engine, db_path, spark or cfg.spark)
+        existing = source.table_names()
+    con = source.connection
+    report = ValidationReport(checked=checks)
     typed: dict[str, Table] = {}
     wide: dict[str, Table] = {}  # typed + parse flags, for the checks
     parsed: dict[str, dict] = {}  # the parse checks of each table
@@ -475,7 +493,7 @@ def load(
                 continue
             files[name] = path
             with _reading(path, name, src):
-                raw = engine.read_file(con, path, fmt, src.encoding)
+                raw = source.read_file(path, fmt, src.encoding)
         else:
             table_name = src.table or name
             origin = f"{db_path.name if db_path else '(no database)'}:{table_name}"
@@ -497,7 +515,8 @@ def load(
                     )
                 )
                 continue
-            raw = con.table(table_name)
+            with _reading(db_path, name, src):
+                raw = source.table(table_name)
         origins[name] = origin
         if name == "extract":
             raw = _extract_defaults(raw, src, cfg)
@@ -536,6 +555,7 @@ def load(
         tables=typed,
         report=report,
         connection=con,
+        source=source,
         fields=tuple(cfg.fields),
         dpd_edges=tuple(cfg.dpd_buckets) if cfg.dpd_buckets else None,
         contact_quality=(
@@ -822,6 +842,27 @@ def _number_checks(col, c: schema.Column, table: str, max_amount: float) -> dict
     return checks
 
 
+def _with_references(t: Table, spec: schema.TableSpec, typed: dict[str, Table]):
+    """``t`` with a marker column per reference to a loaded table (true where the parent
+    has the value, null where it does not), and column name -> its marker.
+
+    A left join on the parent's distinct keys, not ``isin`` of a subquery: inside an
+    aggregate, Spark runs ``NOT IN (subquery)`` as a nested-loop join (rows x keys).
+    """
+    known = {}
+    for c in spec.columns:
+        if c.references and c.name in t.columns:
+            parent_name, parent_col = c.references.split(".")
+            if parent_name in typed:
+                i = len(known)
+                parent = typed[parent_name]
+                keys = parent.select(**{f"_ref{i}": parent[parent_col]}).distinct()
+                keys = keys.mutate(**{f"_known{i}": ibis.literal(True)})
+                t = t.left_join(keys, t[c.name] == keys[f"_ref{i}"]).drop(f"_ref{i}")
+                known[c.name] = f"_known{i}"
+    return t, {name: t[marker] for name, marker in known.items()}
+
+
 def _row_checks(
     t: Table,
     parse_checks: dict,
@@ -837,6 +878,8 @@ def _row_checks(
     ``t`` is the typed table with the parse flags of :func:`_map_and_type` (``wide``);
     every check, parse checks included, is counted in one aggregate query.
     """
+    t, known = _with_references(t, spec, typed)
+    parse_checks = {key: t[flag.get_name()] for key, flag in parse_checks.items()}
     id_col = t[spec.id_column]
     checks: dict[tuple[str, str, str], object] = {}
     limit = ibis.date(extraction.date())
@@ -882,14 +925,11 @@ def _row_checks(
             t.outcome == "promise"
         ) & t.promise_due.isnull()
     for c in present:
-        if c.references:
+        if c.name in known:
             parent_name, parent_col = c.references.split(".")
-            if parent_name in typed:
-                parent = typed[parent_name].select(_k=typed[parent_name][parent_col]).distinct()
-                known = t[c.name].isin(parent._k)
-                checks[
-                    (c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")
-                ] = t[c.name].notnull() & ~known
+            checks[
+                (c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")
+            ] = t[c.name].notnull() & known[c.name].isnull()
     # duplicated keys: counted in the same scan (rows vs distinct keys); only when some
     # key repeats does a second query find how many and which
     key = list(spec.key)
