@@ -927,9 +927,9 @@ def _row_checks(
     for c in present:
         if c.name in known:
             parent_name, parent_col = c.references.split(".")
-            checks[
-                (c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")
-            ] = t[c.name].notnull() & known[c.name].isnull()
+            checks[(c.name, "unknown_reference", f"a {parent_col} present in {parent_name}")] = (
+                t[c.name].notnull() & known[c.name].isnull()
+            )
     # duplicated keys: counted in the same scan (rows vs distinct keys); only when some
     # key repeats does a second query find how many and which
     key = list(spec.key)
