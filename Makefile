@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "collect_kit needs Python >= 3.11 (found %s)" % sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,examples]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,examples,spark]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	@touch $@
 

@@ -84,6 +84,31 @@ def test_logit_matches_statsmodels_on_a_pandas_design_and_engine_scoring_matches
     )
 
 
+def test_a_fit_above_max_rows_uses_the_hash_sample_drawn_on_the_engine(frames, small_sample):
+    """The fit pulls only the customers whose salted-MD5 bucket (Python's hashlib here) is
+    below max_rows / owing, and equals statsmodels on exactly those rows."""
+    from collect_kit.hashing import hash_bucket
+
+    t0, _ = risk.training_dates("2026-10-31")
+    x = pandas_design(reference_snapshot(frames, t0), frames, t0)
+    cap = 400
+    share = cap / len(x)
+    chosen = x[[hash_bucket(c, "risk-3") < share for c in x.index]]
+    assert 300 < len(chosen) < 500
+    names = list(risk.FEATURES)
+    ref = sm.Logit(chosen["paid"], sm.add_constant(chosen[names], has_constant="add")).fit(
+        disp=0, maxiter=200
+    )
+    model = risk.fit(
+        snapshot(small_sample.tables, t0), frames["payments"], t0, max_rows=cap, seed=3
+    )
+    assert model.rows == len(chosen)
+    kept = [c for c in ["const", *names] if c in model.coefficients.index]
+    np.testing.assert_allclose(
+        model.coefficients[kept].to_numpy(), ref.params[kept].to_numpy(), rtol=1e-5, atol=1e-7
+    )
+
+
 def test_the_model_recovers_the_truth():
     """Out-of-time AUC near the oracle's and above the bureau score's (60 000 customers)."""
     s = synth.generate(60_000, seed=5)

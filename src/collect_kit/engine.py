@@ -19,6 +19,7 @@ or Ibis in, Ibis tables of one backend inside, results back in the kind that cam
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
@@ -178,7 +179,20 @@ def _spark_classes():
 
 @functools.cache
 def _spark_backend_class():
+    import sqlglot.expressions as sge
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
     Backend, _ = _spark_classes()
+
+    class _SparkCompiler(PySparkCompiler):
+        """Float literals as DOUBLE: Spark SQL reads ``30.0`` as a DECIMAL, so
+        ``days / 30.0`` would be a decimal rounded to 6 places (DuckDB: a double)."""
+
+        def visit_NonNullLiteral(self, op, *, value, dtype):
+            result = super().visit_NonNullLiteral(op, value=value, dtype=dtype)
+            if dtype.is_floating() and isinstance(result, sge.Literal):
+                return self.cast(result, dtype)
+            return result
 
     class _SparkBackend(Backend):
         """Ibis's PySpark backend with Arrow in and out (never pandas: NaN is not NULL on
@@ -186,6 +200,8 @@ def _spark_backend_class():
         are fetched with ``DataFrame.toArrow()``, and pandas results are built from that
         Arrow table the way the DuckDB backend builds its own, so both engines return the
         same frames."""
+
+        compiler = _SparkCompiler()
 
         def _register_in_memory_table(self, op) -> None:
             data = _plain_arrow(op.data.to_pyarrow(op.schema))
@@ -212,6 +228,13 @@ def _spark_backend_class():
 
         def disconnect(self) -> None:  # the process's one session outlives a portfolio
             pass
+
+        def _drop_cached_table(self, name: str) -> None:
+            from py4j.protocol import Py4JError
+
+            # at exit the JVM may be gone, and its cached tables with it
+            with contextlib.suppress(OSError, Py4JError):
+                super()._drop_cached_table(name)
 
     return _SparkBackend
 

@@ -494,7 +494,7 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
         out = _ratio(
             t, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
         )
-        has_cost = _group_keys(t, j, by)
+        has_cost = _group_keys(t, j.view(), by)  # a new relation: j ends in a join chain
         n_costed = has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()).to_pandas() if by else \
             pd.DataFrame({"n": [has_cost.costed.sum().to_pandas()]})  # fmt: skip
     if by:

@@ -7,9 +7,9 @@ whose labels are complete (t0 + H <= extraction date), evaluated out of time on 
 month end t1 >= t0 + H whose labels are complete too, and applied to the latest snapshot.
 
 Features (:data:`FEATURES`) are Ibis expressions over snapshot columns, so the same
-definitions build the design matrix for fitting (on a seeded sample of at most
-``max_rows`` customers) and score every customer on the engine: the fitted coefficients are
-compiled into ``1 / (1 + exp(-(b0 + sum b_j x_j)))``.
+definitions build the design matrix for fitting (on a seeded hash sample of about
+``max_rows`` customers, drawn on the engine before anything is pulled) and score every
+customer on the engine: the fitted coefficients are compiled into ``1 / (1 + exp(-(b0 + sum b_j x_j)))``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from scipy import stats
 from . import schema
 from .engine import TableLike, inputs
 from .errors import InvalidParameterError
+from .hashing import hash_sample
 from .stability import population_stability, psi_reading
 
 HORIZON_DAYS = 30
@@ -285,8 +286,9 @@ def fit(
     ``snapshot`` and ``payments``: pandas, Arrow or Ibis, in any mix (a pandas snapshot
     with the ``payments`` of a portfolio on a DuckDB file works). ``features``: see
     :func:`feature_list` (canonical names, a team's own snapshot columns, transforms).
-    At most ``max_rows`` owing customers are used, a seeded random sample when there are
-    more. Columns that are all null, constant, or a linear combination of earlier ones
+    About ``max_rows`` owing customers are used when there are more: a sample drawn on the
+    engine by a salted MD5 of the customer id (``seed`` is the salt), the same rows on every
+    engine. Columns that are all null, constant, or a linear combination of earlier ones
     are dropped (``model.dropped`` says which and why). ``penalty`` > 0 fits an L2
     (ridge) penalised Logit on standardised columns, for many features. The caller makes
     sure the labels are complete (as_of + H <= extraction date).
@@ -299,12 +301,8 @@ def fit(
         _check_columns(snap, spec)
         owing = snap.filter(snap.balance > 0)
         levels, empty_sources, missing = _fitted_terms(owing, spec)
-        x = design(snap, spec, levels, missing)
+        x, _ = hash_sample(design(snap, spec, levels, missing), max_rows, f"risk-{seed}")
         frame = _labelled(x, t["payments"], as_of, horizon_days)
-    if len(frame) > max_rows:
-        frame = frame.sample(max_rows, random_state=seed).sort_values(
-            "customer_id", ignore_index=True
-        )
     if frame.empty or frame["paid"].nunique() < 2:
         raise InvalidParameterError(
             f"as_of {pd.Timestamp(as_of).date()}: the model needs customers owing money who "
@@ -612,12 +610,9 @@ def cross_validate(
         known = snap.filter(snap[target].notnull())
         levels, empty, missing = _fitted_terms(known, spec)
         terms = _terms(known, spec, levels, missing)
-        frame = known.select("customer_id", _y=known[target].cast("float64"), **terms).to_pandas()
+        rows = known.select("customer_id", _y=known[target].cast("float64"), **terms)
+        frame = hash_sample(rows, max_rows, f"risk-{seed}")[0].to_pandas()
     frame = frame.sort_values("customer_id", ignore_index=True)
-    if len(frame) > max_rows:
-        frame = frame.sample(max_rows, random_state=seed).sort_values(
-            "customer_id", ignore_index=True
-        )
     y = frame.pop("_y").to_numpy()
     if set(np.unique(y)) != {0.0, 1.0}:
         raise InvalidParameterError(f"target: '{target}' needs both true and false values")

@@ -58,13 +58,6 @@ def write_config(folder: Path, **changes) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def good_run(env, tmp_path_factory, sample_db):
-    out = tmp_path_factory.mktemp("reports")
-    result = run_report(MONTHLY, output_dir=out, database=sample_db)
-    return result, out
-
-
 def test_run_folder_has_everything(good_run):
     result, out = good_run
     assert result.ok, result.error

@@ -23,8 +23,8 @@ import yaml
 from .. import __version__, risk
 from .. import segmentation as sg
 from ..errors import ConfigError
-from ..experiments.assign import bucket_expr
 from ..experiments.config import load_experiment
+from ..hashing import hash_sample
 from ..segmentation.rules import Segmentation, from_dict
 from ..sources import Portfolio
 from ..sources import load as load_sources
@@ -238,13 +238,10 @@ def _labelled(snap, payments, as_of, horizon_days: int):
 
 def _sample(owing, cfg: DiscoveryConfig) -> tuple[pd.DataFrame, int]:
     """At most about ``sample_size`` customers by the salted hash, features and label only."""
-    n = int(owing.count().to_pyarrow().as_py())
+    owing, n = hash_sample(owing, cfg.sample_size, f"discover-{cfg.seed}")
     if n == 0:
         raise ConfigError("no customer owes money at the training month end: nothing to learn")
     cols = [*cfg.features, "paid"]
-    if n > cfg.sample_size:
-        share = cfg.sample_size / n
-        owing = owing.filter(bucket_expr(owing.customer_id, f"discover-{cfg.seed}") < share)
     # in customer order: the engine's row order varies between runs, the tree's halves must not
     frame = owing.select("customer_id", *cols).order_by("customer_id").to_pyarrow().to_pandas()
     return frame.drop(columns="customer_id"), len(frame)

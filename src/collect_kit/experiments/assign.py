@@ -1,15 +1,12 @@
 """Deterministic arm assignment from a salted MD5 of the customer id, on the engine.
 
-bucket = int(first 7 hex digits of md5(salt + customer_id), 16) / 16**7, a number in
-[0, 1); a customer goes to the first arm whose cumulative weight exceeds its bucket. MD5 is
-computed identically by DuckDB, Spark and Python's ``hashlib`` (7 hex digits keep the
-integer inside Spark's 32-bit ``int``; ``../shared/docs/stack.md``), so the same customer
-gets the same arm in every engine and every run, and adding customers never moves anyone.
+A customer goes to the first arm whose cumulative weight exceeds its bucket
+(:func:`collect_kit.hashing.bucket_expr`), so the same customer gets the same arm in every
+engine and every run, and adding customers never moves anyone.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import ibis
@@ -20,25 +17,9 @@ from ibis.expr.types import Table
 
 from ..engine import TableLike, inputs
 from ..errors import InvalidParameterError
+from ..hashing import bucket_expr, hash_bucket
 
-HEX_DIGITS = 7
-_SCALE = 16**HEX_DIGITS
-
-
-def hash_bucket(customer_id: str, salt: str) -> float:
-    """The bucket of one customer in Python (the reference the engine must match)."""
-    digest = hashlib.md5((salt + customer_id).encode("utf-8")).hexdigest()
-    return int(digest[:HEX_DIGITS], 16) / _SCALE
-
-
-def bucket_expr(customer_id, salt: str):
-    """The same bucket as an Ibis expression (portable: md5 hex digest, digit by digit)."""
-    hexd = (ibis.literal(salt) + customer_id.cast("string")).hexdigest("md5")
-    value = ibis.literal(0, "int64")
-    for i in range(HEX_DIGITS):
-        digit = ibis.literal("0123456789abcdef").find(hexd.substr(i, 1)).cast("int64")
-        value = value * 16 + digit
-    return value.cast("float64") / float(_SCALE)
+__all__ = ["assign_arms", "bucket_expr", "hash_bucket"]
 
 
 def assign_arms(

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..experiments.assign import bucket_expr
 from ..files import spreadsheet_safe, write_atomic
+from ..hashing import bucket_expr
 from .solve import Solution
 
 

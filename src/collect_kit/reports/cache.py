@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import files
+from .. import engine, files
 
 
 def cache_dir() -> Path:
@@ -38,7 +38,7 @@ def cached_snapshot(
     t0 = time.perf_counter()
     files.write_atomic(
         path,
-        lambda tmp: portfolio_snapshot(segmentation, portfolio, as_of).to_parquet(tmp),
+        lambda tmp: engine.write_parquet(portfolio_snapshot(segmentation, portfolio, as_of), tmp),
         "cached snapshot",
     )
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)

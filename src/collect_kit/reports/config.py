@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
+from ..engine import ENGINES, SparkConfig
 from ..errors import ConfigError
 from ..yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
@@ -41,6 +42,9 @@ class ReportConfig(VersionedConfig):
     page_size: Literal["A4", "Letter"] = "A4"
     sources: str
     database: str | None = None
+    #: the query engine, overriding the sources YAML's (``-p engine=`` overrides both)
+    engine: Literal[ENGINES] | None = None  # type: ignore[valid-type]
+    spark: SparkConfig | None = None  # Spark settings, overriding the sources YAML's
     segmentation: str
     as_of: str = "latest"
     notebooks: list[str]

@@ -15,6 +15,7 @@ import pandas as pd
 from .. import periods
 from .. import sources as _sources
 from ..demo import sample_config
+from ..engine import SparkConfig
 from ..errors import ConfigError, DataValidationError
 from ..snapshot import snapshot as _snapshot
 
@@ -30,9 +31,16 @@ def find_sample_database(start: str | os.PathLike = ".") -> Path:
 
 
 def open_portfolio(
-    sources: str | None = None, database: str | None = None, validated: bool = False
+    sources: str | None = None,
+    database: str | None = None,
+    validated: bool = False,
+    engine: str | None = None,
+    spark: dict | None = None,
 ) -> _sources.Portfolio:
     """Load and validate a portfolio (default: the demo sample).
+
+    ``engine`` (``duckdb`` or ``spark``) and ``spark`` (the settings of
+    :class:`~collect_kit.engine.SparkConfig` as a mapping) override the sources YAML's.
 
     ``validated``: the report runner has just validated this data for the run, so the
     value and row checks are not repeated in every notebook (tables, columns and mapping
@@ -42,7 +50,10 @@ def open_portfolio(
     config = sources or sample_config()
     db = database_for(sources, database)
     try:
-        return _sources.load(config, database=db, checks=not validated)
+        return _sources.load(
+            config, database=db, checks=not validated, engine_name=engine,
+            spark=SparkConfig(**spark) if spark else None,
+        )  # fmt: skip
     except DataValidationError as exc:
         raise ConfigError(exc.report.text(examples=False)) from None
 

@@ -2,7 +2,7 @@
 
 A notebook declares its parameters in its ``parameters`` cell (read with papermill's
 ``inspect_notebook``); a ``-p`` value must match the declared type (its annotation, else
-its default's type), and a few parameters have a rule beyond their type (``language``,
+its default's type), and a few parameters have a rule beyond their type (``language``, ``engine``,
 ``lgd``, ``report_title``, ``segmentation``, ``experiments``, ``plan``, ``discovery``). The
 parameters the runner sets itself (:data:`RUNNER_PARAMETERS`) cannot be given with ``-p``. Every problem is a
 :class:`~collect_kit.errors.ConfigError` naming the parameter, what it must be and what
@@ -28,6 +28,7 @@ RUNNER_PARAMETERS = {
     "run_id": "the runner sets it",
     "validated": "the runner sets it",
     "snapshots": "the runner sets it",
+    "spark": "set spark: in the report config or the sources YAML",
 }
 
 
@@ -148,6 +149,17 @@ def _title_parameter(name: str, value: object) -> str:
     return value
 
 
+def _engine_parameter(name: str, value: object) -> str:
+    """One of the query engines."""
+    from ..engine import ENGINES
+
+    if value not in ENGINES:
+        raise ConfigError(
+            f"parameter {name}: must be one of {', '.join(ENGINES)}, got {_quoted(value)}"
+        )
+    return str(value)
+
+
 def _language_parameter(name: str, value: object) -> str:
     """One of the report languages of the report config."""
     if value not in LANGUAGES:
@@ -160,6 +172,7 @@ def _language_parameter(name: str, value: object) -> str:
 #: parameters with a rule beyond their type
 _RULES: dict[str, Callable[[str, object], object]] = {
     "language": _language_parameter,
+    "engine": _engine_parameter,
     "lgd": lambda n, v: _number(n, v, 0.0, 1.0, "loss given default, a fraction"),
     "report_title": _title_parameter,
     "segmentation": _segmentation_parameter,

@@ -41,6 +41,8 @@ class Plan:
     discovery: str | None  # the discovery config
     language: str
     title: str
+    engine: str | None  # the query engine (-p engine=, else the config's; None: the sources')
+    spark: dict | None  # the report config's Spark settings (None: the sources')
     declared: dict[str, dict[str, dict]]
     extra: dict[str, object]  # the other -p values, checked
     overrides: dict[str, object]  # every -p value, as the manifest shows it
@@ -100,10 +102,11 @@ def preflight(
     if db is not None and not os.path.isfile(db):
         raise ConfigError(f"{where} is not a file (expected a DuckDB database file)")
     language = checked.pop("language", cfg.language)
+    spark = cfg.spark.model_dump(exclude_defaults=True) if cfg.spark else None
     return Plan(
         cfg, Path(config_path), base, config_text, resolve(cfg.sources), db, seg, experiments,
         plan, discovery, language, checked.pop("report_title", cfg.title_in(language)),
-        declared, checked, overrides,
+        checked.pop("engine", cfg.engine), spark, declared, checked, overrides,
     )  # fmt: skip
 
 

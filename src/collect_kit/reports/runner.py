@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__, catalogue, files
+from ..engine import SparkConfig
 from ..errors import CollectKitError, ConfigError
 from . import runs
 from .cache import cache_dir, cached_snapshot
@@ -110,7 +111,10 @@ def run_report(
     files.check_writable_folder(cache_dir(), "snapshot cache (COLLECT_KIT_CACHE)")
     say("Loading and validating the portfolio")
     t0 = time.perf_counter()
-    portfolio = sources.load(plan.sources, database=plan.database, validate=False)
+    portfolio = sources.load(
+        plan.sources, database=plan.database, validate=False, engine_name=plan.engine,
+        spark=SparkConfig(**plan.spark) if plan.spark else None,
+    )  # fmt: skip
     try:
         when, scheduled = as_of_dates(portfolio, as_of, plan)
         check_report_columns(plan.cfg, portfolio.fields, plan.config_path)
@@ -175,6 +179,8 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "as_of": str(ctx.when.date()),
         "sources": plan.sources,
         "database": plan.database,
+        "engine": plan.engine,
+        "spark": plan.spark,
         "segmentation": plan.segmentation,
         "experiments": plan.experiments,
         "plan": plan.plan,

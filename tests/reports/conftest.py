@@ -1,0 +1,28 @@
+"""The monthly report run once on the 2 000-customer sample, shared by the modules that
+read its documents (the runner's checks, and the Spark run compared with it)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from collect_kit.reports.runner import run_report
+
+from .test_runner import MONTHLY
+
+
+@pytest.fixture(scope="session")
+def good_run(tmp_path_factory, sample_db):
+    """(result, output folder) of the monthly report on DuckDB, with its own cache."""
+    out = tmp_path_factory.mktemp("reports")
+    old = os.environ.get("COLLECT_KIT_CACHE")
+    os.environ["COLLECT_KIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        result = run_report(MONTHLY, output_dir=out, database=sample_db)
+    finally:
+        if old is None:
+            os.environ.pop("COLLECT_KIT_CACHE")
+        else:
+            os.environ["COLLECT_KIT_CACHE"] = old
+    return result, out
