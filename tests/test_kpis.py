@@ -458,6 +458,34 @@ def test_shared_keeps_a_bounded_number_of_results(sample_db, monkeypatch):
     engine._SHARED.clear()
 
 
+def test_the_allocation_is_built_once_per_connection_and_date(sample_db, monkeypatch):
+    """Asking again for the KPIs of a month builds no allocation expression (each costs
+    milliseconds of Python); a new connection to the same file builds its own."""
+    from collect_kit import engine, sources
+    from collect_kit.demo import sample_config
+
+    engine.release_shared()
+    built = []
+    real = kpis.allocate
+    monkeypatch.setattr(kpis, "allocate", lambda *a: built.append(a[3]) or real(*a))
+    portfolio = sources.load(sample_config(), database=sample_db)
+    names = ("recovery_rate", "overdue_ratio", "cure_rate", "average_days_late", "dso")
+    first = [kpis.REGISTRY[n].function(portfolio.tables, "2026-10") for n in names]
+    after_first = len(built)
+    assert 2 <= after_first <= 4  # books at both month ends, the month's settlements
+    again = [kpis.REGISTRY[n].function(portfolio.tables, "2026-10") for n in names]
+    assert len(built) == after_first
+    for a, b in zip(first, again, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    other = sources.load(sample_config(), database=sample_db)
+    fresh = kpis.REGISTRY["overdue_ratio"].function(other.tables, "2026-10")
+    assert len(built) > after_first
+    pd.testing.assert_frame_equal(fresh, first[1])
+    portfolio.close()
+    other.close()
+    engine.release_shared()
+
+
 def test_kpis_needing_an_absent_input_are_not_available_never_zero(tiny):
     without = {k: v for k, v in tiny.items() if k != "contacts"}
     needing = [n for n, k in kpis.REGISTRY.items() if "contacts" in k.needs]

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -638,6 +638,40 @@ def shared(expr: Table) -> Table:
     return kept
 
 
+#: results of :func:`built_once`: (name, date, the inputs' connections and expressions)
+#: -> (connection, the :func:`shared` result), most recently used last
+_BUILT: OrderedDict = OrderedDict()
+
+
+def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Table]) -> Table:
+    """``shared(build())``, built only once per ``name``, date ``when`` and ``inputs``
+    (the tables ``build`` reads).
+
+    Building a large expression (the allocation: joins, windows, a union) and looking it
+    up by value costs milliseconds of pure Python each time; a report asks for the same
+    month-end book hundreds of times. Later calls with the same inputs return the kept
+    result without building anything. Inputs are told apart by their connection object
+    as well as their expression; results that read a table :func:`inputs` loaded are
+    built every time (their table is gone after the call).
+    """
+    key = (name, pd.Timestamp(when), *_identities(inputs))
+    if key in _BUILT:
+        _BUILT.move_to_end(key)
+        return _BUILT[key][1]
+    expr = build()
+    result = shared(expr)
+    if result is not expr:  # kept on its database
+        _BUILT[key] = (ibis.get_backend(result), result)
+        while len(_BUILT) > SHARED_MAX:
+            _BUILT.popitem(last=False)
+    return result
+
+
+def _identities(tables: Sequence[Table]) -> list[tuple]:
+    """Each table's connections (by object) and expression, as a hashable key."""
+    return [(tuple(id(b) for b in t._find_backends()[0]), t.op()) for t in tables]
+
+
 def _reads_loaded(expr: Table) -> bool:
     """Whether ``expr`` reads a temporary table :func:`inputs` loaded."""
     return any(t.name.startswith(LOADED_PREFIX) for t in expr.op().find(ops.DatabaseTable))
@@ -651,13 +685,15 @@ def disconnect(con) -> None:
     closed connection would hand later connections to that file expressions bound to the
     closed one ("Connection already closed").
     """
-    for key in [k for k, (backend, _) in _SHARED.items() if backend is con]:
-        del _SHARED[key]
+    for kept in (_SHARED, _BUILT):
+        for key in [k for k, (backend, _) in kept.items() if backend is con]:
+            del kept[key]
     con.disconnect()  # a no-op on Spark: the process's session outlives a portfolio
 
 
 def release_shared() -> None:
-    """Drop every result :func:`shared` keeps."""
+    """Drop every result :func:`shared` and :func:`built_once` keep."""
+    _BUILT.clear()
     _SHARED.clear()
 
 

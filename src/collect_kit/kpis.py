@@ -29,7 +29,7 @@ from ibis.expr.types import Table
 
 from . import catalogue, schema
 from .availability import first_missing, not_available
-from .engine import TableLike, inputs, shared
+from .engine import TableLike, built_once, inputs
 from .errors import InvalidParameterError
 from .extract import accounts_at as extract_accounts
 from .extract import book as extract_book
@@ -164,17 +164,23 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
     which adds ``written_off``).
     """
     if is_extract(t):
-        return shared(extract_book(t["extract"], as_of))
-    b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
+        return built_once(
+            "extract_book", as_of, [t["extract"]], lambda: extract_book(t["extract"], as_of)
+        )
+    events = [t["receivables"], t["payments"], t["adjustments"]]
+    return built_once("month_end_book", as_of, events, lambda: _month_end_book(*events, as_of))
+
+
+def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
+    b = allocate(receivables, payments, adjustments, as_of).balances()
     overdue = b.due_at < _date(as_of)
     dpd = _date(as_of).delta(b.due_at, unit="day")
-    book = b.group_by("customer_id").aggregate(
+    return b.group_by("customer_id").aggregate(
         balance=b.balance.sum(),
         overdue_balance=b.balance.sum(where=overdue).fill_null(0.0),
         current_balance=b.balance.sum(where=~overdue).fill_null(0.0),
         max_days_past_due=dpd.max(where=(b.balance > 0) & overdue).fill_null(0),
     )
-    return shared(book)
 
 
 def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
@@ -413,9 +419,14 @@ def cei_cash(t, period: Period):
 
 def _settled_in(t, period: Period) -> Table:
     """Receivables settled by payment in the month (shared by the KPIs that read them)."""
-    b = allocate(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
-    b = b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
-    return shared(b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at"))
+
+    def build() -> Table:
+        b = allocate(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
+        b = b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
+        return b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at")
+
+    events = [t["receivables"], t["payments"], t["adjustments"]]
+    return built_once(f"settled since {period.start.date()}", period.end, events, build)
 
 
 @kpi("average_collection_time", "days", needs=("receivables",), better="down")
