@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +14,21 @@ from collect_kit import engine, schema, synth
 from collect_kit.demo import sample_config
 
 D = pd.Timestamp
+
+
+@contextmanager
+def snapshot_cache(folder: Path) -> Iterator[None]:
+    """``COLLECT_KIT_CACHE`` set to ``folder`` inside the block (for fixtures wider than a
+    test, where ``monkeypatch`` is not available), restored after it."""
+    old = os.environ.get("COLLECT_KIT_CACHE")
+    os.environ["COLLECT_KIT_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("COLLECT_KIT_CACHE")
+        else:
+            os.environ["COLLECT_KIT_CACHE"] = old
 
 
 def _frame(rows: list[tuple], columns: list[str], dates: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -3,12 +3,11 @@ read its documents (the runner's checks, and the Spark run compared with it)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from collect_kit.reports.runner import run_report
 
+from ..conftest import snapshot_cache
 from .test_runner import MONTHLY
 
 
@@ -16,13 +15,6 @@ from .test_runner import MONTHLY
 def good_run(tmp_path_factory, sample_db):
     """(result, output folder) of the monthly report on DuckDB, with its own cache."""
     out = tmp_path_factory.mktemp("reports")
-    old = os.environ.get("COLLECT_KIT_CACHE")
-    os.environ["COLLECT_KIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
+    with snapshot_cache(tmp_path_factory.mktemp("cache")):
         result = run_report(MONTHLY, output_dir=out, database=sample_db)
-    finally:
-        if old is None:
-            os.environ.pop("COLLECT_KIT_CACHE")
-        else:
-            os.environ["COLLECT_KIT_CACHE"] = old
     return result, out

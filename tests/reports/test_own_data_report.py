@@ -4,7 +4,6 @@ breakdown, one personal that must never reach the run folder."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,8 @@ import yaml
 from pypdf import PdfReader
 
 from collect_kit.reports.runner import run_report
+
+from ..conftest import snapshot_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "src" / "collect_kit" / "configs"
@@ -51,15 +52,8 @@ def own_run(tmp_path_factory, frames):
         "breakdowns": ["product_line"],
     }
     (folder / "report.yaml").write_text(yaml.safe_dump(report))
-    old = os.environ.get("COLLECT_KIT_CACHE")
-    os.environ["COLLECT_KIT_CACHE"] = str(cache)
-    try:
+    with snapshot_cache(cache):
         result = run_report(folder / "report.yaml", output_dir=folder / "out")
-    finally:
-        if old is None:
-            os.environ.pop("COLLECT_KIT_CACHE")
-        else:
-            os.environ["COLLECT_KIT_CACHE"] = old
     return result, folder
 
 

@@ -4,7 +4,6 @@ documents as on DuckDB, and an override that does not move ``latest``."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 
 from collect_kit.reports.runner import run_report
 
+from ..conftest import snapshot_cache
 from ..spark import SPARK, spark_missing
 from .test_runner import DOCUMENTS, write_config
 
@@ -22,17 +22,10 @@ pytestmark = pytest.mark.skipif(spark_missing() is not None, reason=str(spark_mi
 def spark_run(tmp_path_factory, sample_db):
     folder = tmp_path_factory.mktemp("spark-report")
     config = write_config(folder, spark=SPARK.model_dump(exclude_defaults=True))
-    old = os.environ.get("COLLECT_KIT_CACHE")
-    os.environ["COLLECT_KIT_CACHE"] = str(folder / "cache")
-    try:
+    with snapshot_cache(folder / "cache"):
         result = run_report(
             config, parameters={"engine": "spark"}, output_dir=folder / "out", database=sample_db
         )
-    finally:
-        if old is None:
-            os.environ.pop("COLLECT_KIT_CACHE")
-        else:
-            os.environ["COLLECT_KIT_CACHE"] = old
     return result, folder / "out"
 
 
