@@ -78,6 +78,8 @@ def test_run_folder_has_everything(good_run):
     assert manifest["package_version"] and manifest["started_at"] and manifest["ended_at"]
     assert manifest["heartbeat_at"] and len(manifest["kernel_pids"]) == 4
     assert manifest["published"] is True and manifest["overrides"] == {}
+    # the two experiments (one also measures the plan's effects) read out once for the run
+    assert manifest["parameters"]["stored_readouts"] == 2 and manifest["seconds_readouts"] > 0
     assert result.published and not result.overrides
 
 

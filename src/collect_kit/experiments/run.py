@@ -31,6 +31,7 @@ from .readout import (
     survival_counts,
     survival_readout,
 )
+from .stored import load as load_stored
 
 
 @dataclass
@@ -228,6 +229,7 @@ def readout_experiment(
     as_of=None,
     portfolio: sources.Portfolio | None = None,
     sources: str | os.PathLike | None = None,
+    stored: dict | None = None,
 ) -> ExperimentReadout:
     """Read out the experiment of the config from the portfolio's ``assignments``.
 
@@ -241,7 +243,15 @@ def readout_experiment(
     report run validates the data once for all its notebooks).
 
     Money per month if rolled out: the effect per customer x :func:`monthly_inflow`.
+
+    ``stored``: the readouts a report run computed once (config path -> folder,
+    :mod:`collect_kit.experiments.stored`); one for this config and date is loaded instead
+    of read again.
     """
+    if stored and as_of is not None:
+        kept = load_stored(stored, config_path, parse_date(as_of, "as_of"))
+        if kept is not None:
+            return kept
     if portfolio is None:
         cfg, base, portfolio = _open(config_path, database, sources)
     else:

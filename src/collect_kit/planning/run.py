@@ -82,6 +82,7 @@ def make_plan(
     draws: int | None = None,
     export: str | os.PathLike | None = None,
     snapshots: dict | None = None,
+    readouts: dict | None = None,
 ) -> StrategyPlan:
     """Build and solve the plan of ``config_path`` (module docstring).
 
@@ -90,7 +91,8 @@ def make_plan(
     a sources YAML instead of the config's; ``draws``: robustness draws instead of the
     config's (0: none); ``export``: a folder for the customer lists of each treatment
     (:mod:`collect_kit.planning.assign`); ``snapshots``: month end -> an already computed
-    snapshot table on the portfolio's engine (a report run's cache).
+    snapshot table on the portfolio's engine (a report run's cache); ``readouts``: a
+    report run's stored readouts (:mod:`collect_kit.experiments.stored`).
     """
     cfg, base = load_plan(config_path)
     if export is not None and not Path(export).is_dir():
@@ -100,7 +102,7 @@ def make_plan(
     when = portfolio.month_end(cfg.as_of if as_of is None else as_of, "as_of")
     rules = sg.load(_path(base, cfg.segmentation))
     snapshots = {pd.Timestamp(k): v for k, v in (snapshots or {}).items()}
-    p, effects = build(cfg, base, config_path, portfolio, rules, when, snapshots)
+    p, effects = build(cfg, base, config_path, portfolio, rules, when, snapshots, readouts)
     chosen = solve(p)
     n = cfg.robustness.draws if draws is None else draws
     rob = robustness(p, chosen, n, cfg.robustness.seed, cfg.robustness.cvar) if n > 0 else None
@@ -173,6 +175,7 @@ def build(
     rules,
     when: pd.Timestamp,
     snapshots: dict | None = None,
+    readouts: dict | None = None,
 ) -> tuple[Problem, pd.DataFrame]:
     """The :class:`Problem` of a plan config at ``when`` and its effects table
     (``snapshots``: see :func:`population`)."""
@@ -189,7 +192,7 @@ def build(
     collected = (
         collected_last_month(rules, portfolio, when, snapshots).reindex(segments).fillna(0.0)
     )
-    measured = _measured(cfg, experiments, portfolio, when)
+    measured = _measured(cfg, experiments, portfolio, when, readouts)
     S, T = len(segments), len(treatments)
     effect = np.full((S, T), np.nan)
     se = np.zeros((S, T))
@@ -304,7 +307,7 @@ def check(cfg: PlanConfig, base: Path, where, segments: tuple[str, ...]) -> dict
     return out
 
 
-def _measured(cfg: PlanConfig, experiments: dict, portfolio, when) -> dict:
+def _measured(cfg: PlanConfig, experiments: dict, portfolio, when, stored=None) -> dict:
     """(treatment, segment) -> (effect, se, experiment_id, reason) from the readouts."""
     readouts: dict[str, object] = {}
     out: dict = {}
@@ -313,7 +316,7 @@ def _measured(cfg: PlanConfig, experiments: dict, portfolio, when) -> dict:
         if path not in readouts:
             try:
                 readouts[path] = readout_experiment(
-                    path, portfolio=portfolio, as_of=str(when.date())
+                    path, portfolio=portfolio, as_of=str(when.date()), stored=stored
                 )
             except NoResultsYetError:
                 readouts[path] = None

@@ -43,3 +43,31 @@ def cached_snapshot(
     )
     log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
     return path
+
+
+def readouts_dir(run_id: str) -> Path:
+    """Where a run keeps the readouts it computed once (removed when the run ends):
+    ``$COLLECT_KIT_CACHE/readouts/<run-id>``."""
+    return files.cache_root() / "readouts" / run_id
+
+
+def stored_readouts(portfolio, as_of: pd.Timestamp, paths, run_id: str, log) -> dict[str, str]:
+    """Read out each experiment config of ``paths`` once for the run (config path ->
+    folder, :mod:`collect_kit.experiments.stored`). One that cannot be read out here is
+    left to the notebooks, which then fail with its error as evidence."""
+    from ..experiments.stored import _key, store
+
+    out: dict[str, str] = {}
+    folder = readouts_dir(run_id)
+    for i, path in enumerate(dict.fromkeys(_key(p) for p in paths)):
+        t0 = time.perf_counter()
+        target = folder / f"{i:02d}"
+        try:
+            files.make_folder(folder, "readout cache (COLLECT_KIT_CACHE)")
+            store(path, as_of, portfolio, target)
+        except Exception as exc:  # noqa: BLE001 - the notebook shows the error in full
+            log.warning("readout of %s not stored: %s", Path(path).name, str(exc)[:200])
+            continue
+        out[path] = str(target)
+        log.info("readout %s: %.1f s", Path(path).name, time.perf_counter() - t0)
+    return out

@@ -48,8 +48,11 @@ def metric_unit(r: ExperimentReadout, metric: str) -> str:
     return "currency" if spec.aggregate == "sum" else "number"
 
 
-def read_all(paths, as_of, portfolio) -> tuple[list[ExperimentReadout], list[str]]:
-    """Read out each experiment config as of ``as_of`` on an open ``portfolio``.
+def read_all(
+    paths, as_of, portfolio, stored: dict | None = None
+) -> tuple[list[ExperimentReadout], list[str]]:
+    """Read out each experiment config as of ``as_of`` on an open ``portfolio`` (or load
+    the run's ``stored`` readouts: :mod:`collect_kit.experiments.stored`).
 
     Returns the readouts and the configs of experiments with no closed outcome window yet
     (not started, or too recent: see :func:`pending_sentence`), so the report says so
@@ -58,7 +61,9 @@ def read_all(paths, as_of, portfolio) -> tuple[list[ExperimentReadout], list[str
     readouts, pending = [], []
     for path in paths:
         try:
-            readouts.append(readout_experiment(path, as_of=as_of, portfolio=portfolio))
+            readouts.append(
+                readout_experiment(path, as_of=as_of, portfolio=portfolio, stored=stored)
+            )
         except NoResultsYetError:
             pending.append(load_experiment(path)[0])
     return readouts, pending

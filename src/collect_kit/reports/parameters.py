@@ -28,6 +28,7 @@ RUNNER_PARAMETERS = {
     "run_id": "the runner sets it",
     "validated": "the runner sets it",
     "snapshots": "the runner sets it",
+    "stored_readouts": "the runner sets it",
     "spark": "set spark: in the report config or the sources YAML",
 }
 

@@ -28,10 +28,13 @@ SURE = 0.8
 ASSUMED = "†"
 
 
-def read(config, as_of, portfolio, draws: int | None = None, snapshots=None) -> StrategyPlan:
+def read(
+    config, as_of, portfolio, draws: int | None = None, snapshots=None, readouts=None
+) -> StrategyPlan:
     """The plan of ``config`` for the customers owing at ``as_of`` on an open portfolio;
     ``snapshots``: the runner's cached snapshot files (date -> Parquet), read for ``as_of``
-    and the month end before instead of computing them."""
+    and the month end before instead of computing them; ``readouts``: the run's stored
+    readouts (:mod:`collect_kit.experiments.stored`)."""
     from ..periods import previous_month_end
     from .context import snapshot_table
 
@@ -40,7 +43,9 @@ def read(config, as_of, portfolio, draws: int | None = None, snapshots=None) -> 
         for d in (pd.Timestamp(as_of), previous_month_end(as_of))
         if snapshots and str(pd.Timestamp(d).date()) in snapshots
     }
-    return make_plan(config, as_of=as_of, portfolio=portfolio, draws=draws, snapshots=tables)
+    return make_plan(
+        config, as_of=as_of, portfolio=portfolio, draws=draws, snapshots=tables, readouts=readouts
+    )
 
 
 def formatter(plan: StrategyPlan, fmt: Formatter) -> Formatter:

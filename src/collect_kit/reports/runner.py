@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +42,7 @@ from .. import __version__, catalogue, files
 from ..engine import SparkConfig
 from ..errors import CollectKitError, ConfigError
 from . import runs
-from .cache import cache_dir, cached_snapshot
+from .cache import cache_dir, cached_snapshot, readouts_dir, stored_readouts
 from .execute import cells_seconds, execute_notebook, export_notebook
 from .format import Formatter
 from .preflight import (
@@ -172,7 +173,25 @@ def _first_manifest(ctx: _RunContext, run_id: str, started: str) -> dict:
     }
 
 
-def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str]) -> dict:
+def _readout_paths(plan: Plan) -> list[str]:
+    """The experiment configs the run's notebooks read out: the report's experiments
+    (portfolio report, readout) and those measuring the plan's effects (strategy plan)."""
+    from ..planning.config import load_plan
+
+    notebooks = set(plan.cfg.notebooks)
+    paths = list(plan.experiments) if notebooks & {"portfolio_report", "experiment_readout"} else []
+    if plan.plan and "strategy_plan" in notebooks:
+        cfg, base = load_plan(plan.plan)
+        paths += [
+            e if os.path.isabs(e) else os.path.normpath(base / e)
+            for e in (t.measured.experiment for t in cfg.treatments.values() if t.measured)
+        ]
+    return paths
+
+
+def _notebook_parameters(
+    ctx: _RunContext, run_id: str, snapshots: dict[str, str], readouts: dict[str, str]
+) -> dict:
     """Every parameter the runner injects (notebooks receive those they declare)."""
     plan = ctx.plan
     params = {
@@ -194,6 +213,7 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
         "report_title": plan.title,
         "run_id": run_id,
         "snapshots": snapshots,
+        "stored_readouts": readouts,
         "validated": True,
     }
     params.update(plan.extra)
@@ -203,8 +223,10 @@ def _notebook_parameters(ctx: _RunContext, run_id: str, snapshots: dict[str, str
 def _shown_parameters(plan: Plan, params: dict) -> dict:
     """The parameters as the manifest stores them: paths relative, snapshots by file name
     (in the snapshot cache, ``COLLECT_KIT_CACHE``)."""
-    shown = {k: runs.manifest_value(v, plan.base) for k, v in params.items() if k != "snapshots"}
+    hidden = ("snapshots", "stored_readouts")
+    shown = {k: runs.manifest_value(v, plan.base) for k, v in params.items() if k not in hidden}
     shown["snapshots"] = {d: Path(p).name for d, p in params["snapshots"].items()}
+    shown["stored_readouts"] = len(params["stored_readouts"])
     return shown
 
 
@@ -247,6 +269,7 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
     finally:
         with contextlib.suppress(Exception):
             ctx.portfolio.close()
+        shutil.rmtree(readouts_dir(run_id), ignore_errors=True)
         for handler in list(log.handlers):
             handler.close()
             log.removeHandler(handler)
@@ -287,8 +310,16 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
     t0 = time.perf_counter()
     snapshots = {str(d.date()): str(cached_snapshot(portfolio, key, d, log, rules)) for d in dates}
     state.set(seconds_snapshots=time.perf_counter() - t0)
+    paths = _readout_paths(plan)
+    if paths:
+        say("Reading out the experiments")
+        t0 = time.perf_counter()
+        readouts = stored_readouts(portfolio, ctx.when, paths, result.run_id, log)
+        state.set(seconds_readouts=time.perf_counter() - t0)
+    else:
+        readouts = {}
     portfolio.close()
-    params = _notebook_parameters(ctx, result.run_id, snapshots)
+    params = _notebook_parameters(ctx, result.run_id, snapshots, readouts)
     state.set(parameters=_shown_parameters(plan, params))
     state.save()
     for nb in result.notebooks:
