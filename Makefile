@@ -26,6 +26,7 @@ test: setup
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_segmentation.py
 	$(BIN)/python benchmarks/bench_kpis.py
