@@ -232,3 +232,18 @@ def test_date_literals_compare_with_date_and_timestamp_columns():
     assert assign(seg, df)["segment"].tolist() == ["Default", "Late", "Default"]
     seg = rules({"name": "Late", "when": {"column": "d", "op": ">=", "value": "2025-06-01"}})
     assert assign(seg, df)["segment"].tolist() == ["Default", "Late", "Default"]
+
+
+def test_the_case_coalesces_only_under_not():
+    """Outside a ``not:`` a null comparison is no match in the CASE by itself (AND and OR
+    are monotone): no COALESCE there; under ``not:`` a null comparison must read false."""
+    from collect_kit.segmentation.compile import segment_expr
+
+    t = ibis.table({"amount": "float64", "label": "string"}, name="t")
+    plain = rules(
+        {"name": "A", "when": {"all": [{"column": "amount", "op": ">", "value": 1},
+                                       {"column": "label", "op": "in", "value": ["x"]}]}},
+    )  # fmt: skip
+    negated = rules({"name": "A", "when": {"not": {"column": "amount", "op": ">", "value": 1}}})
+    assert "COALESCE" not in ibis.to_sql(t.select(s=segment_expr(plain, t))).upper()
+    assert "COALESCE" in ibis.to_sql(t.select(s=segment_expr(negated, t))).upper()

@@ -134,8 +134,9 @@ def _literal(v, dtype):
     return v
 
 
-def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
-    """One leaf as a non-null boolean (false where the compared value is missing)."""
+def compile_leaf(t: Table, leaf: Leaf, null_safe: bool = True) -> BooleanValue:
+    """One leaf as a non-null boolean (false where the compared value is missing);
+    ``null_safe=False``: null there instead, for a CASE WHEN, where null is no match."""
     col = t[leaf.column]
     if leaf.op == "is_null":
         return col.isnull()
@@ -153,17 +154,26 @@ def compile_leaf(t: Table, leaf: Leaf) -> BooleanValue:
     else:
         v = _literal(leaf.value, dtype)
         expr = COMPARATORS[leaf.op](col, v)
+    if not null_safe:
+        return expr
     # two-valued logic: a comparison with a missing value is false
     return expr.fill_null(False) if leaf.op != "not_in" or leaf.value else expr
 
 
-def compile_condition(t: Table, cond: Condition) -> BooleanValue:
-    """A condition tree as a non-null Ibis boolean."""
+def compile_condition(t: Table, cond: Condition, in_case: bool = False) -> BooleanValue:
+    """A condition tree as a non-null Ibis boolean.
+
+    ``in_case``: as the WHEN of a CASE reads it, where null is no match, like false. The
+    leaves outside any ``not:`` then skip their COALESCE(..., FALSE): AND and OR are
+    monotone, so a tree of them is true with unknowns exactly when it is true with those
+    unknowns read as false. Under a ``not:`` every leaf stays null-safe (NOT of null is
+    null, but a missing value's comparison must be false, so its negation true).
+    """
     if isinstance(cond, Leaf):
-        return compile_leaf(t, cond)
+        return compile_leaf(t, cond, null_safe=not in_case)
     if isinstance(cond, Not):
         return ~compile_condition(t, cond.item)
-    parts = [compile_condition(t, c) for c in cond.items]
+    parts = [compile_condition(t, c, in_case) for c in cond.items]
     out = parts[0]
     for p in parts[1:]:
         out = (out & p) if isinstance(cond, All) else (out | p)
@@ -173,7 +183,9 @@ def compile_condition(t: Table, cond: Condition) -> BooleanValue:
 def segment_expr(segmentation: Segmentation, t: Table, names: list[str] | None = None):
     """The cascade as one ``ibis.cases`` expression (first match wins, else Default)."""
     raise_for(segmentation, check_columns(segmentation, t.schema(), names))
-    branches = [(compile_condition(t, s.condition), s.name) for s in segmentation.rules]
+    branches = [
+        (compile_condition(t, s.condition, in_case=True), s.name) for s in segmentation.rules
+    ]
     if not branches:
         return ibis.literal(DEFAULT)
     return ibis.cases(*branches, else_=DEFAULT)
