@@ -557,7 +557,7 @@ def _load_arrow(backend, name: str, data: pa.Table) -> Table:
 def _load_arrow_spark(backend, name: str, data: pa.Table) -> Table:
     # Ibis's create_table hands Spark pandas even for Arrow input (NaN is not NULL there),
     # and Spark refuses temp=True: a temporary view of a DataFrame built from Arrow
-    backend._session.createDataFrame(data).createOrReplaceTempView(name)
+    backend._session.createDataFrame(_plain_arrow(data)).createOrReplaceTempView(name)
     return backend.table(name)
 
 
