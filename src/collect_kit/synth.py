@@ -4,8 +4,12 @@
 plus a :class:`GroundTruth` that the tables never contain, so no analysis can pass a test
 by reading the answer.
 
-The model (all draws from one ``numpy.random.Generator`` seeded by ``seed``; loops run
-over months, never over customers):
+Customers are drawn in blocks of :data:`BLOCK` (25 000); each block draws from its own
+``numpy.random.Generator`` (block 0 from ``seed`` itself, block ``b`` from
+``SeedSequence(seed, spawn_key=(b,))``), so a sample of any size is the same whether it is
+built in memory (:func:`generate`) or written to Parquet chunk by chunk
+(:func:`collect_kit.synth_parquet.write_sample`). Loops run over months and blocks, never
+over customers. The model:
 
 Customers
     70 % persons, 30 % companies (size micro/small/medium/large = 45/30/17/8 %). 55 % exist
@@ -417,6 +421,15 @@ class _Experiment:
     labels: list[str]
 
 
+#: customers per random stream: block ``b`` of a sample (customers ``b * BLOCK`` to
+#: ``(b + 1) * BLOCK - 1``) draws everything from its own stream, so a sample is the same
+#: whether its blocks are generated together, in chunks or in parallel processes
+BLOCK = 25_000
+#: id numbers reserved per block for receivables, payments and contacts / adjustments
+_ID_STRIDE = 1_000_000
+_ADJUSTMENT_STRIDE = 100_000
+
+
 def generate(
     n_customers: int = 20_000,
     seed: int = 7,
@@ -429,12 +442,38 @@ def generate(
     ``end`` is the data's extraction date (a month end); ``defects`` injects data-quality
     problems for tests (any of :data:`DEFECT_KINDS`; a few rows each, ids in
     ``truth.defects``). The model and the experiments' true effects are in the module
-    docstring.
+    docstring. The tables are the blocks of :func:`generate_block` one after the other,
+    exactly what :func:`collect_kit.synth_parquet.write_sample` writes in chunks.
     """
     defects = tuple(defects)
     unknown = sorted(set(defects) - set(DEFECT_KINDS))
     if unknown:
         raise InvalidParameterError(f"defects: {unknown} not in {DEFECT_KINDS}")
+    grid = sample_grid(n_customers, end, months)
+    blocks = [generate_block(n_customers, seed, grid, b) for b in range(n_blocks(n_customers))]
+    tables = {
+        name: pa.concat_tables([blk.tables[name] for blk in blocks]).combine_chunks()
+        for name in blocks[0].tables
+    }
+    # defects come from a stream of their own, after every block
+    defect_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**31,)))
+    injected = _inject_defects(tables, defects, defect_rng) if defects else {}
+    truth = GroundTruth(
+        customers=pd.concat([blk.customers for blk in blocks], ignore_index=True),
+        experiments=experiment_truth([blk.experiments for blk in blocks]),
+        months=grid.month_ends,
+        defects=injected,
+    )
+    return Sample(tables=tables, truth=truth, extraction_date=grid.month_ends[-1])
+
+
+def n_blocks(n_customers: int) -> int:
+    """Number of :data:`BLOCK`-sized random streams in a sample of ``n_customers``."""
+    return -(-n_customers // BLOCK)
+
+
+def sample_grid(n_customers: int, end: str | pd.Timestamp, months: int) -> _Grid:
+    """Check the sample's size and calendar; return its month grid."""
     if months < 12:
         raise InvalidParameterError(f"months: must be at least 12 (got {months})")
     if n_customers < 10:
@@ -442,10 +481,68 @@ def generate(
     end = pd.Timestamp(end)
     if end != end + pd.offsets.MonthEnd(0):
         raise InvalidParameterError(f"end: must be a month end (got {end.date()})")
-    rng = np.random.default_rng(seed)
-    grid = _Grid.of(end, months)
+    return _Grid.of(end, months)
 
-    cust = _draw_customers(rng, n_customers, grid)
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a sample: its rows of every table and its part of the ground truth.
+
+    ``experiments`` holds, per experiment x segment, the sum of the true lifts and the
+    customers per arm (combined over blocks by :func:`experiment_truth`).
+    """
+
+    tables: dict[str, pa.Table]
+    customers: pd.DataFrame
+    experiments: list[dict]
+
+
+def _stream(seed: int, block: int) -> np.random.Generator:
+    """Block ``block``'s random stream; block 0 draws from ``seed`` itself."""
+    if block == 0:
+        return np.random.default_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+
+
+@dataclass(frozen=True)
+class _Numbering:
+    """Global numbers of one block's rows: customers by position, other rows by a stride."""
+
+    block: int
+    n_blocks: int
+    n_customers: int
+
+    @property
+    def first_customer(self) -> int:
+        return self.block * BLOCK
+
+    def customer_ix(self, local: np.ndarray) -> np.ndarray:
+        return self.first_customer + np.asarray(local, dtype=np.int64)
+
+    @property
+    def customer_width(self) -> int:
+        return max(7, len(str(self.n_customers - 1)))
+
+    def numbers(self, count: int, stride: int) -> np.ndarray:
+        if count > stride:
+            raise RuntimeError(
+                f"a block of the sample has {count} rows of a table (at most {stride})"
+            )
+        return self.block * stride + np.arange(count, dtype=np.int64)
+
+    def width(self, base: int, stride: int) -> int:
+        return max(base, len(str(self.n_blocks * stride - 1)))
+
+    def ids(self, prefix: str, count: int, base: int, stride: int = _ID_STRIDE) -> pa.Array:
+        return _ids(prefix, self.numbers(count, stride), self.width(base, stride))
+
+
+def generate_block(n_customers: int, seed: int, grid: _Grid, block: int) -> Block:
+    """Generate block ``block`` of a sample of ``n_customers`` (see :data:`BLOCK`)."""
+    n = min(BLOCK, n_customers - block * BLOCK)
+    num = _Numbering(block, n_blocks(n_customers), n_customers)
+    rng = _stream(seed, block)
+    cust = _draw_customers(rng, n, grid)
     dec = _draw_decisions(rng, cust, grid)
     rc = _draw_receivables(rng, cust, grid)
     score, scored = _draw_scores(rng, cust, grid)
@@ -453,32 +550,44 @@ def generate(
     details = _draw_contact_details(rng, cust)
     contacts = _draw_contacts(rng, rc, st, cust, dec, details, experiments[0], grid)
 
-    customer_id = _customer_ids(cust.n)
-    receivable_id = _ids("RC", np.arange(len(rc.cust)), 9)
+    customer_id = _customer_ids(num.customer_ix(np.arange(n)), num.customer_width)
+    rc_numbers = num.numbers(len(rc.cust), _ID_STRIDE)
+    receivable_id = _ids("RC", rc_numbers, num.width(9, _ID_STRIDE))
     tables = {
-        "customers": _customers_table(rng, cust, details, customer_id),
+        "customers": _customers_table(rng, cust, details, customer_id, num),
         "receivables": _receivables_table(rc, customer_id, receivable_id),
-        "payments": _payments_table(rng, rc, st, grid, customer_id, receivable_id),
-        "adjustments": _adjustments_table(rc, st, grid, customer_id, receivable_id),
-        "contacts": _contacts_table(contacts, customer_id),
+        "payments": _payments_table(rng, rc, st, grid, customer_id, receivable_id, num),
+        "adjustments": _adjustments_table(rc, st, grid, customer_id, receivable_id, num),
+        "contacts": _contacts_table(contacts, customer_id, num),
         "scores": _scores_table(score, scored, grid, customer_id),
         "assignments": _assignments_table(experiments, grid, customer_id),
     }
-    injected = _inject_defects(tables, defects, rng) if defects else {}
-    truth = GroundTruth(
-        customers=pd.DataFrame(
-            {
-                "customer_id": customer_id.to_pandas(),
-                "latent_z": cust.z,
-                "propensity": cust.propensity,
-                "default_month": cust.default_month,
-            }
-        ),
-        experiments=pd.DataFrame(exp_truth),
-        months=grid.month_ends,
-        defects=injected,
+    customers = pd.DataFrame(
+        {
+            "customer_id": customer_id.to_pandas(),
+            "latent_z": cust.z,
+            "propensity": cust.propensity,
+            "default_month": cust.default_month,
+        }
     )
-    return Sample(tables=tables, truth=truth, extraction_date=end)
+    return Block(tables=tables, customers=customers, experiments=exp_truth)
+
+
+def experiment_truth(parts: list[list[dict]]) -> pd.DataFrame:
+    """Combine the blocks' experiment truth (block order) into one row per experiment x segment."""
+    rows: dict[tuple[str, str], dict] = {}
+    for part in parts:
+        for r in part:
+            key = (r["experiment_id"], r["segment"])
+            if key not in rows:
+                rows[key] = dict(r)
+                continue
+            for col in ("lift_sum", "n_champion", "n_challenger"):
+                rows[key][col] += r[col]
+    out = pd.DataFrame(list(rows.values()))
+    n = out["n_champion"] + out["n_challenger"]
+    out.insert(3, "true_lift", np.where(n > 0, out.pop("lift_sum") / n.where(n > 0, 1), np.nan))
+    return out
 
 
 # ------------------------------------------------------------------ the model, step by step
@@ -663,7 +772,7 @@ def _run_experiments(rng, rc, dec: _Decisions, score, scored, grid: _Grid):
                     "experiment_id": exp_id,
                     "segment": label,
                     "designed_lift": lifts[s],
-                    "true_lift": float(true_lift[in_s].mean()) if in_s.any() else np.nan,
+                    "lift_sum": float(true_lift[in_s].sum()),
                     "n_champion": int((in_s & ~challenger).sum()),
                     "n_challenger": int((in_s & challenger).sum()),
                     "window_start": grid.month_ends[m] - pd.offsets.MonthBegin(1),
@@ -804,13 +913,15 @@ def _draw_contacts(rng, rc, st, cust, dec, details: _ContactDetails, pilot: _Exp
 # ------------------------------------------------------------------------------ tables
 
 
-def _customer_ids(n: int) -> pa.Array:
-    ix = np.arange(n)
+def _customer_ids(ix: np.ndarray, width: int = 7) -> pa.Array:
+    """``CU`` + the customer's position in the sample + two letters derived from it."""
     letters = (np.stack([(ix * 7919) % 26, (ix * 104729 // 7) % 26], axis=1) + 65).astype(np.uint8)
-    return _ids("CU", ix, 7, letters)
+    return _ids("CU", ix, width, letters)
 
 
-def _customers_table(rng, cust: _Customers, details: _ContactDetails, customer_id) -> pa.Table:
+def _customers_table(
+    rng, cust: _Customers, details: _ContactDetails, customer_id, num: _Numbering
+) -> pa.Table:
     n = cust.n
     company = pa.array(cust.is_company)
     null_str = pa.scalar(None, pa.string())
@@ -820,7 +931,8 @@ def _customers_table(rng, cust: _Customers, details: _ContactDetails, customer_i
     suffix = _take(_COMPANY_SUFFIX, rng.integers(0, len(_COMPANY_SUFFIX), n))
     name = pc.if_else(company, _join(s1, " ", s2, " ", suffix), _join(first, " ", s1, " ", s2))
     mailbox = pc.if_else(company, pa.scalar("pagos"), first)
-    local = pc.utf8_lower(_join(mailbox, ".", s1, ".", _ids("", np.arange(n), 7)))
+    position = _ids("", num.customer_ix(np.arange(n)), num.customer_width)
+    local = pc.utf8_lower(_join(mailbox, ".", s1, ".", position))
     at = pc.if_else(pa.array(details.email_ok | ~details.has_email), "@", ".at.")
     email = _join(local, at, _take(_DOMAINS, rng.integers(0, len(_DOMAINS), n)))
     # valid mobiles use the +56 9 20xx-35xx ranges phonenumbers accepts (the same draw as
@@ -862,7 +974,9 @@ def _receivables_table(rc: _Receivables, customer_id, receivable_id) -> pa.Table
     )
 
 
-def _payments_table(rng, rc, st: _Settlement, grid: _Grid, customer_id, receivable_id) -> pa.Table:
+def _payments_table(
+    rng, rc, st: _Settlement, grid: _Grid, customer_id, receivable_id, num: _Numbering
+) -> pa.Table:
     """One payment per receivable paid; in 15 % of customer-months one payment on account."""
     months, n = grid.months, len(customer_id)
     first, second = st.pay1_month >= 0, st.pay2_month >= 0
@@ -888,12 +1002,14 @@ def _payments_table(rng, rc, st: _Settlement, grid: _Grid, customer_id, receivab
     linked = rec >= 0
     return pa.table(
         {
-            "payment_id": _ids("PY", np.arange(len(cust)), 9),
+            "payment_id": num.ids("PY", len(cust), 9),
             "customer_id": customer_id.take(pa.array(cust)),
             "receivable_id": receivable_id.take(pa.array(np.where(linked, rec, 0), mask=~linked)),
             "paid_at": _dates(day),
             "amount": pa.array(amount, pa.float64()),
-            "method": _take(np.array(PAYMENT_METHODS), _payment_method(rec, linked)),
+            "method": _take(
+                np.array(PAYMENT_METHODS), _payment_method(num.block * _ID_STRIDE + rec, linked)
+            ),
         }
     )
 
@@ -913,7 +1029,9 @@ def _payment_method(rec: np.ndarray, linked: np.ndarray) -> np.ndarray:
     return np.where(~linked, 0, np.select([mix < 5, mix < 8], [0, 1], 2))
 
 
-def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable_id) -> pa.Table:
+def _adjustments_table(
+    rc, st: _Settlement, grid: _Grid, customer_id, receivable_id, num: _Numbering
+) -> pa.Table:
     parts = []
     for kind, amount, day in (
         ("credit_note", rc.credit_note, np.minimum(rc.issued + 1, grid.end[-1])),
@@ -928,7 +1046,7 @@ def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable
     kind_ix, rec, day, amount = (a[order] for a in (kind_ix, rec, day, amount))
     return pa.table(
         {
-            "adjustment_id": _ids("AJ", np.arange(len(rec)), 8),
+            "adjustment_id": num.ids("AJ", len(rec), 8, _ADJUSTMENT_STRIDE),
             "receivable_id": receivable_id.take(pa.array(rec)),
             "customer_id": customer_id.take(pa.array(rc.cust[rec])),
             "at": _dates(day),
@@ -938,11 +1056,11 @@ def _adjustments_table(rc, st: _Settlement, grid: _Grid, customer_id, receivable
     )
 
 
-def _contacts_table(ct: _Contacts, customer_id) -> pa.Table:
+def _contacts_table(ct: _Contacts, customer_id, num: _Numbering) -> pa.Table:
     channel = np.array(schema.CHANNELS)[ct.channel]
     return pa.table(
         {
-            "contact_id": _ids("CT", np.arange(len(ct.cust)), 9),
+            "contact_id": num.ids("CT", len(ct.cust), 9),
             "customer_id": customer_id.take(pa.array(ct.cust)),
             "at": _dates(ct.day),
             "channel": _take(np.array(schema.CHANNELS), ct.channel),
@@ -952,7 +1070,7 @@ def _contacts_table(ct: _Contacts, customer_id) -> pa.Table:
             "cost": pa.array(ct.cost, pa.float64()),
             # calls and WhatsApp are worked by an agent, each customer by the same one
             "agent": pa.array(
-                np.array(AGENTS)[(ct.cust * 7) % len(AGENTS)],
+                np.array(AGENTS)[(num.customer_ix(ct.cust) * 7) % len(AGENTS)],
                 mask=~np.isin(channel, ["call", "whatsapp"]),
             ),
             "queue": _take(np.array([QUEUES[c] for c in schema.CHANNELS]), ct.channel),
