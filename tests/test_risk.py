@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,40 @@ def test_auc_and_ks_against_scipy(seed):
     d = risk.discrimination(score, event)
     assert d.gini == pytest.approx(2 * d.auc - 1)
     assert np.isnan(risk.auc(score, np.zeros(500, bool)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_discrimination_on_the_engine_against_scipy(seed):
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.normal(size=3_000), 1)  # ties
+    paid = (rng.random(3_000) < 1 / (1 + np.exp(-score))).astype(float)
+    score[:7] = np.nan  # left out, as a customer without a bureau score
+    frame = pd.DataFrame({"customer_id": np.arange(3_000), "s": score, "paid": paid})
+    d = risk.discrimination_on(ibis.memtable(frame), "s")
+    ok = ~np.isnan(score)
+    event = paid[ok] == 1
+    u = stats.mannwhitneyu(score[ok][event], score[ok][~event]).statistic
+    assert d.auc == pytest.approx(u / (event.sum() * (~event).sum()), rel=1e-12)
+    assert d.ks == pytest.approx(
+        stats.ks_2samp(score[ok][event], score[ok][~event]).statistic, rel=1e-12
+    )
+    assert d.n == ok.sum() and d.payer_rate == pytest.approx(event.mean())
+    none_paid = risk.discrimination_on(ibis.memtable(frame.assign(paid=0.0)), "s")
+    assert np.isnan(none_paid.auc) and none_paid.payer_rate == 0
+
+
+def test_quantile_bands_match_pandas_qcut_of_ranks():
+    rng = np.random.default_rng(9)
+    n = 1_003
+    frame = pd.DataFrame({"customer_id": rng.permutation(n), "balance": 1.0,
+                          "p_pay": np.round(rng.uniform(size=n), 2)})  # fmt: skip
+    got = risk.bands(frame, n_bands=7)
+    ranked = frame.sort_values(["p_pay", "customer_id"], ignore_index=True)
+    expected = pd.qcut(np.arange(1, n + 1), 7, labels=False) + 1
+    sizes = pd.Series(expected).value_counts().sort_index()
+    assert got.customers.tolist() == sizes.tolist()
+    maxima = ranked.groupby(expected).p_pay.max()
+    assert got.score_max.tolist() == maxima.tolist()
 
 
 def pandas_design(ref: pd.DataFrame, frames, as_of: pd.Timestamp) -> pd.DataFrame:

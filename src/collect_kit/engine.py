@@ -39,7 +39,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import files
-from .errors import ConfigError, DataAccessError, InvalidParameterError
+from .errors import ConfigError, DataAccessError, InvalidParameterError, ResultTooLargeError
 from .files import reason
 from .schema import PANDAS_DTYPES, TableSpec
 
@@ -697,9 +697,41 @@ def release_shared() -> None:
     _SHARED.clear()
 
 
-def to_pandas(expr: Table) -> pd.DataFrame:
-    """Execute an Ibis table expression and return a pandas DataFrame."""
-    return expr.to_pandas()
+#: most rows :func:`pull` brings back from the engine: computations pull aggregates
+#: (a row per segment, bucket, month or channel), never a row per customer
+MAX_PULL_ROWS = 10_000
+
+
+def pull(expr: Table, what: str = "the result", max_rows: int | None = None) -> pd.DataFrame:
+    """Execute ``expr`` on its engine and return it as a pandas DataFrame of NumPy dtypes.
+
+    Fetched through Arrow: numbers come back as int64 / float64 (float64 with NaN where a
+    value is missing, also for integer columns with missing values; decimals as
+    float64), dates and timestamps as ``datetime64[ns]``, text as pandas' text dtype. At most ``max_rows`` rows: the query asks for one more, and a larger result
+    raises :class:`ResultTooLargeError` naming ``what`` instead of filling the memory
+    (default :data:`MAX_PULL_ROWS`).
+    """
+    max_rows = MAX_PULL_ROWS if max_rows is None else max_rows
+    arrow = expr.limit(max_rows + 1).to_pyarrow()
+    if arrow.num_rows > max_rows:
+        raise ResultTooLargeError(
+            f"{what}: more than {max_rows:,} rows would come back from the engine; "
+            "aggregate by fewer or coarser columns (a breakdown needs a column with few values)"
+        )
+    return numpy_frame(arrow)
+
+
+def numpy_frame(arrow: pa.Table) -> pd.DataFrame:
+    """An Arrow table as pandas with NumPy dtypes (see :func:`pull`)."""
+    columns = []
+    for col in arrow.columns:
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_decimal(col.type):
+            col = col.cast(pa.float64())
+        columns.append(col)
+    plain = pa.Table.from_arrays(columns, names=arrow.column_names)
+    return plain.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
 
 
 def read_file(con, path: Path, fmt: str, encoding: str = "utf-8") -> Table:

@@ -58,6 +58,12 @@ class NoResultsYetError(CollectKitError, ValueError):
     """An experiment has no customer whose outcome window has closed by the date read."""
 
 
+class ResultTooLargeError(InvalidParameterError):
+    """A computation would bring more rows back from the engine than an aggregate has
+    (e.g. a breakdown by a column with a value per customer); the message says how many
+    rows are allowed and what was being pulled."""
+
+
 class InfeasiblePlanError(InvalidParameterError):
     """No strategy plan meets every capacity and rule at once.
 

@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
+import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
 from . import catalogue, schema
 from .availability import first_missing, not_available
-from .engine import TableLike, built_once, inputs
+from .engine import TableLike, built_once, inputs, pull
 from .errors import InvalidParameterError
 from .extract import accounts_at as extract_accounts
 from .extract import book as extract_book
@@ -212,9 +213,9 @@ def _group_keys(t: Mapping[str, Table], frame: Table, by: Sequence[str]) -> Tabl
 
 
 def _finish(
-    agg: Table, by: Sequence[str], name: str, period_end, scale: float = 1.0
+    agg: Table | pd.DataFrame, by: Sequence[str], name: str, period_end, scale: float = 1.0
 ) -> pd.DataFrame:
-    out = agg.to_pandas()
+    out = agg if isinstance(agg, pd.DataFrame) else pull(agg, name)
     if not by and out.empty:
         out = pd.DataFrame({"numerator": [0.0], "denominator": [0.0]})
     num = out["numerator"].astype(float).fillna(0.0)
@@ -254,13 +255,13 @@ def _ratio(
     agg = (
         frame.group_by(list(by))
         .aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
-        .to_pandas()
     )
+    agg = pull(agg, f"{name} by {', '.join(by)}")
     own = [c for c in by if c in frame.columns and c not in _source(t).columns]
     if not own:  # groups come from the customers table or ``groups``: list them all
-        every = _source(t).select(*by).distinct().to_pandas()
+        every = pull(_source(t).select(*by).distinct(), f"the groups of {', '.join(by)}")
         agg = every.merge(agg, on=list(by), how="left")
-    return _finish(ibis.memtable(agg), by, name, period_end, scale)
+    return _finish(agg, by, name, period_end, scale)
 
 
 def _source(t: Mapping[str, Table]) -> Table:
@@ -506,8 +507,10 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
             t, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
         )
         has_cost = _group_keys(t, j.view(), by)  # a new relation: j ends in a join chain
-        n_costed = has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()).to_pandas() if by else \
-            pd.DataFrame({"n": [has_cost.costed.sum().to_pandas()]})  # fmt: skip
+        n_costed = pull(
+            has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()) if by
+            else has_cost.aggregate(n=has_cost.costed.sum()), "cost_to_collect"
+        )  # fmt: skip
     if by:
         out = out.merge(n_costed, on=list(by), how="left")
     else:
@@ -534,8 +537,8 @@ def aging(
         agg = (
             per.group_by(keys)
             .aggregate(customers=per.count(), numerator=per.balance.sum())
-            .to_pandas()
         )
+        agg = pull(agg, "aging")
     grid = pd.MultiIndex.from_product(
         [sorted(agg[k].dropna().unique()) for k in by] + [labels], names=keys
     ) if by else pd.Index(labels, name="dpd_bucket")  # fmt: skip
@@ -586,7 +589,8 @@ def aging_receivables(tables, as_of, buckets: DpdBuckets | None = None) -> pd.Da
         agg = parts.group_by("dpd_bucket").aggregate(
             receivables=parts.count(), customers=parts.customer_id.nunique(),
             numerator=parts.balance.sum(),
-        ).to_pandas()  # fmt: skip
+        )  # fmt: skip
+        agg = pull(agg, "receivable aging")
     agg = agg.set_index("dpd_bucket").reindex(list(buckets.labels)).fillna(0).reset_index()
     agg[["receivables", "customers"]] = agg[["receivables", "customers"]].astype(int)
     agg["denominator"] = agg.numerator.sum()
@@ -631,7 +635,7 @@ def concentration(
             aggs[f"_c{i}"] = inside.sum()
             aggs[f"_b{i}"] = ranked.balance.sum(where=inside)
         agg = ranked.group_by(list(by)).aggregate(**aggs) if by else ranked.aggregate(**aggs)
-        agg = agg.to_pandas()
+        agg = pull(agg, "concentration")
     rows = []
     for _, g in agg.iterrows():
         keys = {k: g[k] for k in by}
@@ -706,8 +710,8 @@ def roll_rates(
         agg = (
             tr.group_by(keys)
             .aggregate(customers=tr.count(), balance=tr.opening_balance.sum())
-            .to_pandas()
         )
+        agg = pull(agg, "roll rates")
     row_keys = [*by, "from_bucket"]
     agg["customer_share"] = agg.customers / agg.groupby(row_keys).customers.transform("sum")
     agg["balance_share"] = agg.balance / agg.groupby(row_keys).balance.transform("sum")
@@ -807,19 +811,20 @@ def contact_intensity(
         agg = per.group_by(list(by)).aggregate(
             numerator=per.n.sum(), above=(per.n > cap).sum()
         ) if by else per.aggregate(numerator=per.n.sum(), above=(per.n > cap).sum())  # fmt: skip
-        agg = agg.to_pandas()
+        agg = pull(agg, "contact intensity")
         if own != list(by):  # customer-level groups: each group's own delinquent customers
             dens = _group_keys(t, book, [b for b in by if b not in own])
             dens = dens.group_by([b for b in by if b not in own]).aggregate(
                 denominator=dens.count()
             )
-            agg = agg.merge(dens.to_pandas(), on=[b for b in by if b not in own], how="outer")
+            dens = pull(dens, "contact intensity")
+            agg = agg.merge(dens, on=[b for b in by if b not in own], how="outer")
         else:
-            agg["denominator"] = float(book.count().to_pandas())
+            agg["denominator"] = float(book.count().to_pyarrow().as_py())
     agg = agg.fillna({"numerator": 0.0, "above": 0.0, "denominator": 0.0})
     den = agg.denominator.astype(float)
     agg["above_cap_share"] = agg.above / den.where(den != 0)
-    out = _finish(ibis.memtable(agg.drop(columns="above")), by, "contact_intensity", period.end)
+    out = _finish(agg.drop(columns="above"), by, "contact_intensity", period.end)
     return out.merge(agg[[*by, "above_cap_share"]], on=list(by)) if by else out.assign(
         above_cap_share=agg.above_cap_share.iloc[0] if len(agg) else float("nan")
     )  # fmt: skip
@@ -910,8 +915,8 @@ def vintage_curves(
         agg = (
             g.group_by([*by, "month", "k"])
             .aggregate(episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum())
-            .to_pandas()
         )
+        agg = pull(agg, "vintages")
     agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)
     agg["vintage"] = [months[i] for i in agg.month]
     agg = agg.rename(columns={"k": "months_since"}).drop(columns="month")
@@ -951,16 +956,19 @@ def time_to_first_payment(tables, first, last, by: Sequence[str] = (), groups=No
         days = ibis.cases((event, first_pay.first_paid.delta(first_pay.entry_at, unit="day")),
                           else_=_date(end).delta(first_pay.entry_at, unit="day"))  # fmt: skip
         counts = first_pay.mutate(days=days, event=event.cast("int8"))
-        counts = counts.group_by([*by, "days", "event"]).aggregate(n=counts.count()).to_pandas()
+        counts = counts.group_by([*by, "days"]).aggregate(n=counts.count(), paid=counts.event.sum())
+        counts = pull(counts, "time to first payment")
     rows = []
     groups_iter = counts.groupby(list(by)) if by else [((), counts)]
     for key, g in groups_iter:
         g = g[g.days > 0]
-        if g.empty or g.event.sum() == 0:
+        if g.empty or g.paid.sum() == 0:
             continue
-        sf = SurvfuncRight(
-            g.days.to_numpy(float), g.event.to_numpy(), freq_weights=g.n.to_numpy(float)
-        )
+        # each day: the customers who paid (event 1) and those still unpaid then (event 0)
+        days = np.concatenate([g.days.to_numpy(float)] * 2)
+        event = np.repeat([1, 0], len(g))
+        weight = np.concatenate([g.paid.to_numpy(float), (g.n - g.paid).to_numpy(float)])
+        sf = SurvfuncRight(days[weight > 0], event[weight > 0], freq_weights=weight[weight > 0])
         band = 1.959963984540054 * sf.surv_prob_se
         frame = pd.DataFrame(
             {

@@ -26,7 +26,7 @@ from ibis.expr.types import Table
 from scipy import stats
 
 from . import schema
-from .engine import TableLike, inputs
+from .engine import TableLike, inputs, pull
 from .errors import InvalidParameterError
 from .hashing import hash_sample
 from .stability import population_stability, psi_reading
@@ -522,6 +522,37 @@ def discrimination(score: np.ndarray, paid: np.ndarray) -> Discrimination:
     )
 
 
+def discrimination_on(t: Table, score: str, paid: str = "paid") -> Discrimination:
+    """:func:`discrimination` of column ``score`` for ``paid`` (0/1) over the rows of ``t``,
+    computed on the engine from counts per distinct score (rows with a null score left
+    out): AUC = (R1 - n1 (n1 + 1) / 2) / (n1 n0) with mid-ranks for ties, as scipy's
+    ``rankdata``; KS = the largest gap between the cumulative score distributions of
+    payers and non-payers."""
+    t = t.filter(t[score].notnull())
+    g = t.group_by(_s=t[score]).aggregate(_n=t.count(), _n1=t[paid].sum())
+    upto = ibis.cumulative_window(order_by="_s")
+    g = g.mutate(_cum=g._n.sum().over(upto), _cum1=g._n1.sum().over(upto))
+    g = g.mutate(_total=g._n.sum().over(ibis.window()), _total1=g._n1.sum().over(ibis.window()))
+    gap = (g._cum1 / g._total1 - (g._cum - g._cum1) / (g._total - g._total1)).abs()
+    row = pull(
+        g.aggregate(
+            n=g._n.sum(),
+            n1=g._n1.sum(),
+            r1=(g._n1 * (g._cum - g._n + (g._n + 1) / 2.0)).sum(),
+            ks=gap.max(),
+        ),
+        "discrimination",
+    ).iloc[0]
+    n = float(row.n) if row.n == row.n else 0.0
+    n1 = float(row.n1) if n else 0.0
+    n0 = n - n1
+    if n1 == 0 or n0 == 0:
+        a = ks_ = float("nan")
+    else:
+        a, ks_ = float((row.r1 - n1 * (n1 + 1) / 2) / (n1 * n0)), float(row.ks)
+    return Discrimination(a, 2 * a - 1, ks_, int(n), n1 / n if n else float("nan"))
+
+
 def evaluate(
     model: PropensityModel, snapshot: TableLike, payments: TableLike, as_of
 ) -> pd.DataFrame:
@@ -706,51 +737,61 @@ def binomial_light(observed_events: int, n: int, predicted_rate: float) -> str:
 
 
 def bands(
-    frame: pd.DataFrame,
+    frame: TableLike,
     score: str = "p_pay",
     n_bands: int = 10,
     cutoffs: Sequence[float] | None = None,
     lgd: float = DEFAULT_LGD,
     horizon_days: int = HORIZON_DAYS,
 ) -> pd.DataFrame:
-    """Risk bands with calibration and expected loss.
+    """Risk bands with calibration and expected loss, computed on the engine.
 
     ``frame``: one row per customer with ``score`` (P(pay), a fraction), ``balance`` and,
-    when outcomes are known, ``paid``. Bands are quantiles of the score (``n_bands``) or
-    fixed ``cutoffs``; band 1 is the riskiest. Per band: customers, balance (currency), mean
-    predicted payer rate, observed payer rate and its traffic light, and expected loss =
-    P(no payment within H days) x EAD (the balance) x LGD, with ``horizon_days`` (H).
+    when outcomes are known, ``paid`` (pandas, Arrow or an Ibis table). Bands are
+    quantiles of the score (``n_bands`` groups of equal size, customers ranked by score
+    then ``customer_id`` when there is one: the rank r of N falls in band
+    ``max(1, ceil((r - 1) n_bands / (N - 1)))``, as ``pd.qcut`` of the ranks) or fixed
+    ``cutoffs`` (band k holds scores in ``(c[k-1], c[k]]``); band 1 is the riskiest. Per
+    band: customers, balance (currency), mean predicted payer rate, observed payer rate
+    and its traffic light, and expected loss = P(no payment within H days) x EAD (the
+    balance) x LGD, with ``horizon_days`` (H).
     """
     if not 0 <= lgd <= 1:
         raise InvalidParameterError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
-    f = frame.copy()
-    if cutoffs is not None:
-        edges = [-np.inf, *sorted(cutoffs), np.inf]
-        f["band"] = pd.cut(f[score], edges, labels=False) + 1
-    else:
-        f["band"] = pd.qcut(f[score].rank(method="first"), n_bands, labels=False) + 1
-    f["expected_loss"] = (1 - f[score]) * f["balance"] * lgd
-    g = f.groupby("band")
-    out = pd.DataFrame(
-        {
-            "customers": g.size(),
-            "balance": g.balance.sum(),
-            "score_min": g[score].min(),
-            "score_max": g[score].max(),
-            "predicted_payer_rate": g[score].mean(),
-            "expected_loss": g.expected_loss.sum(),
-        }
-    )
-    if "paid" in f:
-        out["observed_payer_rate"] = g.paid.mean()
-        events = g.apply(lambda b: int((b.paid == 0).sum()), include_groups=False)
+    with inputs({"frame": frame}, required=["frame"]) as t:
+        f = t["frame"]
+        s = f[score].cast("float64")
+        if cutoffs is not None:
+            band = ibis.literal(1)
+            for c in sorted(cutoffs):
+                band = band + (s > float(c)).cast("int64")
+        else:
+            order = [s, f.customer_id] if "customer_id" in f.columns else [s]
+            rank0 = ibis.row_number().over(order_by=order)  # r - 1
+            total = f.count().over(ibis.window())
+            k = (rank0 * n_bands / (total - 1).cast("float64")).ceil().cast("int64")
+            band = ibis.ifelse(total > 1, ibis.greatest(1, ibis.least(n_bands, k)), 1)
+        f = f.mutate(band=band, _s=s, _el=(1 - s) * f.balance * lgd)
+        aggs = dict(
+            customers=f.count(),
+            balance=f.balance.sum(),
+            score_min=f._s.min(),
+            score_max=f._s.max(),
+            predicted_payer_rate=f._s.mean(),
+            expected_loss=f._el.sum(),
+        )
+        if "paid" in f.columns:
+            aggs |= dict(observed_payer_rate=f.paid.mean(), _events=(f.paid == 0).sum())
+        out = pull(f.group_by("band").aggregate(**aggs).order_by("band"), "risk bands")
+    if "_events" in out:
         out["traffic_light"] = [
-            binomial_light(int(events[b]), int(out.customers[b]), 1 - out.predicted_payer_rate[b])
-            for b in out.index
-        ]
+            binomial_light(int(e), int(n), 1 - rate)
+            for e, n, rate in zip(out.pop("_events"), out.customers, out.predicted_payer_rate,
+                                  strict=True)
+        ]  # fmt: skip
     out["horizon_days"] = horizon_days  # the event: no payment within this many days
     out["lgd"] = lgd
-    return out.reset_index()
+    return out
 
 
 def score_psi(
@@ -765,12 +806,18 @@ def score_psi(
     return total, psi_reading(total), table
 
 
-def score_distribution(frame: pd.DataFrame, score: str, by: str) -> pd.DataFrame:
-    """Per group: customers, mean and the 10/25/50/75/90 % quantiles of ``score``."""
-    q = frame.groupby(by)[score].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).unstack()
-    q.columns = [f"p{int(c * 100)}" for c in q.columns]
-    out = frame.groupby(by)[score].agg(customers="size", mean="mean").join(q)
-    return out.reset_index()
+_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def score_distribution(frame: TableLike, score: str, by: str) -> pd.DataFrame:
+    """Per group ``by``: customers, mean and the 10/25/50/75/90 % quantiles of ``score``
+    (linear interpolation, as numpy), computed on the engine."""
+    with inputs({"frame": frame}, required=["frame"]) as t:
+        f = t["frame"]
+        s = f[score].cast("float64")
+        aggs = {"customers": f.count(), "mean": s.mean()}
+        aggs |= {f"p{round(q * 100)}": s.quantile(q) for q in _QUANTILES}
+        return pull(f.group_by(by).aggregate(**aggs).order_by(by), "score distribution")
 
 
 def external_score(snapshot: pd.DataFrame, higher_is: str | None) -> pd.Series:
@@ -807,7 +854,7 @@ def training_dates(
 STAGE_EDGES = (30, 90)
 
 
-def ifrs9_stages(scored: pd.DataFrame, lgd: float) -> pd.DataFrame:
+def ifrs9_stages(scored: TableLike, lgd: float) -> pd.DataFrame:
     """Balance and expected loss by IFRS 9 stage with the 30- and 90-days-past-due
     backstops: stage 1 up to 30 days past due, stage 2 from 31 to 90, stage 3 (credit
     impaired, probability of default 1) beyond 90.
@@ -820,14 +867,17 @@ def ifrs9_stages(scored: pd.DataFrame, lgd: float) -> pd.DataFrame:
     ``expected_loss`` (currency) and ``coverage`` (expected loss over balance)."""
     if not 0 <= lgd <= 1:
         raise InvalidParameterError(f"lgd: must be a fraction in [0, 1] (got {lgd})")
-    dpd = scored.max_days_past_due.fillna(0)
-    stage = np.select([dpd <= STAGE_EDGES[0], dpd <= STAGE_EDGES[1]], [1, 2], 3)
-    pd_ = np.where(stage == 3, 1.0, 1.0 - scored.p_pay.to_numpy(float))
-    f = pd.DataFrame({"stage": stage, "balance": scored.balance.to_numpy(float),
-                      "expected_loss": pd_ * scored.balance.to_numpy(float) * lgd})  # fmt: skip
-    g = f.groupby("stage")
-    out = pd.DataFrame({"customers": g.size(), "balance": g.balance.sum(),
-                        "expected_loss": g.expected_loss.sum()}).reindex([1, 2, 3])  # fmt: skip
+    with inputs({"scored": scored}, required=["scored"]) as t:
+        f = t["scored"]
+        dpd = f.max_days_past_due.fill_null(0)
+        stage = ibis.cases((dpd <= STAGE_EDGES[0], 1), (dpd <= STAGE_EDGES[1], 2), else_=3)
+        balance = f.balance.cast("float64")
+        loss = ibis.ifelse(stage == 3, 1.0, 1.0 - f.p_pay.cast("float64")) * balance * lgd
+        f = f.mutate(stage=stage, _b=balance, _el=loss)
+        agg = f.group_by("stage").aggregate(
+            customers=f.count(), balance=f._b.sum(), expected_loss=f._el.sum()
+        )
+        out = pull(agg, "IFRS 9 stages").set_index("stage").reindex([1, 2, 3])
     out = out.fillna({"customers": 0, "balance": 0.0, "expected_loss": 0.0})
     out["customers"] = out.customers.astype(int)
     out["coverage"] = out.expected_loss / out.balance.where(out.balance != 0)
@@ -849,16 +899,19 @@ class Review:
 
 def review(
     tables,
-    snap: pd.DataFrame,
+    snap: TableLike,
     as_of,
-    assigned: pd.DataFrame,
+    assigned: TableLike,
     lgd: float,
     snapshot_of: Callable[[pd.Timestamp], Table] | None = None,
 ) -> Review:
     """Fit on t0, evaluate out of time on t1 (:func:`training_dates` of ``as_of``, so
-    every label was known at ``as_of``), score the current snapshot ``snap``.
+    every label was known at ``as_of``), score the current snapshot ``snap``; every
+    figure is an aggregate computed on the engine (only the model's training sample
+    comes back to Python, in :func:`fit`).
 
-    ``snapshot_of``: date -> snapshot as an Ibis table on the tables' database (e.g.
+    ``assigned``: ``customer_id`` and ``segment`` of the current book. ``snapshot_of``:
+    date -> snapshot as an Ibis table on the tables' database (e.g.
     :func:`context.snapshot_table` over the runner's cache); default: computed.
     Returns a :class:`Review`.
     """
@@ -866,32 +919,34 @@ def review(
 
     snapshot_of = snapshot_of or (lambda d: build_snapshot(tables, d))
     t0, t1 = training_dates(as_of)
-    pay = tables["payments"]
-    model = fit(snapshot_of(t0), pay, t0)
-    snap1 = snapshot_of(t1)
-    oot = outcomes(model.score(snap1), pay, t1)
-    base = model.baseline_score(snap1).to_pandas()[["customer_id", "baseline"]]
-    with_base = oot.merge(base, on="customer_id")
-    evaluation = {
-        "trained_on": t0,
-        "evaluated_on": t1,
-        "model": discrimination(oot.p_pay.to_numpy(), oot.paid.to_numpy()),
-        "baseline": (
-            model.baseline[0],
-            discrimination(with_base.baseline.to_numpy(), with_base.paid.to_numpy()),
-        ),
-        "dropped": dict(model.dropped),
-    }
-    s1 = snap1.select("customer_id", "score").to_pandas().dropna()
-    if len(s1):
-        ext = oot.merge(s1, on="customer_id")
-        evaluation["external"] = discrimination(ext.score.to_numpy(), ext.paid.to_numpy())
-    calibration = bands(oot, n_bands=5, lgd=lgd)
-    current = model.score(snap)
-    loss = bands(current, n_bands=5, lgd=lgd)
-    dist = score_distribution(
-        current.merge(assigned[["customer_id", "segment"]], on="customer_id"), "p_pay", "segment"
-    )
-    dpd = snap[["customer_id", "max_days_past_due"]]
-    stages = ifrs9_stages(current.merge(dpd, on="customer_id", how="left"), lgd)
+    model = fit(snapshot_of(t0), tables["payments"], t0)
+    given = {"snap": snap, "assigned": assigned, "snap1": snapshot_of(t1),
+             "payments": tables["payments"]}  # fmt: skip
+    with inputs(given, {**dict.fromkeys(given), "payments": schema.PAYMENTS}) as t:
+        snap1 = t["snap1"]
+        scored = model.score(snap1).join(
+            model.baseline_score(snap1).select("customer_id", "baseline"), "customer_id"
+        )
+        y = labels(t["payments"], t1, model.horizon_days)
+        oot = scored.left_join(y, "customer_id").drop("customer_id_right")
+        oot = oot.mutate(paid=oot.paid.fill_null(0.0))
+        evaluation = {
+            "trained_on": t0,
+            "evaluated_on": t1,
+            "model": discrimination_on(oot, "p_pay"),
+            "baseline": (model.baseline[0], discrimination_on(oot, "baseline")),
+            "dropped": dict(model.dropped),
+        }
+        bureau = snap1.select("customer_id", "score").filter(snap1.score.notnull())
+        external = oot.join(bureau, "customer_id")
+        if int(external.count().to_pyarrow().as_py()):
+            evaluation["external"] = discrimination_on(external, "score")
+        calibration = bands(oot, n_bands=5, lgd=lgd)
+        current = model.score(t["snap"])
+        loss = bands(current, n_bands=5, lgd=lgd)
+        segments = t["assigned"].select("customer_id", "segment")
+        dist = score_distribution(current.join(segments, "customer_id"), "p_pay", "segment")
+        dpd = t["snap"].select("customer_id", "max_days_past_due")
+        with_dpd = current.left_join(dpd, "customer_id").drop("customer_id_right")
+        stages = ifrs9_stages(with_dpd, lgd)
     return Review(evaluation, calibration, loss, dist, stages)

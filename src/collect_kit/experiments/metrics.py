@@ -30,6 +30,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import schema
+from ..engine import pull
 from ..yamlconfig import Label, display
 
 #: the columns a ``where:`` may filter on, per table
@@ -336,7 +337,7 @@ def moments(per: Table, specs: Mapping[str, MetricSpec], winsorize: float | None
             aggs |= {f"{name}__sum_b": b.sum(), f"{name}__sum_b2": (b * b).sum(), f"{name}__sum_yb": (y * b).sum()}  # fmt: skip
         if name in capped:
             aggs[f"{name}__cap"] = per[f"{name}__cap"].max()
-    wide = per.group_by("segment", "arm").aggregate(**aggs).to_pandas()
+    wide = pull(per.group_by("segment", "arm").aggregate(**aggs), "experiment moments")
     arms = wide[["segment", "arm", "n", "actions", "costed_actions", "cost"]].copy()
     rows = []
     sums = (

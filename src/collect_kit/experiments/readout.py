@@ -43,7 +43,7 @@ from ibis.expr.types import Table
 from scipy import stats as sps
 
 from .. import schema
-from ..engine import TableLike, inputs
+from ..engine import TableLike, inputs, pull
 from ..errors import InvalidParameterError, NoResultsYetError
 from . import stats as st
 from .metrics import MetricSpec, customer_values, moments
@@ -132,18 +132,17 @@ def _check_assignments(a: Table, experiment_id: str, readable, every: Table) -> 
 
     Returns how many customers are ``readable`` (one scan for both).
     """
-    summary = (
+    summary = pull(
         a.aggregate(
             rows=a.count(),
             customers=a.customer_id.nunique(),
             arms=a.arm.nunique(),
             readable=readable.cast("int64").sum(),
-        )  # fmt: skip
-        .to_pandas()
-        .iloc[0]
-    )
+        ),
+        "assignment counts",
+    ).iloc[0]
     if summary.rows == 0:
-        ids = sorted(every.select("experiment_id").distinct().to_pandas().experiment_id.dropna())
+        ids = sorted(pull(every.select("experiment_id").distinct(), "experiment ids").experiment_id.dropna())
         raise InvalidParameterError(
             f"experiment_id: '{experiment_id}' has no assignments; the assignments table holds "
             f"{ids[:20] or 'none'}"
@@ -566,7 +565,7 @@ def survival_counts(
             else_=first.horizon.delta(first.assigned_at, unit="day"),
         )
         f = first.mutate(time=days, event=event.cast("int64"))
-        out = f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()).to_pandas()
+        out = pull(f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()), "payment times")
     return out.sort_values(["segment", "arm", "time", "event"], ignore_index=True)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .. import segmentation as sg
+from ..engine import pull
 from ..errors import ConfigError, NoResultsYetError
 from ..experiments.config import load_experiment
 from ..experiments.run import readout_experiment
@@ -163,7 +164,7 @@ def collected_last_month(
     )
     paid = pay.group_by("customer_id").aggregate(paid=pay.amount.sum())
     j = owing.left_join(paid, "customer_id")
-    out = j.group_by("segment").aggregate(collected=j.paid.fill_null(0).mean()).to_pandas()
+    out = pull(j.group_by("segment").aggregate(collected=j.paid.fill_null(0).mean()), "collected")
     return out.set_index("segment").collected.astype(float)
 
 
@@ -183,7 +184,7 @@ def build(
     treatments = tuple(cfg.treatments)
     experiments = check(cfg, base, where, segments)
     pop = population(rules, portfolio, when, snapshots)
-    sizes = pop.group_by("segment").aggregate(n=pop.count()).to_pandas()
+    sizes = pull(pop.group_by("segment").aggregate(n=pop.count()), "segment sizes")
     customers = sizes.set_index("segment").n.reindex(segments).fillna(0).to_numpy(float)
     if customers.sum() == 0:
         raise NoResultsYetError(

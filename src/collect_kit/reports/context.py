@@ -17,7 +17,6 @@ from .. import sources as _sources
 from ..demo import sample_config
 from ..engine import SparkConfig
 from ..errors import ConfigError, DataValidationError
-from ..snapshot import snapshot as _snapshot
 
 
 def find_sample_database(start: str | os.PathLike = ".") -> Path:
@@ -139,31 +138,30 @@ def _cached(snapshots: dict[str, str] | None, as_of) -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def load_snapshot(
+def snapshot_table(
     portfolio: _sources.Portfolio,
     as_of,
     snapshots: dict[str, str] | None = None,
     segmentation=None,
-) -> pd.DataFrame:
-    """The snapshot as of ``as_of``: read from the runner's cache (``snapshots``: date
-    "YYYY-MM-DD" -> Parquet file) when it has it, else computed — with the ``p_pay`` of
-    the ``segmentation``'s risk model when it has one (the runner caches it that way)."""
+):
+    """The snapshot as of ``as_of`` as an Ibis table on the portfolio's engine (it stays
+    there: notebooks pull aggregates of it, never its rows). Read from the runner's cache
+    (``snapshots``: date "YYYY-MM-DD" -> Parquet file) when it has it, else computed, with
+    the ``p_pay`` of the ``segmentation``'s risk model when it has one (the runner caches
+    it that way)."""
     from ..segmentation import portfolio_snapshot
 
     path = _cached(snapshots, as_of)
     if path:
-        return pd.read_parquet(path)
-    return portfolio_snapshot(segmentation, portfolio, as_of).to_pandas()
-
-
-def snapshot_table(portfolio: _sources.Portfolio, as_of, snapshots: dict[str, str] | None = None):
-    """The snapshot as of ``as_of`` as an Ibis table on the portfolio's database (so it
-    joins with the portfolio's tables): the runner's cached file when there is one, else
-    the snapshot expression."""
-    path = _cached(snapshots, as_of)
-    if path:
         return portfolio.connection.read_parquet(path)
-    return _snapshot(portfolio.tables, as_of, **portfolio.snapshot_options)
+    return portfolio_snapshot(segmentation, portfolio, as_of)
+
+
+def is_empty(table) -> bool:
+    """Whether an Ibis table (or a DataFrame) has no rows."""
+    if isinstance(table, pd.DataFrame):
+        return table.empty
+    return int(table.limit(1).count().to_pyarrow().as_py()) == 0
 
 
 def example_segmentation(name: str = "consumer") -> Path:
@@ -196,8 +194,8 @@ def segments_at(portfolio: _sources.Portfolio, rules, snapshots: dict[str, str] 
     def at(when) -> pd.DataFrame:
         when = pd.Timestamp(when).normalize()
         if when not in done:
-            snap = load_snapshot(portfolio, when, snapshots, rules)
-            done[when] = sg.assign(rules, snap)[["customer_id", "segment"]]
+            snap = snapshot_table(portfolio, when, snapshots, rules)
+            done[when] = sg.assign(rules, snap).select("customer_id", "segment")
         return done[when]
 
     return at

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .. import findings, kpis, risk
+from .. import engine, findings, kpis, risk
 from ..availability import first_missing
 from ..snapshot import DEFAULT_DPD, DpdBuckets
 from . import text
@@ -291,8 +291,8 @@ def breakdown(
 ) -> pd.DataFrame:
     """Recovery, payer rate and % overdue of the month by the values of ``column``.
 
-    ``opening`` / ``closing``: the snapshots at the start and end of the month (pandas,
-    with ``column``): recovery and payer rate group customers by their value at the
+    ``opening`` / ``closing``: the snapshots at the start and end of the month (Ibis
+    tables on the book's engine, or pandas, with ``column``): recovery and payer rate group customers by their value at the
     start, % overdue by their value at the end. One row per value (``group``; missing
     values as None), with ``owing_customers``, ``balance``, ``overdue_ratio``,
     ``delinquent_at_start``, ``recovery_rate`` and ``payer_rate`` (the last three left out
@@ -300,21 +300,24 @@ def breakdown(
     owing most are summed into one row with ``group`` "__other__".
     """
     month = pd.Timestamp(as_of).to_period("M")
-    end = closing[["customer_id", column]]
-    over = kpis.overdue_ratio(tables, month, by=[column], groups=end)
-    owing = closing[closing.balance > 0].groupby(column, dropna=False).size()
-    parts = {
-        "over_num": over.set_index(column).numerator,
-        "balance": over.set_index(column).denominator,
-        "owing_customers": owing,
-    }
-    paid = "payments" not in absent
-    if paid:
-        start = opening[["customer_id", column]]
-        rec = kpis.recovery_rate(tables, month, by=[column], groups=start).set_index(column)
-        pay = kpis.payer_rate(tables, month, by=[column], groups=start).set_index(column)
-        parts |= {"rec_num": rec.numerator, "rec_den": rec.denominator,
-                  "pay_num": pay.numerator, "pay_den": pay.denominator}  # fmt: skip
+    with engine.inputs({"opening": opening, "closing": closing}) as t:
+        end = t["closing"].select("customer_id", column)
+        over = kpis.overdue_ratio(tables, month, by=[column], groups=end)
+        owe = t["closing"].filter(t["closing"].balance > 0)
+        owing = engine.pull(owe.group_by(column).aggregate(n=owe.count()), f"{column} values")
+        owing = owing.set_index(column).n
+        parts = {
+            "over_num": over.set_index(column).numerator,
+            "balance": over.set_index(column).denominator,
+            "owing_customers": owing,
+        }
+        paid = "payments" not in absent
+        if paid:
+            start = t["opening"].select("customer_id", column)
+            rec = kpis.recovery_rate(tables, month, by=[column], groups=start).set_index(column)
+            pay = kpis.payer_rate(tables, month, by=[column], groups=start).set_index(column)
+            parts |= {"rec_num": rec.numerator, "rec_den": rec.denominator,
+                      "pay_num": pay.numerator, "pay_den": pay.denominator}  # fmt: skip
     f = pd.DataFrame({k: v.groupby(level=0, dropna=False).sum() for k, v in parts.items()})
     f = f.fillna(0.0).rename_axis("group").reset_index()
     f["group"] = f["group"].astype(object).where(f["group"].notna(), None)

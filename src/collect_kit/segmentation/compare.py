@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from ibis.expr.types import Table
 
-from ..engine import TableLike, inputs
+from ..engine import TableLike, inputs, pull
 from ..stability import population_stability, psi_reading
 from .compile import assigned
 from .rules import Segmentation
@@ -76,7 +76,7 @@ def _compare(a: Segmentation, b: Segmentation, t_a: Table, t_b: Table) -> Compar
         balance_before=j.balance_a.sum().fill_null(0.0),
         balance_after=j.balance_b.sum().fill_null(0.0),
     )
-    migration = grouped.to_pandas()
+    migration = pull(grouped, "segment migration")
     order_from = [*a.names, ABSENT]
     order_to = [*b.names, ABSENT]
     migration["_f"] = migration.from_segment.map({n: i for i, n in enumerate(order_from)})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 from ibis.expr.types import Table
 
-from ..engine import TableLike, inputs
+from ..engine import TableLike, inputs, pull
 from .compile import check_columns, compile_condition, compile_leaf, raise_for, segment_expr
 from .lint import lint
 from .rules import DEFAULT, Segmentation, leaves
@@ -82,7 +82,7 @@ def _explain(segmentation: Segmentation, t: Table) -> Explanation:
         aggs["_dpd_n"] = x[_DPD].count()
     for i in range(len(rules)):
         aggs[f"_c{i}"] = x[f"_c{i}"].sum()
-    by_seg = x.group_by("_segment").aggregate(**aggs).to_pandas().set_index("_segment")
+    by_seg = pull(x.group_by("_segment").aggregate(**aggs), "segment sizes").set_index("_segment")
     by_seg = by_seg.reindex(order).fillna(0)
     total = int(by_seg["customers"].sum())
 
@@ -101,9 +101,9 @@ def _explain(segmentation: Segmentation, t: Table) -> Explanation:
     # every leaf's count, in one query
     leaf_list = [(s.name, path, leaf) for s in rules for path, leaf in leaves(s.condition)]
     if leaf_list:
-        counts = t.aggregate(
+        counts = pull(t.aggregate(
             **{f"_l{j}": compile_leaf(t, leaf).sum() for j, (_, _, leaf) in enumerate(leaf_list)}
-        ).to_pandas().iloc[0]  # fmt: skip
+        ), "condition counts").iloc[0]  # fmt: skip
     leaf_table = pd.DataFrame(
         [
             {"segment": name, "path": path, "rule": str(leaf), "column": leaf.column,
@@ -186,10 +186,10 @@ def _column_profile(t: Table, segmentation: Segmentation, total: int) -> pd.Data
         return pd.DataFrame(
             columns=["column", "read_by", "null_rate", "distinct", "constant", "all_null"]
         )
-    stats = t.aggregate(
+    stats = pull(t.aggregate(
         **{f"n{i}": t[c].isnull().sum() for i, c in enumerate(cols)},
         **{f"d{i}": t[c].nunique() for i, c in enumerate(cols)},
-    ).to_pandas().iloc[0]  # fmt: skip
+    ), "column statistics").iloc[0]  # fmt: skip
     rows = []
     for i, c in enumerate(cols):
         nulls, distinct = int(stats[f"n{i}"] or 0), int(stats[f"d{i}"] or 0)

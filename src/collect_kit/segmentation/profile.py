@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import ibis
 import pandas as pd
 
-from ..engine import TableLike, inputs
+from ..engine import TableLike, inputs, pull
 from ..fields import top_value
 from .compile import assigned
 from .rules import Segmentation, SegmentationError
@@ -65,7 +65,7 @@ def profile(
                 aggs[f"mean_{col}"] = x[col].mean()
             else:
                 tops.append(col)
-        out = x.group_by("segment").aggregate(**aggs).to_pandas()
+        out = pull(x.group_by("segment").aggregate(**aggs), "segment profile")
         for col in tops:
             out = out.merge(_top_value(x, col), on="segment", how="left")
     out = out.set_index("segment").reindex(segmentation.names)
@@ -76,4 +76,4 @@ def profile(
 def _top_value(x, column: str) -> pd.DataFrame:
     """Per segment, the most frequent non-null value of ``column`` (ties: the smallest)."""
     top = top_value(x, column, by="segment")
-    return top.select("segment", **{f"top_{column}": top[column].cast("string")}).to_pandas()
+    return pull(top.select("segment", **{f"top_{column}": top[column].cast("string")}), column)
