@@ -223,3 +223,26 @@ def test_shared_books_are_per_connection(sample_db):
         again = customer_balances(t, "2026-10-31").balance.sum().execute()
     assert again == pytest.approx(expected, rel=1e-12)
     engine.disconnect(second)
+
+
+def test_duckdb_settings_from_the_sources_yaml(tmp_path):
+    """memory_limit, temp_directory (relative to the YAML) and threads reach the connection."""
+    from collect_kit.errors import ConfigError
+    from collect_kit.synth_parquet import write_sample
+
+    written = write_sample(tmp_path / "book", 200, workers=0)
+    text = written.sources.read_text()
+    written.sources.write_text(
+        text + "duckdb: {memory_limit: 512MB, temp_directory: spill, threads: 1}\n"
+    )
+    portfolio = sources.load(written.sources)
+    con = portfolio.connection.con
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "").upper() in {"512.0MB", "488.2MIB", "512MB"}, limit
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert Path(spill) == written.folder / "spill" and Path(spill).is_dir()
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    portfolio.close()
+    written.sources.write_text(text + "duckdb: {memory_limit: lots}\n")
+    with pytest.raises(ConfigError, match="memory_limit"):
+        sources.load(written.sources)

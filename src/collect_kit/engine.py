@@ -76,32 +76,67 @@ class SparkConfig(BaseModel):
         return v
 
 
+class DuckDBConfig(BaseModel):
+    """The ``duckdb:`` block of a sources YAML: DuckDB's settings for the connection that
+    computes (DuckDB's defaults where not given).
+
+    ``memory_limit``: what DuckDB may hold before it spills to disk (``8GB``; default
+    80 % of the machine's memory). ``temp_directory``: where it spills (a folder, relative
+    to the sources YAML; default ``.tmp`` in the working folder). ``threads``: the cores
+    it uses (default all).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        number = v.upper().removesuffix("B").rstrip("KMGT").strip()
+        if not number.replace(".", "", 1).isdigit():
+            raise ValueError(f"must be a size such as 8GB or 512MB (got '{v}')")
+        return v
+
+    def settings(self) -> dict:
+        """The settings given, as DuckDB's configuration keys."""
+        return self.model_dump(exclude_none=True)
+
+
 def connect(
     engine: str = "duckdb",
     path: str | os.PathLike | None = None,
     read_only: bool = True,
     spark: SparkConfig | None = None,
+    duckdb: DuckDBConfig | None = None,
 ):
     """Return an Ibis backend connection.
 
     ``engine``: ``"duckdb"`` (in-process) or ``"spark"``. ``path`` (DuckDB): a database
     file, or ``None`` for an in-memory database; files are opened read-only unless
     ``read_only=False``. ``spark``: the Spark settings (default :class:`SparkConfig`);
-    a process has one Spark session, started by its first Spark connection.
+    a process has one Spark session, started by its first Spark connection. ``duckdb``:
+    DuckDB's settings (:class:`DuckDBConfig`).
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine: '{engine}' is not one of {', '.join(ENGINES)}")
     if engine == "spark":
         return spark_backend(spark)
+    settings = duckdb.settings() if duckdb is not None else {}
+    if settings.get("temp_directory"):
+        Path(settings["temp_directory"]).mkdir(parents=True, exist_ok=True)
     if path is None:
-        return ibis.duckdb.connect()
+        return ibis.duckdb.connect(**settings)
     path = Path(path)
     if read_only and not path.exists():
         raise ConfigError(f"database file '{path}' does not exist")
     if path.is_dir():
         raise ConfigError(f"database file '{path}' is a folder, expected a DuckDB file")
     with reading(path, "database file"):
-        return ibis.duckdb.connect(str(path), read_only=read_only)
+        return ibis.duckdb.connect(str(path), read_only=read_only, **settings)
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
@@ -761,10 +796,15 @@ class DataSource:
     """
 
     def __init__(
-        self, engine: str = "duckdb", database: Path | None = None, spark: SparkConfig | None = None
+        self,
+        engine: str = "duckdb",
+        database: Path | None = None,
+        spark: SparkConfig | None = None,
+        duckdb: DuckDBConfig | None = None,
     ):
         self.database = database
-        self.connection = connect(engine, None if engine == "spark" else database, spark=spark)
+        spark_db = None if engine == "spark" else database
+        self.connection = connect(engine, spark_db, spark=spark, duckdb=duckdb)
         #: on Spark, the DuckDB database file the tables are staged from
         self._duck = connect("duckdb", database) if engine == "spark" and database else None
 

@@ -252,10 +252,7 @@ def _ratio(
             period_end,
             scale,
         )
-    agg = (
-        frame.group_by(list(by))
-        .aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
-    )
+    agg = frame.group_by(list(by)).aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
     agg = pull(agg, f"{name} by {', '.join(by)}")
     own = [c for c in by if c in frame.columns and c not in _source(t).columns]
     if not own:  # groups come from the customers table or ``groups``: list them all
@@ -534,10 +531,7 @@ def aging(
         per = per.filter(per.balance > 0)  # customers who owe something
         per = _group_keys(t, per.mutate(dpd_bucket=buckets.bucket(per.max_days_past_due)), by)
         keys = [*by, "dpd_bucket"]
-        agg = (
-            per.group_by(keys)
-            .aggregate(customers=per.count(), numerator=per.balance.sum())
-        )
+        agg = per.group_by(keys).aggregate(customers=per.count(), numerator=per.balance.sum())
         agg = pull(agg, "aging")
     grid = pd.MultiIndex.from_product(
         [sorted(agg[k].dropna().unique()) for k in by] + [labels], names=keys
@@ -707,10 +701,7 @@ def roll_rates(
     with _inputs(tables, groups) as t:
         tr = _group_keys(t, _transitions(t, period, buckets), by)
         keys = [*by, "from_bucket", "to_state"]
-        agg = (
-            tr.group_by(keys)
-            .aggregate(customers=tr.count(), balance=tr.opening_balance.sum())
-        )
+        agg = tr.group_by(keys).aggregate(customers=tr.count(), balance=tr.opening_balance.sum())
         agg = pull(agg, "roll rates")
     row_keys = [*by, "from_bucket"]
     agg["customer_share"] = agg.customers / agg.groupby(row_keys).customers.transform("sum")
@@ -912,9 +903,8 @@ def vintage_curves(
         cw = ibis.cumulative_window(group_by=["customer_id", "month"], order_by="k")
         g = g.mutate(cum=ibis.least(g.paid.sum().over(cw), g.entry_balance))
         g = _group_keys(t, g, by)
-        agg = (
-            g.group_by([*by, "month", "k"])
-            .aggregate(episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum())
+        agg = g.group_by([*by, "month", "k"]).aggregate(
+            episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum()
         )
         agg = pull(agg, "vintages")
     agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)

@@ -10,6 +10,7 @@ currency, the data's extraction date and the orientation of the external score::
     score: {higher_is: safer}       # or riskier
     database: cartera.duckdb        # optional DuckDB file; tables default to canonical names
     engine: duckdb                  # or spark (then an optional spark: block, engine.SparkConfig)
+    duckdb: {memory_limit: 8GB, temp_directory: spill}   # optional, engine.DuckDBConfig
     tables:
       customers:
         path: clientes.csv          # csv or parquet (by extension), or `table:` in the database
@@ -40,7 +41,7 @@ from ibis.expr.types import Table
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import availability, engine, schema
-from .engine import ENGINES, SparkConfig
+from .engine import ENGINES, DuckDBConfig, SparkConfig
 from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
@@ -148,6 +149,7 @@ class SourcesConfig(VersionedConfig):
     #: the query engine that computes: duckdb (in-process) or spark (``spark:`` settings)
     engine: Literal[ENGINES] = "duckdb"  # type: ignore[valid-type]
     spark: SparkConfig | None = None
+    duckdb: DuckDBConfig | None = None  # DuckDB's memory limit, spill folder and threads
     tables: dict[str, TableSource] = {}
 
     @field_validator("currency")
@@ -459,7 +461,10 @@ def load(
         else (resolve(cfg.database) if cfg.database else None)
     )
     with engine.reading(db_path or config_path, "database file" if db_path else "sources file"):
-        source = engine.DataSource(engine_name or cfg.engine, db_path, spark or cfg.spark)
+        duck = cfg.duckdb
+        if duck is not None and duck.temp_directory:
+            duck = duck.model_copy(update={"temp_directory": str(resolve(duck.temp_directory))})
+        source = engine.DataSource(engine_name or cfg.engine, db_path, spark or cfg.spark, duck)
         existing = source.table_names()
     con = source.connection
     report = ValidationReport(checked=checks)

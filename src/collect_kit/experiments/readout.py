@@ -142,7 +142,9 @@ def _check_assignments(a: Table, experiment_id: str, readable, every: Table) -> 
         "assignment counts",
     ).iloc[0]
     if summary.rows == 0:
-        ids = sorted(pull(every.select("experiment_id").distinct(), "experiment ids").experiment_id.dropna())
+        ids = sorted(
+            pull(every.select("experiment_id").distinct(), "experiment ids").experiment_id.dropna()
+        )
         raise InvalidParameterError(
             f"experiment_id: '{experiment_id}' has no assignments; the assignments table holds "
             f"{ids[:20] or 'none'}"
@@ -565,7 +567,9 @@ def survival_counts(
             else_=first.horizon.delta(first.assigned_at, unit="day"),
         )
         f = first.mutate(time=days, event=event.cast("int64"))
-        out = pull(f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()), "payment times")
+        out = pull(
+            f.group_by("segment", "arm", "time", "event").aggregate(n=f.count()), "payment times"
+        )
     return out.sort_values(["segment", "arm", "time", "event"], ignore_index=True)
 
 
