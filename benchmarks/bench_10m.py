@@ -3,9 +3,10 @@
 Usage: ``python benchmarks/bench_10m.py [generate|report|all] [--customers N]``
 (``make bench-10m`` runs ``all`` at 10 M; never part of ``make test``).
 
-Everything goes to one folder, ``data/bench-10m/`` (the sample's Parquet files, the report
-runs, the snapshot cache and the engine's spill), after checking that the disk has room
-for it. Prints the machine load (``uptime``) at the start and the end, and for each phase
+Everything goes to one folder, ``data/bench-10m/`` (``data/bench-<N>/`` for another size:
+the sample's Parquet files, the report runs, the snapshot cache and DuckDB's spill), after
+checking that the disk has room for it. The sample's sources YAML gets a ``duckdb:`` block
+(memory limit 10 GB, spill in that folder). Prints the machine load (``uptime``) at the start and the end, and for each phase
 the wall time and the peak resident memory of the whole process tree (this process, the
 generator's workers, the notebook kernels), sampled every 0.2 s, against the targets:
 
@@ -17,6 +18,7 @@ generator's workers, the notebook kernels), sampled every 0.2 s, against the tar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,13 +29,15 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from collect_kit import synth_parquet  # noqa: E402
 
-FOLDER = ROOT / "data" / "bench-10m"
+FOLDER = ROOT / "data" / "bench-10m"  # set by main() for another size
+DUCKDB_MEMORY = "10GB"  # DuckDB spills beyond this (the kernel's Python comes on top)
 GIB = 2**30
 BYTES_PER_CUSTOMER = 2_000  # Parquet (~650 B) + snapshot cache + spill, with room to spare
 TARGETS = {"generate": (600.0, 12 * GIB), "report": (1200.0, 16 * GIB)}
@@ -51,10 +55,8 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for p in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a process that just ended
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self.every)
 
@@ -98,16 +100,26 @@ def generate(n: int) -> Path:
     size = sum(f.stat().st_size for f in sample.rglob("*.parquet"))
     print(f"{n:,} customers: {rows:,} rows, {size / GIB:.1f} GiB of Parquet")
     report_line("generate", seconds, mem.peak)
+    text = written.sources.read_text(encoding="utf-8")
+    spill = FOLDER / "spill"
+    written.sources.write_text(
+        text + f"duckdb: {{memory_limit: {DUCKDB_MEMORY}, temp_directory: '{spill}'}}\n",
+        encoding="utf-8",
+    )
     return written.sources
 
 
 def report(sources: Path) -> None:
-    config = FOLDER / "monthly-10m.yaml"
+    config = FOLDER / "monthly.yaml"
     monthly = ROOT / "src/collect_kit/configs/reports/monthly.yaml"
-    text = monthly.read_text(encoding="utf-8")
-    config.write_text(text.replace("sources/sample.yaml", str(sources)), encoding="utf-8")
-    env = {**os.environ, "COLLECT_KIT_CACHE": str(FOLDER / "cache"),
-           "COLLECT_KIT_SPILL": str(FOLDER / "spill")}  # fmt: skip
+    cfg = yaml.safe_load(monthly.read_text(encoding="utf-8"))
+    here = monthly.parent  # the packaged config's paths are relative to its folder
+    cfg["segmentation"] = str((here / cfg["segmentation"]).resolve())
+    cfg["plan"] = str((here / cfg["plan"]).resolve())
+    cfg["experiments"] = [str((here / e).resolve()) for e in cfg["experiments"]]
+    cfg["sources"] = str(sources)
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "COLLECT_KIT_CACHE": str(FOLDER / "cache")}
     cmd = [str(Path(sys.executable).with_name("collect-kit")), "report", "run", str(config),
            "--output-dir", str(FOLDER / "reports")]  # fmt: skip
     with PeakMemory() as mem:
@@ -131,6 +143,9 @@ def main() -> None:
     ap.add_argument("phase", nargs="?", default="all", choices=["generate", "report", "all"])
     ap.add_argument("--customers", type=int, default=10_000_000)
     args = ap.parse_args()
+    global FOLDER
+    name = "10m" if args.customers == 10_000_000 else str(args.customers)
+    FOLDER = ROOT / "data" / f"bench-{name}"
     print("start:", uptime())
     check_space(args.customers)
     sources = FOLDER / "sample" / "sources.yaml"

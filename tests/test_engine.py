@@ -240,7 +240,14 @@ def test_duckdb_settings_from_the_sources_yaml(tmp_path):
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit.replace(" ", "").upper() in {"512.0MB", "488.2MIB", "512MB"}, limit
     spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
-    assert Path(spill) == written.folder / "spill" and Path(spill).is_dir()
+    # a folder of the connection's own: DuckDB's spill files have the same names in every
+    # process, so a report run and its kernels must not share one
+    assert Path(spill).parent == written.folder / "spill" and Path(spill).is_dir()
+    other = engine.connect(
+        "duckdb", duckdb=engine.DuckDBConfig(temp_directory=str(Path(spill).parent))
+    )
+    assert other.con.execute("SELECT current_setting('temp_directory')").fetchone()[0] != spill
+    other.disconnect()
     assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
     portfolio.close()
     written.sources.write_text(text + "duckdb: {memory_limit: lots}\n")

@@ -106,6 +106,16 @@ class DuckDBConfig(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+def _own_spill_folder(parent: Path) -> Path:
+    """A spill folder of this connection's own inside ``parent``, removed when the process
+    ends: DuckDB names its spill files the same in every process, so two processes (a
+    report run and its notebook kernels) must never share one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"duckdb-{os.getpid()}-", dir=parent))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def connect(
     engine: str = "duckdb",
     path: str | os.PathLike | None = None,
@@ -127,7 +137,7 @@ def connect(
         return spark_backend(spark)
     settings = duckdb.settings() if duckdb is not None else {}
     if settings.get("temp_directory"):
-        Path(settings["temp_directory"]).mkdir(parents=True, exist_ok=True)
+        settings["temp_directory"] = str(_own_spill_folder(Path(settings["temp_directory"])))
     if path is None:
         return ibis.duckdb.connect(**settings)
     path = Path(path)

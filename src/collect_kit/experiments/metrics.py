@@ -251,7 +251,8 @@ def customer_values(
 
 def _owed_before(a: Table, tables: Mapping[str, Table]) -> Table:
     """Per customer: receivables issued before assignment, each net of its adjustments
-    dated before assignment (never below 0), summed (currency)."""
+    dated before assignment (never below 0), summed (currency). An adjustment counts
+    for the customer it names."""
     r = tables["receivables"]
     ra = a.select("customer_id", "assigned_at").join(
         r.select("customer_id", "receivable_id", "amount", "issued_at"),
@@ -265,8 +266,11 @@ def _owed_before(a: Table, tables: Mapping[str, Table]) -> Table:
             (adj.kind == "reversal", -adj.amount),
             else_=0.0,
         )
-        adj = adj.select("receivable_id", "at", signed=signed)
-        j = ra.join(adj, [ra.receivable_id == adj.receivable_id, adj.at < ra.assigned_at])
+        adj = adj.select("receivable_id", "customer_id", "at", signed=signed)
+        # the customer key as well: without it a join-order optimizer that lacks statistics
+        # (DuckDB over Parquet) may join adjustments to assignments on the date alone first
+        keys = [ra.receivable_id == adj.receivable_id, ra.customer_id == adj.customer_id]
+        j = ra.join(adj, [*keys, adj.at < ra.assigned_at])
         net = j.group_by(j.receivable_id).aggregate(adjusted=j.signed.sum())
         ra = ra.left_join(net, "receivable_id").drop("receivable_id_right")
         after = ibis.greatest(ra.amount - ra.adjusted.fill_null(0.0), 0.0)

@@ -10,10 +10,11 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
+from ibis.expr.types import Table
 
 from .. import schema, sources
 from .. import segmentation as sg
-from ..engine import TableLike, inputs
+from ..engine import TableLike, inputs, numpy_frame, pull
 from ..errors import ConfigError, InvalidParameterError, NoResultsYetError
 from ..files import spreadsheet_safe, write_atomic
 from ..periods import parse_date
@@ -71,11 +72,10 @@ def _open(
     return cfg, base, sources.load(path, database=database)
 
 
-def _segments(
-    cfg: ExperimentConfig, base: Path, portfolio, as_of, every: bool = False
-) -> pd.DataFrame:
-    """customer_id, segment, overdue_balance at ``as_of``: the test's segments only, or
-    ``every`` segment of the segmentation."""
+def _segments(cfg: ExperimentConfig, base: Path, portfolio, as_of, every: bool = False) -> Table:
+    """customer_id, segment, overdue_balance at ``as_of`` (an Ibis table on the
+    portfolio's engine): the test's segments only, or ``every`` segment of the
+    segmentation."""
     if cfg.segmentation is None:
         raise ConfigError(
             f"experiment '{cfg.experiment_id}': design and assign need a segmentation in the config"
@@ -94,10 +94,10 @@ def _segments(
             f"{cfg.segmentation} ({rules.names})"
         )
     snap = sg.portfolio_snapshot(rules, portfolio, as_of)
-    out = sg.assign(rules, snap).select("customer_id", "segment", "overdue_balance").to_pandas()
+    out = sg.assign(rules, snap).select("customer_id", "segment", "overdue_balance")
     if wanted is None or every:
         return out
-    return out[out.segment.isin(wanted)].reset_index(drop=True)
+    return out.filter(out.segment.isin(wanted))
 
 
 def design_experiment(config_path, database=None, as_of=None, sources=None) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
     cfg, base, portfolio = _open(config_path, database, sources)
     when = portfolio.month_end(as_of, "as_of")
     seg = _segments(cfg, base, portfolio, when)
-    seg = seg[seg.overdue_balance > 0]
+    seg = seg.filter(seg.overdue_balance > 0)
     p = portfolio.tables["payments"]
     lo, hi = ibis.date((when - pd.Timedelta(days=30)).date()), ibis.date(when.date())
     recent = (
@@ -124,16 +124,17 @@ def design_experiment(config_path, database=None, as_of=None, sources=None) -> p
         .group_by("customer_id")
         .aggregate(paid=p.amount.sum())
     )
-    paid = recent.to_pandas().set_index("customer_id")["paid"]
-    seg["paid"] = paid.reindex(seg.customer_id).fillna(0.0).to_numpy()
-    baseline = seg.groupby("segment").agg(
-        customers=("customer_id", "size"),
-        payer_rate=("paid", lambda s: (s > 0).mean()),
-        amount_sd=("paid", "std"),
+    j = seg.left_join(recent, "customer_id")
+    paid = j.paid.fill_null(0.0)
+    baseline = pull(
+        j.group_by("segment").aggregate(
+            customers=j.count(),
+            payer_rate=(paid > 0).cast("float64").mean(),
+            amount_sd=paid.std(how="sample"),
+        ),
+        "segment baselines",
     )
-    out = design(
-        baseline.reset_index(), cfg.arms, cfg.mde_payer_rate, cfg.mde_amount, cfg.alpha, cfg.power
-    )
+    out = design(baseline, cfg.arms, cfg.mde_payer_rate, cfg.mde_amount, cfg.alpha, cfg.power)
     inflow = segment_inflow(cfg, base, portfolio, when, seg)
     out["monthly_inflow"] = out.segment.map(inflow).fillna(0).astype(int)
     sized = {"payer_rate": "needed_customers", "collected_per_customer": "needed_customers_amount"}
@@ -158,11 +159,12 @@ def segment_inflow(
     e.g. aged from 31-60 into 61-90): the customers a month of roll-out reaches. ``now``:
     the segments at ``when`` when already computed."""
     now = _segments(cfg, base, portfolio, when) if now is None else now
-    now = now[now.overdue_balance > 0]
+    now = now.filter(now.overdue_balance > 0)
     before = _segments(cfg, base, portfolio, _previous_month_end(when), every=True)
-    before = before[before.overdue_balance > 0]
-    stayed = now.merge(before[["customer_id", "segment"]], on=["customer_id", "segment"])
-    return now[~now.customer_id.isin(set(stayed.customer_id))].groupby("segment").size()
+    before = before.filter(before.overdue_balance > 0).select("customer_id", "segment")
+    moved = now.anti_join(before, ["customer_id", "segment"])
+    counts = pull(moved.group_by("segment").aggregate(n=moved.count()), "segment inflow")
+    return counts.set_index("segment").n.rename_axis("segment")
 
 
 def _previous_month_end(when: pd.Timestamp) -> pd.Timestamp:
@@ -200,7 +202,8 @@ def assign_experiment(
     cfg, base, portfolio = _open(config_path, database, sources)
     when = portfolio.month_end(as_of, "as_of")
     seg = _segments(cfg, base, portfolio, when)
-    seg = seg[seg.overdue_balance > 0][["customer_id", "segment"]]
+    seg = seg.filter(seg.overdue_balance > 0).select("customer_id", "segment")
+    seg = numpy_frame(seg.to_pyarrow())  # the export: one row per customer
     stored = portfolio.tables.get("assignments")
     already = 0
     if stored is not None:
