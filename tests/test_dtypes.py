@@ -34,7 +34,7 @@ def assert_numpy_dtypes(frame: pd.DataFrame, what: str) -> None:
             continue
         if isinstance(dtype, pd.CategoricalDtype):
             assert all(isinstance(v, str) for v in dtype.categories), where
-        elif dtype == object:
+        elif dtype.kind == "O":
             values = col.dropna()
             assert all(isinstance(v, str | bool | tuple | list | dict) for v in values), (
                 where + f": {values.map(type).unique()[:3]}"

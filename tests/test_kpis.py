@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from collect_kit import kpis
+from collect_kit.errors import InvalidParameterError
 
 from .test_snapshot import reference_snapshot
 
@@ -546,3 +547,41 @@ def test_contact_intensity_against_pandas(frames):
     expected = (per_channel > 2).groupby(level=0).sum() / len(delinquent)
     pd.testing.assert_series_equal(by.above_cap_share.sort_index(), expected.sort_index(),
                                    check_names=False)  # fmt: skip
+
+
+def test_compute_sums_every_measure_in_one_query_equal_to_each_kpi(sample_db, monkeypatch):
+    """Three months of every KPI, by segment: one pull for all the measures, and the same
+    rows as each KPI computed on its own (which the hand-worked tests above check)."""
+    from collect_kit import engine, sources
+    from collect_kit import segmentation as sg
+    from collect_kit.demo import sample_config
+    from collect_kit.reports.context import example_segmentation
+    from collect_kit.snapshot import snapshot
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    snap = snapshot(portfolio.tables, "2026-07-31", **portfolio.snapshot_options)
+    groups = sg.assign(sg.load(example_segmentation("consumer")), snap).select(
+        "customer_id", "segment"
+    )
+    months = ["2026-08", "2026-09", "2026-10"]
+    measures = [n for n, k in kpis.REGISTRY.items() if k.measure is not None]
+    pulled = []
+    real = kpis.pull
+    monkeypatch.setattr(kpis, "pull", lambda expr, what="", max_rows=None: pulled.append(what)
+                        or real(expr, what, max_rows))  # fmt: skip
+    together = kpis.compute(portfolio.tables, months, measures, by=["segment"], groups=groups)
+    assert pulled.count("the KPIs by segment") == 1
+    assert len(pulled) == 2  # and the list of segments, so empty ones show as 0 / 0
+    monkeypatch.setattr(kpis, "pull", real)
+    alone = pd.concat(
+        [kpis.REGISTRY[n].function(portfolio.tables, m, by=["segment"], groups=groups)
+         for m in months for n in measures], ignore_index=True,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-12)
+    assert set(together.kpi) == set(measures) and together.period.nunique() == 3
+    everything = kpis.compute(portfolio.tables, "2026-10")
+    assert list(everything.kpi) == list(kpis.REGISTRY)
+    with pytest.raises(InvalidParameterError, match="not KPIs"):
+        kpis.compute(portfolio.tables, "2026-10", ["recovery"])
+    engine.release_shared()
+    portfolio.close()

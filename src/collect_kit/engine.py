@@ -411,6 +411,8 @@ class Inputs(Mapping):
         #: canonical inputs not given: tables (``"contacts"``) and optional columns
         #: (``"customers.phone"``), stood in for by empty tables and null columns
         self.absent = absent
+        #: expressions built once for the call (see :func:`collect_kit.kpis.compute`)
+        self.frames: dict = {}
 
     def __getitem__(self, name: str) -> Table:
         return self._tables[name]

@@ -20,6 +20,8 @@ Conventions (domain.md; where a source is ambiguous the choice is stated here):
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +58,11 @@ class KPI:
     stake: str | None = None
     #: the value per unit of the ratio (100 for an index in points)
     scale: float = 1.0
+    #: the measure ``(t, period, **options) -> (frame, numerator, denominator)``; None for
+    #: a KPI registered with its public function (``measure=False``)
+    measure: Callable | None = None
+    #: the value is the numerator itself (a total, such as money collected)
+    total: bool = False
 
     def words(self, field: str, language: str = "en") -> str:
         """``label``, ``definition``, ``numerator``, ``denominator`` or ``source``."""
@@ -94,24 +101,16 @@ def kpi(
     def register(function: Callable) -> Callable:
         if measure:
 
-            def compute(
-                tables, period, by: Sequence[str] = (), groups=None, **options
-            ) -> pd.DataFrame:
-                period = Period.of(period)
-                with _inputs(tables, groups) as t:
-                    missing = first_missing(needs, t.absent)
-                    if missing:
-                        return _not_available(by, name, period.end, missing)
-                    frame, num, den = function(t, period, **options)
-                    out = _ratio(t, frame, num, den, by, name, period.end, scale)
-                return out.assign(denominator=1.0, value=out["numerator"]) if total else out
+            def one(tables, period, by: Sequence[str] = (), groups=None, **options) -> pd.DataFrame:
+                return compute(tables, [period], [name], by, groups, **options)
 
-            compute.__name__, compute.__qualname__ = function.__name__, function.__qualname__
-            compute.__doc__ = function.__doc__
+            one.__name__, one.__qualname__ = function.__name__, function.__qualname__
+            one.__doc__ = function.__doc__
         else:
-            compute = function
-        REGISTRY[name] = KPI(name, unit, compute, needs, better, stake, scale)
-        return compute
+            one = function
+        REGISTRY[name] = KPI(name, unit, one, needs, better, stake, scale,
+                             function if measure else None, total)  # fmt: skip
+        return one
 
     return register
 
@@ -190,6 +189,26 @@ def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
     return (buckets or DEFAULT_DPD).bucket(max_days_past_due)
 
 
+def _once_per_call(build: Callable) -> Callable:
+    """A frame builder ``(t, period, ...)`` whose expression is built once per call (kept
+    on the call's :class:`~collect_kit.engine.Inputs`): the measures that read it then
+    share one expression, so :func:`compute` sums them in one query (a rebuilt frame is a
+    different expression to Ibis wherever it takes a ``view()``)."""
+
+    @functools.wraps(build)
+    def once(t, period: Period, *args, **kwargs):
+        memo = getattr(t, "frames", None)
+        if memo is None:  # a plain mapping of tables
+            return build(t, period, *args, **kwargs)
+        key = (build.__name__, period.start, period.end, args, tuple(sorted(kwargs.items())))
+        if key not in memo:
+            memo[key] = build(t, period, *args, **kwargs)
+        return memo[key]
+
+    return once
+
+
+@_once_per_call
 def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
     p = t["payments"]
     p = p.filter((p.paid_at >= _date(period.start)) & (p.paid_at <= _date(period.end)))
@@ -238,27 +257,92 @@ def _not_available(by: Sequence[str], name: str, period_end, missing: str) -> pd
     return pd.DataFrame([row])
 
 
-def _ratio(
-    t: Mapping[str, Table], frame: Table, numerator, denominator, by, name, period_end, scale=1.0
+def compute(
+    tables: Mapping[str, TableLike],
+    periods,
+    names: Iterable[str] | None = None,
+    by: Sequence[str] = (),
+    groups: TableLike | None = None,
+    **options,
 ) -> pd.DataFrame:
-    """Sum numerator and denominator per ``by`` group; every group of the grouping source
-    appears, an empty one with 0 / 0 and a NaN value."""
-    frame = _group_keys(t, frame.mutate(_n=numerator, _d=denominator), by)
-    if not by:
-        return _finish(
-            frame.aggregate(numerator=frame._n.sum(), denominator=frame._d.sum()),
-            by,
-            name,
-            period_end,
-            scale,
+    """KPIs of ``names`` (default: every registered one) for each month of ``periods``
+    (one or a list: ``"YYYY-MM"``, month ends, Periods), as one tidy frame: the rows each
+    KPI's own function returns, in the order asked for (period, then KPI).
+
+    Measures that read the same per-row frame of a month (the delinquent book, the
+    month-end book, the month's contacts...) are summed in one query, so the engine
+    reads that frame once and Ibis compiles it once for all of them.
+    ``by``, ``groups`` and the result as for one KPI (every group of the grouping
+    source appears, an empty one with 0 / 0). ``options`` go to the measures that take
+    them (``tolerance``, ``buckets``).
+    """
+    one = not isinstance(periods, list | tuple)
+    periods = [Period.of(p) for p in ([periods] if one else periods)]
+    names = list(REGISTRY if names is None else names)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise InvalidParameterError(f"names: {unknown} are not KPIs; known: {', '.join(REGISTRY)}")
+    by = list(by)
+    done: dict[tuple, pd.DataFrame] = {}
+    with _inputs(tables, groups) as t:
+        asked = []
+        for period in periods:
+            for name in names:
+                k = REGISTRY[name]
+                missing = first_missing(k.needs, t.absent)
+                if missing:
+                    done[period.end, name] = _not_available(by, name, period.end, missing)
+                elif k.measure is None:  # a KPI with its own rules
+                    done[period.end, name] = k.function(tables, period, by=by, groups=groups,
+                                                        **_accepted(k.function, options))  # fmt: skip
+                else:
+                    frame, num, den = k.measure(t, period, **_accepted(k.measure, options))
+                    asked.append((period, k, frame, num, den))
+        if asked:
+            done |= _sum_measures(t, asked, by)
+    parts = [done[p.end, n] for p in periods for n in names]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _accepted(function: Callable, options: dict) -> dict:
+    """The ``options`` ``function`` takes as keyword arguments."""
+    params = inspect.signature(function).parameters
+    return {k: v for k, v in options.items() if k in params}
+
+
+def _sum_measures(t, asked: list[tuple], by: list[str]) -> dict[tuple, pd.DataFrame]:
+    """Sum each measure's numerator and denominator per ``by`` group: one query per
+    frame, shared by every measure of that frame (the delinquent book of a month feeds
+    the recovery, payer, managed rates and the collected per customer)."""
+    shared_frames: dict[object, tuple[Table, list[int]]] = {}
+    for i, (period, _k, frame, _n, _d) in enumerate(asked):
+        shared_frames.setdefault((period.end, frame.op()), (frame, []))[1].append(i)
+    sums: dict[int, pd.DataFrame] = {}
+    for frame, members in shared_frames.values():
+        cols = {f"_n{i}": asked[i][3] for i in members} | {f"_d{i}": asked[i][4] for i in members}
+        f = _group_keys(t, frame.mutate(**cols), by)
+        aggs = {c: f[c].sum().cast("float64") for c in cols}
+        agg = f.group_by(by).aggregate(**aggs) if by else f.aggregate(**aggs)
+        names = ", ".join(asked[i][1].name for i in members)
+        rows = pull(agg, f"{names} by {', '.join(by)}" if by else names)
+        for i in members:
+            sums[i] = rows[[*by, f"_n{i}", f"_d{i}"]].rename(
+                columns={f"_n{i}": "numerator", f"_d{i}": "denominator"}
+            )
+    every = None
+    out = {}
+    for i, (period, k, frame, _n, _d) in enumerate(asked):
+        agg = sums[i]
+        own = [c for c in by if c in frame.columns and c not in _source(t).columns]
+        if by and not own:  # groups from the customers table or ``groups``: list them all
+            if every is None:
+                every = pull(_source(t).select(*by).distinct(), f"the groups of {', '.join(by)}")
+            agg = every.merge(agg, on=by, how="left")
+        res = _finish(agg.reset_index(drop=True), by, k.name, period.end, k.scale)
+        out[period.end, k.name] = (
+            res.assign(denominator=1.0, value=res["numerator"]) if k.total else res
         )
-    agg = frame.group_by(list(by)).aggregate(numerator=frame._n.sum(), denominator=frame._d.sum())
-    agg = pull(agg, f"{name} by {', '.join(by)}")
-    own = [c for c in by if c in frame.columns and c not in _source(t).columns]
-    if not own:  # groups come from the customers table or ``groups``: list them all
-        every = pull(_source(t).select(*by).distinct(), f"the groups of {', '.join(by)}")
-        agg = every.merge(agg, on=list(by), how="left")
-    return _finish(agg, by, name, period_end, scale)
+    return out
 
 
 def _source(t: Mapping[str, Table]) -> Table:
@@ -266,6 +350,7 @@ def _source(t: Mapping[str, Table]) -> Table:
     return t["groups"] if "groups" in t else t["customers"]
 
 
+@_once_per_call
 def _delinquent_book(t, period: Period) -> Table:
     """Customers delinquent at the opening date, with what they paid during the period."""
     opening = customer_balances(t, period.opening)
@@ -324,6 +409,7 @@ def _sales(t, start, end) -> Table:
     return r.group_by("customer_id").aggregate(sales=r.amount.sum())
 
 
+@_once_per_call
 def _end_and_sales(t, period: Period) -> Table:
     """Per customer: balances at the month end and credit sales (issued) in the month."""
     end = customer_balances(t, period.end)
@@ -377,6 +463,7 @@ def cei(t, period: Period):
     return k, k.opening + k.sales - k.balance, k.opening + k.sales - k.current
 
 
+@_once_per_call
 def _cei_book(t, period: Period) -> Table:
     """Per customer: opening balance, credit sales, closing balance and closing current
     balance of the month (currency), for the CEIs."""
@@ -394,6 +481,7 @@ def _cei_book(t, period: Period) -> Table:
     return k
 
 
+@_once_per_call
 def _non_cash(t, period: Period) -> Table:
     """Per customer: the month's non-cash reductions as booked in the adjustments
     (write-offs, discounts, credit notes; reversals add back), currency."""
@@ -439,6 +527,7 @@ def average_days_late(t, period: Period):
     return s, s.settled_at.delta(s.due_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
+@_once_per_call
 def _contacts_in(t, period: Period) -> Table:
     c = t["contacts"]
     return c.filter((c.at >= _date(period.start)) & (c.at <= _date(period.end)))
@@ -500,9 +589,8 @@ def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.D
             costed=j.costed.fill_null(0),
             paid=j.paid.fill_null(0.0),
         )
-        out = _ratio(
-            t, j.mutate(has_cost=j.costed), j.cost, j.paid, by, "cost_to_collect", period.end
-        )
+        measure = (period, REGISTRY["cost_to_collect"], j.mutate(has_cost=j.costed), j.cost, j.paid)
+        out = _sum_measures(t, [measure], list(by))[period.end, "cost_to_collect"]
         has_cost = _group_keys(t, j.view(), by)  # a new relation: j ends in a join chain
         n_costed = pull(
             has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()) if by
@@ -652,6 +740,7 @@ WRITTEN_OFF = "written_off"
 ROLL_STATES = (*DEFAULT_DPD.labels, PAID_OFF, WRITTEN_OFF)
 
 
+@_once_per_call
 def _transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """Per customer owing at the opening: bucket then, state at the month end, opening balance.
 
@@ -715,6 +804,7 @@ def roll_rates(
     return agg.reset_index(drop=True)
 
 
+@_once_per_call
 def _ranked_transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """:func:`_transitions` with the buckets' ranks (paid off / written off rank -1)."""
     tr = _transitions(t, period, buckets)
@@ -744,6 +834,7 @@ def cure_rate(t, period: Period, buckets: DpdBuckets | None = None):
     return tr, cured.cast("float64"), (tr.from_rank > 0).cast("float64")
 
 
+@_once_per_call
 def _inflow(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
     """Customers in the 1-30 bucket at the month end who were not delinquent at its start
     (current, owing nothing, or not yet customers), with their balance then."""

@@ -73,9 +73,12 @@ def tiles(
     month = pd.Timestamp(as_of).to_period("M")
     buckets = buckets or DEFAULT_DPD
     targets = targets or {}
-    now_all = {n: kpis.REGISTRY[n].function(tables, month).iloc[0] for n in TILES
-               if not first_missing(kpis.REGISTRY[n].needs, absent)}  # fmt: skip
-    before_all = {n: kpis.REGISTRY[n].function(tables, month - 1).iloc[0] for n in now_all}
+    shown = [n for n in TILES if not first_missing(kpis.REGISTRY[n].needs, absent)]
+    both = kpis.compute(tables, [month, month - 1], shown).set_index(["period", "kpi"])
+    end = month.to_timestamp(how="end").normalize()
+    before_end = (month - 1).to_timestamp(how="end").normalize()
+    now_all = {n: both.loc[(end, n)] for n in shown}
+    before_all = {n: both.loc[(before_end, n)] for n in shown}
     average = np.nan
     if {"recovery_rate", "payer_rate"} <= set(now_all):  # overdue money per delinquent customer
         average = now_all["recovery_rate"].denominator / max(now_all["payer_rate"].denominator, 1)
