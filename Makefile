@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint format clean
+.PHONY: setup demo test bench bench-10m lint format clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_planning.py
 	$(BIN)/python benchmarks/bench_discovery.py
 	$(BIN)/python benchmarks/bench_report.py
+
+# 10 M customers on this machine (about 20 GB in data/bench-10m/; never part of `make test`)
+bench-10m: setup
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_10m.py all
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -109,13 +109,34 @@ def generate(n: int) -> Path:
     return written.sources
 
 
-def report(sources: Path) -> None:
+def scaled_plan(path: Path, sources: Path, customers: int) -> Path:
+    """The packaged plan with its capacities scaled from the 20 000-customer sample to
+    ``customers`` (a team ten times larger has about ten times the agents and budget)."""
+    plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+    here, k = path.parent, customers / 20_000
+    plan["sources"] = str(sources)
+    plan["segmentation"] = str((here / plan["segmentation"]).resolve())
+    for t in plan["treatments"].values():
+        if "measured" in t:
+            t["measured"]["experiment"] = str((here / t["measured"]["experiment"]).resolve())
+    cap = plan["capacity"]
+    for key in ("agent_hours", "total_cost"):
+        if key in cap:
+            cap[key] = cap[key] * k
+    for key in ("budget", "actions"):
+        cap[key] = {name: v * k for name, v in cap.get(key, {}).items()}
+    out = FOLDER / "plan.yaml"
+    out.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def report(sources: Path, customers: int) -> None:
     config = FOLDER / "monthly.yaml"
     monthly = ROOT / "src/collect_kit/configs/reports/monthly.yaml"
     cfg = yaml.safe_load(monthly.read_text(encoding="utf-8"))
     here = monthly.parent  # the packaged config's paths are relative to its folder
     cfg["segmentation"] = str((here / cfg["segmentation"]).resolve())
-    cfg["plan"] = str((here / cfg["plan"]).resolve())
+    cfg["plan"] = str(scaled_plan((here / cfg["plan"]).resolve(), sources, customers))
     cfg["experiments"] = [str((here / e).resolve()) for e in cfg["experiments"]]
     cfg["sources"] = str(sources)
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -152,7 +173,7 @@ def main() -> None:
     if args.phase in ("generate", "all"):
         sources = generate(args.customers)
     if args.phase in ("report", "all"):
-        report(sources)
+        report(sources, args.customers)
     print("end:  ", uptime())
 
 

@@ -152,6 +152,25 @@ def test_risk_model_and_scores(books):
     same(sd, ss, ["customer_id"])
 
 
+def test_risk_review_aggregates(books):
+    """Out-of-time AUC/KS, calibration and loss bands, the score by segment and the IFRS 9
+    stages, all computed on the engine: the same on both."""
+    rules = sg.load(context.example_segmentation("consumer"))
+    reviews = []
+    for book in books:
+        snap = snapshot(book.tables, MONTH, **book.snapshot_options)
+        reviews.append(risk.review(book.tables, snap, MONTH, sg.assign(rules, snap), lgd=0.6))
+    d, s = reviews
+    for name in ("calibration", "loss", "distribution", "stages"):
+        same(getattr(d, name), getattr(s, name))
+    for key in ("model", "external"):
+        a, b = d.evaluation[key], s.evaluation[key]
+        assert a.n == b.n
+        np.testing.assert_allclose(
+            [b.auc, b.ks, b.payer_rate], [a.auc, a.ks, a.payer_rate], rtol=RTOL
+        )
+
+
 @pytest.mark.parametrize("name", ["sms_call_pilot", "discount_offer"])
 def test_experiment_sufficient_statistics(books, name):
     """The readout's moments (n, sums, sums of squares and cross products per segment x
