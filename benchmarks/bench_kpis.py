@@ -91,10 +91,8 @@ GROUP BY 1
 """
 )
 
-SETTLED_SQL = (
-    "CREATE TEMP TABLE settled_{i} AS WITH"
-    + ALLOCATION_SQL
-    + """,
+# the settlement date of each receivable paid from the pool: DuckDB's as-of join
+SETTLEMENT_SQL = """,
 need AS (SELECT receivable_id, customer_id, -(cum_through - {half_cent}) AS key
          FROM r4 WHERE residual > 0 AND raw_balance <= {half_cent}),
 events AS (SELECT customer_id, "at" AS pool_at,
@@ -102,7 +100,13 @@ events AS (SELECT customer_id, "at" AS pool_at,
                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS key
            FROM ev),
 found AS (SELECT need.receivable_id, events.pool_at FROM need
-          ASOF JOIN events ON need.customer_id = events.customer_id AND need.key >= events.key),
+          ASOF JOIN events ON need.customer_id = events.customer_id AND need.key >= events.key)"""
+
+SETTLED_SQL = (
+    "CREATE TEMP TABLE settled_{i} AS WITH"
+    + ALLOCATION_SQL
+    + SETTLEMENT_SQL
+    + """,
 s AS (
   SELECT r4.receivable_id, r4.issued_at, r4.due_at,
          CASE WHEN r4.written_off THEN NULL
@@ -121,15 +125,8 @@ WHERE settled_at BETWEEN DATE '{start}' AND DATE '{end}'
 ALLOCATED_SQL = (
     "CREATE TEMP TABLE allocated AS WITH"
     + ALLOCATION_SQL
-    + """,
-need AS (SELECT receivable_id, customer_id, -(cum_through - {half_cent}) AS key
-         FROM r4 WHERE residual > 0 AND raw_balance <= {half_cent}),
-events AS (SELECT customer_id, "at" AS pool_at,
-                  -sum(amount) OVER (PARTITION BY customer_id ORDER BY "at", tiebreak
-                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS key
-           FROM ev),
-found AS (SELECT need.receivable_id, events.pool_at FROM need
-          ASOF JOIN events ON need.customer_id = events.customer_id AND need.key >= events.key)
+    + SETTLEMENT_SQL
+    + """
 SELECT customer_id, receivable_id, issued_at, due_at, balance,
        CASE WHEN settled < issued_at THEN issued_at ELSE settled END AS settled_at
 FROM (

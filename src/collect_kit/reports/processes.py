@@ -115,11 +115,19 @@ def terminate(pid: int, grace: float = 2.0) -> bool:
 
 def recording_kernel_manager(on_start: Callable[[int], None]) -> type:
     """nbclient's default kernel manager, calling ``on_start(pid)`` for each kernel it
-    launches (passed to papermill as ``kernel_manager_class``)."""
+    launches (passed to papermill as ``kernel_manager_class``).
+
+    The kernels' own stderr is discarded: ipykernel's start-up warning and, when a run
+    stops a kernel mid-message (a full disk), ZMQ tracebacks from its teardown, neither of
+    them about the report. A notebook's errors come back through the notebook itself, and
+    a kernel that dies is reported by nbclient."""
+    import subprocess
+
     from jupyter_client import AsyncKernelManager
 
     class RecordingKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw["stderr"] = subprocess.DEVNULL
             await super()._async_launch_kernel(kernel_cmd, **kw)
             pid = getattr(self.provisioner, "pid", None)
             if pid:
