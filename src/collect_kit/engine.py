@@ -754,9 +754,10 @@ def pull(expr: Table, what: str = "the result", max_rows: int | None = None) -> 
 
     Fetched through Arrow: numbers come back as int64 / float64 (float64 with NaN where a
     value is missing, also for integer columns with missing values; decimals as
-    float64), dates and timestamps as ``datetime64[ns]``, text as pandas' text dtype. At most ``max_rows`` rows: the query asks for one more, and a larger result
-    raises :class:`ResultTooLargeError` naming ``what`` instead of filling the memory
-    (default :data:`MAX_PULL_ROWS`).
+    float64), dates and timestamps as ``datetime64[ns]``, text as pandas' text dtype.
+    At most ``max_rows`` rows (default :data:`MAX_PULL_ROWS`): the query asks for one
+    more, and a larger result raises :class:`ResultTooLargeError` naming ``what``
+    instead of filling the memory.
     """
     max_rows = MAX_PULL_ROWS if max_rows is None else max_rows
     arrow = expr.limit(max_rows + 1).to_pyarrow()

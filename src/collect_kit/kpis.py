@@ -232,9 +232,10 @@ def _group_keys(t: Mapping[str, Table], frame: Table, by: Sequence[str]) -> Tabl
 
 
 def _finish(
-    agg: Table | pd.DataFrame, by: Sequence[str], name: str, period_end, scale: float = 1.0
+    out: pd.DataFrame, by: Sequence[str], name: str, period_end, scale: float = 1.0
 ) -> pd.DataFrame:
-    out = agg if isinstance(agg, pd.DataFrame) else pull(agg, name)
+    """Sums per group -> the tidy KPI rows (``value`` = numerator / denominator x scale)."""
+    out = out.copy()
     if not by and out.empty:
         out = pd.DataFrame({"numerator": [0.0], "denominator": [0.0]})
     num = out["numerator"].astype(float).fillna(0.0)

@@ -564,16 +564,16 @@ def evaluate(
     with _with_payments(snapshot, payments, "snapshot") as t:
         scored = model.score(t["snapshot"])
         base = model.baseline_score(t["snapshot"]).select("customer_id", "baseline")
-        both = scored.join(base, "customer_id")
-        frame = _labelled(both, t["payments"], as_of, model.horizon_days)
-    rows = []
-    for scorer, column, feature in (
-        ("model", "p_pay", ""),
-        ("baseline", "baseline", model.baseline[0]),
-    ):
-        d = discrimination(frame[column].to_numpy(), frame["paid"].to_numpy())
-        rows.append({"scorer": scorer, "feature": feature, "auc": d.auc, "gini": d.gini,
-                     "ks": d.ks, "n": d.n, "payer_rate": d.payer_rate})  # fmt: skip
+        both = with_paid(scored.join(base, "customer_id"), t["payments"], as_of,
+                          model.horizon_days)  # fmt: skip
+        rows = []
+        for scorer, column, feature in (
+            ("model", "p_pay", ""),
+            ("baseline", "baseline", model.baseline[0]),
+        ):
+            d = discrimination_on(both, column)
+            rows.append({"scorer": scorer, "feature": feature, "auc": d.auc, "gini": d.gini,
+                         "ks": d.ks, "n": d.n, "payer_rate": d.payer_rate})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -711,11 +711,16 @@ def _with_payments(table: TableLike, payments: TableLike, name: str):
     )
 
 
-def _labelled(t: Table, payments: Table, as_of, horizon_days: int) -> pd.DataFrame:
-    """``t``'s rows with ``paid`` (0/1: a payment within the horizon), sorted by customer."""
+def with_paid(t: Table, payments: Table, as_of, horizon_days: int) -> Table:
+    """``t``'s rows with ``paid`` (0/1: a payment within the horizon), on the engine."""
     y = labels(payments, as_of, horizon_days)
     j = t.left_join(y, "customer_id").drop("customer_id_right")
-    out = j.mutate(paid=j.paid.fill_null(0.0)).to_pandas()
+    return j.mutate(paid=j.paid.fill_null(0.0))
+
+
+def _labelled(t: Table, payments: Table, as_of, horizon_days: int) -> pd.DataFrame:
+    """:func:`with_paid` as pandas, sorted by customer (one row per customer)."""
+    out = with_paid(t, payments, as_of, horizon_days).to_pandas()
     return out.sort_values("customer_id", ignore_index=True)
 
 
@@ -927,9 +932,7 @@ def review(
         scored = model.score(snap1).join(
             model.baseline_score(snap1).select("customer_id", "baseline"), "customer_id"
         )
-        y = labels(t["payments"], t1, model.horizon_days)
-        oot = scored.left_join(y, "customer_id").drop("customer_id_right")
-        oot = oot.mutate(paid=oot.paid.fill_null(0.0))
+        oot = with_paid(scored, t["payments"], t1, model.horizon_days)
         evaluation = {
             "trained_on": t0,
             "evaluated_on": t1,

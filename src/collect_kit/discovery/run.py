@@ -230,10 +230,7 @@ def dates(cfg: DiscoveryConfig, portfolio, where, known=None) -> tuple[pd.Timest
 
 def _labelled(snap, payments, as_of, horizon_days: int):
     """The customers owing at ``as_of`` with ``paid`` (1.0 / 0.0), on the engine."""
-    owing = snap.filter(snap.overdue_balance > 0)
-    y = risk.labels(payments, as_of, horizon_days)
-    j = owing.left_join(y, "customer_id")
-    return j.drop("customer_id_right").mutate(paid=j.paid.fill_null(0.0))
+    return risk.with_paid(snap.filter(snap.overdue_balance > 0), payments, as_of, horizon_days)
 
 
 def _sample(owing, cfg: DiscoveryConfig) -> tuple[pd.DataFrame, int]:

@@ -164,7 +164,7 @@ def segment_inflow(
     before = before.filter(before.overdue_balance > 0).select("customer_id", "segment")
     moved = now.anti_join(before, ["customer_id", "segment"])
     counts = pull(moved.group_by("segment").aggregate(n=moved.count()), "segment inflow")
-    return counts.set_index("segment").n.rename_axis("segment")
+    return counts.set_index("segment").n
 
 
 def _previous_month_end(when: pd.Timestamp) -> pd.Timestamp:
