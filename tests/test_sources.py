@@ -380,3 +380,47 @@ def test_reported_balances_that_differ_are_warned_about_exactly(tmp_path, base):
     assert set(w.examples) == set(wrong)
     assert "7.50 CLP" in w.expected
     assert "Warnings:" in portfolio.report.text()
+
+
+# ------------------------------------------------------------- snapshots of a portfolio
+
+
+def test_a_portfolio_computes_each_snapshot_once_and_equal_to_the_function(sources_yaml):
+    p = sources.load(sources_yaml, checks=False)
+    try:
+        when = pd.Timestamp("2026-09-30")
+        assert p.snapshot(when) is p.snapshot("2026-09-30")  # kept, not computed again
+        fresh = snapshot(p.tables, when, **p.snapshot_options)
+        other = pd.Timestamp("2026-08-31")  # keep=False: the expression, not kept
+        assert p.snapshot(other, keep=False).equals(snapshot(p.tables, other, **p.snapshot_options))
+        assert other not in p._snapshots
+        a = p.snapshot(when).to_pandas().sort_values("customer_id", ignore_index=True)
+        b = fresh.to_pandas().sort_values("customer_id", ignore_index=True)
+        pd.testing.assert_frame_equal(a, b)
+    finally:
+        p.close()
+    assert not p._snapshots  # closing drops them with the connection
+
+
+def test_a_cached_snapshot_file_is_what_the_portfolio_reads_from_then_on(
+    sources_yaml, tmp_path, monkeypatch
+):
+    import logging
+
+    from collect_kit.reports.cache import cached_snapshot
+
+    monkeypatch.setenv("COLLECT_KIT_CACHE", str(tmp_path / "cache"))
+    p = sources.load(sources_yaml, checks=False)
+    try:
+        when = pd.Timestamp("2026-10-31")
+        path = cached_snapshot(p, "key", when, logging.getLogger())
+        whole = pd.read_parquet(path)
+        # a file of ten customers with a p_pay column stands in for the cache's
+        whole.head(10).assign(p_pay=0.5).to_parquet(path)
+        p.read_snapshots({str(when.date()): path})
+        read = p.snapshot(when).to_pandas()
+        assert len(read) == 10 and len(whole) > 10
+        assert "p_pay" not in read.columns  # a segmentation's model adds its own
+        assert p.snapshot("2026-09-30").count().execute() > 10  # other dates computed
+    finally:
+        p.close()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import engine, sources, synth
 from .periods import latest_month_end
-from .snapshot import DEFAULT_DPD, DpdBuckets, snapshot
+from .snapshot import DEFAULT_DPD, DpdBuckets
 
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_SEED = 7
@@ -92,7 +92,7 @@ def run_demo(
     t0 = time.perf_counter()
     as_of = latest_month_end(portfolio.extraction_date)
     say(f"Computing the snapshot as of {as_of.date()}")
-    snap = snapshot(portfolio.tables, as_of, **portfolio.snapshot_options).to_pandas()
+    snap = portfolio.snapshot(as_of).to_pandas()
     timings["snapshot"] = time.perf_counter() - t0
     counts = {name: t.num_rows for name, t in sample.tables.items()}
     portfolio.close()

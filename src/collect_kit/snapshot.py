@@ -367,9 +367,15 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     order = ibis.cumulative_window(
         group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
     )
+    # the running sums over the receivables that still owe money only: one paid already
+    # adds nothing to them and is allocated nothing (about a third of the rows on a real
+    # book, so the window sorts a third)
+    owing = r.filter(r.residual > 0)
+    owing = owing.mutate(cum_through=owing.residual.sum().over(order))
+    paid = r.filter(~(r.residual > 0).fill_null(False)).mutate(cum_through=ibis.literal(0.0))
+    r = owing.union(paid)
     r = r.left_join(pool, "customer_id").drop("customer_id_right")
-    r = r.mutate(pool=r.pool.fill_null(0.0), cum_through=r.residual.sum().over(order))
-    r = r.mutate(cum_before=r.cum_through - r.residual)
+    r = r.mutate(pool=r.pool.fill_null(0.0), cum_before=r.cum_through - r.residual)
     allocated = ibis.least(ibis.greatest(r.pool - r.cum_before, 0.0), r.residual)
     r = r.mutate(balance=r.residual - allocated)
     return Allocation(receivables=r, events=events)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -49,6 +50,8 @@ from .periods import parse_month_end
 from .yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
 MAX_EXAMPLES = 5
+#: snapshots a :class:`Portfolio` keeps on its engine (a report reads at most four dates)
+KEPT_SNAPSHOTS = 4
 
 _IBIS_TYPES = {
     "string": "string",
@@ -338,6 +341,10 @@ class Portfolio:
     source: engine.DataSource | None = field(default=None, repr=False)
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
     _contact_flags_path: Path | None = field(default=None, repr=False)
+    #: snapshots computed or read once (:meth:`snapshot`), most recently used last
+    _snapshots: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    #: Parquet files of snapshots (:meth:`read_snapshots`): month end -> path
+    _snapshot_files: dict = field(default_factory=dict, repr=False)
 
     @property
     def absent(self) -> dict[str, str]:
@@ -348,6 +355,7 @@ class Portfolio:
 
     def close(self) -> None:
         """Close the portfolio's connections (and drop what the engine kept on them)."""
+        self._snapshots.clear()
         if self.source is not None:
             self.source.close()
         else:
@@ -360,10 +368,51 @@ class Portfolio:
 
         return DpdBuckets(self.dpd_edges) if self.dpd_edges else DEFAULT_DPD
 
+    def snapshot(self, as_of, keep: bool = True) -> Table:
+        """The snapshot as of ``as_of`` (:func:`collect_kit.snapshot.snapshot` with this
+        portfolio's fields, buckets and contact checks), an Ibis table on its engine.
+
+        Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
+        recently used): the segments of a month end, their inflow and the report's
+        sections read the same few dates. A date given a file by :meth:`read_snapshots`
+        is read from it instead. ``keep=False``: the expression, computed by whoever
+        executes it and not kept (to write it to a file once).
+        """
+        when = pd.Timestamp(as_of)
+        if when in self._snapshots:
+            self._snapshots.move_to_end(when)
+            return self._snapshots[when]
+        from .snapshot import snapshot
+
+        path = self._snapshot_files.get(when)
+        if path is not None and Path(path).exists():
+            kept = self.connection.read_parquet(str(path))
+            if "p_pay" in kept.columns:  # a segmentation's risk model adds its own
+                kept = kept.drop("p_pay")
+        else:
+            kept = snapshot(self.tables, when, **self.snapshot_options)
+            if not keep:
+                return kept
+            kept = engine.shared(kept)
+        self._snapshots[when] = kept
+        while len(self._snapshots) > KEPT_SNAPSHOTS:
+            self._snapshots.popitem(last=False)
+        return kept
+
+    def read_snapshots(self, files: dict) -> None:
+        """Read the snapshots of these dates from Parquet files (month end -> path) from
+        now on: a report run's snapshot cache, keyed by this very data
+        (:func:`collect_kit.reports.cache.cached_snapshot`). A ``p_pay`` column in them
+        is left out."""
+        for when, path in files.items():
+            when = pd.Timestamp(when)
+            self._snapshot_files[when] = Path(path)
+            self._snapshots.pop(when, None)
+
     @property
     def snapshot_options(self) -> dict:
         """What :func:`collect_kit.snapshot.snapshot` needs from the sources YAML besides
-        the tables: ``snapshot(p.tables, as_of, **p.snapshot_options)``."""
+        the tables (:meth:`snapshot` applies them)."""
         return {
             "fields": self.fields,
             "dpd_buckets": self.dpd_buckets,

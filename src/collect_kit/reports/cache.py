@@ -27,21 +27,21 @@ def cached_snapshot(
     computed into the cache the first time, then reused. Raises
     :class:`~collect_kit.errors.DataAccessError` when the cache cannot be written.
     With a ``segmentation`` that has a ``risk_model``, the snapshot carries its ``p_pay``
-    (:func:`collect_kit.segmentation.portfolio_snapshot`; the fingerprint must cover it)."""
+    (:func:`collect_kit.segmentation.portfolio_snapshot`; the fingerprint must cover it).
+    The portfolio reads that date's snapshot from the file from then on
+    (:meth:`~collect_kit.sources.Portfolio.read_snapshots`)."""
     from ..segmentation import portfolio_snapshot
 
     files.make_folder(cache_dir(), "snapshot cache (COLLECT_KIT_CACHE)")
     path = cache_dir() / f"{fingerprint}-{as_of.date()}.parquet"
     if path.exists():
         log.info("snapshot %s: cached", as_of.date())
-        return path
-    t0 = time.perf_counter()
-    files.write_atomic(
-        path,
-        lambda tmp: engine.write_parquet(portfolio_snapshot(segmentation, portfolio, as_of), tmp),
-        "cached snapshot",
-    )
-    log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
+    else:
+        t0 = time.perf_counter()
+        snap = portfolio_snapshot(segmentation, portfolio, as_of, keep=False)
+        files.write_atomic(path, lambda tmp: engine.write_parquet(snap, tmp), "cached snapshot")
+        log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
+    portfolio.read_snapshots({as_of: path})  # the run's experiments read it there too
     return path
 
 

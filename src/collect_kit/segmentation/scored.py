@@ -79,19 +79,17 @@ def fit_model(
     )  # fmt: skip
 
 
-def portfolio_snapshot(segmentation: Segmentation | None, portfolio, as_of):
+def portfolio_snapshot(segmentation: Segmentation | None, portfolio, as_of, keep: bool = True):
     """The snapshot of ``portfolio`` (a :class:`~collect_kit.sources.Portfolio`) at
     ``as_of`` as ``segmentation`` reads it: with ``p_pay`` when it has a ``risk_model`` and
     ``as_of`` is on or after its training date (earlier snapshots get none). An Ibis table
-    on the portfolio's connection."""
-    from ..snapshot import snapshot
-
-    snap = snapshot(portfolio.tables, as_of, **portfolio.snapshot_options)
+    on the portfolio's connection (``keep``: see :meth:`Portfolio.snapshot`)."""
+    snap = portfolio.snapshot(as_of, keep)
     spec = segmentation.risk_model if segmentation is not None else None
     if spec is None or pd.Timestamp(as_of) < pd.Timestamp(spec.train_as_of):
         return snap
     return with_p_pay(
         segmentation, portfolio.tables, snap, as_of,
-        snapshot_of=lambda d: snapshot(portfolio.tables, d, **portfolio.snapshot_options),
+        snapshot_of=portfolio.snapshot,
         extraction_date=portfolio.extraction_date,
     )  # fmt: skip
