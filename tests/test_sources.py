@@ -158,6 +158,24 @@ def test_duplicated_ids(tmp_path):
     assert set(p.examples) == set(s.truth.defects["duplicate_ids"])
 
 
+def test_a_duplicated_parent_key_does_not_multiply_the_rows_that_reference_it(tmp_path, base):
+    # a parent key found unique is joined as it is; a repeated one is made distinct
+    # first, or each payment of that receivable would be counted twice
+    f = copy(base)
+    pay = f["payments"]
+    twice = pay.receivable_id.dropna().iloc[0]
+    r = f["receivables"]
+    f["receivables"] = pd.concat([r, r[r.receivable_id == twice]], ignore_index=True)
+    of_twice = pay.receivable_id == twice
+    pay.loc[of_twice, "amount"] = -pay.loc[of_twice, "amount"]
+    pay.loc[pay.index[~of_twice][:2], "receivable_id"] = "RC999999999"
+    found = problems(write_portfolio(tmp_path, f))
+    assert only(found, "duplicated_key").rows == 2
+    assert only(found, "negative_amount").rows == of_twice.sum() >= 1
+    orphans = [p for p in found if p.check == "unknown_reference" and p.column == "receivable_id"]
+    assert [(p.file, p.rows) for p in orphans] == [("payments.csv", 2)]
+
+
 def test_orphan_payments_contacts_and_adjustments(tmp_path):
     s = synth.generate(400, seed=4, defects=["orphan_payments"])
     f = {k: s.frame(k) for k in s.tables}
