@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collect_kit.segmentation import DEFAULT, SegmentationError, assign
+from collect_kit.segmentation.compile import named, segment_codes
 from collect_kit.segmentation.rules import All, AnyOf, Leaf, Not, Segment, Segmentation, from_dict
 
 TEXTS = ["a", "b", "it's", "0; DROP TABLE customers"]
@@ -154,6 +155,22 @@ def test_cascade_equals_reference_and_conserves_customers(seg, data):
     strategies = {s.name: s.strategy for s in seg.segments}
     got = out["strategy"].astype(object).where(out["strategy"].notna(), None).tolist()
     assert got == [strategies[s] for s in expected]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seg=segmentations, data=frames)
+def test_segment_codes_name_the_reference_segments(seg, data):
+    # the integer cascade that aggregates group by, named after the pull
+    df = to_frame(data)
+    t = ibis.memtable(df.assign(_row=np.arange(len(df))))
+    got = t.select("_row", code=segment_codes(seg, t)).order_by("_row").to_pandas()
+    assert named(seg, got["code"]).tolist() == reference_segments(seg, df)
+
+
+def test_named_keeps_missing_codes_missing():
+    seg = rules({"name": "A", "when": {"column": "x", "op": ">", "value": 1}})
+    out = named(seg, pd.Series([1, None, 0], dtype="Int8"))
+    assert [out[0], out[2]] == [DEFAULT, "A"] and pd.isna(out[1])
 
 
 # ------------------------------------------------------------------------ fixed cases

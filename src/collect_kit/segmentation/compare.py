@@ -9,7 +9,7 @@ from ibis.expr.types import Table
 
 from ..engine import TableLike, inputs, pull
 from ..stability import population_stability, psi_reading
-from .compile import assigned
+from .compile import segment_codes
 from .rules import Segmentation
 
 ABSENT = "(not in snapshot)"
@@ -61,29 +61,27 @@ def compare(
 
 def _compare(a: Segmentation, b: Segmentation, t_a: Table, t_b: Table) -> Comparison:
     def side(seg: Segmentation, t: Table, suffix: str) -> Table:
-        x = assigned(seg, t)
-        balance = x.balance if "balance" in x.columns else 0.0
-        return x.select(
-            "customer_id", **{f"segment{suffix}": x.segment, f"balance{suffix}": balance}
+        balance = t.balance if "balance" in t.columns else 0.0
+        return t.select(
+            "customer_id", **{f"code{suffix}": segment_codes(seg, t), f"balance{suffix}": balance}
         )
 
     left, right = side(a, t_a, "_a"), side(b, t_b, "_b")
     j = left.outer_join(right, left.customer_id == right.customer_id)
+    absent_a, absent_b = len(a.names), len(b.names)  # the code after each one's segments
     grouped = j.group_by(
-        from_segment=j.segment_a.fill_null(ABSENT), to_segment=j.segment_b.fill_null(ABSENT)
+        _f=j.code_a.fill_null(absent_a), _t=j.code_b.fill_null(absent_b)
     ).aggregate(
         customers=j.count(),
         balance_before=j.balance_a.sum().fill_null(0.0),
         balance_after=j.balance_b.sum().fill_null(0.0),
     )
-    migration = pull(grouped, "segment migration")
+    migration = pull(grouped, "segment migration").sort_values(["_f", "_t"])
     order_from = [*a.names, ABSENT]
     order_to = [*b.names, ABSENT]
-    migration["_f"] = migration.from_segment.map({n: i for i, n in enumerate(order_from)})
-    migration["_t"] = migration.to_segment.map({n: i for i, n in enumerate(order_to)})
-    migration = (
-        migration.sort_values(["_f", "_t"]).drop(columns=["_f", "_t"]).reset_index(drop=True)
-    )
+    migration.insert(0, "from_segment", [order_from[i] for i in migration._f])
+    migration.insert(1, "to_segment", [order_to[i] for i in migration._t])
+    migration = migration.drop(columns=["_f", "_t"]).reset_index(drop=True)
 
     before = migration[migration.from_segment != ABSENT].groupby("from_segment").customers.sum()
     after = migration[migration.to_segment != ABSENT].groupby("to_segment").customers.sum()

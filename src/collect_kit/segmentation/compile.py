@@ -191,6 +191,35 @@ def segment_expr(segmentation: Segmentation, t: Table, names: list[str] | None =
     return ibis.cases(*branches, else_=DEFAULT)
 
 
+def segment_codes(segmentation: Segmentation, t: Table):
+    """The cascade as one ``ibis.cases`` expression giving each row's segment as a small
+    integer: its position in ``segmentation.names`` (cascade order, Default last).
+
+    For aggregates: they group by the code and name their few rows at the end
+    (:func:`named`). A CASE of integers groups faster than one of labels (about a fifth
+    at 10 M customers on DuckDB: no string per row to build and hash).
+    """
+    raise_for(segmentation, check_columns(segmentation, t.schema()))
+    default = len(segmentation.names) - 1
+    branches = [
+        (compile_condition(t, s.condition, in_case=True), i)
+        for i, s in enumerate(segmentation.rules)
+    ]
+    if not branches:
+        return ibis.literal(default, "int8")
+    return ibis.cases(*branches, else_=default)
+
+
+def named(segmentation: Segmentation, codes: pd.Series) -> pd.Series:
+    """The segment names of :func:`segment_codes` values (missing codes stay missing)."""
+    names = np.asarray(segmentation.names, dtype=object)
+    values = codes.to_numpy(dtype="float64", na_value=np.nan)
+    known = ~np.isnan(values)
+    out = np.full(len(values), None, dtype=object)
+    out[known] = names[values[known].astype(int)]
+    return pd.Series(out, index=codes.index, name=codes.name)
+
+
 def strategy_expr(segmentation: Segmentation, segment):
     """The strategy of each segment (null where a segment names none)."""
     mapping = {s.name: s.strategy for s in segmentation.segments if s.strategy is not None}

@@ -12,7 +12,7 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from ..engine import TableLike, inputs, pull
-from .compile import check_columns, compile_condition, compile_leaf, raise_for, segment_expr
+from .compile import check_columns, compile_condition, compile_leaf, named, raise_for, segment_codes
 from .lint import lint
 from .rules import DEFAULT, Segmentation, leaves
 
@@ -70,7 +70,7 @@ def explain(segmentation: Segmentation, snapshot: TableLike) -> Explanation:
 def _explain(segmentation: Segmentation, t: Table) -> Explanation:
     rules = segmentation.rules
     order = segmentation.names
-    seg = segment_expr(segmentation, t)
+    seg = segment_codes(segmentation, t)
     conds = [compile_condition(t, s.condition) for s in rules]
     x = t.mutate(_segment=seg, **{f"_c{i}": c for i, c in enumerate(conds)})
     aggs = {"customers": x.count()}
@@ -82,7 +82,8 @@ def _explain(segmentation: Segmentation, t: Table) -> Explanation:
         aggs["_dpd_n"] = x[_DPD].count()
     for i in range(len(rules)):
         aggs[f"_c{i}"] = x[f"_c{i}"].sum()
-    by_seg = pull(x.group_by("_segment").aggregate(**aggs), "segment sizes").set_index("_segment")
+    by_seg = pull(x.group_by("_segment").aggregate(**aggs), "segment sizes")
+    by_seg = by_seg.set_index(named(segmentation, by_seg["_segment"])).drop(columns="_segment")
     by_seg = by_seg.reindex(order).fillna(0)
     total = int(by_seg["customers"].sum())
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..engine import TableLike, inputs, pull
 from ..fields import top_value
-from .compile import assigned
+from .compile import named, segment_codes
 from .rules import Segmentation, SegmentationError
 
 #: Output column -> (snapshot column, how): mean of a number, or share of rows where true.
@@ -37,11 +37,12 @@ def profile(
     column in the source). Columns missing from the snapshot are skipped.
     """
     with inputs({"snapshot": snapshot}, required=["snapshot"]) as t:
-        x = assigned(segmentation, t["snapshot"])
-        unknown = [c for c in columns if c not in x.columns]
+        snap = t["snapshot"]
+        x = snap.mutate(_segment=segment_codes(segmentation, snap))
+        unknown = [c for c in columns if c not in snap.columns]
         if unknown:
             raise SegmentationError(
-                f"columns: {', '.join(unknown)} not in the snapshot; has: {', '.join(x.columns)}"
+                f"columns: {', '.join(unknown)} not in the snapshot; has: {', '.join(snap.columns)}"
             )
         aggs = {"customers": x.count()}
         for name, (col, how) in PROFILE.items():
@@ -65,15 +66,16 @@ def profile(
                 aggs[f"mean_{col}"] = x[col].mean()
             else:
                 tops.append(col)
-        out = pull(x.group_by("segment").aggregate(**aggs), "segment profile")
+        out = pull(x.group_by("_segment").aggregate(**aggs), "segment profile")
         for col in tops:
-            out = out.merge(_top_value(x, col), on="segment", how="left")
-    out = out.set_index("segment").reindex(segmentation.names)
+            out = out.merge(_top_value(x, col), on="_segment", how="left")
+    out = out.set_index(named(segmentation, out.pop("_segment")).rename("segment"))
+    out = out.reindex(segmentation.names)
     out["customers"] = out["customers"].fillna(0).astype(int)
     return out.reset_index()
 
 
 def _top_value(x, column: str) -> pd.DataFrame:
-    """Per segment, the most frequent non-null value of ``column`` (ties: the smallest)."""
-    top = top_value(x, column, by="segment")
-    return pull(top.select("segment", **{f"top_{column}": top[column].cast("string")}), column)
+    """Per segment code, the most frequent non-null value of ``column`` (ties: the smallest)."""
+    top = top_value(x, column, by="_segment")
+    return pull(top.select("_segment", **{f"top_{column}": top[column].cast("string")}), column)
