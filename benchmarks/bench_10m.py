@@ -1,7 +1,8 @@
 """Ten million customers on this machine: the generator to Parquet, then the monthly report.
 
-Usage: ``python benchmarks/bench_10m.py [generate|report|all] [--customers N]``
-(``make bench-10m`` runs ``all`` at 10 M; never part of ``make test``).
+Usage: ``python benchmarks/bench_10m.py [generate|report|all] [--customers N]
+[--engine duckdb|spark]`` (``make bench-10m`` runs ``all`` at 10 M on DuckDB; never part
+of ``make test``; ``--engine spark`` runs the report on Spark local mode, for information).
 
 Everything goes to one folder, ``data/bench-10m/`` (``data/bench-<N>/`` for another size:
 the sample's Parquet files, the report runs, the snapshot cache and DuckDB's spill), after
@@ -38,6 +39,7 @@ from collect_kit import synth_parquet  # noqa: E402
 
 FOLDER = ROOT / "data" / "bench-10m"  # set by main() for another size
 DUCKDB_MEMORY = "10GB"  # DuckDB spills beyond this (the kernel's Python comes on top)
+SPARK_MEMORY = "8g"  # the Spark driver's heap in local mode (--engine spark)
 GIB = 2**30
 BYTES_PER_CUSTOMER = 2_000  # Parquet (~650 B) + snapshot cache + spill, with room to spare
 TARGETS = {"generate": (600.0, 12 * GIB), "report": (1200.0, 16 * GIB)}
@@ -83,8 +85,12 @@ def check_space(n: int) -> None:
     print(f"{FOLDER}: {free / GIB:.0f} GiB free (about {need / GIB:.0f} GiB needed)")
 
 
-def report_line(phase: str, seconds: float, peak: int) -> None:
+def report_line(phase: str, seconds: float, peak: int, engine: str = "") -> None:
     limit_s, limit_b = TARGETS[phase]
+    if engine == "spark":  # for information: the targets are DuckDB's
+        print(f"{phase} on Spark local mode: {seconds:.0f} s, peak RSS {peak / GIB:.1f} GiB",
+              flush=True)  # fmt: skip
+        return
     print(f"{phase}: {seconds:.0f} s ({seconds / limit_s:.2f} of the {limit_s / 60:.0f} min "
           f"target), peak RSS {peak / GIB:.1f} GiB ({peak / limit_b:.2f} of "
           f"{limit_b / GIB:.0f} GiB)", flush=True)  # fmt: skip
@@ -100,13 +106,18 @@ def generate(n: int) -> Path:
     size = sum(f.stat().st_size for f in sample.rglob("*.parquet"))
     print(f"{n:,} customers: {rows:,} rows, {size / GIB:.1f} GiB of Parquet")
     report_line("generate", seconds, mem.peak)
-    text = written.sources.read_text(encoding="utf-8")
-    spill = FOLDER / "spill"
-    written.sources.write_text(
-        text + f"duckdb: {{memory_limit: {DUCKDB_MEMORY}, temp_directory: '{spill}'}}\n",
-        encoding="utf-8",
-    )
     return written.sources
+
+
+def with_duckdb_block(sources: Path) -> None:
+    """Add the ``duckdb:`` block (memory limit, spill in the benchmark's folder) to the
+    sample's sources YAML unless it has one (without it DuckDB takes 80 % of the RAM)."""
+    cfg = yaml.safe_load(sources.read_text(encoding="utf-8"))
+    if "duckdb" in cfg:
+        return
+    spill = FOLDER / "spill"
+    with sources.open("a", encoding="utf-8") as f:
+        f.write(f"duckdb: {{memory_limit: {DUCKDB_MEMORY}, temp_directory: '{spill}'}}\n")
 
 
 def scaled_plan(path: Path, sources: Path, customers: int) -> Path:
@@ -130,8 +141,8 @@ def scaled_plan(path: Path, sources: Path, customers: int) -> Path:
     return out
 
 
-def report(sources: Path, customers: int) -> None:
-    config = FOLDER / "monthly.yaml"
+def report(sources: Path, customers: int, engine: str = "duckdb") -> None:
+    config = FOLDER / f"monthly-{engine}.yaml"
     monthly = ROOT / "src/collect_kit/configs/reports/monthly.yaml"
     cfg = yaml.safe_load(monthly.read_text(encoding="utf-8"))
     here = monthly.parent  # the packaged config's paths are relative to its folder
@@ -139,30 +150,35 @@ def report(sources: Path, customers: int) -> None:
     cfg["plan"] = str(scaled_plan((here / cfg["plan"]).resolve(), sources, customers))
     cfg["experiments"] = [str((here / e).resolve()) for e in cfg["experiments"]]
     cfg["sources"] = str(sources)
+    if engine == "spark":  # local mode on this machine: the driver holds the whole book
+        cfg["engine"] = "spark"
+        cfg["spark"] = {"driver_memory": SPARK_MEMORY, "local_dir": str(FOLDER / "spark")}
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    env = {**os.environ, "COLLECT_KIT_CACHE": str(FOLDER / "cache")}
+    env = {**os.environ, "COLLECT_KIT_CACHE": str(FOLDER / f"cache-{engine}")}
+    out = FOLDER / f"reports-{engine}"
     cmd = [str(Path(sys.executable).with_name("collect-kit")), "report", "run", str(config),
-           "--output-dir", str(FOLDER / "reports")]  # fmt: skip
+           "--output-dir", str(out)]  # fmt: skip
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         done = subprocess.run(cmd, env=env, cwd=FOLDER)
         seconds = time.perf_counter() - t0
     if done.returncode:
-        raise SystemExit(f"the report failed (exit {done.returncode}); see {FOLDER / 'reports'}")
-    manifest = sorted((FOLDER / "reports").glob("*/*/manifest.json"))[-1]
+        raise SystemExit(f"the report failed (exit {done.returncode}); see {out}")
+    manifest = sorted(out.glob("*/*/manifest.json"))[-1]
     m = json.loads(manifest.read_text())
     for key in ("seconds_validate", "seconds_snapshots"):
         print(f"  {key[8:]:<24}{m[key]:8.1f} s")
     for nb in m["notebooks"]:
         print(f"  {nb['name']:<24}{nb['seconds_execute']:8.1f} s execute "
               f"{nb['seconds_export']:6.1f} s export")  # fmt: skip
-    report_line("report", seconds, mem.peak)
+    report_line("report", seconds, mem.peak, engine)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("phase", nargs="?", default="all", choices=["generate", "report", "all"])
     ap.add_argument("--customers", type=int, default=10_000_000)
+    ap.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
     args = ap.parse_args()
     global FOLDER
     name = "10m" if args.customers == 10_000_000 else str(args.customers)
@@ -173,7 +189,8 @@ def main() -> None:
     if args.phase in ("generate", "all"):
         sources = generate(args.customers)
     if args.phase in ("report", "all"):
-        report(sources, args.customers)
+        with_duckdb_block(sources)
+        report(sources, args.customers, args.engine)
     print("end:  ", uptime())
 
 

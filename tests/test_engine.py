@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import ibis
@@ -253,3 +254,18 @@ def test_duckdb_settings_from_the_sources_yaml(tmp_path):
     written.sources.write_text(text + "duckdb: {memory_limit: lots}\n")
     with pytest.raises(ConfigError, match="memory_limit"):
         sources.load(written.sources)
+
+
+def test_spark_folders_of_ended_processes_are_removed(tmp_path):
+    # a kernel stopped after its grace period leaves its Spark folder (staged Parquet)
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    mine = tmp_path / f"collect_kit-spark-{os.getpid()}-a1"
+    orphan = tmp_path / f"collect_kit-spark-{ended.pid}-b2"
+    other = tmp_path / "collect_kit-spark-notapid"
+    for folder in (mine, orphan, other):
+        (folder / "staged").mkdir(parents=True)
+    engine._remove_orphans(tmp_path)
+    assert mine.exists() and other.exists() and not orphan.exists()

@@ -328,8 +328,9 @@ def spark_backend(settings: SparkConfig | None = None):
     parent = settings.local_dir
     if parent:
         files.make_folder(Path(parent), "spark.local_dir")
-    local = Path(tempfile.mkdtemp(prefix="collect_kit-spark-", dir=parent))
+    local = Path(tempfile.mkdtemp(prefix=f"{_SPARK_PREFIX}{os.getpid()}-", dir=parent))
     atexit.register(shutil.rmtree, local, True)
+    _remove_orphans(local.parent)
     conf = {
         "spark.sql.warehouse.dir": str(local / "warehouse"),
         "spark.local.dir": str(local / "spill"),
@@ -356,6 +357,29 @@ def spark_backend(settings: SparkConfig | None = None):
     session.sparkContext.setLogLevel("ERROR")
     _spark.update(backend=_spark_backend_class()().connect(session), local=local)
     return _spark["backend"]
+
+
+_SPARK_PREFIX = "collect_kit-spark-"
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Remove the Spark folders in ``parent`` whose process has ended without removing
+    its own: a notebook kernel stopped after its grace period (Spark's JVM is slow to
+    stop) never runs its exit handlers, and its staged Parquet would stay behind."""
+    for folder in parent.glob(f"{_SPARK_PREFIX}*-*"):
+        pid = folder.name[len(_SPARK_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def spark_folder() -> Path:
