@@ -773,7 +773,9 @@ def release_shared() -> None:
 MAX_PULL_ROWS = 10_000
 
 
-def pull(expr: Table, what: str = "the result", max_rows: int | None = None) -> pd.DataFrame:
+def pull(
+    expr: Table, what: str = "the result", max_rows: int | None = None, parts: int = 1
+) -> pd.DataFrame:
     """Execute ``expr`` on its engine and return it as a pandas DataFrame of NumPy dtypes.
 
     Fetched through Arrow: numbers come back as int64 / float64 (float64 with NaN where a
@@ -781,9 +783,10 @@ def pull(expr: Table, what: str = "the result", max_rows: int | None = None) -> 
     float64), dates and timestamps as ``datetime64[ns]``, text as pandas' text dtype.
     At most ``max_rows`` rows (default :data:`MAX_PULL_ROWS`): the query asks for one
     more, and a larger result raises :class:`ResultTooLargeError` naming ``what``
-    instead of filling the memory.
+    instead of filling the memory. ``parts``: ``expr`` is a union of that many
+    aggregates, each held to that limit (the limit is multiplied by it).
     """
-    max_rows = MAX_PULL_ROWS if max_rows is None else max_rows
+    max_rows = (MAX_PULL_ROWS if max_rows is None else max_rows) * parts
     arrow = expr.limit(max_rows + 1).to_pyarrow()
     if arrow.num_rows > max_rows:
         raise ResultTooLargeError(

@@ -312,24 +312,30 @@ def _accepted(function: Callable, options: dict) -> dict:
 
 
 def _sum_measures(t, asked: list[tuple], by: list[str]) -> dict[tuple, pd.DataFrame]:
-    """Sum each measure's numerator and denominator per ``by`` group: one query per
-    frame, shared by every measure of that frame (the delinquent book of a month feeds
-    the recovery, payer, managed rates and the collected per customer)."""
+    """Sum each measure's numerator and denominator per ``by`` group, every measure of
+    every month in one query: each frame is aggregated once for all the measures that
+    read it (the delinquent book of a month feeds the recovery, payer, managed rates and
+    the collected per customer), and the frames' sums come back as one union (a query
+    costs Ibis a compile and the engine a round trip, whatever its size)."""
     shared_frames: dict[object, tuple[Table, list[int]]] = {}
     for i, (period, _k, frame, _n, _d) in enumerate(asked):
         shared_frames.setdefault((period.end, frame.op()), (frame, []))[1].append(i)
-    sums: dict[int, pd.DataFrame] = {}
+    parts = []
     for frame, members in shared_frames.values():
         cols = {f"_n{i}": asked[i][3] for i in members} | {f"_d{i}": asked[i][4] for i in members}
         f = _group_keys(t, frame.mutate(**cols), by)
         aggs = {c: f[c].sum().cast("float64") for c in cols}
         agg = f.group_by(by).aggregate(**aggs) if by else f.aggregate(**aggs)
-        names = ", ".join(asked[i][1].name for i in members)
-        rows = pull(agg, f"{names} by {', '.join(by)}" if by else names)
-        for i in members:
-            sums[i] = rows[[*by, f"_n{i}", f"_d{i}"]].rename(
-                columns={f"_n{i}": "numerator", f"_d{i}": "denominator"}
-            )
+        parts += [
+            agg.select(*by, _i=ibis.literal(i, "int32"), numerator=f"_n{i}", denominator=f"_d{i}")
+            for i in members
+        ]
+    names = ", ".join(dict.fromkeys(k.name for _p, k, *_ in asked))
+    union = parts[0] if len(parts) == 1 else ibis.union(*parts)
+    rows = pull(union, f"{names} by {', '.join(by)}" if by else names, parts=len(parts))
+    sums = {i: part.drop(columns="_i") for i, part in rows.groupby("_i", sort=False)}
+    empty = pd.DataFrame({**{c: [] for c in by}, "numerator": [], "denominator": []})
+    sums = {i: sums.get(i, empty).reset_index(drop=True) for i in range(len(asked))}
     every = None
     out = {}
     for i, (period, k, frame, _n, _d) in enumerate(asked):
