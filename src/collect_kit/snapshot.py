@@ -368,8 +368,8 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
         group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
     )
     # the running sums over the receivables that still owe money only: one paid already
-    # adds nothing to them and is allocated nothing (about a third of the rows on a real
-    # book, so the window sorts a third)
+    # adds nothing to them and is allocated nothing (on the 1 M-customer sample, the
+    # window sorts 3.6 M of 13.7 M rows)
     owing = r.filter(r.residual > 0)
     owing = owing.mutate(cum_through=owing.residual.sum().over(order))
     paid = r.filter(~(r.residual > 0).fill_null(False)).mutate(cum_through=ibis.literal(0.0))
