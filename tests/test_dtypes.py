@@ -19,7 +19,6 @@ from collect_kit.demo import sample_config
 from collect_kit.errors import ResultTooLargeError
 from collect_kit.experiments.run import readout_experiment
 from collect_kit.reports.context import example_segmentation, experiment_configs
-from collect_kit.snapshot import snapshot
 
 MONTH = pd.Timestamp("2026-10-31")
 
@@ -54,7 +53,7 @@ def portfolio(sample_db):
 
 @pytest.fixture(scope="module")
 def snap(portfolio):
-    return snapshot(portfolio.tables, MONTH, **portfolio.snapshot_options)
+    return portfolio.snapshot(MONTH)
 
 
 def test_every_kpi_with_and_without_groups(portfolio, snap):
@@ -95,7 +94,7 @@ def test_risk_review_and_segmentation(portfolio, snap):
     for name in ("segments", "absorption", "leaves", "columns", "lint"):
         assert_numpy_dtypes(getattr(result, name), f"explain.{name}")
     assert_numpy_dtypes(sg.profile(rules, snap), "profile")
-    before = snapshot(portfolio.tables, "2026-09-30", **portfolio.snapshot_options)
+    before = portfolio.snapshot("2026-09-30")
     moves = sg.compare(rules, rules, before, snap)
     assert_numpy_dtypes(moves.migration, "compare.migration")
     assert_numpy_dtypes(moves.psi, "compare.psi")

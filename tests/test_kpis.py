@@ -557,10 +557,9 @@ def test_compute_sums_every_measure_in_one_query_equal_to_each_kpi(sample_db, mo
     from collect_kit import segmentation as sg
     from collect_kit.demo import sample_config
     from collect_kit.reports.context import example_segmentation
-    from collect_kit.snapshot import snapshot
 
     portfolio = sources.load(sample_config(), database=sample_db)
-    snap = snapshot(portfolio.tables, "2026-07-31", **portfolio.snapshot_options)
+    snap = portfolio.snapshot("2026-07-31")
     groups = sg.assign(sg.load(example_segmentation("consumer")), snap).select(
         "customer_id", "segment"
     )
