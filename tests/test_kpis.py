@@ -583,5 +583,6 @@ def test_compute_sums_every_measure_in_one_query_equal_to_each_kpi(sample_db, mo
     assert list(everything.kpi) == list(kpis.REGISTRY)
     with pytest.raises(InvalidParameterError, match="not KPIs"):
         kpis.compute(portfolio.tables, "2026-10", ["recovery"])
+    del snap, groups  # the kept snapshot is dropped while its connection is open
     engine.release_shared()
     portfolio.close()
