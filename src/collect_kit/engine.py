@@ -738,6 +738,13 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
     return result
 
 
+def kept(name: str, when, inputs: Sequence[Table]) -> Table | None:
+    """The result :func:`built_once` keeps for ``name``, ``when`` and ``inputs``, or None
+    when it has not built it (nothing is built here)."""
+    found = _BUILT.get((name, pd.Timestamp(when), *_identities(inputs)))
+    return None if found is None else found[1]
+
+
 def _identities(tables: Sequence[Table]) -> list[tuple]:
     """Each table's connections (by object) and expression, as a hashable key."""
     return [(tuple(id(b) for b in t._find_backends()[0]), t.op()) for t in tables]

@@ -37,7 +37,9 @@ from .errors import InvalidParameterError
 from .extract import accounts_at as extract_accounts
 from .extract import book as extract_book
 from .periods import Period, parse_date
-from .snapshot import DEFAULT_DPD, DpdBuckets, allocate, is_extract, promise_outcomes
+from .snapshot import (
+    DEFAULT_DPD, DpdBuckets, allocated, balances_at, is_extract, promise_outcomes,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
-    b = allocate(receivables, payments, adjustments, as_of).balances()
+    b = balances_at(receivables, payments, adjustments, as_of)
     overdue = b.due_at < _date(as_of)
     dpd = _date(as_of).delta(b.due_at, unit="day")
     return b.group_by("customer_id").aggregate(
@@ -288,7 +290,9 @@ def compute(
     with _inputs(tables, groups) as t:
         asked = []
         for period in periods:
-            for name in names:
+            # the settlements first: they keep the month end's allocation, which the
+            # month-end book of that date then reads instead of allocating again
+            for name in sorted(names, key=lambda n: n not in READS_SETTLEMENTS):
                 k = REGISTRY[name]
                 missing = first_missing(k.needs, t.absent)
                 if missing:
@@ -330,7 +334,8 @@ def _sum_measures(t, asked: list[tuple], by: list[str]) -> dict[tuple, pd.DataFr
             agg.select(*by, _i=ibis.literal(i, "int32"), numerator=f"_n{i}", denominator=f"_d{i}")
             for i in members
         ]
-    names = ", ".join(dict.fromkeys(k.name for _p, k, *_ in asked))
+    measured = {k.name for _p, k, *_ in asked}
+    names = ", ".join(n for n in REGISTRY if n in measured)
     union = parts[0] if len(parts) == 1 else ibis.union(*parts)
     rows = pull(union, f"{names} by {', '.join(by)}" if by else names, parts=len(parts))
     sums = {i: part.drop(columns="_i") for i, part in rows.groupby("_i", sort=False)}
@@ -510,11 +515,15 @@ def cei_cash(t, period: Period):
     return j, j.opening + j.sales - j.balance - j.non_cash, j.opening + j.sales - j.current
 
 
+#: the KPIs that read a month's settlements (:func:`_settled_in`)
+READS_SETTLEMENTS = ("average_collection_time", "average_days_late")
+
+
 def _settled_in(t, period: Period) -> Table:
     """Receivables settled by payment in the month (shared by the KPIs that read them)."""
 
     def build() -> Table:
-        b = allocate(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
+        b = allocated(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
         b = b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
         return b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at")
 
@@ -669,7 +678,7 @@ def aging_receivables(tables, as_of, buckets: DpdBuckets | None = None) -> pd.Da
             )
             parts = late.union(rest)
         else:
-            b = allocate(t["receivables"], t["payments"], t["adjustments"], as_of).balances()
+            b = balances_at(t["receivables"], t["payments"], t["adjustments"], as_of)
             b = b.filter(b.balance > 0)
             days = _date(as_of).delta(b.due_at, unit="day")
             parts = b.select("customer_id", "balance",

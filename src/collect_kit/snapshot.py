@@ -228,21 +228,33 @@ def _days(later, earlier):
 class Allocation:
     """Payments allocated to receivables as of a date (the one place this is done).
 
-    Build it with :func:`allocate`. ``receivables`` holds one row per receivable issued on
-    or before ``as_of`` with the working columns of the allocation; ``events`` the
-    customer's pool events (payments on account and linked excess) with running totals.
+    Build it with :func:`allocate` (an expression) or :func:`allocated` (computed once per
+    date and kept on the engine). ``receivables`` holds one row per receivable issued on
+    or before ``as_of`` with the working columns of the allocation; ``on_account`` the
+    payments without ``receivable_id`` dated on or before ``as_of`` (customer_id, at,
+    amount, tiebreak).
     """
 
     receivables: Table
-    events: Table
+    on_account: Table
+
+    @property
+    def events(self) -> Table:
+        """The customer's pool events (payments on account and linked money beyond a
+        receivable's balance) with their running total ``cum_pool`` (currency)."""
+        r = self.receivables
+        excess = r.filter(r.excess > 0).select(
+            "customer_id", at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
+        )
+        raw = self.on_account.union(excess)
+        window = ibis.cumulative_window(group_by="customer_id", order_by=["at", "tiebreak"])
+        return raw.mutate(cum_pool=raw.amount.sum().over(window))
 
     def balances(self) -> Table:
         """One row per receivable: ids, dates, amount and ``balance`` (currency, >= 0)."""
-        r = self.receivables
-        return r.select(
-            "receivable_id", "customer_id", "issued_at", "due_at", "amount",
-            balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
-        )  # fmt: skip
+        return self.receivables.select(
+            "receivable_id", "customer_id", "issued_at", "due_at", "amount", "balance"
+        )
 
     def settlements(self) -> Table:
         """:meth:`balances` plus ``settled_at``: the date payments closed the receivable.
@@ -252,14 +264,14 @@ class Allocation:
         covers it (:func:`_first_covering`), never before its issue date.
         """
         r = self.receivables
-        need = r.filter((r.residual > 0) & (r.balance <= _CENT / 2))
+        need = r.filter((r.residual > 0) & (r.balance == 0))
         # half a cent below the threshold absorbs floating-point error in the running sums
         need = need.select("receivable_id", "customer_id", total=need.cum_through - _CENT / 2)
         found = _first_covering(need, self.events)
         r = r.left_join(found, "receivable_id").drop("receivable_id_right")
         settled = ibis.cases(
             (r.written_off, ibis.null("date")),
-            ((r.residual > 0) & (r.balance <= _CENT / 2), r.pool_at),
+            ((r.residual > 0) & (r.balance == 0), r.pool_at),
             ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
             else_=ibis.null("date"),
         )
@@ -267,9 +279,7 @@ class Allocation:
         carried = [c for c in ("product",) if c in r.columns]
         return r.select(
             "receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool", "residual",
-            *carried,
-            balance=ibis.cases((r.balance <= _CENT / 2, 0.0), else_=r.balance),
-            settled_at=settled,
+            "balance", *carried, settled_at=settled,
         )  # fmt: skip
 
     def credit(self) -> Table:
@@ -315,10 +325,10 @@ _CENT = 0.01
 
 def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> Allocation:
     """Allocate payments and adjustments dated on or before ``as_of`` (module docstring)."""
-    as_of = ibis.date(pd.Timestamp(as_of).date())
-    rec = receivables.filter(receivables.issued_at <= as_of)
-    pay = payments.filter(payments.paid_at <= as_of)
-    adj = adjustments.filter(adjustments.at <= as_of)
+    day = ibis.date(pd.Timestamp(as_of).date())
+    rec = receivables.filter(receivables.issued_at <= day)
+    pay = payments.filter(payments.paid_at <= day)
+    adj = adjustments.filter(adjustments.at <= day)
 
     signed = ibis.cases(
         (adj.kind.isin(schema.REDUCING_ADJUSTMENTS), adj.amount),
@@ -352,17 +362,10 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     )
 
     # the pool: payments on account, plus linked money beyond a receivable's balance
-    unlinked = pay.filter(pay.receivable_id.isnull()).select(
-        "customer_id", at=pay.paid_at, amount=pay.amount, tiebreak=pay.payment_id
-    )
-    excess = r.filter(r.excess > 0).select(
-        "customer_id", at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
-    )
-    raw_events = unlinked.union(excess)
-    # the pool total does not need the running sums (only settlement dates do)
-    pool = raw_events.group_by("customer_id").aggregate(pool=raw_events.amount.sum())
-    ev_window = ibis.cumulative_window(group_by="customer_id", order_by=["at", "tiebreak"])
-    events = raw_events.mutate(cum_pool=raw_events.amount.sum().over(ev_window))
+    on_account = _on_account(payments, as_of)
+    excess = r.filter(r.excess > 0).select("customer_id", amount=r.excess)
+    raw = on_account.select("customer_id", "amount").union(excess)
+    pool = raw.group_by("customer_id").aggregate(pool=raw.amount.sum())
 
     order = ibis.cumulative_window(
         group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
@@ -375,10 +378,43 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     paid = r.filter(~(r.residual > 0).fill_null(False)).mutate(cum_through=ibis.literal(0.0))
     r = owing.union(paid)
     r = r.left_join(pool, "customer_id").drop("customer_id_right")
-    r = r.mutate(pool=r.pool.fill_null(0.0), cum_before=r.cum_through - r.residual)
-    allocated = ibis.least(ibis.greatest(r.pool - r.cum_before, 0.0), r.residual)
-    r = r.mutate(balance=r.residual - allocated)
-    return Allocation(receivables=r, events=events)
+    r = r.mutate(pool=r.pool.fill_null(0.0))
+    allocated = ibis.least(ibis.greatest(r.pool - (r.cum_through - r.residual), 0.0), r.residual)
+    balance = r.residual - allocated
+    # half a cent absorbs floating-point error in the running sums
+    r = r.drop("after_adj").mutate(balance=ibis.cases((balance <= _CENT / 2, 0.0), else_=balance))
+    return Allocation(receivables=r, on_account=on_account)
+
+
+def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) -> Allocation:
+    """:func:`allocate`, with its receivables computed once per date and kept on the
+    engine (:func:`engine.built_once`) for the snapshot, the KPIs and the aging of that
+    date. A kept table is read from disk when it outgrows the engine's memory; an
+    expression that references the allocation several times would recompute its window
+    each time (DuckDB inlines it) or hold it whole in memory (a materialised CTE)."""
+    inputs = [receivables, payments, adjustments]
+    kept = engine.built_once(
+        "allocation", as_of, inputs, lambda: allocate(*inputs, as_of).receivables
+    )
+    return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
+
+
+def _on_account(payments: Table, as_of) -> Table:
+    """The payments without ``receivable_id`` dated on or before ``as_of``, as pool events."""
+    pay = payments.filter(payments.paid_at <= ibis.date(pd.Timestamp(as_of).date()))
+    pay = pay.filter(pay.receivable_id.isnull())
+    return pay.select("customer_id", at=pay.paid_at, amount=pay.amount, tiebreak=pay.payment_id)
+
+
+def balances_at(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
+    """:meth:`Allocation.balances` as of a date: read from the allocation :func:`allocated`
+    keeps for that date when there is one, else computed (keeping a whole allocation only
+    for its balances costs more than aggregating it once: 6.0 s against 4.1 s at 1 M
+    customers)."""
+    inputs = [receivables, payments, adjustments]
+    if engine.kept("allocation", as_of, inputs) is not None:
+        return allocated(receivables, payments, adjustments, as_of).balances()
+    return allocate(receivables, payments, adjustments, as_of).balances()
 
 
 def snapshot(
@@ -474,7 +510,7 @@ def _with_fields(
             continue
         balances = None
         if name == "receivables" and any(f.rollup == "balance_weighted_mode" for f in these):
-            balances = allocate(r, p, t["adjustments"], win.as_of).balances()
+            balances = balances_at(r, p, t["adjustments"], win.as_of)
         part = rollup_columns(table, these, balances)
         result = result.left_join(part, "customer_id").drop("customer_id_right")
         sums = {f.name: result[f.name].fill_null(0) for f in these if f.rollup == "sum"}
@@ -604,7 +640,7 @@ def _event_block(
     as_of_d = ibis.date(win.as_of.date())
     start_d = ibis.date(win.lookback_start.date())
     cust = t["customers"]  # filtered to those existing at as_of by _features
-    allocation = allocate(t["receivables"], t["payments"], t["adjustments"], win.as_of)
+    allocation = allocated(t["receivables"], t["payments"], t["adjustments"], win.as_of)
 
     # balances and days past due (one pass over the allocation, which is the costly part)
     b = allocation.settlements()
