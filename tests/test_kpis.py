@@ -462,10 +462,8 @@ def test_shared_keeps_a_bounded_number_of_results(sample_db, monkeypatch):
 def test_the_allocation_is_built_once_per_connection_and_date(sample_db, monkeypatch):
     """Asking again for the KPIs of a month builds no allocation expression (each costs
     milliseconds of Python); a new connection to the same file builds its own."""
-    from collect_kit import engine, sources
+    from collect_kit import engine, snapshot, sources
     from collect_kit.demo import sample_config
-
-    from collect_kit import snapshot
 
     engine.release_shared()
     built = []

@@ -38,7 +38,12 @@ from .extract import accounts_at as extract_accounts
 from .extract import book as extract_book
 from .periods import Period, parse_date
 from .snapshot import (
-    DEFAULT_DPD, DpdBuckets, allocated, balances_at, is_extract, promise_outcomes,
+    DEFAULT_DPD,
+    DpdBuckets,
+    allocated,
+    balances_at,
+    is_extract,
+    promise_outcomes,
 )  # fmt: skip
 
 
