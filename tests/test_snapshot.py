@@ -331,3 +331,41 @@ def test_main_product_is_the_balance_weighted_mode(frames):
     assert set(owing.index) == set(expected.index)
     assert (owing.sort_index() == expected.sort_index()).all()
     assert owing.nunique() > 1
+
+
+def test_a_kept_allocation_is_the_allocation(sample_db):
+    """The allocation kept for a date (read by the snapshot, the settlements and the
+    aging) gives the same balances and settlement dates as the expression, and a month's
+    balances read it only once it is kept."""
+    from collect_kit import engine, sources
+    from collect_kit.demo import sample_config
+    from collect_kit.snapshot import allocate, allocated, balances_at
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    t = portfolio.tables
+    events = [t["receivables"], t["payments"], t["adjustments"]]
+    as_of = pd.Timestamp("2026-08-31")
+    engine.release_shared()
+    assert engine.kept("allocation", as_of, events) is None
+    lazy = balances_at(*events, as_of)
+    assert not reads_cached(lazy)
+    kept = allocated(*events, as_of)
+    assert engine.kept("allocation", as_of, events) is not None
+    assert reads_cached(balances_at(*events, as_of))
+    plain = allocate(*events, as_of)
+    for got, want in ((kept.settlements(), plain.settlements()), (kept.events, plain.events),
+                      (kept.credit(), plain.credit())):  # fmt: skip
+        key = [c for c in ("receivable_id", "customer_id", "at", "tiebreak") if c in got.columns]
+        a = got.to_pandas().sort_values(key, ignore_index=True)
+        b = want.to_pandas().sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(a, b)
+    assert kept.settlements().settled_at.notnull().sum().to_pyarrow().as_py() > 1000
+    del kept, got  # the kept table is dropped before its connection closes
+    portfolio.close()
+
+
+def reads_cached(expr) -> bool:
+    """Whether ``expr`` reads a table Ibis cached (``Table.cache``)."""
+    from ibis.expr import operations as ops
+
+    return any(t.name.startswith("ibis_cached") for t in expr.op().find(ops.DatabaseTable))

@@ -139,14 +139,34 @@ def connect(
     if settings.get("temp_directory"):
         settings["temp_directory"] = str(_own_spill_folder(Path(settings["temp_directory"])))
     if path is None:
-        return ibis.duckdb.connect(**settings)
-    path = Path(path)
-    if read_only and not path.exists():
-        raise ConfigError(f"database file '{path}' does not exist")
-    if path.is_dir():
-        raise ConfigError(f"database file '{path}' is a folder, expected a DuckDB file")
-    with reading(path, "database file"):
-        return ibis.duckdb.connect(str(path), read_only=read_only, **settings)
+        con = ibis.duckdb.connect(**settings)
+    else:
+        path = Path(path)
+        if read_only and not path.exists():
+            raise ConfigError(f"database file '{path}' does not exist")
+        if path.is_dir():
+            raise ConfigError(f"database file '{path}' is a folder, expected a DuckDB file")
+        with reading(path, "database file"):
+            con = ibis.duckdb.connect(str(path), read_only=read_only, **settings)
+    if settings.get("temp_directory"):
+        _SCRATCH[id(con)] = Path(settings["temp_directory"])
+    return con
+
+
+#: the spill folder of each DuckDB connection given one (id of the connection -> folder)
+_SCRATCH: dict[int, Path] = {}
+
+
+def scratch_folder(con) -> Path:
+    """A folder of this process's own for intermediate files of ``con``'s engine (removed
+    when the process ends): the connection's spill folder when the sources YAML gives
+    one (``duckdb: temp_directory``), Spark's own folder, else one in the system's
+    temporary folder."""
+    if is_spark(con):
+        return spark_folder()
+    if id(con) not in _SCRATCH:
+        _SCRATCH[id(con)] = _own_spill_folder(Path(tempfile.gettempdir()))
+    return _SCRATCH[id(con)]
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
@@ -736,6 +756,16 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
         while len(_BUILT) > SHARED_MAX:
             _BUILT.popitem(last=False)
     return result
+
+
+def release_built(inputs: Sequence[Table]) -> None:
+    """Drop what :func:`built_once` keeps for results built from any of ``inputs``
+    (e.g. once one part of a computation in parts is written)."""
+    ids = _identities(inputs)
+    for key in [k for k in _BUILT if any(i in k[2:] for i in ids)]:
+        _backend, result = _BUILT.pop(key)
+        for k in [k for k, (_b, t) in _SHARED.items() if t is result]:
+            del _SHARED[k]
 
 
 def kept(name: str, when, inputs: Sequence[Table]) -> Table | None:

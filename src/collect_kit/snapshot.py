@@ -469,6 +469,49 @@ def snapshot(
         return t.as_given(result, order_by="customer_id")
 
 
+#: customers per part when a snapshot is computed in parts (:func:`customer_ranges`): a
+#: part of this size keeps within about 3 GB of the engine's memory
+PART_CUSTOMERS = 1_000_000
+
+
+def customer_ranges(tables: Mapping[str, Table], per_part: int = PART_CUSTOMERS) -> list[tuple]:
+    """Bounds ``(low, high)`` of ``customer_id`` (low inclusive, high exclusive, None: open)
+    that split the customers of ``tables`` (Ibis tables) into parts of about ``per_part``
+    customers each; ``[(None, None)]`` when they fit in one part.
+
+    Every figure of a snapshot is about one customer (each window and each total is per
+    customer), so a snapshot is the union of the snapshots of such parts
+    (:func:`in_customer_range`): a book larger than the engine's memory is computed one
+    part at a time, each within bounded memory. Data stored in customer order (as the
+    sample generator writes it) is read only where the part is (row-group statistics).
+    """
+    ids = tables["customers"] if "customers" in tables else tables["extract"]
+    ids = ids.select("customer_id").distinct()
+    n = int(ids.count().to_pyarrow().as_py())
+    if n <= per_part:
+        return [(None, None)]
+    step = -(-n // -(-n // per_part))  # parts of equal size
+    ids = ids.mutate(_n=ibis.row_number().over(order_by="customer_id"))
+    cuts = ids.filter((ids._n % step == step - 1) & (ids._n < n - 1)).select("customer_id")
+    cuts = sorted(engine.pull(cuts, "customer ranges").customer_id)
+    bounds = [None, *cuts, None]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def in_customer_range(tables: Mapping[str, object], low, high) -> dict[str, object]:
+    """``tables`` with each table that has a ``customer_id`` kept to ``low <= customer_id
+    < high`` (bounds from :func:`customer_ranges`; None: open); others as they are."""
+    out = {}
+    for name, t in tables.items():
+        if isinstance(t, Table) and "customer_id" in t.columns:
+            if low is not None:
+                t = t.filter(t.customer_id >= low)
+            if high is not None:
+                t = t.filter(t.customer_id < high)
+        out[name] = t
+    return out
+
+
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:
     """Every declared field must be a column of its table."""
     for f in fields:

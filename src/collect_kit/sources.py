@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +49,7 @@ from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
 from .periods import parse_month_end
+from .snapshot import PART_CUSTOMERS
 from .yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
 MAX_EXAMPLES = 5
@@ -345,6 +348,10 @@ class Portfolio:
     _snapshots: OrderedDict = field(default_factory=OrderedDict, repr=False)
     #: Parquet files of snapshots (:meth:`read_snapshots`): month end -> path
     _snapshot_files: dict = field(default_factory=dict, repr=False)
+    #: folders of snapshots computed in parts (removed by :meth:`close`)
+    _scratch: list = field(default_factory=list, repr=False)
+    #: most customers a snapshot computes in one query (:meth:`snapshot`)
+    part_customers: int = field(default=PART_CUSTOMERS, repr=False)
 
     @property
     def absent(self) -> dict[str, str]:
@@ -356,6 +363,8 @@ class Portfolio:
     def close(self) -> None:
         """Close the portfolio's connections (and drop what the engine kept on them)."""
         self._snapshots.clear()
+        for folder in self._scratch:
+            shutil.rmtree(folder, ignore_errors=True)
         if self.source is not None:
             self.source.close()
         else:
@@ -368,36 +377,53 @@ class Portfolio:
 
         return DpdBuckets(self.dpd_edges) if self.dpd_edges else DEFAULT_DPD
 
-    def snapshot(self, as_of, keep: bool = True) -> Table:
+    def snapshot(self, as_of) -> Table:
         """The snapshot as of ``as_of`` (:func:`collect_kit.snapshot.snapshot` with this
         portfolio's fields, buckets and contact checks), an Ibis table on its engine.
 
         Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
         recently used): the segments of a month end, their inflow and the report's
-        sections read the same few dates. A date given a file by :meth:`read_snapshots`
-        is read from it instead. ``keep=False``: the expression, computed by whoever
-        executes it and not kept (to write it to a file once).
+        sections read the same few dates. A book of more customers than
+        :attr:`part_customers` is computed one part of its customers at a time into
+        Parquet files in the engine's scratch folder, so its memory stays bounded
+        (:func:`collect_kit.snapshot.customer_ranges`). A date given a file by
+        :meth:`read_snapshots` is read from it instead.
         """
         when = pd.Timestamp(as_of)
         if when in self._snapshots:
             self._snapshots.move_to_end(when)
             return self._snapshots[when]
-        from .snapshot import snapshot
-
         path = self._snapshot_files.get(when)
         if path is not None and Path(path).exists():
             kept = self.connection.read_parquet(str(path))
             if "p_pay" in kept.columns:  # a segmentation's risk model adds its own
                 kept = kept.drop("p_pay")
         else:
-            kept = snapshot(self.tables, when, **self.snapshot_options)
-            if not keep:
-                return kept
-            kept = engine.shared(kept)
+            kept = self._computed_snapshot(when)
         self._snapshots[when] = kept
         while len(self._snapshots) > KEPT_SNAPSHOTS:
             self._snapshots.popitem(last=False)
         return kept
+
+    def _computed_snapshot(self, when: pd.Timestamp) -> Table:
+        """The snapshot computed and kept: a temporary table on the engine, or Parquet
+        files written one part of the customers at a time."""
+        from .snapshot import customer_ranges, in_customer_range, snapshot
+
+        ranges = customer_ranges(self.tables, self.part_customers)
+        if len(ranges) == 1:
+            return engine.shared(snapshot(self.tables, when, **self.snapshot_options))
+        scratch = engine.scratch_folder(self.connection)
+        folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{when.date()}-", dir=scratch))
+        self._scratch.append(folder)
+        options = self.snapshot_options
+        for i, (low, high) in enumerate(ranges):
+            part = in_customer_range({**self.tables, "flags": options["contact_flags"]}, low, high)
+            flags = part.pop("flags")
+            expr = snapshot(part, when, **{**options, "contact_flags": flags})
+            engine.write_parquet(expr, folder / f"part-{i:04d}.parquet")
+            engine.release_built(list(part.values()))  # this part's allocation
+        return self.connection.read_parquet(str(folder / "part-*.parquet"))
 
     def read_snapshots(self, files: dict) -> None:
         """Read the snapshots of these dates from Parquet files (month end -> path) from

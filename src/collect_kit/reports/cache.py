@@ -38,7 +38,7 @@ def cached_snapshot(
         log.info("snapshot %s: cached", as_of.date())
     else:
         t0 = time.perf_counter()
-        snap = portfolio_snapshot(segmentation, portfolio, as_of, keep=False)
+        snap = portfolio_snapshot(segmentation, portfolio, as_of)
         files.write_atomic(path, lambda tmp: engine.write_parquet(snap, tmp), "cached snapshot")
         log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
     portfolio.read_snapshots({as_of: path})  # the run's experiments read it there too

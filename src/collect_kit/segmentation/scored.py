@@ -79,12 +79,12 @@ def fit_model(
     )  # fmt: skip
 
 
-def portfolio_snapshot(segmentation: Segmentation | None, portfolio, as_of, keep: bool = True):
+def portfolio_snapshot(segmentation: Segmentation | None, portfolio, as_of):
     """The snapshot of ``portfolio`` (a :class:`~collect_kit.sources.Portfolio`) at
     ``as_of`` as ``segmentation`` reads it: with ``p_pay`` when it has a ``risk_model`` and
     ``as_of`` is on or after its training date (earlier snapshots get none). An Ibis table
-    on the portfolio's connection (``keep``: see :meth:`Portfolio.snapshot`)."""
-    snap = portfolio.snapshot(as_of, keep)
+    on the portfolio's connection, kept there (:meth:`Portfolio.snapshot`)."""
+    snap = portfolio.snapshot(as_of)
     spec = segmentation.risk_model if segmentation is not None else None
     if spec is None or pd.Timestamp(as_of) < pd.Timestamp(spec.train_as_of):
         return snap
