@@ -745,38 +745,55 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
     as well as their expression; results that read a table :func:`inputs` loaded are
     built every time (their table is gone after the call).
     """
-    key = (name, pd.Timestamp(when), *_identities(inputs))
+    key = (name, pd.Timestamp(when), *identities(inputs))
     if key in _BUILT:
         _BUILT.move_to_end(key)
         return _BUILT[key][1]
     expr = build()
-    result = shared(expr)
-    if result is not expr:  # kept on its database
+    # a result already stored (Parquet parts: written_in_parts) is kept as it is
+    result = expr if isinstance(expr.op(), ops.DatabaseTable) else shared(expr)
+    if not _reads_loaded(expr):  # kept on its database (a loaded table is gone after the call)
         _BUILT[key] = (ibis.get_backend(result), result)
         while len(_BUILT) > SHARED_MAX:
             _BUILT.popitem(last=False)
     return result
 
 
-def release_built(inputs: Sequence[Table]) -> None:
-    """Drop what :func:`built_once` keeps for results built from any of ``inputs``
-    (e.g. once one part of a computation in parts is written)."""
-    ids = _identities(inputs)
-    for key in [k for k in _BUILT if any(i in k[2:] for i in ids)]:
-        _backend, result = _BUILT.pop(key)
-        for k in [k for k, (_b, t) in _SHARED.items() if t is result]:
-            del _SHARED[k]
+def written_in_parts(build: Callable[[object, object], Table], ranges, con, label: str) -> Table:
+    """``build(low, high)`` for each ``(low, high)`` of ``ranges``, each written to a
+    Parquet file of its own in ``con``'s scratch folder (:func:`scratch_folder`) one after
+    the other, and the files read back as one table of ``con``.
+
+    For results about customers that do not fit the engine's memory in one query: each
+    part (a range of customers, :func:`collect_kit.snapshot.customer_ranges`) is
+    computed within bounded memory. ``label`` names the folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=scratch_folder(con)))
+    for i, (low, high) in enumerate(ranges):
+        before = set(_BUILT)
+        write_parquet(build(low, high), folder / f"part-{i:04d}.parquet")
+        for key in set(_BUILT) - before:  # what the part kept (its allocation) is done
+            _forget(key)
+    return con.read_parquet(str(folder / "part-*.parquet"))
+
+
+def _forget(key) -> None:
+    """Drop the result :func:`built_once` keeps under ``key``, and its :func:`shared` entry."""
+    _backend, result = _BUILT.pop(key)
+    for k in [k for k, (_b, t) in _SHARED.items() if t is result]:
+        del _SHARED[k]
 
 
 def kept(name: str, when, inputs: Sequence[Table]) -> Table | None:
     """The result :func:`built_once` keeps for ``name``, ``when`` and ``inputs``, or None
     when it has not built it (nothing is built here)."""
-    found = _BUILT.get((name, pd.Timestamp(when), *_identities(inputs)))
+    found = _BUILT.get((name, pd.Timestamp(when), *identities(inputs)))
     return None if found is None else found[1]
 
 
-def _identities(tables: Sequence[Table]) -> list[tuple]:
-    """Each table's connections (by object) and expression, as a hashable key."""
+def identities(tables: Sequence[Table]) -> list[tuple]:
+    """Each table's connections (by object) and expression, as a hashable key (tables
+    equal by value on another connection differ)."""
     return [(tuple(id(b) for b in t._find_backends()[0]), t.op()) for t in tables]
 
 

@@ -43,6 +43,7 @@ from .snapshot import (
     allocated,
     balances_at,
     is_extract,
+    per_customer,
     promise_outcomes,
 )  # fmt: skip
 
@@ -175,7 +176,12 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
             "extract_book", as_of, [t["extract"]], lambda: extract_book(t["extract"], as_of)
         )
     events = [t["receivables"], t["payments"], t["adjustments"]]
-    return built_once("month_end_book", as_of, events, lambda: _month_end_book(*events, as_of))
+    return built_once(
+        "month_end_book",
+        as_of,
+        events,
+        lambda: per_customer(_month_end_book, events, as_of, "book"),
+    )
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:

@@ -24,7 +24,7 @@ credit note), has no settlement date.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -393,10 +393,16 @@ def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) ->
     expression that references the allocation several times would recompute its window
     each time (DuckDB inlines it) or hold it whole in memory (a materialised CTE)."""
     inputs = [receivables, payments, adjustments]
-    kept = engine.built_once(
-        "allocation", as_of, inputs, lambda: allocate(*inputs, as_of).receivables
-    )
+
+    def build() -> Table:
+        return per_customer(_allocated_receivables, inputs, as_of, "allocation")
+
+    kept = engine.built_once("allocation", as_of, inputs, build)
     return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
+
+
+def _allocated_receivables(receivables, payments, adjustments, as_of) -> Table:
+    return allocate(receivables, payments, adjustments, as_of).receivables
 
 
 def _on_account(payments: Table, as_of) -> Table:
@@ -474,10 +480,11 @@ def snapshot(
 PART_CUSTOMERS = 1_000_000
 
 
-def customer_ranges(tables: Mapping[str, Table], per_part: int = PART_CUSTOMERS) -> list[tuple]:
+def customer_ranges(tables: Mapping[str, Table], per_part: int | None = None) -> list[tuple]:
     """Bounds ``(low, high)`` of ``customer_id`` (low inclusive, high exclusive, None: open)
     that split the customers of ``tables`` (Ibis tables) into parts of about ``per_part``
-    customers each; ``[(None, None)]`` when they fit in one part.
+    customers each (default :data:`PART_CUSTOMERS`); ``[(None, None)]`` when they fit in
+    one part.
 
     Every figure of a snapshot is about one customer (each window and each total is per
     customer), so a snapshot is the union of the snapshots of such parts
@@ -485,6 +492,7 @@ def customer_ranges(tables: Mapping[str, Table], per_part: int = PART_CUSTOMERS)
     part at a time, each within bounded memory. Data stored in customer order (as the
     sample generator writes it) is read only where the part is (row-group statistics).
     """
+    per_part = per_part or PART_CUSTOMERS
     ids = tables["customers"] if "customers" in tables else tables["extract"]
     ids = ids.select("customer_id").distinct()
     n = int(ids.count().to_pyarrow().as_py())
@@ -498,18 +506,36 @@ def customer_ranges(tables: Mapping[str, Table], per_part: int = PART_CUSTOMERS)
     return list(zip(bounds, bounds[1:], strict=False))
 
 
-def in_customer_range(tables: Mapping[str, object], low, high) -> dict[str, object]:
-    """``tables`` with each table that has a ``customer_id`` kept to ``low <= customer_id
-    < high`` (bounds from :func:`customer_ranges`; None: open); others as they are."""
-    out = {}
-    for name, t in tables.items():
-        if isinstance(t, Table) and "customer_id" in t.columns:
-            if low is not None:
-                t = t.filter(t.customer_id >= low)
-            if high is not None:
-                t = t.filter(t.customer_id < high)
-        out[name] = t
-    return out
+def in_customer_range(t, low, high):
+    """``t`` kept to ``low <= customer_id < high`` when it is an Ibis table with a
+    ``customer_id`` (bounds from :func:`customer_ranges`; None: open), else as it is."""
+    if not isinstance(t, Table) or "customer_id" not in t.columns:
+        return t
+    if low is not None:
+        t = t.filter(t.customer_id >= low)
+    return t if high is None else t.filter(t.customer_id < high)
+
+
+#: customer ranges of the tables per_customer has seen (by identity)
+_RANGES: dict = {}
+
+
+def per_customer(build: Callable[..., Table], tables: Sequence[Table], as_of, label: str) -> Table:
+    """``build(*tables, as_of)``: a result about customers (rows of one customer depend
+    on that customer's rows only). When ``tables[0]`` holds more than
+    :data:`PART_CUSTOMERS` customers it is computed one range of customers at a time and
+    written to Parquet (:func:`engine.written_in_parts`), so memory stays bounded."""
+    key = tuple(engine.identities(tables[:1]))
+    if key not in _RANGES:
+        _RANGES[key] = customer_ranges({"customers": tables[0]})
+    ranges = _RANGES[key]
+    if len(ranges) == 1:
+        return build(*tables, as_of)
+
+    def part(low, high) -> Table:
+        return build(*(in_customer_range(t, low, high) for t in tables), as_of)
+
+    return engine.written_in_parts(part, ranges, ibis.get_backend(tables[0]), label)
 
 
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -348,8 +346,6 @@ class Portfolio:
     _snapshots: OrderedDict = field(default_factory=OrderedDict, repr=False)
     #: Parquet files of snapshots (:meth:`read_snapshots`): month end -> path
     _snapshot_files: dict = field(default_factory=dict, repr=False)
-    #: folders of snapshots computed in parts (removed by :meth:`close`)
-    _scratch: list = field(default_factory=list, repr=False)
     #: most customers a snapshot computes in one query (:meth:`snapshot`)
     part_customers: int = field(default=PART_CUSTOMERS, repr=False)
 
@@ -363,8 +359,6 @@ class Portfolio:
     def close(self) -> None:
         """Close the portfolio's connections (and drop what the engine kept on them)."""
         self._snapshots.clear()
-        for folder in self._scratch:
-            shutil.rmtree(folder, ignore_errors=True)
         if self.source is not None:
             self.source.close()
         else:
@@ -384,9 +378,9 @@ class Portfolio:
         Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
         recently used): the segments of a month end, their inflow and the report's
         sections read the same few dates. A book of more customers than
-        :attr:`part_customers` is computed one part of its customers at a time into
-        Parquet files in the engine's scratch folder, so its memory stays bounded
-        (:func:`collect_kit.snapshot.customer_ranges`). A date given a file by
+        :attr:`part_customers` is computed one range of its customers at a time into
+        Parquet files in the engine's scratch folder (:func:`engine.written_in_parts`),
+        so its memory stays bounded. A date given a file by
         :meth:`read_snapshots` is read from it instead.
         """
         when = pd.Timestamp(as_of)
@@ -413,17 +407,15 @@ class Portfolio:
         ranges = customer_ranges(self.tables, self.part_customers)
         if len(ranges) == 1:
             return engine.shared(snapshot(self.tables, when, **self.snapshot_options))
-        scratch = engine.scratch_folder(self.connection)
-        folder = Path(tempfile.mkdtemp(prefix=f"snapshot-{when.date()}-", dir=scratch))
-        self._scratch.append(folder)
         options = self.snapshot_options
-        for i, (low, high) in enumerate(ranges):
-            part = in_customer_range({**self.tables, "flags": options["contact_flags"]}, low, high)
-            flags = part.pop("flags")
-            expr = snapshot(part, when, **{**options, "contact_flags": flags})
-            engine.write_parquet(expr, folder / f"part-{i:04d}.parquet")
-            engine.release_built(list(part.values()))  # this part's allocation
-        return self.connection.read_parquet(str(folder / "part-*.parquet"))
+
+        def part(low, high) -> Table:
+            tables = {k: in_customer_range(t, low, high) for k, t in self.tables.items()}
+            flags = in_customer_range(options["contact_flags"], low, high)
+            return snapshot(tables, when, **{**options, "contact_flags": flags})
+
+        label = f"snapshot-{when.date()}"
+        return engine.written_in_parts(part, ranges, self.connection, label)
 
     def read_snapshots(self, files: dict) -> None:
         """Read the snapshots of these dates from Parquet files (month end -> path) from
