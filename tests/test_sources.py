@@ -470,3 +470,51 @@ def test_a_cached_snapshot_file_is_what_the_portfolio_reads_from_then_on(
         assert p.snapshot("2026-09-30").count().execute() > 10  # other dates computed
     finally:
         p.close()
+
+
+def test_the_month_end_book_cached_beside_a_snapshot_is_what_the_kpis_read(
+    sources_yaml, tmp_path, monkeypatch
+):
+    """The runner writes each snapshot date's month-end book beside the snapshot; a
+    portfolio given the snapshot file (a notebook kernel) reads the book from there,
+    and its KPIs equal those computed from the events."""
+    import logging
+
+    from collect_kit import engine, kpis
+    from collect_kit.reports.cache import cached_snapshot
+
+    monkeypatch.setenv("COLLECT_KIT_CACHE", str(tmp_path / "cache"))
+    when = pd.Timestamp("2026-10-31")
+    p = sources.load(sources_yaml, checks=False)
+    engine.release_shared()
+    try:
+        path = cached_snapshot(p, "key", when, logging.getLogger())
+        computed = kpis.compute(p.tables, "2026-10", ["overdue_ratio", "cure_rate"])
+    finally:
+        p.close()
+    book = kpis.book_file(path)
+    assert book.exists()
+    on_file = pd.read_parquet(book)
+    kernel = sources.load(sources_yaml, checks=False)  # another process's portfolio
+    try:
+        kernel.read_snapshots({when: path})
+        read = kpis.book_of(kernel.tables, when)
+        assert read.get_name().startswith("ibis_read_parquet")
+        assert read.count().execute() == len(on_file) > 100
+        pd.testing.assert_frame_equal(
+            kpis.compute(kernel.tables, "2026-10", ["overdue_ratio", "cure_rate"]), computed
+        )
+        del read
+    finally:
+        kernel.close()
+        engine.release_shared()
+    # a book on file that differs shows in the KPIs: the file is what they read
+    on_file.assign(overdue_balance=on_file.overdue_balance * 2).to_parquet(book)
+    kernel = sources.load(sources_yaml, checks=False)
+    try:
+        kernel.read_snapshots({when: path})
+        changed = kpis.compute(kernel.tables, "2026-10", ["overdue_ratio"]).value.iloc[0]
+        assert changed == pytest.approx(2 * computed.value.iloc[0])
+    finally:
+        kernel.close()
+        engine.release_shared()

@@ -784,6 +784,14 @@ def _forget(key) -> None:
         del _SHARED[k]
 
 
+def keep_built(name: str, when, inputs: Sequence[Table], result: Table) -> None:
+    """Make ``result`` (e.g. a table read from a file written earlier) what
+    :func:`built_once` returns for ``name``, ``when`` and ``inputs`` from now on."""
+    _BUILT[(name, pd.Timestamp(when), *identities(inputs))] = (ibis.get_backend(result), result)
+    while len(_BUILT) > SHARED_MAX:
+        _BUILT.popitem(last=False)
+
+
 def kept(name: str, when, inputs: Sequence[Table]) -> Table | None:
     """The result :func:`built_once` keeps for ``name``, ``when`` and ``inputs``, or None
     when it has not built it (nothing is built here)."""

@@ -24,13 +24,14 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
-from . import catalogue, schema
+from . import catalogue, engine, schema
 from .availability import first_missing, not_available
 from .engine import TableLike, built_once, inputs, pull
 from .errors import InvalidParameterError
@@ -182,6 +183,32 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
         events,
         lambda: per_customer(_month_end_book, events, as_of, "book"),
     )
+
+
+def book_of(tables: Mapping[str, Table], as_of) -> Table:
+    """:func:`customer_balances` of a portfolio's Ibis tables (made canonical first, as
+    every KPI reads them)."""
+    with _inputs(tables, None) as t:
+        return customer_balances(t, as_of)
+
+
+def book_file(snapshot_file: Path) -> Path:
+    """Where a run's cache keeps the month-end book of a cached snapshot's date: beside
+    it, named after it (the snapshot's fingerprint covers the same data)."""
+    return snapshot_file.with_name(f"{snapshot_file.stem}-book.parquet")
+
+
+def read_book_from(tables: Mapping[str, Table], as_of, path: Path) -> None:
+    """Read the month-end book of ``as_of`` (:func:`customer_balances`) from ``path``
+    from now on, on the connection of ``tables`` (a portfolio's Ibis tables): the report
+    runner writes the books of its snapshots' dates, and the notebooks read them there
+    instead of allocating again. Books of an extract are not read from files."""
+    with _inputs(tables, None) as t:
+        if is_extract(t):
+            return
+        events = [t["receivables"], t["payments"], t["adjustments"]]
+        book = ibis.get_backend(events[0]).read_parquet(str(path))
+        engine.keep_built("month_end_book", as_of, events, book)
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:

@@ -338,7 +338,8 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
         cached_snapshot(portfolio, keys[-1], pd.Timestamp("2026-10-31"), logging.getLogger())
         portfolio.close()
     assert len(set(keys[:4])) == 4 and keys[4] == keys[0]
-    assert len(list((tmp_path / "cache" / "snapshots").glob("*.parquet"))) == 4
+    assert len(list((tmp_path / "cache" / "snapshots").glob("*-2026-10-31.parquet"))) == 4
+    assert len(list((tmp_path / "cache" / "snapshots").glob("*-book.parquet"))) == 4
 
 
 # --------------------------------------------------------------------------- runs

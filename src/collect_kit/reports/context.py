@@ -153,6 +153,7 @@ def snapshot_table(
 
     path = _cached(snapshots, as_of)
     if path:
+        portfolio.read_snapshots({as_of: path})  # and the month-end book cached beside it
         return portfolio.connection.read_parquet(path)
     return portfolio_snapshot(segmentation, portfolio, as_of)
 
