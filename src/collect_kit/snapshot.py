@@ -516,7 +516,8 @@ def in_customer_range(t, low, high):
     return t if high is None else t.filter(t.customer_id < high)
 
 
-#: customer ranges of the tables per_customer has seen (by identity)
+#: customer ranges of the tables per_customer has seen (by identity); ranges only decide
+#: how a result is split, never what it holds (together they always cover every customer)
 _RANGES: dict = {}
 
 
