@@ -418,9 +418,11 @@ def test_a_portfolio_computes_each_snapshot_once_and_equal_to_the_function(sourc
     assert not p._snapshots  # closing drops them with the connection
 
 
-def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml):
-    """A book of more customers than ``part_customers`` is computed one range of
+def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml, monkeypatch):
+    """A book of more customers than ``PART_CUSTOMERS`` is computed one range of
     customers at a time into Parquet files; the result is the same snapshot."""
+    from collect_kit import engine
+    from collect_kit import snapshot as snapshot_module
     from collect_kit.snapshot import customer_ranges
 
     p = sources.load(sources_yaml, checks=False)
@@ -433,11 +435,10 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml)
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # no gap
         assert customer_ranges(p.tables, per_part=n) == [(None, None)]
         whole = snapshot(p.tables, when, **p.snapshot_options).to_pandas()
-        p.part_customers = third
+        monkeypatch.setattr(snapshot_module, "PART_CUSTOMERS", third)
+        monkeypatch.setattr(snapshot_module, "_RANGES", {})
         parted = p.snapshot(when)
         assert parted.get_name().startswith("ibis_read_parquet")
-        from collect_kit import engine
-
         scratch = engine.scratch_folder(p.connection)
         assert len(list(scratch.glob("snapshot-2026-09-30-*/part-*.parquet"))) == 3
         a = parted.to_pandas().sort_values("customer_id", ignore_index=True)

@@ -712,8 +712,8 @@ def shared(expr: Table) -> Table:
     are kept. Results that read a table :func:`inputs` loaded from pandas or Arrow are not
     kept: that table is dropped after the call, and no later expression can equal them.
     """
-    if _reads_loaded(expr):
-        return expr
+    if _reads_loaded(expr) or isinstance(expr.op(), ops.DatabaseTable):
+        return expr  # gone after the call, or already a table (Parquet parts read back)
     backend = ibis.get_backend(expr)
     # keyed by the connection object too: Ibis compares connections by their parameters,
     # so an expression on a new connection to the same file equals one on a closed
@@ -750,8 +750,7 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
         _BUILT.move_to_end(key)
         return _BUILT[key][1]
     expr = build()
-    # a result already stored (Parquet parts: written_in_parts) is kept as it is
-    result = expr if isinstance(expr.op(), ops.DatabaseTable) else shared(expr)
+    result = shared(expr)
     if not _reads_loaded(expr):  # kept on its database (a loaded table is gone after the call)
         _BUILT[key] = (ibis.get_backend(result), result)
         while len(_BUILT) > SHARED_MAX:

@@ -176,13 +176,16 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
         return built_once(
             "extract_book", as_of, [t["extract"]], lambda: extract_book(t["extract"], as_of)
         )
-    events = [t["receivables"], t["payments"], t["adjustments"]]
-    return built_once(
-        "month_end_book",
-        as_of,
-        events,
-        lambda: per_customer(_month_end_book, events, as_of, "book"),
-    )
+    events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
+
+    def build() -> Table:
+        return per_customer(
+            lambda e: _month_end_book(e["receivables"], e["payments"], e["adjustments"], as_of),
+            events,
+            "book",
+        )
+
+    return built_once("month_end_book", as_of, list(events.values()), build)
 
 
 def book_of(tables: Mapping[str, Table], as_of) -> Table:

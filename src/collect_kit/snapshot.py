@@ -392,17 +392,15 @@ def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) ->
     date. A kept table is read from disk when it outgrows the engine's memory; an
     expression that references the allocation several times would recompute its window
     each time (DuckDB inlines it) or hold it whole in memory (a materialised CTE)."""
-    inputs = [receivables, payments, adjustments]
+    inputs = {"receivables": receivables, "payments": payments, "adjustments": adjustments}
 
     def build() -> Table:
-        return per_customer(_allocated_receivables, inputs, as_of, "allocation")
+        return per_customer(
+            lambda t: allocate(*t.values(), as_of).receivables, inputs, "allocation"
+        )
 
-    kept = engine.built_once("allocation", as_of, inputs, build)
+    kept = engine.built_once("allocation", as_of, list(inputs.values()), build)
     return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
-
-
-def _allocated_receivables(receivables, payments, adjustments, as_of) -> Table:
-    return allocate(receivables, payments, adjustments, as_of).receivables
 
 
 def _on_account(payments: Table, as_of) -> Table:
@@ -521,22 +519,25 @@ def in_customer_range(t, low, high):
 _RANGES: dict = {}
 
 
-def per_customer(build: Callable[..., Table], tables: Sequence[Table], as_of, label: str) -> Table:
-    """``build(*tables, as_of)``: a result about customers (rows of one customer depend
-    on that customer's rows only). When ``tables[0]`` holds more than
-    :data:`PART_CUSTOMERS` customers it is computed one range of customers at a time and
-    written to Parquet (:func:`engine.written_in_parts`), so memory stays bounded."""
-    key = tuple(engine.identities(tables[:1]))
+def per_customer(build: Callable[[dict], Table], tables: Mapping[str, object], label: str) -> Table:
+    """``build(tables)``: a result about customers (the rows of one customer depend on
+    that customer's rows only). When the book holds more than :data:`PART_CUSTOMERS`
+    customers (those of ``tables["customers"]``, else of its first table) it is computed
+    one range of customers at a time (:func:`in_customer_range` of every table) and
+    written to Parquet (:func:`engine.written_in_parts`, folders named after ``label``),
+    so memory stays bounded."""
+    counted = tables["customers"] if "customers" in tables else next(iter(tables.values()))
+    key = tuple(engine.identities([counted]))
     if key not in _RANGES:
-        _RANGES[key] = customer_ranges({"customers": tables[0]})
+        _RANGES[key] = customer_ranges({"customers": counted})
     ranges = _RANGES[key]
     if len(ranges) == 1:
-        return build(*tables, as_of)
+        return build(dict(tables))
 
     def part(low, high) -> Table:
-        return build(*(in_customer_range(t, low, high) for t in tables), as_of)
+        return build({k: in_customer_range(t, low, high) for k, t in tables.items()})
 
-    return engine.written_in_parts(part, ranges, ibis.get_backend(tables[0]), label)
+    return engine.written_in_parts(part, ranges, ibis.get_backend(counted), label)
 
 
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:

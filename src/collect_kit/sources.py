@@ -47,7 +47,6 @@ from .errors import ConfigError, DataValidationError, InvalidParameterError
 from .fields import FIELD_TABLES, ROLLUPS, CustomField
 from .fields import problems as fields_problems
 from .periods import parse_month_end
-from .snapshot import PART_CUSTOMERS
 from .yamlconfig import Label, VersionedConfig, display, folder_of, load_model
 
 MAX_EXAMPLES = 5
@@ -346,8 +345,6 @@ class Portfolio:
     _snapshots: OrderedDict = field(default_factory=OrderedDict, repr=False)
     #: Parquet files of snapshots (:meth:`read_snapshots`): month end -> path
     _snapshot_files: dict = field(default_factory=dict, repr=False)
-    #: most customers a snapshot computes in one query (:meth:`snapshot`)
-    part_customers: int = field(default=PART_CUSTOMERS, repr=False)
 
     @property
     def absent(self) -> dict[str, str]:
@@ -378,9 +375,10 @@ class Portfolio:
         Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
         recently used): the segments of a month end, their inflow and the report's
         sections read the same few dates. A book of more customers than
-        :attr:`part_customers` is computed one range of its customers at a time into
-        Parquet files in the engine's scratch folder (:func:`engine.written_in_parts`),
-        so its memory stays bounded. A date given a file by
+        :data:`~collect_kit.snapshot.PART_CUSTOMERS` is computed one range of its
+        customers at a time into Parquet files in the engine's scratch folder
+        (:func:`~collect_kit.snapshot.per_customer`), so its memory stays bounded. A
+        date given a file by
         :meth:`read_snapshots` is read from it instead.
         """
         when = pd.Timestamp(as_of)
@@ -401,21 +399,17 @@ class Portfolio:
 
     def _computed_snapshot(self, when: pd.Timestamp) -> Table:
         """The snapshot computed and kept: a temporary table on the engine, or Parquet
-        files written one part of the customers at a time."""
-        from .snapshot import customer_ranges, in_customer_range, snapshot
+        files written one range of customers at a time."""
+        from .snapshot import per_customer, snapshot
 
-        ranges = customer_ranges(self.tables, self.part_customers)
-        if len(ranges) == 1:
-            return engine.shared(snapshot(self.tables, when, **self.snapshot_options))
-        options = self.snapshot_options
+        options = self.snapshot_options  # with contact_flags, a table per customer
 
-        def part(low, high) -> Table:
-            tables = {k: in_customer_range(t, low, high) for k, t in self.tables.items()}
-            flags = in_customer_range(options["contact_flags"], low, high)
-            return snapshot(tables, when, **{**options, "contact_flags": flags})
+        def build(t: dict) -> Table:
+            flags = t.pop("contact_flags")
+            return snapshot(t, when, **{**options, "contact_flags": flags})
 
-        label = f"snapshot-{when.date()}"
-        return engine.written_in_parts(part, ranges, self.connection, label)
+        tables = {**self.tables, "contact_flags": options["contact_flags"]}
+        return engine.shared(per_customer(build, tables, f"snapshot-{when.date()}"))
 
     def read_snapshots(self, files: dict) -> None:
         """Read the snapshots of these dates from Parquet files (month end -> path) from
