@@ -489,6 +489,33 @@ def test_the_allocation_is_built_once_per_connection_and_date(sample_db, monkeyp
     other.close()
     engine.release_shared()
 
+def test_a_year_of_kpis_keeps_few_allocations_and_every_book(sample_db, monkeypatch):
+    """KPIs of several months keep at most KEPT_ALLOCATIONS allocations (a row per
+    receivable each) but every month-end book: the aging and roll rates asked for
+    afterwards, as a report does, allocate nothing again."""
+    from collect_kit import engine, snapshot, sources
+    from collect_kit.demo import sample_config
+
+    engine.release_shared()
+    built = []
+    real = snapshot.allocate
+    monkeypatch.setattr(snapshot, "allocate", lambda *a: built.append(a[3]) or real(*a))
+    portfolio = sources.load(sample_config(), database=sample_db)
+    months = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    kpis.compute(portfolio.tables, months)
+    kept = [k for k in engine._BUILT if k[0] == "allocation"]
+    assert len(kept) == snapshot.KEPT_ALLOCATIONS < len(months)
+    assert max(k[1] for k in kept) == pd.Timestamp("2026-10-31")
+    after_compute = len(built)
+    assert after_compute == len(months) + 1  # each month end once, and the first opening
+    for month in months:
+        kpis.aging(portfolio.tables, pd.Period(month).end_time.normalize())
+        kpis.roll_rates(portfolio.tables, month)
+    assert len(built) == after_compute
+    portfolio.close()
+    engine.release_shared()
+
+
 
 def test_kpis_needing_an_absent_input_are_not_available_never_zero(tiny):
     without = {k: v for k, v in tiny.items() if k != "contacts"}

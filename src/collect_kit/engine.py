@@ -699,7 +699,9 @@ def empty_table(spec: TableSpec) -> Table:
 
 #: results kept by :func:`shared` (most recently used last); each is one row per customer
 _SHARED: OrderedDict = OrderedDict()
-SHARED_MAX = 24
+#: most results :func:`shared` and :func:`built_once` keep: a year of month-end books
+#: and monthly settlements (about 40 MB each per million customers) fit
+SHARED_MAX = 64
 
 
 def shared(expr: Table) -> Table:
@@ -734,7 +736,9 @@ def shared(expr: Table) -> Table:
 _BUILT: OrderedDict = OrderedDict()
 
 
-def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Table]) -> Table:
+def built_once(
+    name: str, when, inputs: Sequence[Table], build: Callable[[], Table], most: int | None = None
+) -> Table:
     """``shared(build())``, built only once per ``name``, date ``when`` and ``inputs``
     (the tables ``build`` reads).
 
@@ -744,6 +748,10 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
     result without building anything. Inputs are told apart by their connection object
     as well as their expression; results that read a table :func:`inputs` loaded are
     built every time (their table is gone after the call).
+
+    ``most``: at most that many results of ``name`` are kept (the most recently used),
+    for results too large to keep a year of (a row per receivable); in any case at most
+    :data:`SHARED_MAX` results of all names.
     """
     key = (name, pd.Timestamp(when), *identities(inputs))
     if key in _BUILT:
@@ -753,8 +761,11 @@ def built_once(name: str, when, inputs: Sequence[Table], build: Callable[[], Tab
     result = shared(expr)
     if not _reads_loaded(expr):  # kept on its database (a loaded table is gone after the call)
         _BUILT[key] = (ibis.get_backend(result), result)
+        same = [k for k in _BUILT if k[0] == name]
+        for old in same[: max(len(same) - (most or SHARED_MAX), 0)]:
+            _forget(old)
         while len(_BUILT) > SHARED_MAX:
-            _BUILT.popitem(last=False)
+            _forget(next(iter(_BUILT)))
     return result
 
 
@@ -788,7 +799,7 @@ def keep_built(name: str, when, inputs: Sequence[Table], result: Table) -> None:
     :func:`built_once` returns for ``name``, ``when`` and ``inputs`` from now on."""
     _BUILT[(name, pd.Timestamp(when), *identities(inputs))] = (ibis.get_backend(result), result)
     while len(_BUILT) > SHARED_MAX:
-        _BUILT.popitem(last=False)
+        _forget(next(iter(_BUILT)))
 
 
 def kept(name: str, when, inputs: Sequence[Table]) -> Table | None:

@@ -386,6 +386,12 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     return Allocation(receivables=r, on_account=on_account)
 
 
+#: allocations :func:`allocated` keeps at once (each a row per receivable, a dozen per
+#: customer on the sample): the KPIs of a month read the allocation of its end, and the
+#: month-end book of its opening was read from the one before
+KEPT_ALLOCATIONS = 2
+
+
 def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) -> Allocation:
     """:func:`allocate`, with its receivables computed once per date and kept on the
     engine (:func:`engine.built_once`) for the snapshot, the KPIs and the aging of that
@@ -399,7 +405,7 @@ def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) ->
             lambda t: allocate(*t.values(), as_of).receivables, inputs, "allocation"
         )
 
-    kept = engine.built_once("allocation", as_of, list(inputs.values()), build)
+    kept = engine.built_once("allocation", as_of, list(inputs.values()), build, most=KEPT_ALLOCATIONS)
     return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
 
 
