@@ -264,23 +264,26 @@ class Allocation:
         covers it (:func:`_first_covering`), never before its issue date.
         """
         r = self.receivables
-        need = r.filter((r.residual > 0) & (r.balance == 0))
-        # half a cent below the threshold absorbs floating-point error in the running sums
-        need = need.select("receivable_id", "customer_id", total=need.cum_through - _CENT / 2)
-        found = _first_covering(need, self.events)
-        r = r.left_join(found, "receivable_id").drop("receivable_id_right")
-        settled = ibis.cases(
-            (r.written_off, ibis.null("date")),
-            ((r.residual > 0) & (r.balance == 0), r.pool_at),
-            ((r.residual <= 0) & (r.linked_paid > 0), r.last_linked_at),
-            else_=ibis.null("date"),
-        )
-        settled = ibis.cases((settled < r.issued_at, r.issued_at), else_=settled)
         carried = [c for c in ("product",) if c in r.columns]
-        return r.select(
-            "receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool", "residual",
-            "balance", *carried, settled_at=settled,
-        )  # fmt: skip
+        cols = ["receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool",
+                "residual", "balance", *carried]  # fmt: skip
+        by_pool = ~r.written_off & (r.residual > 0) & (r.balance == 0)
+        by_linked = ~r.written_off & (r.residual <= 0) & (r.linked_paid > 0)
+        need = r.filter(by_pool)
+        # half a cent below the threshold absorbs floating-point error in the running sums
+        found = _first_covering(
+            need.select("receivable_id", "customer_id", total=need.cum_through - _CENT / 2),
+            self.events,
+        )
+        # each kind of settlement on its own rows: only the receivables paid from the pool
+        # are joined to their covering event (a join of every receivable costs more)
+        pool_paid = need.join(found, "receivable_id").select(*cols, settled="pool_at")
+        linked = r.filter(by_linked).select(*cols, settled="last_linked_at")
+        others = r.filter(~(by_pool | by_linked)).select(*cols, settled=ibis.null("date"))
+        r = pool_paid.union(linked, others)
+        # never before its issue date
+        settled = ibis.cases((r.settled < r.issued_at, r.issued_at), else_=r.settled)
+        return r.select(*cols, settled_at=settled)
 
     def credit(self) -> Table:
         """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
