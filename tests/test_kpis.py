@@ -107,6 +107,23 @@ def test_by_groups_and_missing_column(tiny):
         kpis.overdue_ratio(tiny, "2025-03", by=["nope"])
 
 
+@pytest.mark.parametrize("month", ["2025-03", "2025-04"])
+def test_kpis_adding_several_books_by_group_equal_each_groups_own_book(tiny, month):
+    """DSO, CEI and the others add a month-end book, the month's sales, the opening book
+    and the non-cash reductions: per customer type, the same as the KPI of the tables kept
+    to that type's customers."""
+    names = ["overdue_ratio", "dso", "best_possible_dso", "dso_moonflow", "cei", "cei_cash"]
+    by = kpis.compute(tiny, month, names, by=["customer_type"])
+    for kind in ("person", "company"):
+        ids = set(tiny["customers"].customer_id[tiny["customers"].customer_type == kind])
+        own = {n: f[f.customer_id.isin(ids)] if "customer_id" in f else f for n, f in tiny.items()}
+        alone = kpis.compute(own, month, names).set_index("kpi")
+        got = by[by.customer_type == kind].set_index("kpi").loc[alone.index]
+        np.testing.assert_allclose(got[["numerator", "denominator"]].to_numpy(float),
+                                   alone[["numerator", "denominator"]].to_numpy(float), rtol=1e-12)  # fmt: skip
+    assert by.denominator.gt(0).any()
+
+
 def test_aging_by_hand(tiny):
     a = kpis.aging(tiny, "2025-03-31").set_index("dpd_bucket")
     assert list(a.index) == ["current", "1-30", "31-60", "61-90", "91-180", "181-360", "361+"]

@@ -457,24 +457,37 @@ def overdue_ratio(t, period: Period):
 
 
 def _sales(t, start, end) -> Table:
+    """The receivables issued from ``start`` to ``end``: ``customer_id``, ``sales`` (currency)."""
     r = t["receivables"]
     r = r.filter((r.issued_at >= _date(start)) & (r.issued_at <= _date(end)))
-    return r.group_by("customer_id").aggregate(sales=r.amount.sum())
+    return r.select("customer_id", sales="amount")
+
+
+def _stacked(*frames: Table) -> Table:
+    """The rows of ``frames`` (each ``customer_id`` and some amounts) one under the other,
+    each amount a frame lacks 0.
+
+    For measures that add amounts of several frames (a month-end book, the month's
+    invoices): their sums per group equal those of the frames summed and joined per
+    customer, without a join (or a sum) of every customer of each."""
+    amounts = list(dict.fromkeys(c for f in frames for c in f.columns if c != "customer_id"))
+    parts = [
+        f.select(
+            "customer_id",
+            **{c: (f[c] if c in f.columns else ibis.literal(0.0)).cast("float64") for c in amounts},
+        )
+        for f in frames
+    ]
+    return ibis.union(*parts)
 
 
 @_once_per_call
 def _end_and_sales(t, period: Period) -> Table:
-    """Per customer: balances at the month end and credit sales (issued) in the month."""
+    """Per customer: balances at the month end and credit sales (issued) in the month
+    (rows of :func:`_stacked`)."""
     end = customer_balances(t, period.end)
-    sales = _sales(t, period.start, period.end).view()
-    j = end.outer_join(sales, end.customer_id == sales.customer_id)
-    return j.select(
-        customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
-        balance=j.balance.fill_null(0.0),
-        current_balance=j.current_balance.fill_null(0.0),
-        overdue_balance=j.overdue_balance.fill_null(0.0),
-        sales=j.sales.fill_null(0.0),
-    )
+    end = end.select("customer_id", "balance", "current_balance", "overdue_balance")
+    return _stacked(end, _sales(t, period.start, period.end))
 
 
 @kpi("dso", "days", needs=("receivables",), better="down", stake="sales_days")
@@ -499,13 +512,8 @@ def dso_moonflow(t, period: Period):
         & (r.due_at <= _date(period.end))
         & (r.issued_at <= _date(period.end))
     )
-    due = r.group_by("customer_id").aggregate(fell_due=r.amount.sum()).view()
-    j = end.outer_join(due, end.customer_id == due.customer_id)
-    j = j.select(
-        customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
-        overdue=j.overdue_balance.fill_null(0.0),
-        fell_due=j.fell_due.fill_null(0.0),
-    )
+    due = r.select("customer_id", fell_due="amount")
+    j = _stacked(end.select("customer_id", overdue="overdue_balance"), due)
     return j, j.overdue * 90.0, j.fell_due
 
 
@@ -519,40 +527,31 @@ def cei(t, period: Period):
 @_once_per_call
 def _cei_book(t, period: Period) -> Table:
     """Per customer: opening balance, credit sales, closing balance and closing current
-    balance of the month (currency), for the CEIs."""
-    j = _end_and_sales(t, period).view()
-    # .view(): both sides derive from the same tables
-    opening = customer_balances(t, period.opening).select("customer_id", opening="balance").view()
-    k = j.outer_join(opening, j.customer_id == opening.customer_id)
-    k = k.select(
-        customer_id=ibis.coalesce(k.customer_id, k.customer_id_right),
-        opening=k.opening.fill_null(0.0),
-        sales=k.sales.fill_null(0.0),
-        balance=k.balance.fill_null(0.0),
-        current=k.current_balance.fill_null(0.0),
+    balance of the month (currency), for the CEIs (rows of :func:`_stacked`)."""
+    end = customer_balances(t, period.end)
+    opening = customer_balances(t, period.opening)
+    return _stacked(
+        end.select("customer_id", "balance", current="current_balance"),
+        _sales(t, period.start, period.end),
+        opening.select("customer_id", opening="balance"),
     )
-    return k
 
 
 @_once_per_call
 def _non_cash(t, period: Period) -> Table:
-    """Per customer: the month's non-cash reductions as booked in the adjustments
-    (write-offs, discounts, credit notes; reversals add back), currency."""
+    """The month's adjustments: ``customer_id``, ``non_cash``: the reduction each books
+    (write-offs, discounts, credit notes; a reversal adds back), currency."""
     a = t["adjustments"]
     a = a.filter((a.at >= _date(period.start)) & (a.at <= _date(period.end)))
     signed = ibis.cases((a.kind.isin(schema.REDUCING_ADJUSTMENTS), a.amount),
                         (a.kind == "reversal", -a.amount), else_=0.0)  # fmt: skip
-    return a.group_by("customer_id").aggregate(non_cash=signed.sum())
+    return a.select("customer_id", non_cash=signed)
 
 
 @kpi("cei_cash", "index", scale=100.0, needs=("receivables",), better="up", stake="denominator")
 def cei_cash(t, period: Period):
     """Cash-only CEI (0-100): the CEI's numerator less the month's non-cash reductions."""
-    k = _cei_book(t, period).view()
-    nc = _non_cash(t, period).view()
-    j = k.left_join(nc, k.customer_id == nc.customer_id)
-    j = j.select("customer_id", "opening", "sales", "balance", "current",
-                 non_cash=j.non_cash.fill_null(0.0))  # fmt: skip
+    j = _stacked(_cei_book(t, period), _non_cash(t, period))
     return j, j.opening + j.sales - j.balance - j.non_cash, j.opening + j.sales - j.current
 
 
