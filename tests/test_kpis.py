@@ -646,6 +646,7 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     engine.release_shared()
     whole = kpis.compute(portfolio.tables, ["2026-09", "2026-10"], names)
     aging = kpis.aging(portfolio.tables, "2026-10-31")
+    by_receivable = kpis.aging_receivables(portfolio.tables, "2026-10-31")
     portfolio.close()
     monkeypatch.setattr(snapshot, "PART_CUSTOMERS", 600)
     monkeypatch.setattr(snapshot, "_RANGES", {})
@@ -658,6 +659,10 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     assert len(list(scratch.glob("allocation-*/part-*.parquet"))) >= 3 * 2  # settlements
     pd.testing.assert_frame_equal(parted, whole)
     pd.testing.assert_frame_equal(kpis.aging(portfolio.tables, "2026-10-31"), aging)
+    pd.testing.assert_frame_equal(
+        kpis.aging_receivables(portfolio.tables, "2026-10-31"), by_receivable
+    )
+    assert len(list(scratch.glob("open-*/part-*.parquet"))) >= 4
     del book
     portfolio.close()
     engine.release_shared()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -473,12 +474,12 @@ def test_a_cached_snapshot_file_is_what_the_portfolio_reads_from_then_on(
         p.close()
 
 
-def test_the_month_end_book_cached_beside_a_snapshot_is_what_the_kpis_read(
+def test_the_books_cached_beside_a_snapshot_are_what_the_kpis_read(
     sources_yaml, tmp_path, monkeypatch
 ):
-    """The runner writes each snapshot date's month-end book beside the snapshot; a
-    portfolio given the snapshot file (a notebook kernel) reads the book from there,
-    and its KPIs equal those computed from the events."""
+    """The runner writes each snapshot date's month-end book and open receivables beside
+    the snapshot; a portfolio given the snapshot file (a notebook kernel) reads them from
+    there, and its KPIs and receivable aging equal those computed from the events."""
     import logging
 
     from collect_kit import engine, kpis
@@ -491,31 +492,38 @@ def test_the_month_end_book_cached_beside_a_snapshot_is_what_the_kpis_read(
     try:
         path = cached_snapshot(p, "key", when, logging.getLogger())
         computed = kpis.compute(p.tables, "2026-10", ["overdue_ratio", "cure_rate"])
+        aging = kpis.aging_receivables(p.tables, when)
     finally:
         p.close()
-    book = kpis.book_file(path)
-    assert book.exists()
+    beside = kpis.files_beside(path)
+    book = beside["month_end_book"]
+    assert all(f.exists() for f in beside.values())
     on_file = pd.read_parquet(book)
     kernel = sources.load(sources_yaml, checks=False)  # another process's portfolio
     try:
         kernel.read_snapshots({when: path})
-        read = kpis.book_of(kernel.tables, when)
-        assert read.get_name().startswith("ibis_read_parquet")
-        assert read.count().execute() == len(on_file) > 100
+        read = kpis.results_beside(kernel.tables, when)
+        assert all(r.get_name().startswith("ibis_read_parquet") for r in read.values())
+        assert read["month_end_book"].count().execute() == len(on_file) > 100
         pd.testing.assert_frame_equal(
             kpis.compute(kernel.tables, "2026-10", ["overdue_ratio", "cure_rate"]), computed
         )
+        pd.testing.assert_frame_equal(kpis.aging_receivables(kernel.tables, when), aging)
         del read
     finally:
         kernel.close()
         engine.release_shared()
     # a book on file that differs shows in the KPIs: the file is what they read
     on_file.assign(overdue_balance=on_file.overdue_balance * 2).to_parquet(book)
+    open_ = pd.read_parquet(beside["open_receivables"])
+    open_.assign(balance=open_.balance * 2).to_parquet(beside["open_receivables"])
     kernel = sources.load(sources_yaml, checks=False)
     try:
         kernel.read_snapshots({when: path})
         changed = kpis.compute(kernel.tables, "2026-10", ["overdue_ratio"]).value.iloc[0]
         assert changed == pytest.approx(2 * computed.value.iloc[0])
+        doubled = kpis.aging_receivables(kernel.tables, when)
+        np.testing.assert_allclose(doubled.numerator, 2 * aging.numerator)
     finally:
         kernel.close()
         engine.release_shared()

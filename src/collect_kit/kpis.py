@@ -188,30 +188,62 @@ def customer_balances(t: Mapping[str, Table], as_of) -> Table:
     return built_once("month_end_book", as_of, list(events.values()), build)
 
 
-def book_of(tables: Mapping[str, Table], as_of) -> Table:
-    """:func:`customer_balances` of a portfolio's Ibis tables (made canonical first, as
-    every KPI reads them)."""
+def open_receivables(t: Mapping[str, Table], as_of) -> Table:
+    """The receivables open on ``as_of`` (balance above 0): ``customer_id``, ``due_at``
+    and ``balance`` (currency), for the receivable-level aging. Computed once per date
+    and database, like :func:`customer_balances`."""
+    events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
+
+    def build() -> Table:
+        def part(e: dict) -> Table:
+            b = balances_at(e["receivables"], e["payments"], e["adjustments"], as_of)
+            return b.filter(b.balance > 0).select("customer_id", "due_at", "balance")
+
+        return per_customer(part, events, "open")
+
+    return built_once("open_receivables", as_of, list(events.values()), build)
+
+
+#: what a report run caches beside each snapshot, by the name :func:`engine.built_once`
+#: keeps it under -> how it is computed and the file's suffix: the notebooks read these
+#: instead of allocating that date again
+BESIDE_SNAPSHOTS: dict[str, tuple[Callable, str]] = {
+    "month_end_book": (customer_balances, "book"),
+    "open_receivables": (open_receivables, "open"),
+}
+
+
+def files_beside(snapshot_file: Path) -> dict[str, Path]:
+    """Where a run's cache keeps the results of :data:`BESIDE_SNAPSHOTS` for a cached
+    snapshot's date: beside it, named after it (the snapshot's fingerprint covers the
+    same data)."""
+    return {
+        name: snapshot_file.with_name(f"{snapshot_file.stem}-{suffix}.parquet")
+        for name, (_compute, suffix) in BESIDE_SNAPSHOTS.items()
+    }
+
+
+def results_beside(tables: Mapping[str, Table], as_of) -> dict[str, Table]:
+    """The results of :data:`BESIDE_SNAPSHOTS` as of ``as_of`` for a portfolio's Ibis
+    tables (made canonical first, as every KPI reads them); none for an extract."""
     with _inputs(tables, None) as t:
-        return customer_balances(t, as_of)
+        if is_extract(t):
+            return {}
+        return {name: compute(t, as_of) for name, (compute, _suffix) in BESIDE_SNAPSHOTS.items()}
 
 
-def book_file(snapshot_file: Path) -> Path:
-    """Where a run's cache keeps the month-end book of a cached snapshot's date: beside
-    it, named after it (the snapshot's fingerprint covers the same data)."""
-    return snapshot_file.with_name(f"{snapshot_file.stem}-book.parquet")
-
-
-def read_book_from(tables: Mapping[str, Table], as_of, path: Path) -> None:
-    """Read the month-end book of ``as_of`` (:func:`customer_balances`) from ``path``
-    from now on, on the connection of ``tables`` (a portfolio's Ibis tables): the report
-    runner writes the books of its snapshots' dates, and the notebooks read them there
-    instead of allocating again. Books of an extract are not read from files."""
+def read_beside(tables: Mapping[str, Table], as_of, snapshot_file: Path) -> None:
+    """Read the results of :data:`BESIDE_SNAPSHOTS` as of ``as_of`` from the files beside
+    ``snapshot_file`` (those that exist) from now on, on the connection of ``tables`` (a
+    portfolio's Ibis tables). Results of an extract are not read from files."""
     with _inputs(tables, None) as t:
         if is_extract(t):
             return
         events = [t["receivables"], t["payments"], t["adjustments"]]
-        book = ibis.get_backend(events[0]).read_parquet(str(path))
-        engine.keep_built("month_end_book", as_of, events, book)
+        con = ibis.get_backend(events[0])
+        for name, path in files_beside(snapshot_file).items():
+            if path.exists():
+                engine.keep_built(name, as_of, events, con.read_parquet(str(path)))
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
@@ -718,8 +750,7 @@ def aging_receivables(tables, as_of, buckets: DpdBuckets | None = None) -> pd.Da
             )
             parts = late.union(rest)
         else:
-            b = balances_at(t["receivables"], t["payments"], t["adjustments"], as_of)
-            b = b.filter(b.balance > 0)
+            b = open_receivables(t, as_of)
             days = _date(as_of).delta(b.due_at, unit="day")
             parts = b.select("customer_id", "balance",
                              dpd=ibis.cases((b.due_at < _date(as_of), days), else_=0))  # fmt: skip

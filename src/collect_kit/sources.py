@@ -415,16 +415,17 @@ class Portfolio:
         """Read the snapshots of these dates from Parquet files (month end -> path) from
         now on: a report run's snapshot cache, keyed by this very data
         (:func:`collect_kit.reports.cache.cached_snapshot`). A ``p_pay`` column in them
-        is left out. A month-end book cached beside a file (:func:`kpis.book_file`) is
-        read from there too."""
-        from .kpis import book_file, read_book_from
+        is left out. The month-end book and the open receivables cached beside a file
+        (:data:`kpis.BESIDE_SNAPSHOTS`) are read from there too."""
+        from .kpis import read_beside
 
         for when, path in files.items():
             when = pd.Timestamp(when)
+            if self._snapshot_files.get(when) == Path(path):
+                continue  # read from there already
             self._snapshot_files[when] = Path(path)
             self._snapshots.pop(when, None)
-            if book_file(Path(path)).exists():
-                read_book_from(self.tables, when, book_file(Path(path)))
+            read_beside(self.tables, when, Path(path))
 
     @property
     def snapshot_options(self) -> dict:

@@ -28,8 +28,8 @@ def cached_snapshot(
     :class:`~collect_kit.errors.DataAccessError` when the cache cannot be written.
     With a ``segmentation`` that has a ``risk_model``, the snapshot carries its ``p_pay``
     (:func:`collect_kit.segmentation.portfolio_snapshot`; the fingerprint must cover it).
-    The month-end book of that date is cached beside it (:func:`kpis.book_file`). The
-    portfolio reads both from the files from then on
+    The month-end book and the open receivables of that date are cached beside it
+    (:data:`kpis.BESIDE_SNAPSHOTS`). The portfolio reads them from the files from then on
     (:meth:`~collect_kit.sources.Portfolio.read_snapshots`)."""
     from ..segmentation import portfolio_snapshot
 
@@ -42,13 +42,14 @@ def cached_snapshot(
         snap = portfolio_snapshot(segmentation, portfolio, as_of)
         files.write_atomic(path, lambda tmp: engine.write_parquet(snap, tmp), "cached snapshot")
         log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
-    book = kpis.book_file(path)
-    if not book.exists() and "receivables" in portfolio.tables:
-        # from the allocation the snapshot kept: the notebooks read it instead of allocating
+    beside = kpis.files_beside(path)
+    if not all(f.exists() for f in beside.values()):
+        # from the allocation the snapshot kept: the notebooks read them instead of allocating
         t0 = time.perf_counter()
-        balances = kpis.book_of(portfolio.tables, as_of)
-        files.write_atomic(book, lambda tmp: engine.write_parquet(balances, tmp), "cached book")
-        log.info("month-end book %s: %.1f s", as_of.date(), time.perf_counter() - t0)
+        for name, result in kpis.results_beside(portfolio.tables, as_of).items():
+            files.write_atomic(beside[name], lambda tmp, r=result: engine.write_parquet(r, tmp),
+                               f"cached {name}")  # fmt: skip
+        log.info("books %s: %.1f s", as_of.date(), time.perf_counter() - t0)
     portfolio.read_snapshots({as_of: path})  # the run's experiments read it there too
     return path
 

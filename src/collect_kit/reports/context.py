@@ -153,7 +153,9 @@ def snapshot_table(
 
     path = _cached(snapshots, as_of)
     if path:
-        portfolio.read_snapshots({as_of: path})  # and the month-end book cached beside it
+        # every snapshot date of the run, with the books cached beside them: a KPI of this
+        # date reads the book of the month end before it, often another snapshot date
+        portfolio.read_snapshots({d: p for d, p in snapshots.items() if _cached(snapshots, d)})
         return portfolio.connection.read_parquet(path)
     return portfolio_snapshot(segmentation, portfolio, as_of)
 
