@@ -506,6 +506,7 @@ def test_the_allocation_is_built_once_per_connection_and_date(sample_db, monkeyp
     other.close()
     engine.release_shared()
 
+
 def test_a_year_of_kpis_keeps_few_allocations_and_every_book(sample_db, monkeypatch):
     """KPIs of several months keep at most KEPT_ALLOCATIONS allocations (a row per
     receivable each) but every month-end book: the aging and roll rates asked for
@@ -531,7 +532,6 @@ def test_a_year_of_kpis_keeps_few_allocations_and_every_book(sample_db, monkeypa
     assert len(built) == after_compute
     portfolio.close()
     engine.release_shared()
-
 
 
 def test_kpis_needing_an_absent_input_are_not_available_never_zero(tiny):

@@ -408,7 +408,9 @@ def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) ->
             lambda t: allocate(*t.values(), as_of).receivables, inputs, "allocation"
         )
 
-    kept = engine.built_once("allocation", as_of, list(inputs.values()), build, most=KEPT_ALLOCATIONS)
+    kept = engine.built_once(
+        "allocation", as_of, list(inputs.values()), build, most=KEPT_ALLOCATIONS
+    )
     return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
 
 
