@@ -699,8 +699,8 @@ def empty_table(spec: TableSpec) -> Table:
 
 #: results kept by :func:`shared` (most recently used last); each is one row per customer
 _SHARED: OrderedDict = OrderedDict()
-#: most results :func:`shared` and :func:`built_once` keep: a year of month-end books
-#: and monthly settlements (about 40 MB each per million customers) fit
+#: most results :func:`shared` and :func:`built_once` keep: a year of month-end books (a
+#: row per customer) and monthly settlements (the receivables settled in a month) fit
 SHARED_MAX = 64
 
 

@@ -43,7 +43,7 @@ def cached_snapshot(
         files.write_atomic(path, lambda tmp: engine.write_parquet(snap, tmp), "cached snapshot")
         log.info("snapshot %s: computed in %.1f s", as_of.date(), time.perf_counter() - t0)
     beside = kpis.files_beside(path)
-    if not all(f.exists() for f in beside.values()):
+    if "receivables" in portfolio.tables and not all(f.exists() for f in beside.values()):
         # from the allocation the snapshot kept: the notebooks read them instead of allocating
         t0 = time.perf_counter()
         for name, result in kpis.results_beside(portfolio.tables, as_of).items():
