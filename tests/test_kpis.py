@@ -655,14 +655,14 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     book = kpis.customer_balances(portfolio.tables, "2026-10-31")
     assert book.get_name().startswith("ibis_read_parquet")  # written in parts
     scratch = engine.scratch_folder(portfolio.connection)
-    assert len(list(scratch.glob("book-*/part-*.parquet"))) >= 3 * 4  # 3 month ends
-    assert len(list(scratch.glob("allocation-*/part-*.parquet"))) >= 3 * 2  # settlements
+    assert len(list(scratch.glob("parts-*/book/part-*.parquet"))) >= 3 * 4  # 3 month ends
+    assert len(list(scratch.glob("parts-*/allocation/part-*.parquet"))) >= 3 * 2  # settlements
     pd.testing.assert_frame_equal(parted, whole)
     pd.testing.assert_frame_equal(kpis.aging(portfolio.tables, "2026-10-31"), aging)
     pd.testing.assert_frame_equal(
         kpis.aging_receivables(portfolio.tables, "2026-10-31"), by_receivable
     )
-    assert len(list(scratch.glob("open-*/part-*.parquet"))) >= 4
+    assert len(list(scratch.glob("parts-*/open/part-*.parquet"))) >= 4
     del book
     portfolio.close()
     engine.release_shared()

@@ -422,7 +422,7 @@ def test_a_portfolio_computes_each_snapshot_once_and_equal_to_the_function(sourc
 def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml, monkeypatch):
     """A book of more customers than ``PART_CUSTOMERS`` is computed one range of
     customers at a time into Parquet files; the result is the same snapshot."""
-    from collect_kit import engine
+    from collect_kit import engine, kpis
     from collect_kit import snapshot as snapshot_module
     from collect_kit.snapshot import customer_ranges
 
@@ -436,18 +436,35 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml,
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # no gap
         assert customer_ranges(p.tables, per_part=n) == [(None, None)]
         whole = snapshot(p.tables, when, **p.snapshot_options).to_pandas()
+        engine.release_shared()
+        books = {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+        engine.release_shared()
         monkeypatch.setattr(snapshot_module, "PART_CUSTOMERS", third)
         monkeypatch.setattr(snapshot_module, "_RANGES", {})
+        allocated = []
+        real = snapshot_module.allocate
+        monkeypatch.setattr(snapshot_module, "allocate", lambda *a: allocated.append(a) or real(*a))
         parted = p.snapshot(when)
         assert parted.get_name().startswith("ibis_read_parquet")
         scratch = engine.scratch_folder(p.connection)
-        assert len(list(scratch.glob("snapshot-2026-09-30-*/part-*.parquet"))) == 3
+        assert len(list(scratch.glob("parts-*/snapshot/part-*.parquet"))) == 3
         a = parted.to_pandas().sort_values("customer_id", ignore_index=True)
         b = whole.sort_values("customer_id", ignore_index=True)
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
         assert len(a) == len(whole) > n / 2
+        # the date's books were written with the snapshot's parts, from each part's
+        # allocation: one allocation per part, none more to read them
+        kept = kpis.results_beside(p.tables, when)
+        assert len(allocated) == 3
+        for name, frame in books.items():
+            assert len(list(scratch.glob(f"parts-*/{name}/part-*.parquet"))) == 3
+            got = kept[name].to_pandas().sort_values(list(frame.columns), ignore_index=True)
+            want = frame.sort_values(list(frame.columns), ignore_index=True)
+            pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        del kept, parted
     finally:
         p.close()
+        engine.release_shared()
 
 
 def test_a_cached_snapshot_file_is_what_the_portfolio_reads_from_then_on(

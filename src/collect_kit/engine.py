@@ -769,22 +769,33 @@ def built_once(
     return result
 
 
-def written_in_parts(build: Callable[[object, object], Table], ranges, con, label: str) -> Table:
-    """``build(low, high)`` for each ``(low, high)`` of ``ranges``, each written to a
-    Parquet file of its own in ``con``'s scratch folder (:func:`scratch_folder`) one after
-    the other, and the files read back as one table of ``con``.
+def written_in_parts(
+    build: Callable[[object, object], Mapping[str, Table]], ranges, con
+) -> dict[str, Table]:
+    """``build(low, high)`` (results by name) for each ``(low, high)`` of ``ranges``, each
+    result written to a Parquet file of its own in ``con``'s scratch folder
+    (:func:`scratch_folder`) one part after the other, and each name's files read back as
+    one table of ``con``.
 
     For results about customers that do not fit the engine's memory in one query: each
     part (a range of customers, :func:`collect_kit.snapshot.customer_ranges`) is
-    computed within bounded memory. ``label`` names the folder.
+    computed within bounded memory; results computed together (a snapshot and the books
+    of its date) share what the part keeps (its allocation), which is dropped once the
+    part is written. Each name names its folder.
     """
-    folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=scratch_folder(con)))
+    folder = Path(tempfile.mkdtemp(prefix="parts-", dir=scratch_folder(con)))
+    names = None
     for i, (low, high) in enumerate(ranges):
         before = set(_BUILT)
-        write_parquet(build(low, high), folder / f"part-{i:04d}.parquet")
+        results = build(low, high)
+        names = list(results)
+        for name, result in results.items():
+            (folder / name).mkdir(exist_ok=True)
+            write_parquet(result, folder / name / f"part-{i:04d}.parquet")
+        del results
         for key in set(_BUILT) - before:  # what the part kept (its allocation) is done
             _forget(key)
-    return con.read_parquet(str(folder / "part-*.parquet"))
+    return {name: con.read_parquet(str(folder / name / "part-*.parquet")) for name in names}
 
 
 def _forget(key) -> None:

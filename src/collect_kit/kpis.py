@@ -235,15 +235,22 @@ def results_beside(tables: Mapping[str, Table], as_of) -> dict[str, Table]:
 def read_beside(tables: Mapping[str, Table], as_of, snapshot_file: Path) -> None:
     """Read the results of :data:`BESIDE_SNAPSHOTS` as of ``as_of`` from the files beside
     ``snapshot_file`` (those that exist) from now on, on the connection of ``tables`` (a
-    portfolio's Ibis tables). Results of an extract are not read from files."""
+    portfolio's Ibis tables)."""
+    con = ibis.get_backend(next(iter(tables.values())))
+    files = {n: path for n, path in files_beside(snapshot_file).items() if path.exists()}
+    keep_beside(tables, as_of, {n: con.read_parquet(str(path)) for n, path in files.items()})
+
+
+def keep_beside(tables: Mapping[str, Table], as_of, results: Mapping[str, Table]) -> None:
+    """Make ``results`` (by a name of :data:`BESIDE_SNAPSHOTS`, e.g. read from files or
+    computed with a snapshot) what the KPIs read as of ``as_of`` for ``tables`` from now
+    on. Results of an extract are not kept this way."""
     with _inputs(tables, None) as t:
         if is_extract(t):
             return
         events = [t["receivables"], t["payments"], t["adjustments"]]
-        con = ibis.get_backend(events[0])
-        for name, path in files_beside(snapshot_file).items():
-            if path.exists():
-                engine.keep_built(name, as_of, events, con.read_parquet(str(path)))
+        for name, result in results.items():
+            engine.keep_built(name, as_of, events, result)
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:

@@ -532,23 +532,42 @@ _RANGES: dict = {}
 
 def per_customer(build: Callable[[dict], Table], tables: Mapping[str, object], label: str) -> Table:
     """``build(tables)``: a result about customers (the rows of one customer depend on
-    that customer's rows only). When the book holds more than :data:`PART_CUSTOMERS`
-    customers (those of ``tables["customers"]``, else of its first table) it is computed
-    one range of customers at a time (:func:`in_customer_range` of every table) and
-    written to Parquet (:func:`engine.written_in_parts`, folders named after ``label``),
-    so memory stays bounded."""
+    that customer's rows only), computed one range of customers at a time when the book
+    is large (:func:`per_customer_together`; ``label`` names its files)."""
+    return per_customer_together(lambda t: {label: build(t)}, tables)[label]
+
+
+def per_customer_together(
+    build: Callable[[dict], Mapping[str, Table]], tables: Mapping[str, object]
+) -> dict[str, Table]:
+    """``build(tables)``: results about customers by name, computed together. When the
+    book holds more than :data:`PART_CUSTOMERS` customers (those of
+    ``tables["customers"]``, else of its first table) they are computed one range of
+    customers at a time (:func:`in_customer_range` of every table) and written to Parquet
+    (:func:`engine.written_in_parts`), so memory stays bounded; results built together
+    read what each part keeps (its allocation) before it is dropped."""
+    if _IN_PART:  # a part holds few enough customers: what it builds is not split again
+        return dict(build(dict(tables)))
     counted = tables["customers"] if "customers" in tables else next(iter(tables.values()))
     key = tuple(engine.identities([counted]))
     if key not in _RANGES:
         _RANGES[key] = customer_ranges({"customers": counted})
     ranges = _RANGES[key]
     if len(ranges) == 1:
-        return build(dict(tables))
+        return dict(build(dict(tables)))
 
-    def part(low, high) -> Table:
-        return build({k: in_customer_range(t, low, high) for k, t in tables.items()})
+    def part(low, high) -> Mapping[str, Table]:
+        _IN_PART.append((low, high))
+        try:
+            return build({k: in_customer_range(t, low, high) for k, t in tables.items()})
+        finally:
+            _IN_PART.pop()
 
-    return engine.written_in_parts(part, ranges, ibis.get_backend(counted), label)
+    return engine.written_in_parts(part, ranges, ibis.get_backend(counted))
+
+
+#: the range of customers being built by :func:`per_customer_together`, if any
+_IN_PART: list[tuple] = []
 
 
 def _check_fields(t: Mapping[str, Table], fields: Sequence[CustomField]) -> None:

@@ -400,16 +400,22 @@ class Portfolio:
     def _computed_snapshot(self, when: pd.Timestamp) -> Table:
         """The snapshot computed and kept: a temporary table on the engine, or Parquet
         files written one range of customers at a time."""
-        from .snapshot import per_customer, snapshot
+        from .kpis import keep_beside, results_beside
+        from .snapshot import per_customer_together, snapshot
 
         options = self.snapshot_options  # with contact_flags, a table per customer
 
-        def build(t: dict) -> Table:
+        def build(t: dict) -> dict[str, Table]:
             flags = t.pop("contact_flags")
-            return snapshot(t, when, **{**options, "contact_flags": flags})
+            snap = snapshot(t, when, **{**options, "contact_flags": flags})
+            # the date's books read the allocation the snapshot keeps (in parts, it is
+            # dropped once the part is written)
+            return {"snapshot": snap, **results_beside(t, when)}
 
         tables = {**self.tables, "contact_flags": options["contact_flags"]}
-        return engine.shared(per_customer(build, tables, f"snapshot-{when.date()}"))
+        results = per_customer_together(build, tables)
+        keep_beside(self.tables, when, {n: r for n, r in results.items() if n != "snapshot"})
+        return engine.shared(results["snapshot"])
 
     def read_snapshots(self, files: dict) -> None:
         """Read the snapshots of these dates from Parquet files (month end -> path) from
