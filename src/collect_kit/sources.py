@@ -371,6 +371,8 @@ class Portfolio:
     def snapshot(self, as_of) -> Table:
         """The snapshot as of ``as_of`` (:func:`collect_kit.snapshot.snapshot` with this
         portfolio's fields, buckets and contact checks), an Ibis table on its engine.
+        The date's month-end book and open receivables (:data:`kpis.BESIDE_SNAPSHOTS`)
+        are computed with it, from the same allocation, and kept for the KPIs.
 
         Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
         recently used): the segments of a month end, their inflow and the report's
