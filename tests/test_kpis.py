@@ -647,6 +647,7 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     whole = kpis.compute(portfolio.tables, ["2026-09", "2026-10"], names)
     aging = kpis.aging(portfolio.tables, "2026-10-31")
     by_receivable = kpis.aging_receivables(portfolio.tables, "2026-10-31")
+    vintages = kpis.vintage_curves(portfolio.tables, "2026-03", "2026-10")
     portfolio.close()
     monkeypatch.setattr(snapshot, "PART_CUSTOMERS", 600)
     monkeypatch.setattr(snapshot, "_RANGES", {})
@@ -663,6 +664,46 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
         kpis.aging_receivables(portfolio.tables, "2026-10-31"), by_receivable
     )
     assert len(list(scratch.glob("parts-*/open/part-*.parquet"))) >= 4
+    # the vintages' month ends not computed yet: their books together, in parts too
+    pd.testing.assert_frame_equal(kpis.vintage_curves(portfolio.tables, "2026-03", "2026-10"),
+                                  vintages, check_exact=False, rtol=1e-12)  # fmt: skip
+    assert len(list(scratch.glob("parts-*/books/part-*.parquet"))) >= 4
     del book
     portfolio.close()
     engine.release_shared()
+
+
+def test_books_of_several_month_ends_are_computed_together(sample_db, monkeypatch):
+    """customer_balances_each computes the books not kept yet in one query (one
+    allocate_each) and keeps each date's book: customer_balances then reads it. Each book
+    equals the book of its date computed alone; a date whose allocation is kept reads it."""
+    from collect_kit import engine, snapshot, sources
+    from collect_kit.demo import sample_config
+
+    portfolio = sources.load(sample_config(), database=sample_db)
+    t = portfolio.tables
+    events = [t["receivables"], t["payments"], t["adjustments"]]
+    dates = [pd.Timestamp(d) for d in ("2026-04-30", "2026-06-30", "2026-07-31", "2026-09-30")]
+    engine.release_shared()
+    alone = {}
+    for d in dates:
+        alone[d] = kpis.customer_balances(t, d).to_pandas()
+        engine.release_shared()
+    snapshot.allocated(*events, dates[-1])  # kept: its book reads it, outside the query
+    together, single = [], []
+    real_each, real_one = kpis.allocate_each, snapshot.allocate
+    monkeypatch.setattr(kpis, "allocate_each", lambda *a: together.append(a[3]) or real_each(*a))
+    monkeypatch.setattr(snapshot, "allocate", lambda *a: single.append(a[3]) or real_one(*a))
+    books = kpis.customer_balances_each(t, [*reversed(dates), dates[0]])
+    assert together == [dates[:-1]] and single == []
+    assert list(books) == dates
+    for d in dates:
+        assert kpis.customer_balances(t, d) is books[d]
+        got = books[d].to_pandas().sort_values("customer_id", ignore_index=True)
+        want = alone[d].sort_values("customer_id", ignore_index=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+        assert want.overdue_balance.gt(0).sum() > 50 and want.balance.eq(0).any()
+    assert len(together) == 1 and single == []
+    del books  # the kept tables are dropped before their connection closes
+    engine.release_shared()
+    portfolio.close()

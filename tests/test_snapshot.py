@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from collect_kit.errors import InvalidParameterError
 from collect_kit.snapshot import DPD_BUCKETS, FEATURES, snapshot
 
 D = pd.Timestamp
@@ -369,3 +370,71 @@ def reads_cached(expr) -> bool:
     from ibis.expr import operations as ops
 
     return any(t.name.startswith("ibis_cached") for t in expr.op().find(ops.DatabaseTable))
+
+
+@pytest.mark.parametrize("source", ["tiny", "sample"])
+def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, sample_db):
+    """allocate_each gives, for each date, row for row the allocation of that date alone,
+    in any order of the dates (hand-made book: FIFO, a write-off, a credit, payments
+    after a date, a linked overpayment whose excess joins the pool, a reversal between
+    two dates; the 2 000-customer sample)."""
+    import ibis
+
+    from collect_kit import sources
+    from collect_kit.demo import sample_config
+    from collect_kit.snapshot import allocate, allocate_each
+
+    if source == "tiny":
+        pay = pd.concat(
+            [
+                tiny["payments"],
+                pd.DataFrame(
+                    {
+                        "payment_id": ["p7"],
+                        "customer_id": ["A"],
+                        "receivable_id": ["A1"],
+                        "paid_at": [pd.Timestamp("2025-01-20")],
+                        "amount": [130.0],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+        adj = pd.concat(
+            [
+                tiny["adjustments"],
+                pd.DataFrame(
+                    {
+                        "adjustment_id": ["a2", "a3"],
+                        "receivable_id": ["A2", "B1"],
+                        "customer_id": ["A", "B"],
+                        "at": pd.to_datetime(["2025-02-01", "2025-03-25"]),
+                        "kind": ["discount", "reversal"],
+                        "amount": [20.0, 50.0],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+        pay["paid_at"] = pay.paid_at.astype("datetime64[s]")
+        adj["at"] = adj["at"].astype("datetime64[s]")
+        events = [ibis.memtable(f) for f in (tiny["receivables"], pay, adj)]
+        dates = ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
+    else:
+        portfolio = sources.load(sample_config(), database=sample_db)
+        events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
+        dates = ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
+    together = allocate_each(*events, dates).to_pandas()
+    assert sorted(together.as_of.unique()) == sorted({pd.Timestamp(d) for d in dates})
+    for day in sorted(set(dates)):
+        got = together[together.as_of == pd.Timestamp(day)].drop(columns="as_of")
+        want = allocate(*events, day).receivables.to_pandas()
+        assert len(got) == len(want) > 0
+        got = got.sort_values("receivable_id", ignore_index=True)[list(want.columns)]
+        want = want.sort_values("receivable_id", ignore_index=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+        assert want.balance.gt(0).any()
+    if source == "tiny":  # the cases the book was made for happen
+        assert together.excess.gt(0).any() and together.written_off.any()
+    with pytest.raises(InvalidParameterError, match="dates"):
+        allocate_each(*events, [])

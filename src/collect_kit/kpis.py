@@ -41,7 +41,9 @@ from .periods import Period, parse_date
 from .snapshot import (
     DEFAULT_DPD,
     DpdBuckets,
+    allocate_each,
     allocated,
+    allocation_at,
     balances_at,
     is_extract,
     per_customer,
@@ -254,15 +256,75 @@ def keep_beside(tables: Mapping[str, Table], as_of, results: Mapping[str, Table]
 
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
-    b = balances_at(receivables, payments, adjustments, as_of)
-    overdue = b.due_at < _date(as_of)
-    dpd = _date(as_of).delta(b.due_at, unit="day")
-    return b.group_by("customer_id").aggregate(
-        balance=b.balance.sum(),
-        overdue_balance=b.balance.sum(where=overdue).fill_null(0.0),
-        current_balance=b.balance.sum(where=~overdue).fill_null(0.0),
-        max_days_past_due=dpd.max(where=(b.balance > 0) & overdue).fill_null(0),
+    rows = allocation_at(receivables, payments, adjustments, as_of).receivables
+    issued = receivables.filter(receivables.issued_at <= _date(as_of))
+    return _book(rows, issued.select("customer_id").distinct(), _date(as_of))
+
+
+def _book(rows: Table, present: Table, as_of, keys: Sequence[str] = ("customer_id",)) -> Table:
+    """The month-end book's columns per ``keys`` (one row per row of ``present``, the
+    customers with receivables then) from the allocated receivables ``rows`` as of
+    ``as_of`` (a date, or the name of a date column of ``rows``).
+
+    Only the receivables that still owe money are summed: the others have a balance of 0
+    (on the 1 M-customer sample, 2.8 M of 9.2 M receivables a year back).
+    """
+    owing = rows.filter(rows.residual > 0)
+    as_of = owing[as_of] if isinstance(as_of, str) else as_of
+    overdue = owing.due_at < as_of
+    dpd = as_of.delta(owing.due_at, unit="day")
+    sums = owing.group_by(list(keys)).aggregate(
+        _balance=owing.balance.sum(),
+        _overdue=owing.balance.sum(where=overdue),
+        _current=owing.balance.sum(where=~overdue),
+        _dpd=dpd.max(where=(owing.balance > 0) & overdue),
     )
+    book = present.left_join(sums, list(keys))
+    return book.select(
+        *keys,
+        balance=book._balance.fill_null(0.0),
+        overdue_balance=book._overdue.fill_null(0.0),
+        current_balance=book._current.fill_null(0.0),
+        max_days_past_due=book._dpd.fill_null(0),
+    )
+
+
+def customer_balances_each(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, Table]:
+    """:func:`customer_balances` as of each of ``dates`` (month ends).
+
+    The books not computed yet, whose date's allocation is not kept either, are computed
+    together in one query (:func:`collect_kit.snapshot.allocate_each`, which sums each
+    receivable's payments and adjustments once for all the dates) and kept as each
+    date's book, so later :func:`customer_balances` calls read them.
+    """
+    dates = sorted({pd.Timestamp(d).normalize() for d in dates})
+    if not is_extract(t):
+        events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
+        inputs = list(events.values())
+        todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None
+                and engine.kept("allocation", d, inputs) is None]  # fmt: skip
+        if len(todo) > 1:
+            name = "month_end_books " + " ".join(str(d.date()) for d in todo)
+
+            def build() -> Table:
+                def part(e: dict) -> Table:
+                    rec = e["receivables"]
+                    rows = allocate_each(rec, e["payments"], e["adjustments"], todo)
+                    first = rec.group_by("customer_id").aggregate(_first=rec.issued_at.min())
+                    present = ibis.union(*[
+                        first.filter(first._first <= _date(d)).select("customer_id", as_of=_date(d))
+                        for d in todo
+                    ])  # fmt: skip
+                    return _book(rows, present, "as_of", ("customer_id", "as_of"))
+
+                return per_customer(part, events, "books")
+
+            books = built_once(name, todo[-1], inputs, build)
+            if engine.kept(name, todo[-1], inputs) is not None:  # not for loaded tables
+                for d in todo:
+                    one = books.filter(books.as_of == _date(d)).drop("as_of")
+                    engine.keep_built("month_end_book", d, inputs, one)
+    return {d: customer_balances(t, d) for d in dates}
 
 
 def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
@@ -1024,10 +1086,9 @@ def _episodes(t, months: list[pd.Timestamp]) -> tuple[Table, Table]:
     (entries: customer_id, month, episode, entry_balance; states: customer_id, month,
     episode) with ``month`` the index into ``months``.
     """
+    books = customer_balances_each(t, months)  # those not computed yet, together
     parts = [
-        customer_balances(t, m).select(
-            "customer_id", "overdue_balance", month=ibis.literal(i, "int32")
-        )
+        books[m].select("customer_id", "overdue_balance", month=ibis.literal(i, "int32"))
         for i, m in enumerate(months)
     ]
     states = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
