@@ -159,6 +159,19 @@ def test_duplicated_ids(tmp_path):
     assert set(p.examples) == set(s.truth.defects["duplicate_ids"])
 
 
+def test_a_key_of_several_columns_repeats_only_when_all_of_them_do(tmp_path, base):
+    """scores are keyed by customer, date and source together: a row repeated in all
+    three is a duplicate; rows that differ in one of them are not."""
+    f = copy(base)
+    sc = f["scores"]
+    other_source = sc.iloc[[1]].assign(source=sc.source.iloc[1] + "_b")
+    other_day = sc.iloc[[2]].assign(scored_at=sc.scored_at.iloc[2] - pd.Timedelta(days=1))
+    f["scores"] = pd.concat([sc, sc.iloc[[0]], other_source, other_day], ignore_index=True)
+    p = only(problems(write_portfolio(tmp_path, f)), "duplicated_key")
+    assert (p.file, p.column, p.rows) == ("scores.csv", "customer_id+scored_at+source", 2)
+    assert "1 value(s) repeated" in p.expected
+
+
 def test_a_duplicated_parent_key_does_not_multiply_the_rows_that_reference_it(tmp_path, base):
     # a parent key found unique is joined as it is; a repeated one is made distinct
     # first, or each payment of that receivable would be counted twice

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import periods
+from .. import engine, periods
 from .. import sources as _sources
 from ..demo import sample_config
 from ..engine import SparkConfig
@@ -189,7 +189,8 @@ def display_names(language: str, rules=None) -> dict[str, str]:
 
 def segments_at(portfolio: _sources.Portfolio, rules, snapshots: dict[str, str] | None = None):
     """A function month end -> ``customer_id``, ``segment`` (``rules`` applied to that
-    month end's snapshot, cached per date), for the drivers of page 1's findings."""
+    month end's snapshot, computed once per date and kept on the engine), for the drivers
+    of page 1's findings."""
     from .. import segmentation as sg
 
     done: dict[pd.Timestamp, pd.DataFrame] = {}
@@ -198,7 +199,8 @@ def segments_at(portfolio: _sources.Portfolio, rules, snapshots: dict[str, str] 
         when = pd.Timestamp(when).normalize()
         if when not in done:
             snap = snapshot_table(portfolio, when, snapshots, rules)
-            done[when] = sg.assign(rules, snap).select("customer_id", "segment")
+            # kept on the engine: each KPI by segment reads it (the cascade runs once)
+            done[when] = engine.shared(sg.assign(rules, snap).select("customer_id", "segment"))
         return done[when]
 
     return at
