@@ -553,3 +553,60 @@ def test_after_sigkill_the_next_run_stops_its_kernels_and_marks_it_failed(
     assert manifest["status"] == "failed" and "stale" in manifest["error"]
     assert (out / "monthly" / "latest").resolve() == before.resolve()
     assert (out / "weekly" / "latest").is_symlink()
+
+
+def test_an_export_runs_while_the_next_notebook_executes(tmp_path, sample_db, stand_ins,
+                                                         monkeypatch):  # fmt: skip
+    """The first notebook's export starts before the second notebook has finished
+    executing; when that export fails (a full disk), the run fails saying so, the
+    notebook stays marked as exporting and nothing finished-looking is left."""
+    events = []
+    real_execute, real_export = runner.execute_notebook, runner.export_notebook
+
+    def execute(source, out, *args):
+        events.append(("execute start", out.stem, time.monotonic()))
+        failure = real_execute(source, out, *args)
+        events.append(("execute end", out.stem, time.monotonic()))
+        return failure
+
+    def export(executed, *args):
+        events.append(("export start", executed.stem, time.monotonic()))
+        return real_export(executed, *args)
+
+    monkeypatch.setattr(runner, "execute_notebook", execute)
+    monkeypatch.setattr(runner, "export_notebook", export)
+    config = write_config(tmp_path, notebooks=["portfolio_report", "segmentation"])
+    out = tmp_path / "out"
+    done = cli(config, "--output-dir", out, "--database", sample_db)
+    assert done.exit_code == 0, done.output
+    at = {(kind, name): when for kind, name, when in events}
+    assert at["export start", "portfolio_report"] < at["execute end", "segmentation"]
+    folder = (out / "monthly" / "latest").resolve()
+    assert all((folder / f"{n}.{x}").exists() for n in ("portfolio_report", "segmentation")
+               for x in ("html", "pdf"))  # fmt: skip
+    assert [n["status"] for n in read_manifest(folder)["notebooks"]] == ["ok", "ok"]
+
+    real_write = files.write_atomic
+
+    def full_disk(path, content, what="file"):
+        if str(path).endswith("portfolio_report.html"):
+
+            def half_written(tmp):
+                Path(tmp).write_text("<html><body>half a report")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            return real_write(path, half_written, what)
+        return real_write(path, content, what)
+
+    monkeypatch.setattr(files, "write_atomic", full_disk)
+    done = cli(config, "--output-dir", out, "--database", sample_db)
+    assert done.exit_code == 2, done.output
+    assert "the disk is full" in done.output
+    (failed,) = [f for f in run_folders(out) if f != folder]
+    manifest = read_manifest(failed)
+    assert manifest["status"] == "failed"
+    first, second = manifest["notebooks"]
+    assert first["status"] == "exporting" and "disk is full" in manifest["error"]
+    assert (failed / "segmentation.ipynb").exists()  # executed meanwhile, not exported
+    assert not list(failed.glob("*.html")) and not list(failed.glob("*.pdf"))
+    assert no_partial_files(out) and (out / "monthly" / "latest").resolve() == folder

@@ -14,7 +14,7 @@
 3. the data's validation verdict, then each snapshot the notebooks read, computed once
    (:mod:`.cache`);
 4. each notebook executed and exported to HTML and PDF (:mod:`.execute`), every file
-   written whole or not at all;
+   written whole or not at all; a notebook's export runs while the next one executes;
 5. ``latest`` switched to the run only when every notebook succeeded and the run had no
    overrides (a ``-p``, or an ``as_of`` other than the config's), unless ``publish``; then
    the report's old runs are pruned (``keep_runs``, ``keep_failed_days``).
@@ -32,6 +32,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -322,10 +323,9 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
     params = _notebook_parameters(ctx, result.run_id, snapshots, readouts)
     state.set(parameters=_shown_parameters(plan, params))
     state.save()
-    for nb in result.notebooks:
-        if not _run_notebook(nb, ctx, state, result, params, say):
-            state.close("failed")
-            return
+    if not _run_notebooks(ctx, state, result, params, say):
+        state.close("failed")
+        return
     result.published = not ctx.overrides or ctx.publish
     state.set(published=result.published)
     state.close("ok")
@@ -346,9 +346,33 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
         log.info("pruned %s", ", ".join(result.pruned))
 
 
-def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: RunResult,
-                  params: dict, say) -> bool:  # fmt: skip
-    """Execute and export one notebook; False (and the result's error set) when it failed."""
+def _run_notebooks(ctx: _RunContext, state: RunState, result: RunResult, params: dict,
+                   say) -> bool:  # fmt: skip
+    """Execute the notebooks in order, each one's export (HTML, PDF, spreadsheets) running
+    while the next executes: the export is the runner's own work, the execution a
+    kernel's. False (and the result's error set) when one failed; exports already started
+    finish first."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter:
+        exporting: tuple[NotebookRun, Future] | None = None
+        for nb in result.notebooks:
+            executed = _execute(nb, ctx, state, result, params, say)
+            if exporting is not None:
+                _exported(*exporting, state)
+                exporting = None
+            if not executed:
+                return False
+            say(f"Exporting {nb.name} to HTML, PDF and spreadsheets")
+            nb.status = "exporting"
+            state.save()
+            exporting = (nb, exporter.submit(_export, nb, ctx, result.folder.absolute()))
+        if exporting is not None:
+            _exported(*exporting, state)
+    return True
+
+
+def _execute(nb: NotebookRun, ctx: _RunContext, state: RunState, result: RunResult,
+             params: dict, say) -> bool:  # fmt: skip
+    """Execute one notebook; False (and the result's error set) when it failed."""
     log, folder = state.log, result.folder.absolute()
     say(f"Running {nb.name}")
     nb.status = "running"
@@ -372,18 +396,30 @@ def _run_notebook(nb: NotebookRun, ctx: _RunContext, state: RunState, result: Ru
         log.error("%s", result.error)
         return False
     nb.seconds_cells = cells_seconds(out)
-    say(f"Exporting {nb.name} to HTML, PDF and spreadsheets")
-    t0 = time.perf_counter()
-    header = f"{title} — {Formatter(ctx.plan.language).date(ctx.when)}"
-    nb.tables = export_notebook(
-        out, folder, nb.name, header, ctx.plan.language, ctx.plan.cfg.page_size
-    )
-    nb.seconds_export = time.perf_counter() - t0
-    nb.status = "ok"
-    log.info("%s: executed in %.1f s, exported in %.1f s", nb.name, nb.seconds_execute,
-             nb.seconds_export)  # fmt: skip
-    state.save()
     return True
+
+
+def _export(nb: NotebookRun, ctx: _RunContext, folder: Path) -> tuple[list[str], float]:
+    """Export one executed notebook (in the exporting thread): its table files and the
+    seconds it took."""
+    t0 = time.perf_counter()
+    title = document_title(ctx.plan.title, nb.name, ctx.plan.language)
+    header = f"{title} — {Formatter(ctx.plan.language).date(ctx.when)}"
+    tables = export_notebook(
+        folder / f"{nb.name}.ipynb", folder, nb.name, header, ctx.plan.language,
+        ctx.plan.cfg.page_size,
+    )  # fmt: skip
+    return tables, time.perf_counter() - t0
+
+
+def _exported(nb: NotebookRun, exporting: Future, state: RunState) -> None:
+    """Wait for one notebook's export; its error, if any, is raised here (the notebook
+    stays ``exporting``: the run's error says what stopped it)."""
+    nb.tables, nb.seconds_export = exporting.result()
+    nb.status = "ok"
+    state.log.info("%s: executed in %.1f s, exported in %.1f s", nb.name, nb.seconds_execute,
+                   nb.seconds_export)  # fmt: skip
+    state.save()
 
 
 def _logger(path: Path) -> logging.Logger:

@@ -35,7 +35,7 @@ class NotebookRun:
     """One notebook of a run, as the manifest's ``notebooks`` lists it."""
 
     name: str
-    status: str = "pending"  # pending | running | ok | failed
+    status: str = "pending"  # pending | running | exporting | ok | failed
     seconds_execute: float = 0.0  # papermill in total: kernel start and stop + cells
     seconds_cells: float = 0.0  # the cells alone (papermill's per-cell durations)
     seconds_export: float = 0.0
