@@ -798,6 +798,13 @@ def written_in_parts(
     return {name: con.read_parquet(str(folder / name / "part-*.parquet")) for name in names}
 
 
+def forget_built(name: str) -> None:
+    """Drop every result :func:`built_once` keeps under ``name``, for a process done with
+    them (the report runner, once a date's snapshot and books are written)."""
+    for key in [k for k in _BUILT if k[0] == name]:
+        _forget(key)
+
+
 def _forget(key) -> None:
     """Drop the result :func:`built_once` keeps under ``key``, and its :func:`shared` entry."""
     _backend, result = _BUILT.pop(key)

@@ -30,7 +30,8 @@ def cached_snapshot(
     (:func:`collect_kit.segmentation.portfolio_snapshot`; the fingerprint must cover it).
     The month-end book and the open receivables of that date are cached beside it
     (:data:`kpis.BESIDE_SNAPSHOTS`). The portfolio reads them from the files from then on
-    (:meth:`~collect_kit.sources.Portfolio.read_snapshots`)."""
+    (:meth:`~collect_kit.sources.Portfolio.read_snapshots`); the allocation they were
+    computed from is not kept."""
     from ..segmentation import portfolio_snapshot
 
     files.make_folder(cache_dir(), "snapshot cache (COLLECT_KIT_CACHE)")
@@ -50,6 +51,9 @@ def cached_snapshot(
             files.write_atomic(beside[name], lambda tmp, r=result: engine.write_parquet(r, tmp),
                                f"cached {name}")  # fmt: skip
         log.info("books %s: %.1f s", as_of.date(), time.perf_counter() - t0)
+    # the date's allocation is done with here (the notebooks read the files); kept, it
+    # slows the next date's snapshot (at 1 M customers, 3 snapshots 51.9 -> 47.8 s)
+    engine.forget_built("allocation")
     portfolio.read_snapshots({as_of: path})  # the run's experiments read it there too
     return path
 
