@@ -636,7 +636,7 @@ def test_compute_sums_every_measure_in_one_query_equal_to_each_kpi(sample_db, mo
 
 
 def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monkeypatch):
-    """A book of more customers than PART_CUSTOMERS computes its month-end books and its
+    """A book of more than twice PART_CUSTOMERS customers computes its month-end books and its
     allocations one range of customers at a time (Parquet parts): same KPIs and aging."""
     from collect_kit import engine, snapshot, sources
     from collect_kit.demo import sample_config

@@ -433,7 +433,7 @@ def test_a_portfolio_computes_each_snapshot_once_and_equal_to_the_function(sourc
 
 
 def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml, monkeypatch):
-    """A book of more customers than ``PART_CUSTOMERS`` is computed one range of
+    """A book of more than twice ``PART_CUSTOMERS`` customers is computed one range of
     customers at a time into Parquet files; the result is the same snapshot."""
     from collect_kit import engine, kpis
     from collect_kit import snapshot as snapshot_module
@@ -448,6 +448,9 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml,
         assert len(ranges) == 3 and ranges[0][0] is None and ranges[-1][1] is None
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # no gap
         assert customer_ranges(p.tables, per_part=n) == [(None, None)]
+        # up to twice a part's customers: one query (faster than two parts)
+        assert customer_ranges(p.tables, per_part=-(-n // 2)) == [(None, None)]
+        assert len(customer_ranges(p.tables, per_part=n // 2 - 1)) == 3
         whole = snapshot(p.tables, when, **p.snapshot_options).to_pandas()
         engine.release_shared()
         books = {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}

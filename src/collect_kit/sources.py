@@ -376,8 +376,8 @@ class Portfolio:
 
         Computed once per date and kept on the engine (the :data:`KEPT_SNAPSHOTS` most
         recently used): the segments of a month end, their inflow and the report's
-        sections read the same few dates. A book of more customers than
-        :data:`~collect_kit.snapshot.PART_CUSTOMERS` is computed one range of its
+        sections read the same few dates. A book of more than twice
+        :data:`~collect_kit.snapshot.PART_CUSTOMERS` customers is computed one range of its
         customers at a time into Parquet files in the engine's scratch folder
         (:func:`~collect_kit.snapshot.per_customer`), so its memory stays bounded. A
         date given a file by
