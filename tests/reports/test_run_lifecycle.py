@@ -435,11 +435,13 @@ def test_latest_is_the_scheduled_report_and_runs_are_pruned(
     assert "as of 2026-09-30" in (third / "segmentation.html").read_text()
 
 
-def test_a_full_disk_leaves_no_finished_looking_file(tmp_path, sample_db, stand_ins, monkeypatch):
+def full_disk_for(ending: str):
+    """``files.write_atomic`` on a disk that fills up while writing a file whose name
+    ends with ``ending`` (half of it written, then ENOSPC)."""
     real = files.write_atomic
 
-    def full_disk(path, content, what="file"):
-        if str(path).endswith(".html"):
+    def write(path, content, what="file"):
+        if str(path).endswith(ending):
 
             def half_written(tmp):
                 Path(tmp).write_text("<html><body>half a report")
@@ -448,7 +450,11 @@ def test_a_full_disk_leaves_no_finished_looking_file(tmp_path, sample_db, stand_
             return real(path, half_written, what)
         return real(path, content, what)
 
-    monkeypatch.setattr(files, "write_atomic", full_disk)
+    return write
+
+
+def test_a_full_disk_leaves_no_finished_looking_file(tmp_path, sample_db, stand_ins, monkeypatch):
+    monkeypatch.setattr(files, "write_atomic", full_disk_for(".html"))
     out = tmp_path / "out"
     before = previous_latest(out)
     done = cli(write_config(tmp_path), "--output-dir", out, "--database", sample_db)
@@ -586,19 +592,7 @@ def test_an_export_runs_while_the_next_notebook_executes(tmp_path, sample_db, st
                for x in ("html", "pdf"))  # fmt: skip
     assert [n["status"] for n in read_manifest(folder)["notebooks"]] == ["ok", "ok"]
 
-    real_write = files.write_atomic
-
-    def full_disk(path, content, what="file"):
-        if str(path).endswith("portfolio_report.html"):
-
-            def half_written(tmp):
-                Path(tmp).write_text("<html><body>half a report")
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-            return real_write(path, half_written, what)
-        return real_write(path, content, what)
-
-    monkeypatch.setattr(files, "write_atomic", full_disk)
+    monkeypatch.setattr(files, "write_atomic", full_disk_for("portfolio_report.html"))
     done = cli(config, "--output-dir", out, "--database", sample_db)
     assert done.exit_code == 2, done.output
     assert "the disk is full" in done.output
