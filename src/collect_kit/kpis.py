@@ -257,8 +257,17 @@ def keep_beside(tables: Mapping[str, Table], as_of, results: Mapping[str, Table]
 
 def _month_end_book(receivables: Table, payments: Table, adjustments: Table, as_of) -> Table:
     rows = allocation_at(receivables, payments, adjustments, as_of).receivables
-    issued = receivables.filter(receivables.issued_at <= _date(as_of))
-    return _book(rows, issued.select("customer_id").distinct(), _date(as_of))
+    return _book(rows, _in_book(receivables, [as_of]).drop("as_of"), _date(as_of))
+
+
+def _in_book(receivables: Table, dates) -> Table:
+    """``customer_id``, ``as_of``: the customers in the book of each of ``dates`` (those
+    with a receivable issued by then)."""
+    first = receivables.group_by("customer_id").aggregate(_first=receivables.issued_at.min())
+    parts = [
+        first.filter(first._first <= _date(d)).select("customer_id", as_of=_date(d)) for d in dates
+    ]
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _book(rows: Table, present: Table, as_of, keys: Sequence[str] = ("customer_id",)) -> Table:
@@ -310,12 +319,7 @@ def customer_balances_each(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, 
                 def part(e: dict) -> Table:
                     rec = e["receivables"]
                     rows = allocate_each(rec, e["payments"], e["adjustments"], todo)
-                    first = rec.group_by("customer_id").aggregate(_first=rec.issued_at.min())
-                    present = ibis.union(*[
-                        first.filter(first._first <= _date(d)).select("customer_id", as_of=_date(d))
-                        for d in todo
-                    ])  # fmt: skip
-                    return _book(rows, present, "as_of", ("customer_id", "as_of"))
+                    return _book(rows, _in_book(rec, todo), "as_of", ("customer_id", "as_of"))
 
                 return per_customer(part, events, "books")
 
