@@ -6,8 +6,9 @@ generated with seed 7 and written to a temporary DuckDB file first).
 Timed in the same run, each from a cold start (nothing cached):
 
 - **collect_kit**: every registered KPI (``kpis.compute``: one query for all the ratio
-  KPIs of all months) for each month from 2025-11 to 2026-10, plus the aging table at each month end and the roll-rate matrix of each month,
-  all on the engine (Ibis over DuckDB). The month-end books (balances per customer) and
+  KPIs of all months) for each month from 2025-11 to 2026-10, plus the aging table at
+  each month end and the roll-rate matrix of each month (one query each for all the
+  months), all on the engine (Ibis over DuckDB). The month-end books (balances per customer) and
   each month's settlements are computed once and shared, as in a report.
 - **plain SQL**: the same numbers hand-written as DuckDB SQL (printed below): one
   ``CREATE TEMP TABLE`` per month-end book (the FIFO allocation), one per month for the
@@ -307,13 +308,10 @@ def run_sql(con: duckdb.DuckDBPyConnection, show: bool = False, one_allocation: 
 
 
 def run_kit(tables):
-    ratios, aging, rolls = [], [], []
-    ratios.append(kpis.compute(tables, [str(p) for p in months()]))  # every KPI, every month
-    for p in months():
-        month = str(p)
-        aging.append(kpis.aging(tables, p.end_time.normalize()))
-        rolls.append(kpis.roll_rates(tables, month))
-    return pd.concat(ratios), pd.concat(aging), pd.concat(rolls)
+    every = [str(p) for p in months()]
+    ratios = kpis.compute(tables, every)  # every KPI, every month
+    aging = kpis.aging(tables, [p.end_time.normalize() for p in months()])
+    return ratios, aging, kpis.roll_rates(tables, every)
 
 
 def check_equal(kit, sql) -> None:

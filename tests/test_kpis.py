@@ -508,12 +508,14 @@ def test_the_allocation_is_built_once_per_connection_and_date(sample_db, monkeyp
 
 
 def test_a_year_of_kpis_keeps_few_allocations_and_every_book(sample_db, monkeypatch):
-    """KPIs of several months keep at most KEPT_ALLOCATIONS allocations (a row per
-    receivable each) but every month-end book: the aging and roll rates asked for
-    afterwards, as a report does, allocate nothing again."""
+    """KPIs of several months of a book too large to allocate them together keep at most
+    KEPT_ALLOCATIONS allocations (a row per receivable each) but every month-end book:
+    the aging and roll rates asked for afterwards, as a report does, allocate nothing
+    again."""
     from collect_kit import engine, snapshot, sources
     from collect_kit.demo import sample_config
 
+    monkeypatch.setattr(kpis, "TOGETHER_CUSTOMER_DATES", 0)  # month by month
     engine.release_shared()
     built = []
     real = snapshot.allocate
@@ -530,6 +532,45 @@ def test_a_year_of_kpis_keeps_few_allocations_and_every_book(sample_db, monkeypa
         kpis.aging(portfolio.tables, pd.Period(month).end_time.normalize())
         kpis.roll_rates(portfolio.tables, month)
     assert len(built) == after_compute
+    portfolio.close()
+    engine.release_shared()
+
+
+def test_a_small_book_allocates_every_month_end_in_one_query(sample_db, monkeypatch):
+    """A small book (customers x month ends up to TOGETHER_CUSTOMER_DATES) allocates the
+    month ends of a KPI call together (one allocate_each of every opening and end),
+    keeps each month's settlements and book, and gives the KPIs, aging and roll rates
+    of the month-by-month path; nothing is allocated again afterwards."""
+    from collect_kit import engine, snapshot, sources
+    from collect_kit.demo import sample_config
+
+    months = ["2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    ends = [pd.Period(m).end_time.normalize() for m in months]
+    limit = kpis.TOGETHER_CUSTOMER_DATES
+    assert 2000 * (len(months) + 1) <= limit  # the sample's 2 000 customers
+
+    def year(limit: int):
+        engine.release_shared()
+        monkeypatch.setattr(kpis, "TOGETHER_CUSTOMER_DATES", limit)
+        portfolio = sources.load(sample_config(), database=sample_db)
+        out = (kpis.compute(portfolio.tables, months), kpis.aging(portfolio.tables, ends),
+               kpis.roll_rates(portfolio.tables, months))  # fmt: skip
+        return portfolio, out
+
+    one_by_one = year(0)[1]
+    together, one = [], []
+    real_each, real_one = kpis.allocate_each, snapshot.allocate
+    monkeypatch.setattr(kpis, "allocate_each", lambda *a: together.append(a[3]) or real_each(*a))
+    monkeypatch.setattr(snapshot, "allocate", lambda *a: one.append(a[3]) or real_one(*a))
+    portfolio, joint = year(limit)
+    assert together == [[pd.Period("2026-05").end_time.normalize(), *ends]] and one == []
+    for a, b in zip(joint, one_by_one, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+    assert joint[0].period.nunique() == len(months) and joint[0].value.notna().sum() > 50
+    assert joint[0].set_index("kpi").loc["average_days_late", "denominator"].gt(0).all()
+    for month in months:  # asked again one by one, as a report does
+        kpis.compute(portfolio.tables, month)
+    assert len(together) == 1 and one == []
     portfolio.close()
     engine.release_shared()
 
@@ -651,6 +692,7 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     portfolio.close()
     monkeypatch.setattr(snapshot, "PART_CUSTOMERS", 600)
     monkeypatch.setattr(snapshot, "_RANGES", {})
+    monkeypatch.setattr(kpis, "TOGETHER_CUSTOMER_DATES", 0)  # a large book's path
     portfolio = sources.load(sample_config(), database=sample_db)
     parted = kpis.compute(portfolio.tables, ["2026-09", "2026-10"], names)
     book = kpis.customer_balances(portfolio.tables, "2026-10-31")

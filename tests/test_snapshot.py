@@ -419,12 +419,16 @@ def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, s
         pay["paid_at"] = pay.paid_at.astype("datetime64[s]")
         adj["at"] = adj["at"].astype("datetime64[s]")
         events = [ibis.memtable(f) for f in (tiny["receivables"], pay, adj)]
+        events = [  # dates as the canonical tables have them
+            e.mutate(**{c: e[c].date() for c, k in e.schema().items() if k.is_timestamp()})
+            for e in events
+        ]
         dates = ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
     else:
         portfolio = sources.load(sample_config(), database=sample_db)
         events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
         dates = ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
-    together = allocate_each(*events, dates).to_pandas()
+    together = allocate_each(*events, dates).receivables.to_pandas()
     assert sorted(together.as_of.unique()) == sorted({pd.Timestamp(d) for d in dates})
     for day in sorted(set(dates)):
         got = together[together.as_of == pd.Timestamp(day)].drop(columns="as_of")
@@ -436,5 +440,17 @@ def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, s
         assert want.balance.gt(0).any()
     if source == "tiny":  # the cases the book was made for happen
         assert together.excess.gt(0).any() and together.written_off.any()
+    # the settlements too: pool and running sums per customer and date
+    settled = allocate_each(*events, dates).settlements().to_pandas()
+    for day in sorted(set(dates)):
+        got = settled[settled.as_of == pd.Timestamp(day)].drop(columns="as_of")
+        want = allocate(*events, day).settlements().to_pandas()
+        got = got.sort_values("receivable_id", ignore_index=True)[list(want.columns)]
+        want = want.sort_values("receivable_id", ignore_index=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+        paid = want[want.settled_at.notna()]
+        assert (paid.settled_at != paid.issued_at).any()
+    by_pool = settled[(settled.residual > 0) & settled.settled_at.notna()]
+    assert len(by_pool) > 0  # receivables closed by pool money have their dates
     with pytest.raises(InvalidParameterError, match="dates"):
         allocate_each(*events, [])

@@ -40,14 +40,17 @@ from .extract import book as extract_book
 from .periods import Period, parse_date
 from .snapshot import (
     DEFAULT_DPD,
+    Allocation,
     DpdBuckets,
     allocate_each,
     allocated,
     allocation_at,
     balances_at,
+    customer_count,
     is_extract,
+    live_promises,
     per_customer,
-    promise_outcomes,
+    promise_kept,
 )  # fmt: skip
 
 
@@ -318,7 +321,7 @@ def customer_balances_each(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, 
             def build() -> Table:
                 def part(e: dict) -> Table:
                     rec = e["receivables"]
-                    rows = allocate_each(rec, e["payments"], e["adjustments"], todo)
+                    rows = allocate_each(rec, e["payments"], e["adjustments"], todo).receivables
                     return _book(rows, _in_book(rec, todo), "as_of", ("customer_id", "as_of"))
 
                 return per_customer(part, events, "books")
@@ -337,30 +340,87 @@ def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
     return (buckets or DEFAULT_DPD).bucket(max_days_past_due)
 
 
+def _month_key(day) -> int:
+    """A month's key: year x 12 + month - 1 (consecutive months, consecutive keys)."""
+    day = pd.Timestamp(day)
+    return day.year * 12 + day.month - 1
+
+
+@dataclass(frozen=True)
+class Months:
+    """The months one :func:`compute` call sums, at once.
+
+    Each measure's frame holds the rows of every month, the month's key
+    (:func:`_month_key`) in the column ``_m``, and one query sums them per month: the
+    query is compiled once and reads each table once, whatever the number of months (a
+    query per month costs Ibis a compile of the same expression each time).
+    """
+
+    periods: tuple[Period, ...]
+
+    @property
+    def keys(self) -> list[int]:
+        return [_month_key(p.start) for p in self.periods]
+
+    def tag(self, table: Table, day: str) -> Table:
+        """The rows of ``table`` whose date column ``day`` falls in one of the months, with
+        that month's key ``_m``."""
+        first = min(p.start for p in self.periods)
+        last = max(p.end for p in self.periods)
+        rows = table.filter((table[day] >= _date(first)) & (table[day] <= _date(last)))
+        rows = rows.mutate(_m=_month_of(rows[day]))
+        contiguous = self.keys == list(range(min(self.keys), max(self.keys) + 1))
+        return rows if contiguous else rows.filter(rows._m.isin(self.keys))
+
+    def stack(self, frame_of: Callable[[Period], Table]) -> Table:
+        """The frames ``frame_of(period)`` of every month one under the other, with ``_m``."""
+        parts = [
+            frame_of(p).mutate(_m=ibis.literal(k, "int32"))
+            for p, k in zip(self.periods, self.keys, strict=True)
+        ]
+        return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _month_of(day) -> ibis.Value:
+    """The month key (:func:`_month_key`) of a date column, int32."""
+    return (day.year() * 12 + day.month() - 1).cast("int32")
+
+
+def _books(t, months: Months, at: str) -> Table:
+    """The month-end books (:func:`customer_balances`) at each month's ``end`` or
+    ``opening``, stacked with ``_m``."""
+    return months.stack(lambda p: customer_balances(t, getattr(p, at)))
+
+
+def _join(left: Table, right: Table) -> Table:
+    """``left`` left-joined to ``right`` on customer and month (``customer_id``, ``_m``)."""
+    return left.left_join(right, ["customer_id", "_m"]).drop("customer_id_right", "_m_right")
+
+
 def _once_per_call(build: Callable) -> Callable:
-    """A frame builder ``(t, period, ...)`` whose expression is built once per call (kept
+    """A frame builder ``(t, months, ...)`` whose expression is built once per call (kept
     on the call's :class:`~collect_kit.engine.Inputs`): the measures that read it then
     share one expression, so :func:`compute` sums them in one query (a rebuilt frame is a
     different expression to Ibis wherever it takes a ``view()``)."""
 
     @functools.wraps(build)
-    def once(t, period: Period, *args, **kwargs):
+    def once(t, months: Months, *args, **kwargs):
         memo = getattr(t, "frames", None)
         if memo is None:  # a plain mapping of tables
-            return build(t, period, *args, **kwargs)
-        key = (build.__name__, period.start, period.end, args, tuple(sorted(kwargs.items())))
+            return build(t, months, *args, **kwargs)
+        key = (build.__name__, months, args, tuple(sorted(kwargs.items())))
         if key not in memo:
-            memo[key] = build(t, period, *args, **kwargs)
+            memo[key] = build(t, months, *args, **kwargs)
         return memo[key]
 
     return once
 
 
 @_once_per_call
-def _paid_in(t: Mapping[str, Table], period: Period) -> Table:
-    p = t["payments"]
-    p = p.filter((p.paid_at >= _date(period.start)) & (p.paid_at <= _date(period.end)))
-    return p.group_by("customer_id").aggregate(paid=p.amount.sum())
+def _paid_in(t: Mapping[str, Table], months: Months) -> Table:
+    """Per customer and month: ``paid``, the payments dated in the month (currency)."""
+    p = months.tag(t["payments"], "paid_at")
+    return p.group_by("customer_id", "_m").aggregate(paid=p.amount.sum())
 
 
 def _group_keys(t: Mapping[str, Table], frame: Table, by: Sequence[str]) -> Table:
@@ -406,6 +466,16 @@ def _not_available(by: Sequence[str], name: str, period_end, missing: str) -> pd
     return pd.DataFrame([row])
 
 
+def _months_of(periods) -> tuple[bool, Months]:
+    """(one period given, the :class:`Months`) of a ``periods`` argument: one month or a
+    list of them (``"YYYY-MM"``, month ends, Periods); each month once, in order."""
+    one = not isinstance(periods, list | tuple)
+    listed = [Period.of(p) for p in ([periods] if one else periods)]
+    if not listed:
+        raise InvalidParameterError("periods: at least one month is needed")
+    return one, Months(tuple(dict.fromkeys(listed)))
+
+
 def compute(
     tables: Mapping[str, TableLike],
     periods,
@@ -418,41 +488,47 @@ def compute(
     (one or a list: ``"YYYY-MM"``, month ends, Periods), as one tidy frame: the rows each
     KPI's own function returns, in the order asked for (period, then KPI).
 
-    Measures that read the same per-row frame of a month (the delinquent book, the
-    month-end book, the month's contacts...) are summed in one query, so the engine
-    reads that frame once and Ibis compiles it once for all of them.
-    ``by``, ``groups`` and the result as for one KPI (every group of the grouping
-    source appears, an empty one with 0 / 0). ``options`` go to the measures that take
-    them (``tolerance``, ``buckets``).
+    Every month is summed at once (:class:`Months`), and measures that read the same
+    per-row frame (the delinquent book, the month-end book, the month's contacts...) in
+    one aggregate: one query for all of them, so the engine reads each frame once and
+    Ibis compiles it once. ``by``, ``groups`` and the result as for one KPI (every group
+    of the grouping source appears, an empty one with 0 / 0). ``options`` go to the
+    measures that take them (``tolerance``, ``buckets``).
     """
-    one = not isinstance(periods, list | tuple)
-    periods = [Period.of(p) for p in ([periods] if one else periods)]
+    _one, months = _months_of(periods)
     names = list(REGISTRY if names is None else names)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise InvalidParameterError(f"names: {unknown} are not KPIs; known: {', '.join(REGISTRY)}")
     by = list(by)
-    done: dict[tuple, pd.DataFrame] = {}
+    done = []
     with _inputs(tables, groups) as t:
         asked = []
-        for period in periods:
-            # the settlements first: they keep the month end's allocation, which the
-            # month-end book of that date then reads instead of allocating again
-            for name in sorted(names, key=lambda n: n not in READS_SETTLEMENTS):
-                k = REGISTRY[name]
-                missing = first_missing(k.needs, t.absent)
-                if missing:
-                    done[period.end, name] = _not_available(by, name, period.end, missing)
-                elif k.measure is None:  # a KPI with its own rules
-                    done[period.end, name] = k.function(tables, period, by=by, groups=groups,
-                                                        **_accepted(k.function, options))  # fmt: skip
-                else:
-                    frame, num, den = k.measure(t, period, **_accepted(k.measure, options))
-                    asked.append((period, k, frame, num, den))
+        # the settlements first: they keep each month end's allocation, which the
+        # month-end book of that date then reads instead of allocating again
+        for name in sorted(names, key=lambda n: n not in READS_SETTLEMENTS):
+            k = REGISTRY[name]
+            missing = first_missing(k.needs, t.absent)
+            if missing:
+                done += [_not_available(by, name, p.end, missing) for p in months.periods]
+            elif k.measure is None:  # a KPI with its own rules
+                done.append(k.function(tables, list(months.periods), by=by, groups=groups,
+                                       **_accepted(k.function, options)))  # fmt: skip
+            else:
+                frame, num, den = k.measure(t, months, **_accepted(k.measure, options))
+                asked.append((k, frame, num, den))
         if asked:
-            done |= _sum_measures(t, asked, by)
-    parts = [done[p.end, n] for p in periods for n in names]
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            done.append(_sum_measures(t, months, asked, by))
+    return _in_order(pd.concat(done, ignore_index=True), months, names, by)
+
+
+def _in_order(rows: pd.DataFrame, months: Months, names: list[str], by: list[str]) -> pd.DataFrame:
+    """KPI rows ordered by month, then KPI as asked, then ``by`` groups."""
+    month = rows["period"].map({p.end: i for i, p in enumerate(months.periods)})
+    kpi = rows["kpi"].map({n: i for i, n in enumerate(names)})
+    order = pd.DataFrame({"_p": month, "_k": kpi, **{c: rows[c] for c in by}})
+    index = order.sort_values(["_p", "_k", *by], kind="stable").index
+    return rows.loc[index].reset_index(drop=True)
 
 
 def _accepted(function: Callable, options: dict) -> dict:
@@ -461,46 +537,77 @@ def _accepted(function: Callable, options: dict) -> dict:
     return {k: v for k, v in options.items() if k in params}
 
 
-def _sum_measures(t, asked: list[tuple], by: list[str]) -> dict[tuple, pd.DataFrame]:
-    """Sum each measure's numerator and denominator per ``by`` group, every measure of
-    every month in one query: each frame is aggregated once for all the measures that
-    read it (the delinquent book of a month feeds the recovery, payer, managed rates and
-    the collected per customer), and the frames' sums come back as one union (a query
-    costs Ibis a compile and the engine a round trip, whatever its size)."""
-    shared_frames: dict[object, tuple[Table, list[int]]] = {}
-    for i, (period, _k, frame, _n, _d) in enumerate(asked):
-        shared_frames.setdefault((period.end, frame.op()), (frame, []))[1].append(i)
+def _sums(t, months: Months, items: Sequence[tuple], by: list[str], what: str) -> pd.DataFrame:
+    """Sum pairs of expressions over per-row frames per month (``_m``) and ``by`` group,
+    all in one query.
+
+    ``items``: (frame, numerator, denominator) expressions over the frame; items on the
+    same frame are aggregated together (the frame is read once). Returns ``_i`` (the
+    item's index), ``_m``, the ``by`` columns, ``numerator`` and ``denominator``: a row
+    per month and group with rows in the frame."""
+    shared: dict[object, tuple[Table, dict]] = {}
+    for i, (frame, num, den) in enumerate(items):
+        columns = shared.setdefault(frame.op(), (frame, {}))[1]
+        columns[f"_n{i}"], columns[f"_d{i}"] = num, den
     parts = []
-    for frame, members in shared_frames.values():
-        cols = {f"_n{i}": asked[i][3] for i in members} | {f"_d{i}": asked[i][4] for i in members}
-        f = _group_keys(t, frame.mutate(**cols), by)
-        aggs = {c: f[c].sum().cast("float64") for c in cols}
-        agg = f.group_by(by).aggregate(**aggs) if by else f.aggregate(**aggs)
+    for frame, columns in shared.values():
+        f = _group_keys(t, frame.mutate(**columns), by)
+        agg = f.group_by(["_m", *by]).aggregate(**{c: f[c].sum().cast("float64") for c in columns})
+        members = sorted({int(c[2:]) for c in columns})
         parts += [
-            agg.select(*by, _i=ibis.literal(i, "int32"), numerator=f"_n{i}", denominator=f"_d{i}")
+            agg.select(
+                "_m", *by, _i=ibis.literal(i, "int32"), numerator=f"_n{i}", denominator=f"_d{i}"
+            )
             for i in members
         ]
-    measured = {k.name for _p, k, *_ in asked}
-    names = ", ".join(n for n in REGISTRY if n in measured)
     union = parts[0] if len(parts) == 1 else ibis.union(*parts)
-    rows = pull(union, f"{names} by {', '.join(by)}" if by else names, parts=len(parts))
-    sums = {i: part.drop(columns="_i") for i, part in rows.groupby("_i", sort=False)}
-    empty = pd.DataFrame({**{c: [] for c in by}, "numerator": [], "denominator": []})
-    sums = {i: sums.get(i, empty).reset_index(drop=True) for i in range(len(asked))}
-    every = None
-    out = {}
-    for i, (period, k, frame, _n, _d) in enumerate(asked):
-        agg = sums[i]
-        own = [c for c in by if c in frame.columns and c not in _source(t).columns]
-        if by and not own:  # groups from the customers table or ``groups``: list them all
-            if every is None:
-                every = pull(_source(t).select(*by).distinct(), f"the groups of {', '.join(by)}")
-            agg = every.merge(agg, on=by, how="left")
-        res = _finish(agg.reset_index(drop=True), by, k.name, period.end, k.scale)
-        out[period.end, k.name] = (
-            res.assign(denominator=1.0, value=res["numerator"]) if k.total else res
-        )
-    return out
+    where = f"{what} by {', '.join(by)}" if by else what
+    return pull(union, where, parts=len(parts) * len(months.keys))
+
+
+def _sum_measures(t, months: Months, asked: list[tuple], by: list[str]) -> pd.DataFrame:
+    """The tidy rows of each measure of ``asked`` ((KPI, frame, numerator, denominator))
+    for each month, their sums in one query (:func:`_sums`): the delinquent book feeds
+    the recovery, payer, managed rates and the collected per customer from one read.
+
+    Without ``by``, a month without rows gives 0 / 0. With ``by`` columns of the
+    customers table (or ``groups``), every group appears each month (0 / 0 when empty);
+    with a frame's own columns (a contact's channel), the groups it has rows for."""
+    measured = {k.name for k, *_ in asked}
+    names = ", ".join(n for n in REGISTRY if n in measured)
+    sums = _sums(t, months, [item[1:] for item in asked], by, names)
+    ends = dict(zip(months.keys, months.periods, strict=True))
+    grid = pd.DataFrame(
+        [(i, m) for i in range(len(asked)) for m in months.keys], columns=["_i", "_m"]
+    )
+    listed = [
+        i for i, (_k, frame, *_) in enumerate(asked)
+        if not [c for c in by if c in frame.columns and c not in _source(t).columns]
+    ]  # fmt: skip
+    if not by:
+        rows = grid.merge(sums, on=["_i", "_m"], how="left")
+    else:  # the groups of the customers table or ``groups``: list them all
+        rows = sums[~sums["_i"].isin(listed)]
+        if listed:
+            every = pull(_source(t).select(*by).distinct(), f"the groups of {', '.join(by)}")
+            full = grid[grid["_i"].isin(listed)].merge(every, how="cross")
+            full = full.merge(sums, on=["_i", "_m", *by], how="left")
+            rows = pd.concat([full, rows], ignore_index=True)
+    kpi = [k for k, *_ in asked]
+    num = rows["numerator"].astype(float).fillna(0.0)
+    den = rows["denominator"].astype(float).fillna(0.0)
+    scale = rows["_i"].map([k.scale for k in kpi].__getitem__)
+    total = rows["_i"].map([k.total for k in kpi].__getitem__).astype(bool)
+    value = (num / den.where(den != 0)) * scale
+    out = pd.DataFrame({"period": rows["_m"].map(lambda m: ends[m].end)})
+    for c in by:
+        out[c] = rows[c].to_numpy()
+    out["kpi"] = rows["_i"].map([k.name for k in kpi].__getitem__)
+    out["numerator"] = num
+    out["denominator"] = den.where(~total, 1.0)
+    out["value"] = value.where(~total, num)
+    out["note"] = ""
+    return _in_order(out, months, list(dict.fromkeys(k.name for k in kpi)), by)
 
 
 def _source(t: Mapping[str, Table]) -> Table:
@@ -509,76 +616,79 @@ def _source(t: Mapping[str, Table]) -> Table:
 
 
 @_once_per_call
-def _delinquent_book(t, period: Period) -> Table:
-    """Customers delinquent at the opening date, with what they paid during the period."""
-    opening = customer_balances(t, period.opening)
+def _delinquent_book(t, months: Months) -> Table:
+    """Customers delinquent at the opening of each month, with what they paid during it."""
+    opening = _books(t, months, "opening")
     opening = opening.filter(opening.overdue_balance > 0)
-    paid = _paid_in(t, period).view()
-    j = opening.left_join(paid, "customer_id").drop("customer_id_right")
+    j = _join(opening, _paid_in(t, months).view())
     return j.mutate(paid=j.paid.fill_null(0.0))
 
 
 # ------------------------------------------------------------------------------- KPIs
+#
+# Each measure is ``(t, months, **options) -> (frame, numerator, denominator)``: a
+# per-row frame of every month (with ``_m``, see :class:`Months`) and the two
+# expressions summed over its rows per month.
 
 
 @kpi("recovery_rate", "fraction", needs=("payments",), better="up", stake="denominator")
-def recovery_rate(t, period: Period):
+def recovery_rate(t, months: Months):
     """Recovery (liquidation) rate of the month (fraction); see the registry entry.
 
     Capping each customer's payments at its opening overdue balance keeps the rate in [0, 1]
     and leaves out payments of bills that fell due later (they are not recovery of the book).
     """
-    book = _delinquent_book(t, period)
+    book = _delinquent_book(t, months)
     return book, ibis.least(book.paid, book.overdue_balance), book.overdue_balance
 
 
 @kpi("payer_rate", "fraction", needs=("payments",), better="up", stake="customers")
-def payer_rate(t, period: Period):
+def payer_rate(t, months: Months):
     """Payer rate of the month (fraction); customers not delinquent at the start are in neither count."""
-    book = _delinquent_book(t, period)
+    book = _delinquent_book(t, months)
     return book, (book.paid > 0).cast("float64"), ibis.literal(1.0)
 
 
 @kpi("collected_per_delinquent_customer", "currency", needs=("payments",), better="up")
-def collected_per_delinquent_customer(t, period: Period):
+def collected_per_delinquent_customer(t, months: Months):
     """Average collected per delinquent customer (currency): all their payments in the month."""
-    book = _delinquent_book(t, period)
+    book = _delinquent_book(t, months)
     return book, book.paid, ibis.literal(1.0)
 
 
 @kpi("collected", "currency", total=True, needs=("payments",), better="up", stake="total")
-def collected(t, period: Period):
+def collected(t, months: Months):
     """Total collected in the month (currency); ``value`` equals ``numerator``."""
-    p = t["payments"]
-    paid = p.filter((p.paid_at >= _date(period.start)) & (p.paid_at <= _date(period.end)))
+    paid = months.tag(t["payments"], "paid_at")
     return paid, paid.amount, ibis.literal(0.0)
 
 
 @kpi("overdue_ratio", "fraction", better="down", stake="denominator")
-def overdue_ratio(t, period: Period):
+def overdue_ratio(t, months: Months):
     """% overdue at the month end (fraction)."""
-    b = customer_balances(t, period.end)
+    b = _books(t, months, "end")
     return b, b.overdue_balance, b.balance
 
 
-def _sales(t, start, end) -> Table:
-    """The receivables issued from ``start`` to ``end``: ``customer_id``, ``sales`` (currency)."""
-    r = t["receivables"]
-    r = r.filter((r.issued_at >= _date(start)) & (r.issued_at <= _date(end)))
-    return r.select("customer_id", sales="amount")
+@_once_per_call
+def _sales(t, months: Months) -> Table:
+    """The receivables issued in each month: ``customer_id``, ``_m``, ``sales`` (currency)."""
+    r = months.tag(t["receivables"], "issued_at")
+    return r.select("customer_id", "_m", sales="amount")
 
 
 def _stacked(*frames: Table) -> Table:
-    """The rows of ``frames`` (each ``customer_id`` and some amounts) one under the other,
-    each amount a frame lacks 0.
+    """The rows of ``frames`` (each ``customer_id``, ``_m`` and some amounts) one under
+    the other, each amount a frame lacks 0.
 
     For measures that add amounts of several frames (a month-end book, the month's
     invoices): their sums per group equal those of the frames summed and joined per
     customer, without a join (or a sum) of every customer of each."""
-    amounts = list(dict.fromkeys(c for f in frames for c in f.columns if c != "customer_id"))
+    keys = ("customer_id", "_m")
+    amounts = list(dict.fromkeys(c for f in frames for c in f.columns if c not in keys))
     parts = [
         f.select(
-            "customer_id",
+            *keys,
             **{c: (f[c] if c in f.columns else ibis.literal(0.0)).cast("float64") for c in amounts},
         )
         for f in frames
@@ -587,29 +697,34 @@ def _stacked(*frames: Table) -> Table:
 
 
 @_once_per_call
-def _end_and_sales(t, period: Period) -> Table:
-    """Per customer: balances at the month end and credit sales (issued) in the month
-    (rows of :func:`_stacked`)."""
-    end = customer_balances(t, period.end)
-    end = end.select("customer_id", "balance", "current_balance", "overdue_balance")
-    return _stacked(end, _sales(t, period.start, period.end))
+def _end_and_sales(t, months: Months) -> Table:
+    """Per customer and month: balances at the month end and credit sales (issued) in the
+    month (rows of :func:`_stacked`)."""
+    end = _books(t, months, "end")
+    end = end.select("customer_id", "_m", "balance", "current_balance", "overdue_balance")
+    return _stacked(end, _sales(t, months))
+
+
+def _days_in(months: Months, frame: Table) -> ibis.Value:
+    """The number of days of the month of each row of ``frame`` (by its ``_m``)."""
+    days = {k: p.days for p, k in zip(months.periods, months.keys, strict=True)}
+    return frame._m.substitute(days).cast("float64")
 
 
 @kpi("dso", "days", needs=("receivables",), better="down", stake="sales_days")
-def dso(t, period: Period):
-    j = _end_and_sales(t, period)
-    return j, j.balance * period.days, j.sales
+def dso(t, months: Months):
+    j = _end_and_sales(t, months)
+    return j, j.balance * _days_in(months, j), j.sales
 
 
 @kpi("best_possible_dso", "days", needs=("receivables",), better="down")
-def best_possible_dso(t, period: Period):
-    j = _end_and_sales(t, period)
-    return j, j.current_balance * period.days, j.sales
+def best_possible_dso(t, months: Months):
+    j = _end_and_sales(t, months)
+    return j, j.current_balance * _days_in(months, j), j.sales
 
 
-@kpi("dso_moonflow", "days", needs=("receivables",), better="down")
-def dso_moonflow(t, period: Period):
-    end = customer_balances(t, period.end)
+def _fell_due(t, period: Period) -> Table:
+    """The receivables issued by the month end that fell due in the 90 days to it."""
     r = t["receivables"]
     lo = period.end - pd.Timedelta(days=90)
     r = r.filter(
@@ -617,46 +732,51 @@ def dso_moonflow(t, period: Period):
         & (r.due_at <= _date(period.end))
         & (r.issued_at <= _date(period.end))
     )
-    due = r.select("customer_id", fell_due="amount")
-    j = _stacked(end.select("customer_id", overdue="overdue_balance"), due)
+    return r.select("customer_id", fell_due="amount")
+
+
+@kpi("dso_moonflow", "days", needs=("receivables",), better="down")
+def dso_moonflow(t, months: Months):
+    end = _books(t, months, "end")
+    due = months.stack(lambda p: _fell_due(t, p))
+    j = _stacked(end.select("customer_id", "_m", overdue="overdue_balance"), due)
     return j, j.overdue * 90.0, j.fell_due
 
 
 @kpi("cei", "index", scale=100.0, needs=("receivables",), better="up", stake="denominator")
-def cei(t, period: Period):
+def cei(t, months: Months):
     """CEI of the month (0-100 index; ``value`` = numerator / denominator x 100)."""
-    k = _cei_book(t, period)
+    k = _cei_book(t, months)
     return k, k.opening + k.sales - k.balance, k.opening + k.sales - k.current
 
 
 @_once_per_call
-def _cei_book(t, period: Period) -> Table:
-    """Per customer: opening balance, credit sales, closing balance and closing current
-    balance of the month (currency), for the CEIs (rows of :func:`_stacked`)."""
-    end = customer_balances(t, period.end)
-    opening = customer_balances(t, period.opening)
+def _cei_book(t, months: Months) -> Table:
+    """Per customer and month: opening balance, credit sales, closing balance and closing
+    current balance (currency), for the CEIs (rows of :func:`_stacked`)."""
+    end = _books(t, months, "end")
+    opening = _books(t, months, "opening")
     return _stacked(
-        end.select("customer_id", "balance", current="current_balance"),
-        _sales(t, period.start, period.end),
-        opening.select("customer_id", opening="balance"),
+        end.select("customer_id", "_m", "balance", current="current_balance"),
+        _sales(t, months),
+        opening.select("customer_id", "_m", opening="balance"),
     )
 
 
 @_once_per_call
-def _non_cash(t, period: Period) -> Table:
-    """The month's adjustments: ``customer_id``, ``non_cash``: the reduction each books
-    (write-offs, discounts, credit notes; a reversal adds back), currency."""
-    a = t["adjustments"]
-    a = a.filter((a.at >= _date(period.start)) & (a.at <= _date(period.end)))
+def _non_cash(t, months: Months) -> Table:
+    """The month's adjustments: ``customer_id``, ``_m``, ``non_cash``: the reduction each
+    books (write-offs, discounts, credit notes; a reversal adds back), currency."""
+    a = months.tag(t["adjustments"], "at")
     signed = ibis.cases((a.kind.isin(schema.REDUCING_ADJUSTMENTS), a.amount),
                         (a.kind == "reversal", -a.amount), else_=0.0)  # fmt: skip
-    return a.select("customer_id", non_cash=signed)
+    return a.select("customer_id", "_m", non_cash=signed)
 
 
 @kpi("cei_cash", "index", scale=100.0, needs=("receivables",), better="up", stake="denominator")
-def cei_cash(t, period: Period):
+def cei_cash(t, months: Months):
     """Cash-only CEI (0-100): the CEI's numerator less the month's non-cash reductions."""
-    j = _stacked(_cei_book(t, period), _non_cash(t, period))
+    j = _stacked(_cei_book(t, months), _non_cash(t, months))
     return j, j.opening + j.sales - j.balance - j.non_cash, j.opening + j.sales - j.current
 
 
@@ -664,8 +784,9 @@ def cei_cash(t, period: Period):
 READS_SETTLEMENTS = ("average_collection_time", "average_days_late")
 
 
-def _settled_in(t, period: Period) -> Table:
-    """Receivables settled by payment in the month (shared by the KPIs that read them)."""
+def _settled_in_month(t, period: Period) -> Table:
+    """Receivables settled by payment in the month, from the allocation of its end
+    (computed once per month and database)."""
 
     def build() -> Table:
         b = allocated(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
@@ -676,39 +797,105 @@ def _settled_in(t, period: Period) -> Table:
     return built_once(f"settled since {period.start.date()}", period.end, events, build)
 
 
+#: books of at most this many customers x month ends have the allocations of all the
+#: month ends a KPI call reads computed in one query (:func:`_settle_together`): a query
+#: per month end costs a compile and a start each, more than the work on such a book;
+#: larger books allocate month by month (13 month ends of 1 M customers are 120 M rows)
+TOGETHER_CUSTOMER_DATES = 2_000_000
+
+
+@_once_per_call
+def _settled_in(t, months: Months) -> Table:
+    """Receivables settled by payment in each month, stacked with ``_m``.
+
+    Month by month, each month end's book is computed right after its settlements,
+    while the allocation they keep is there to read
+    (:data:`collect_kit.snapshot.KEPT_ALLOCATIONS`); for a small book, all the months
+    at once (:func:`_settle_together`)."""
+    events = [t["receivables"], t["payments"], t["adjustments"]]
+    todo = [
+        p for p in months.periods
+        if engine.kept(f"settled since {p.start.date()}", p.end, events) is None
+    ]  # fmt: skip
+    if len(todo) > 1 and customer_count(t) * (len(todo) + 1) <= TOGETHER_CUSTOMER_DATES:
+        _settle_together(t, todo)
+    parts = {}
+    for p in months.periods:
+        parts[p] = _settled_in_month(t, p)
+        customer_balances(t, p.end)
+    return months.stack(parts.__getitem__)
+
+
+def _settle_together(t, periods: Sequence[Period]) -> None:
+    """Keep the settlements of each of ``periods`` (:func:`_settled_in_month`) and the
+    books of their openings and ends (:func:`customer_balances`), from one allocation of
+    all those dates (:func:`collect_kit.snapshot.allocate_each`): three queries in all."""
+    events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
+    inputs = list(events.values())
+    ends = [p.end for p in periods]
+    dates = sorted({*ends, *[p.opening for p in periods]})
+    books_todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None]
+    alloc = allocate_each(*inputs, dates)
+    name = " ".join(str(d.date()) for d in dates)
+    rows = built_once(f"allocations {name}", dates[-1], inputs, lambda: alloc.receivables)
+    alloc = Allocation(rows, alloc.on_account, alloc.keys)
+
+    def settlements() -> Table:
+        s = alloc.settlements()
+        s = s.filter(s.as_of.isin([_date(d) for d in ends]))
+        s = s.filter((s.settled_at >= s.as_of.truncate("M")) & (s.settled_at <= s.as_of))
+        return s.select(
+            "as_of", "receivable_id", "customer_id", "issued_at", "due_at", "settled_at"
+        )
+
+    settled = built_once(f"settlements {name}", dates[-1], inputs, settlements)
+    for p in periods:
+        one = settled.filter(settled.as_of == _date(p.end)).drop("as_of")
+        engine.keep_built(f"settled since {p.start.date()}", p.end, inputs, one)
+    if books_todo:
+        present = _in_book(t["receivables"], books_todo)
+        books = built_once(
+            f"month_end_books {name}", dates[-1], inputs,
+            lambda: _book(rows, present, "as_of", ("customer_id", "as_of")),
+        )  # fmt: skip
+        for d in books_todo:
+            one = books.filter(books.as_of == _date(d)).drop("as_of")
+            engine.keep_built("month_end_book", d, inputs, one)
+    engine.forget_built(f"allocations {name}")
+
+
 @kpi("average_collection_time", "days", needs=("receivables",), better="down")
-def average_collection_time(t, period: Period):
-    s = _settled_in(t, period)
+def average_collection_time(t, months: Months):
+    s = _settled_in(t, months)
     return s, s.settled_at.delta(s.issued_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
 @kpi("average_days_late", "days", needs=("receivables",), better="down")
-def average_days_late(t, period: Period):
-    s = _settled_in(t, period)
+def average_days_late(t, months: Months):
+    s = _settled_in(t, months)
     return s, s.settled_at.delta(s.due_at, unit="day").cast("float64"), ibis.literal(1.0)
 
 
 @_once_per_call
-def _contacts_in(t, period: Period) -> Table:
-    c = t["contacts"]
-    return c.filter((c.at >= _date(period.start)) & (c.at <= _date(period.end)))
+def _contacts_in(t, months: Months) -> Table:
+    return months.tag(t["contacts"], "at")
 
 
 @kpi("contact_rate", "fraction", needs=("contacts",), better="up")
-def contact_rate(t, period: Period):
-    c = _contacts_in(t, period)
+def contact_rate(t, months: Months):
+    c = _contacts_in(t, months)
     return c, c.outcome.isin(schema.CONTACTED_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
 @kpi("right_party_contact_rate", "fraction", needs=("contacts",), better="up")
-def right_party_contact_rate(t, period: Period):
-    c = _contacts_in(t, period)
+def right_party_contact_rate(t, months: Months):
+    c = _contacts_in(t, months)
     return c, c.outcome.isin(schema.RIGHT_PARTY_OUTCOMES).cast("float64"), ibis.literal(1.0)
 
 
 @kpi("promise_to_pay_rate", "fraction", needs=("contacts",), better="up")
-def promise_to_pay_rate(t, period: Period):
-    c = _contacts_in(t, period)
+def promise_to_pay_rate(t, months: Months):
+    c = _contacts_in(t, months)
     return (
         c,
         (c.outcome == "promise").cast("float64"),
@@ -717,52 +904,61 @@ def promise_to_pay_rate(t, period: Period):
 
 
 @kpi("promise_kept_rate", "fraction", needs=("contacts",), better="up")
-def promise_kept_rate(t, period: Period, tolerance: float = 0.01):
-    p = promise_outcomes(t["contacts"], t["payments"], period.opening, period.end, tolerance)
+def promise_kept_rate(t, months: Months, tolerance: float = 0.01):
+    """Share of the promises falling due in the month that were kept (fraction;
+    :func:`collect_kit.snapshot.promise_outcomes`)."""
+    # a promise falls due in the month of its due date, and counts there when it was
+    # made by that month's end (a promise recorded after its due date in a later month
+    # is left out, as for one month)
+    due = months.tag(live_promises(t["contacts"]), "promise_due")
+    due = due.filter(_month_of(due.at) <= due._m)
+    p = promise_kept(due, t["payments"], tolerance)
     return p, p.kept.cast("float64"), ibis.literal(1.0)
 
 
 @kpi("managed_rate", "fraction", needs=("contacts",), better="up")
-def managed_rate(t, period: Period):
-    book = _delinquent_book(t, period)
-    c = _contacts_in(t, period)
-    acted = c.select("customer_id").distinct().mutate(acted=ibis.literal(1.0)).view()
-    j = book.left_join(acted, "customer_id").drop("customer_id_right")
+def managed_rate(t, months: Months):
+    book = _delinquent_book(t, months)
+    c = _contacts_in(t, months)
+    acted = c.select("customer_id", "_m").distinct().mutate(acted=ibis.literal(1.0)).view()
+    j = _join(book, acted)
     return j, j.acted.fill_null(0.0), ibis.literal(1.0)
 
 
 @kpi(
     "cost_to_collect", "fraction", measure=False, needs=("contacts", "contacts.cost"), better="down"
 )
-def cost_to_collect(tables, period, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
-    period = Period.of(period)
+def cost_to_collect(tables, periods, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
+    """Cost of the month's contacts per unit collected in it (fraction); NaN for a group
+    whose contacts carry no cost. ``periods``: one month or a list (rows per month)."""
+    _one, months = _months_of(periods)
     with _inputs(tables, groups) as t:
         missing = first_missing(REGISTRY["cost_to_collect"].needs, t.absent)
         if missing:
-            return _not_available(by, "cost_to_collect", period.end, missing)
-        c = _contacts_in(t, period)
-        cost = c.group_by("customer_id").aggregate(cost=c.cost.sum(), costed=c.cost.count())
-        paid = _paid_in(t, period).view()
-        j = cost.outer_join(paid, cost.customer_id == paid.customer_id)
+            return pd.concat(
+                [_not_available(by, "cost_to_collect", p.end, missing) for p in months.periods],
+                ignore_index=True,
+            )
+        c = _contacts_in(t, months)
+        cost = c.group_by("customer_id", "_m").aggregate(cost=c.cost.sum(), costed=c.cost.count())
+        j = cost.outer_join(_paid_in(t, months).view(), ["customer_id", "_m"])
         j = j.select(
             customer_id=ibis.coalesce(j.customer_id, j.customer_id_right),
+            _m=ibis.coalesce(j._m, j._m_right),
             cost=j.cost.fill_null(0.0),
-            costed=j.costed.fill_null(0),
+            costed=j.costed.fill_null(0).cast("float64"),
             paid=j.paid.fill_null(0.0),
         )
-        measure = (period, REGISTRY["cost_to_collect"], j.mutate(has_cost=j.costed), j.cost, j.paid)
-        out = _sum_measures(t, [measure], list(by))[period.end, "cost_to_collect"]
-        has_cost = _group_keys(t, j.view(), by)  # a new relation: j ends in a join chain
-        n_costed = pull(
-            has_cost.group_by(list(by)).aggregate(n=has_cost.costed.sum()) if by
-            else has_cost.aggregate(n=has_cost.costed.sum()), "cost_to_collect"
-        )  # fmt: skip
-    if by:
-        out = out.merge(n_costed, on=list(by), how="left")
-    else:
-        out["n"] = n_costed["n"].iloc[0]
-    out.loc[out["n"].fillna(0) == 0, ["numerator", "value"]] = float("nan")
-    return out.drop(columns="n")
+        k = REGISTRY["cost_to_collect"]
+        out = _sum_measures(t, months, [(k, j, j.cost, j.paid)], list(by))
+        v = j.view()  # a new relation: j ends in a join chain
+        costed = _sums(t, months, [(v, v.costed, ibis.literal(0.0))], list(by), k.name)
+    costed = costed.assign(period=costed["_m"].map(
+        {key: p.end for p, key in zip(months.periods, months.keys, strict=True)}
+    ))[["period", *by, "numerator"]].rename(columns={"numerator": "_costed"})  # fmt: skip
+    out = out.merge(costed, on=["period", *by], how="left")
+    out.loc[out["_costed"].fillna(0) == 0, ["numerator", "value"]] = float("nan")
+    return out.drop(columns="_costed")
 
 
 def aging(
@@ -771,17 +967,32 @@ def aging(
     """The aging table at ``as_of``: per DPD bucket (customer level, by maximum days past due;
     ``buckets``, default :data:`~collect_kit.snapshot.DEFAULT_DPD`) the customers owing
     something, their balance (``numerator``), the total balance (``denominator``) and the
-    share of balance (``value``, a fraction). Buckets with no customer show 0."""
-    as_of = parse_date(as_of, "as_of")
+    share of balance (``value``, a fraction). Buckets with no customer show 0.
+    ``as_of``: one date, or a list (the tables one under the other, in one query)."""
+    listed = as_of if isinstance(as_of, list | tuple) else [as_of]
+    dates = list(dict.fromkeys(parse_date(d, "as_of") for d in listed))
     buckets = buckets or DEFAULT_DPD
-    labels = list(buckets.labels)
     with _inputs(tables, groups) as t:
-        per = customer_balances(t, as_of)
+        books = [customer_balances(t, d).mutate(_d=ibis.literal(i, "int32"))
+                 for i, d in enumerate(dates)]  # fmt: skip
+        per = ibis.union(*books) if len(books) > 1 else books[0]
         per = per.filter(per.balance > 0)  # customers who owe something
         per = _group_keys(t, per.mutate(dpd_bucket=buckets.bucket(per.max_days_past_due)), by)
-        keys = [*by, "dpd_bucket"]
+        keys = ["_d", *by, "dpd_bucket"]
         agg = per.group_by(keys).aggregate(customers=per.count(), numerator=per.balance.sum())
-        agg = pull(agg, "aging")
+        agg = pull(agg, "aging", parts=len(dates))
+    tables_at = [
+        _aging_table(agg[agg["_d"] == i].drop(columns="_d"), d, by, buckets)
+        for i, d in enumerate(dates)
+    ]
+    return pd.concat(tables_at, ignore_index=True) if len(tables_at) > 1 else tables_at[0]
+
+
+def _aging_table(agg: pd.DataFrame, as_of, by: Sequence[str], buckets: DpdBuckets) -> pd.DataFrame:
+    """One date's aging sums (per ``by`` group and bucket) -> its tidy table, every bucket
+    of every group present (0 where empty) with the shares."""
+    keys = [*by, "dpd_bucket"]
+    labels = list(buckets.labels)
     grid = pd.MultiIndex.from_product(
         [sorted(agg[k].dropna().unique()) for k in by] + [labels], names=keys
     ) if by else pd.Index(labels, name="dpd_bucket")  # fmt: skip
@@ -901,37 +1112,35 @@ ROLL_STATES = (*DEFAULT_DPD.labels, PAID_OFF, WRITTEN_OFF)
 
 
 @_once_per_call
-def _transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
-    """Per customer owing at the opening: bucket then, state at the month end, opening balance.
+def _transitions(t, months: Months, buckets: DpdBuckets | None = None) -> Table:
+    """Per customer owing at a month's opening (and month ``_m``): bucket then, state at
+    the month end, opening balance.
 
     States at the end: a DPD bucket while still owing; ``paid_off`` when nothing is owed and
     nothing was written off during the month; ``written_off`` when nothing is owed and a
     write-off was booked during the month.
     """
-    start = customer_balances(t, period.opening)
+    start = _books(t, months, "opening")
     start = start.filter(start.balance > 0)
-    start = start.select("customer_id", opening_balance=start.balance,
+    start = start.select("customer_id", "_m", opening_balance=start.balance,
                          from_bucket=dpd_bucket(start.max_days_past_due, buckets))  # fmt: skip
-    end = customer_balances(t, period.end).view()
+    end = _books(t, months, "end").view()
     if is_extract(t):  # written off in the extract at the month end
-        wo = end.filter(end.written_off).select("customer_id")
+        wo = end.filter(end.written_off).select("customer_id", "_m")
     else:
-        a = t["adjustments"]
-        wo = a.filter(
-            (a.kind == "write_off") & (a.at >= _date(period.start)) & (a.at <= _date(period.end))
-        ).select("customer_id")
+        a = months.tag(t["adjustments"], "at")
+        wo = a.filter(a.kind == "write_off").select("customer_id", "_m")
     wo = wo.distinct().mutate(wrote_off=ibis.literal(True)).view()
     if "written_off" in end.columns:
         end = end.drop("written_off").view()
-    j = start.left_join(end, "customer_id").drop("customer_id_right")
-    j = j.left_join(wo, "customer_id").drop("customer_id_right")
+    j = _join(_join(start, end), wo)
     owes = j.balance.fill_null(0.0) > 0
     to_state = ibis.cases(
         (owes, dpd_bucket(j.max_days_past_due.fill_null(0), buckets)),
         (j.wrote_off.fill_null(False), WRITTEN_OFF),
         else_=PAID_OFF,
     )
-    return j.select("customer_id", "from_bucket", "opening_balance", to_state=to_state)
+    return j.select("customer_id", "_m", "from_bucket", "opening_balance", to_state=to_state)
 
 
 def roll_rates(
@@ -944,30 +1153,33 @@ def roll_rates(
     shares of the from-bucket's customers and balance (fractions; each from-bucket's rows sum
     to 1). Customers owing nothing at the opening are not in the matrix. A cure is a move to
     ``current`` while still owing (OCC Comptroller's Handbook, retail lending).
+    ``period``: one month, or a list of them (the matrices one under the other, in one
+    query).
     """
-    period = Period.of(period)
+    _one, months = _months_of(period)
     buckets = buckets or DEFAULT_DPD
     with _inputs(tables, groups) as t:
-        tr = _group_keys(t, _transitions(t, period, buckets), by)
-        keys = [*by, "from_bucket", "to_state"]
+        tr = _group_keys(t, _transitions(t, months, buckets), by)
+        keys = ["_m", *by, "from_bucket", "to_state"]
         agg = tr.group_by(keys).aggregate(customers=tr.count(), balance=tr.opening_balance.sum())
-        agg = pull(agg, "roll rates")
-    row_keys = [*by, "from_bucket"]
+        agg = pull(agg, "roll rates", parts=len(months.keys))
+    row_keys = ["_m", *by, "from_bucket"]
     agg["customer_share"] = agg.customers / agg.groupby(row_keys).customers.transform("sum")
     agg["balance_share"] = agg.balance / agg.groupby(row_keys).balance.transform("sum")
     agg["from_bucket"] = pd.Categorical(agg.from_bucket, buckets.labels, ordered=True)
     agg["to_state"] = pd.Categorical(
         agg.to_state, (*buckets.labels, PAID_OFF, WRITTEN_OFF), ordered=True
     )
-    agg = agg.sort_values([*by, "from_bucket", "to_state"])
-    agg.insert(0, "period", period.end)
+    ends = {k: p.end for p, k in zip(months.periods, months.keys, strict=True)}
+    agg.insert(0, "period", agg.pop("_m").map(ends))
+    agg = agg.sort_values(["period", *by, "from_bucket", "to_state"])
     return agg.reset_index(drop=True)
 
 
 @_once_per_call
-def _ranked_transitions(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
+def _ranked_transitions(t, months: Months, buckets: DpdBuckets | None = None) -> Table:
     """:func:`_transitions` with the buckets' ranks (paid off / written off rank -1)."""
-    tr = _transitions(t, period, buckets)
+    tr = _transitions(t, months, buckets)
     rank = {s: i for i, s in enumerate((buckets or DEFAULT_DPD).labels)}
     return tr.mutate(
         from_rank=tr.from_bucket.substitute(rank, else_=-1),
@@ -976,50 +1188,52 @@ def _ranked_transitions(t, period: Period, buckets: DpdBuckets | None = None) ->
 
 
 @kpi("forward_roll_rate", "fraction", better="down")
-def forward_roll_rate(t, period: Period, buckets: DpdBuckets | None = None):
-    tr = _ranked_transitions(t, period, buckets)
+def forward_roll_rate(t, months: Months, buckets: DpdBuckets | None = None):
+    tr = _ranked_transitions(t, months, buckets)
     return tr, (tr.to_rank > tr.from_rank).cast("float64"), ibis.literal(1.0)
 
 
 @kpi("write_off_rate", "fraction", better="down")
-def write_off_rate(t, period: Period, buckets: DpdBuckets | None = None):
-    tr = _transitions(t, period, buckets)
+def write_off_rate(t, months: Months, buckets: DpdBuckets | None = None):
+    tr = _transitions(t, months, buckets)
     return tr, (tr.to_state == WRITTEN_OFF).cast("float64"), ibis.literal(1.0)
 
 
 @kpi("cure_rate", "fraction", better="up")
-def cure_rate(t, period: Period, buckets: DpdBuckets | None = None):
-    tr = _ranked_transitions(t, period, buckets)
+def cure_rate(t, months: Months, buckets: DpdBuckets | None = None):
+    tr = _ranked_transitions(t, months, buckets)
     cured = (tr.from_rank > 0) & (tr.to_state == "current")
     return tr, cured.cast("float64"), (tr.from_rank > 0).cast("float64")
 
 
 @_once_per_call
-def _inflow(t, period: Period, buckets: DpdBuckets | None = None) -> Table:
-    """Customers in the 1-30 bucket at the month end who were not delinquent at its start
-    (current, owing nothing, or not yet customers), with their balance then."""
-    start = customer_balances(t, period.opening)
-    late_then = start.filter(start.overdue_balance > 0).select("customer_id").view()
-    end = customer_balances(t, period.end)
+def _inflow(t, months: Months, buckets: DpdBuckets | None = None) -> Table:
+    """Customers in the 1-30 bucket at a month end who were not delinquent at the month's
+    start (current, owing nothing, or not yet customers), with their balance then."""
+    start = _books(t, months, "opening")
+    late_then = start.filter(start.overdue_balance > 0).select("customer_id", "_m").view()
+    end = _books(t, months, "end")
     first_bucket = (buckets or DEFAULT_DPD).edges[1]  # upper bound of the first late bucket
     entering = end.filter(
         (end.overdue_balance > 0) & (end.max_days_past_due > 0)
         & (end.max_days_past_due <= first_bucket)
     )  # fmt: skip
-    return entering.anti_join(late_then, "customer_id").select("customer_id", "balance")
+    return entering.anti_join(late_then, ["customer_id", "_m"]).select(
+        "customer_id", "_m", "balance"
+    )
 
 
 @kpi("delinquency_inflow", "currency", total=True, better="down")
-def delinquency_inflow(t, period: Period, buckets: DpdBuckets | None = None):
+def delinquency_inflow(t, months: Months, buckets: DpdBuckets | None = None):
     """New delinquency of the month (currency)."""
-    f = _inflow(t, period, buckets)
+    f = _inflow(t, months, buckets)
     return f, f.balance, ibis.literal(0.0)
 
 
 @kpi("delinquency_inflow_customers", "count", total=True, better="down")
-def delinquency_inflow_customers(t, period: Period, buckets: DpdBuckets | None = None):
+def delinquency_inflow_customers(t, months: Months, buckets: DpdBuckets | None = None):
     """How many customers entered delinquency in the month (count)."""
-    f = _inflow(t, period, buckets)
+    f = _inflow(t, months, buckets)
     return f, ibis.literal(1.0), ibis.literal(0.0)
 
 
@@ -1029,47 +1243,58 @@ SATURATION_CAP = 10
 
 @kpi("contact_intensity", "index", measure=False, needs=("contacts",))
 def contact_intensity(
-    tables, period, by: Sequence[str] = (), groups=None, cap: int = SATURATION_CAP
+    tables, periods, by: Sequence[str] = (), groups=None, cap: int = SATURATION_CAP
 ) -> pd.DataFrame:
     """Attempts per delinquent customer, and the share of them above ``cap`` actions.
 
     With ``by=['channel']`` (or agent, queue) the numerator counts that channel's actions
     and the denominator stays every delinquent customer, so the channels add up to the
     total; ``above_cap_share`` then counts the customers above ``cap`` in that channel.
+    ``periods``: one month or a list (rows per month, summed in one query).
     """
     if cap < 0:
         raise InvalidParameterError(f"cap: must be >= 0 actions, got {cap}")
-    period = Period.of(period)
+    _one, months = _months_of(periods)
     own = [c for c in by if c in schema.CONTACTS.column_names]
+    customer_level = [b for b in by if b not in own]
     with _inputs(tables, groups) as t:
         missing = first_missing(REGISTRY["contact_intensity"].needs, t.absent)
         if missing:
-            return _not_available(by, "contact_intensity", period.end, missing)
-        book = _delinquent_book(t, period).select("customer_id").view()
-        c = _contacts_in(t, period)
-        acted = c.semi_join(book, "customer_id")
-        per = acted.group_by(["customer_id", *own]).aggregate(n=acted.count())
-        per = _group_keys(t, per, [b for b in by if b not in own])
-        agg = per.group_by(list(by)).aggregate(
-            numerator=per.n.sum(), above=(per.n > cap).sum()
-        ) if by else per.aggregate(numerator=per.n.sum(), above=(per.n > cap).sum())  # fmt: skip
-        agg = pull(agg, "contact intensity")
-        if own != list(by):  # customer-level groups: each group's own delinquent customers
-            dens = _group_keys(t, book, [b for b in by if b not in own])
-            dens = dens.group_by([b for b in by if b not in own]).aggregate(
-                denominator=dens.count()
+            return pd.concat(
+                [_not_available(by, "contact_intensity", p.end, missing) for p in months.periods],
+                ignore_index=True,
             )
-            dens = pull(dens, "contact intensity")
-            agg = agg.merge(dens, on=[b for b in by if b not in own], how="outer")
+        book = _delinquent_book(t, months).select("customer_id", "_m").view()
+        c = _contacts_in(t, months)
+        acted = c.semi_join(book, ["customer_id", "_m"])
+        per = acted.group_by(["customer_id", "_m", *own]).aggregate(n=acted.count())
+        per = _group_keys(t, per, customer_level)
+        agg = per.group_by(["_m", *by]).aggregate(numerator=per.n.sum(), above=(per.n > cap).sum())
+        agg = pull(agg, "contact intensity", parts=len(months.keys))
+        # each customer-level group's own delinquent customers; a contact's own column
+        # (channel) keeps every delinquent customer as its denominator
+        dens = _group_keys(t, book, customer_level)
+        dens = dens.group_by(["_m", *customer_level]).aggregate(denominator=dens.count())
+        dens = pull(dens, "contact intensity", parts=len(months.keys))
+    rows = []
+    for p, key in zip(months.periods, months.keys, strict=True):
+        a = agg[agg["_m"] == key].drop(columns="_m")
+        d = dens[dens["_m"] == key].drop(columns="_m")
+        if customer_level:
+            a = a.merge(d, on=customer_level, how="outer")
         else:
-            agg["denominator"] = float(book.count().to_pyarrow().as_py())
-    agg = agg.fillna({"numerator": 0.0, "above": 0.0, "denominator": 0.0})
-    den = agg.denominator.astype(float)
-    agg["above_cap_share"] = agg.above / den.where(den != 0)
-    out = _finish(agg.drop(columns="above"), by, "contact_intensity", period.end)
-    return out.merge(agg[[*by, "above_cap_share"]], on=list(by)) if by else out.assign(
-        above_cap_share=agg.above_cap_share.iloc[0] if len(agg) else float("nan")
-    )  # fmt: skip
+            a = a.assign(denominator=float(d["denominator"].sum()))
+            if a.empty and not by:
+                a = pd.DataFrame({"numerator": [0.0], "above": [0.0],
+                                  "denominator": [float(d["denominator"].sum())]})  # fmt: skip
+        a = a.fillna({"numerator": 0.0, "above": 0.0, "denominator": 0.0}).reset_index(drop=True)
+        den = a.denominator.astype(float)
+        a["above_cap_share"] = a.above / den.where(den != 0)
+        out = _finish(a.drop(columns="above"), by, "contact_intensity", p.end)
+        rows.append(out.merge(a[[*by, "above_cap_share"]], on=list(by)) if by else out.assign(
+            above_cap_share=a.above_cap_share.iloc[0] if len(a) else float("nan")
+        ))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
 
 
 # ---------------------------------------------------------------- vintages and survival

@@ -228,15 +228,18 @@ def _days(later, earlier):
 class Allocation:
     """Payments allocated to receivables as of a date (the one place this is done).
 
-    Build it with :func:`allocate` (an expression) or :func:`allocated` (computed once per
-    date and kept on the engine). ``receivables`` holds one row per receivable issued on
-    or before ``as_of`` with the working columns of the allocation; ``on_account`` the
-    payments without ``receivable_id`` dated on or before ``as_of`` (customer_id, at,
-    amount, tiebreak).
+    Build it with :func:`allocate` (an expression), :func:`allocated` (computed once per
+    date and kept on the engine) or :func:`allocate_each` (several dates at once).
+    ``receivables`` holds one row per receivable issued on or before ``as_of`` with the
+    working columns of the allocation; ``on_account`` the payments without
+    ``receivable_id`` dated on or before ``as_of`` (customer_id, at, amount, tiebreak).
+    ``keys``: what a pool is per, the customer, and the date (column ``as_of`` of both
+    tables) for several dates.
     """
 
     receivables: Table
     on_account: Table
+    keys: tuple[str, ...] = ("customer_id",)
 
     @property
     def events(self) -> Table:
@@ -244,10 +247,10 @@ class Allocation:
         receivable's balance) with their running total ``cum_pool`` (currency)."""
         r = self.receivables
         excess = r.filter(r.excess > 0).select(
-            "customer_id", at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
+            *self.keys, at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
         )
-        raw = self.on_account.union(excess)
-        window = ibis.cumulative_window(group_by="customer_id", order_by=["at", "tiebreak"])
+        raw = self.on_account.select(*self.keys, "at", "amount", "tiebreak").union(excess)
+        window = ibis.cumulative_window(group_by=list(self.keys), order_by=["at", "tiebreak"])
         return raw.mutate(cum_pool=raw.amount.sum().over(window))
 
     def balances(self) -> Table:
@@ -265,19 +268,21 @@ class Allocation:
         """
         r = self.receivables
         carried = [c for c in ("product",) if c in r.columns]
-        cols = ["receivable_id", "customer_id", "issued_at", "due_at", "amount", "pool",
+        dated = [k for k in self.keys if k != "customer_id"]
+        cols = ["receivable_id", "customer_id", *dated, "issued_at", "due_at", "amount", "pool",
                 "residual", "balance", *carried]  # fmt: skip
         by_pool = ~r.written_off & (r.residual > 0) & (r.balance == 0)
         by_linked = ~r.written_off & (r.residual <= 0) & (r.linked_paid > 0)
         need = r.filter(by_pool)
         # half a cent below the threshold absorbs floating-point error in the running sums
         found = _first_covering(
-            need.select("receivable_id", "customer_id", total=need.cum_through - _CENT / 2),
+            need.select("receivable_id", *self.keys, total=need.cum_through - _CENT / 2),
             self.events,
+            self.keys,
         )
         # each kind of settlement on its own rows: only the receivables paid from the pool
         # are joined to their covering event (a join of every receivable costs more)
-        pool_paid = need.join(found, "receivable_id").select(*cols, settled="pool_at")
+        pool_paid = need.join(found, ["receivable_id", *dated]).select(*cols, settled="pool_at")
         linked = r.filter(by_linked).select(*cols, settled="last_linked_at")
         others = r.filter(~(by_pool | by_linked)).select(*cols, settled=ibis.null("date"))
         r = pool_paid.union(linked, others)
@@ -288,13 +293,14 @@ class Allocation:
     def credit(self) -> Table:
         """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
         r = self.receivables
-        return r.group_by("customer_id").aggregate(credit_balance=credit_balance(r))
+        return r.group_by(list(self.keys)).aggregate(credit_balance=credit_balance(r))
 
 
-def _first_covering(need: Table, events: Table) -> Table:
-    """``receivable_id``, ``pool_at``: for each row of ``need`` (receivable_id,
-    customer_id, ``total`` the pool money that closes it), the date of the customer's first
-    pool event whose running total ``cum_pool`` reaches ``total`` (null when none does).
+def _first_covering(need: Table, events: Table, keys: Sequence[str] = ("customer_id",)) -> Table:
+    """``receivable_id``, the ``keys`` beyond the customer, ``pool_at``: for each row of
+    ``need`` (receivable_id, the ``keys``, ``total`` the pool money that closes it), the
+    date of the first pool event of its customer (and date) whose running total
+    ``cum_pool`` reaches ``total`` (null when none does).
 
     Written as one window over the union of both, not an as-of join (Spark SQL has none):
     amounts are positive, so running totals grow with the events' order, and the first
@@ -303,19 +309,18 @@ def _first_covering(need: Table, events: Table) -> Table:
     need's running minimum of ``at`` is over exactly those events.
     """
     rows = need.select(
-        "customer_id", "receivable_id", money="total", at=ibis.null(events.at.type()), is_need=1
+        *keys, "receivable_id", money="total", at=ibis.null(events.at.type()), is_need=1
     ).union(
         events.select(
-            "customer_id", receivable_id=ibis.null(need.receivable_id.type()), money="cum_pool",
+            *keys, receivable_id=ibis.null(need.receivable_id.type()), money="cum_pool",
             at="at",
             is_need=0,
         )
     )  # fmt: skip
-    covering = ibis.cumulative_window(
-        group_by="customer_id", order_by=[ibis.desc("money"), "is_need"]
-    )
+    covering = ibis.cumulative_window(group_by=list(keys), order_by=[ibis.desc("money"), "is_need"])
     rows = rows.mutate(pool_at=rows.at.min().over(covering))
-    return rows.filter(rows.is_need == 1).select("receivable_id", "pool_at")
+    dated = [k for k in keys if k != "customer_id"]
+    return rows.filter(rows.is_need == 1).select("receivable_id", *dated, "pool_at")
 
 
 def credit_balance(r: Table):
@@ -332,9 +337,10 @@ def allocate(receivables: Table, payments: Table, adjustments: Table, as_of) -> 
     return Allocation(receivables=rows, on_account=_on_account(payments, as_of))
 
 
-def allocate_each(receivables: Table, payments: Table, adjustments: Table, dates) -> Table:
-    """:attr:`Allocation.receivables` as of each of ``dates`` at once, with an ``as_of``
-    column (date): row for row what :func:`allocate` gives for each date.
+def allocate_each(receivables: Table, payments: Table, adjustments: Table, dates) -> Allocation:
+    """The :class:`Allocation` as of each of ``dates`` at once: its receivables (and
+    payments on account) with an ``as_of`` column (date), row for row what
+    :func:`allocate` gives for each date, and ``keys`` customer and date.
 
     Payments and adjustments are summed per receivable once for all the dates (a
     conditional sum per date) and joined to the receivables once, the costly part of an
@@ -345,7 +351,16 @@ def allocate_each(receivables: Table, payments: Table, adjustments: Table, dates
     dates = sorted({pd.Timestamp(d).normalize() for d in dates})
     if not dates:
         raise InvalidParameterError("dates: at least one date is needed")
-    return _allocation_rows(receivables, payments, adjustments, dates, with_date=True)
+    rows = _allocation_rows(receivables, payments, adjustments, dates, with_date=True)
+    return Allocation(rows, on_account_each(payments, dates), ("customer_id", "as_of"))
+
+
+def on_account_each(payments: Table, dates: Sequence) -> Table:
+    """:attr:`Allocation.on_account` as of each of ``dates``, with ``as_of``."""
+    parts = [
+        _on_account(payments, d).mutate(as_of=ibis.date(pd.Timestamp(d).date())) for d in dates
+    ]
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _allocation_rows(
@@ -410,12 +425,9 @@ def _allocation_rows(
 
     # the pool: payments on account, plus linked money beyond a receivable's balance
     keys = ["customer_id", *dated]
-    on_account = [
-        _on_account(payments, d).select("customer_id", *[days[k].name(n) for n in dated], "amount")
-        for k, d in enumerate(dates)
-    ]  # fmt: skip
+    on_account = on_account_each(payments, dates) if with_date else _on_account(payments, dates[0])
     excess = r.filter(r.excess > 0).select(*keys, amount=r.excess)
-    raw = ibis.union(*on_account, excess)
+    raw = on_account.select(*keys, "amount").union(excess)
     pool = raw.group_by(keys).aggregate(pool=raw.amount.sum())
 
     order = ibis.cumulative_window(group_by=keys, order_by=["due_at", "issued_at", "receivable_id"])
@@ -555,17 +567,31 @@ def customer_ranges(tables: Mapping[str, Table], per_part: int | None = None) ->
     sample generator writes it) is read only where the part is (row-group statistics).
     """
     per_part = per_part or PART_CUSTOMERS
-    ids = tables["customers"] if "customers" in tables else tables["extract"]
-    ids = ids.select("customer_id").distinct()
-    n = int(ids.count().to_pyarrow().as_py())
+    n = customer_count(tables)
     if n <= 2 * per_part:  # one query is faster than two parts
         return [(None, None)]
     step = -(-n // -(-n // per_part))  # parts of equal size
+    ids = tables["customers"] if "customers" in tables else tables["extract"]
+    ids = ids.select("customer_id").distinct()
     ids = ids.mutate(_n=ibis.row_number().over(order_by="customer_id"))
     cuts = ids.filter((ids._n % step == step - 1) & (ids._n < n - 1)).select("customer_id")
     cuts = sorted(engine.pull(cuts, "customer ranges").customer_id)
     bounds = [None, *cuts, None]
     return list(zip(bounds, bounds[1:], strict=False))
+
+
+def customer_count(tables: Mapping[str, Table]) -> int:
+    """The customers of ``tables["customers"]`` (else of ``tables["extract"]``), counted
+    once per table."""
+    ids = tables["customers"] if "customers" in tables else tables["extract"]
+    key = tuple(engine.identities([ids]))
+    if key not in _COUNTS:
+        _COUNTS[key] = int(ids.select("customer_id").distinct().count().to_pyarrow().as_py())
+    return _COUNTS[key]
+
+
+#: customers of the tables :func:`customer_count` has counted (by identity)
+_COUNTS: dict = {}
 
 
 def in_customer_range(t, low, high):
@@ -868,23 +894,32 @@ def promise_outcomes(
     due_until = (
         due_until if isinstance(due_until, ibis.Expr) else ibis.date(pd.Timestamp(due_until).date())
     )
+    p = live_promises(contacts)
+    p = p.filter((p.promise_due > due_after) & (p.promise_due <= due_until) & (p.at <= due_until))
+    return promise_kept(p, payments, tolerance)
+
+
+def live_promises(contacts: Table) -> Table:
+    """The promises to pay (``outcome == "promise"``) no newer promise supersedes: one made
+    on or before a promise's due date supersedes it (:func:`promise_outcomes`)."""
     p = contacts.filter(contacts.outcome == "promise")
     order = ibis.window(group_by="customer_id", order_by=["at", "contact_id"])
     p = p.mutate(next_at=p.at.lead().over(order))
-    p = p.filter(
-        (p.promise_due > due_after)
-        & (p.promise_due <= due_until)
-        & (p.at <= due_until)
-        & (p.next_at.isnull() | (p.next_at > p.promise_due))
-    )
-    pay = payments.filter(payments.paid_at <= due_until)
+    p = p.filter(p.next_at.isnull() | (p.next_at > p.promise_due))
+    return p.select("contact_id", "customer_id", "at", "promise_due", "promise_amount")
+
+
+def promise_kept(promises: Table, payments: Table, tolerance: float = 0.01) -> Table:
+    """``promises`` (rows of :func:`live_promises`, already chosen by due date) with
+    ``paid``, the customer's payments from the promise date to its due date (currency),
+    and ``kept`` (:func:`promise_outcomes`)."""
+    p = promises
     j = p.left_join(
-        pay,
-        [p.customer_id == pay.customer_id, pay.paid_at >= p.at, pay.paid_at <= p.promise_due],
-    )
-    per = j.group_by("contact_id", "customer_id", "at", "promise_due", "promise_amount").aggregate(
-        paid=j.amount.sum()
-    )
+        payments,
+        [p.customer_id == payments.customer_id, payments.paid_at >= p.at,
+         payments.paid_at <= p.promise_due],
+    )  # fmt: skip
+    per = j.group_by(*p.columns).aggregate(paid=j.amount.sum())
     paid = per.paid.fill_null(0.0)
     kept = ibis.cases(
         (per.promise_amount.isnull(), paid > 0),
