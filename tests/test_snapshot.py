@@ -372,6 +372,12 @@ def reads_cached(expr) -> bool:
     return any(t.name.startswith("ibis_cached") for t in expr.op().find(ops.DatabaseTable))
 
 
+def _same_rows(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
+    got = got.sort_values(keys, ignore_index=True)[list(want.columns)]
+    want = want.sort_values(keys, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
 @pytest.mark.parametrize("source", ["tiny", "sample"])
 def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, sample_db):
     """allocate_each gives, for each date, row for row the allocation of that date alone,
@@ -452,5 +458,19 @@ def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, s
         assert (paid.settled_at != paid.issued_at).any()
     by_pool = settled[(settled.residual > 0) & settled.settled_at.notna()]
     assert len(by_pool) > 0  # receivables closed by pool money have their dates
+    # only those settled since a date (a month's start, here from each row's as_of):
+    # the same rows as all of them filtered afterwards
+    starts = settled.as_of.dt.to_period("M").dt.start_time
+    recent = settled[settled.settled_at >= starts]
+    since = allocate_each(*events, dates).settlements(since=lambda r: r.as_of.truncate("M"))
+    _same_rows(since.to_pandas(), recent, ["as_of", "receivable_id"])
+    assert len(recent) > 0 and len(recent) < settled.settled_at.notna().sum()
+    day = sorted(dates)[1]
+    whole = allocate(*events, day).settlements().to_pandas()
+    start = pd.Timestamp(day).to_period("M").start_time
+    recent = whole[whole.settled_at >= start]
+    since = allocate(*events, day).settlements(since=ibis.date(start.date())).to_pandas()
+    _same_rows(since, recent, ["receivable_id"])
+    assert 0 < len(recent) < whole.settled_at.notna().sum()
     with pytest.raises(InvalidParameterError, match="dates"):
         allocate_each(*events, [])

@@ -789,8 +789,9 @@ def _settled_in_month(t, period: Period) -> Table:
     (computed once per month and database)."""
 
     def build() -> Table:
-        b = allocated(t["receivables"], t["payments"], t["adjustments"], period.end).settlements()
-        b = b.filter((b.settled_at >= _date(period.start)) & (b.settled_at <= _date(period.end)))
+        b = allocated(t["receivables"], t["payments"], t["adjustments"], period.end)
+        b = b.settlements(since=_date(period.start))
+        b = b.filter(b.settled_at <= _date(period.end))
         return b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at")
 
     events = [t["receivables"], t["payments"], t["adjustments"]]
@@ -841,9 +842,8 @@ def _settle_together(t, periods: Sequence[Period]) -> None:
     alloc = Allocation(rows, alloc.on_account, alloc.keys)
 
     def settlements() -> Table:
-        s = alloc.settlements()
-        s = s.filter(s.as_of.isin([_date(d) for d in ends]))
-        s = s.filter((s.settled_at >= s.as_of.truncate("M")) & (s.settled_at <= s.as_of))
+        s = alloc.settlements(since=lambda rows: rows.as_of.truncate("M"))
+        s = s.filter(s.as_of.isin([_date(d) for d in ends]) & (s.settled_at <= s.as_of))
         return s.select(
             "as_of", "receivable_id", "customer_id", "issued_at", "due_at", "settled_at"
         )

@@ -245,13 +245,18 @@ class Allocation:
     def events(self) -> Table:
         """The customer's pool events (payments on account and linked money beyond a
         receivable's balance) with their running total ``cum_pool`` (currency)."""
+        return self._running(self._pool_events())
+
+    def _pool_events(self) -> Table:
         r = self.receivables
         excess = r.filter(r.excess > 0).select(
             *self.keys, at=r.last_linked_at, amount=r.excess, tiebreak=r.receivable_id
         )
-        raw = self.on_account.select(*self.keys, "at", "amount", "tiebreak").union(excess)
+        return self.on_account.select(*self.keys, "at", "amount", "tiebreak").union(excess)
+
+    def _running(self, events: Table) -> Table:
         window = ibis.cumulative_window(group_by=list(self.keys), order_by=["at", "tiebreak"])
-        return raw.mutate(cum_pool=raw.amount.sum().over(window))
+        return events.mutate(cum_pool=events.amount.sum().over(window))
 
     def balances(self) -> Table:
         """One row per receivable: ids, dates, amount and ``balance`` (currency, >= 0)."""
@@ -259,12 +264,17 @@ class Allocation:
             "receivable_id", "customer_id", "issued_at", "due_at", "amount", "balance"
         )
 
-    def settlements(self) -> Table:
+    def settlements(self, since=None) -> Table:
         """:meth:`balances` plus ``settled_at``: the date payments closed the receivable.
 
         Null while open, when written off, or when closed by adjustments alone. For a
         receivable paid from the pool, the date of the first pool event whose running total
         covers it (:func:`_first_covering`), never before its issue date.
+
+        ``since`` (an Ibis date, e.g. a month's start, or a function of a table giving
+        one from its ``as_of``): only the receivables settled on or after it. The pool's running sums are then
+        worked out only for customers with a pool event or a receivable issued since
+        then: the others' settlements all fall before it.
         """
         r = self.receivables
         carried = [c for c in ("product",) if c in r.columns]
@@ -273,22 +283,39 @@ class Allocation:
                 "residual", "balance", *carried]  # fmt: skip
         by_pool = ~r.written_off & (r.residual > 0) & (r.balance == 0)
         by_linked = ~r.written_off & (r.residual <= 0) & (r.linked_paid > 0)
-        need = r.filter(by_pool)
+        need, events = r.filter(by_pool), self._pool_events()
+
+        def since_for(rows: Table):
+            return since(rows) if callable(since) else since
+
+        if since is not None:
+            active = events.filter(events.at >= since_for(events)).select(*self.keys).union(
+                need.filter(need.issued_at >= since_for(need)).select(*self.keys)
+            ).distinct()  # fmt: skip
+            need, events = need.semi_join(active, list(self.keys)), events.semi_join(
+                active, list(self.keys)
+            )  # fmt: skip
         # half a cent below the threshold absorbs floating-point error in the running sums
         found = _first_covering(
             need.select("receivable_id", *self.keys, total=need.cum_through - _CENT / 2),
-            self.events,
+            self._running(events),
             self.keys,
         )
         # each kind of settlement on its own rows: only the receivables paid from the pool
         # are joined to their covering event (a join of every receivable costs more)
         pool_paid = need.join(found, ["receivable_id", *dated]).select(*cols, settled="pool_at")
-        linked = r.filter(by_linked).select(*cols, settled="last_linked_at")
-        others = r.filter(~(by_pool | by_linked)).select(*cols, settled=ibis.null("date"))
-        r = pool_paid.union(linked, others)
+        linked = r.filter(by_linked)
+        if since is not None:
+            start = since_for(linked)
+            linked = linked.filter((linked.last_linked_at >= start) | (linked.issued_at >= start))
+        parts = [pool_paid, linked.select(*cols, settled="last_linked_at")]
+        if since is None:
+            parts.append(r.filter(~(by_pool | by_linked)).select(*cols, settled=ibis.null("date")))
+        r = parts[0].union(*parts[1:])
         # never before its issue date
         settled = ibis.cases((r.settled < r.issued_at, r.issued_at), else_=r.settled)
-        return r.select(*cols, settled_at=settled)
+        r = r.select(*cols, settled_at=settled)
+        return r if since is None else r.filter(r.settled_at >= since_for(r))
 
     def credit(self) -> Table:
         """Per customer: ``credit_balance``, money beyond all open balances (currency)."""
