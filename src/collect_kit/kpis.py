@@ -575,7 +575,11 @@ def _sum_measures(t, months: Months, asked: list[tuple], by: list[str]) -> pd.Da
     with a frame's own columns (a contact's channel), the groups it has rows for."""
     measured = {k.name for k, *_ in asked}
     names = ", ".join(n for n in REGISTRY if n in measured)
-    sums = _sums(t, months, [item[1:] for item in asked], by, names)
+    return _tidy(t, months, asked, _sums(t, months, [item[1:] for item in asked], by, names), by)
+
+
+def _tidy(t, months: Months, asked: list[tuple], sums: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The tidy rows of :func:`_sum_measures` from the sums of ``asked`` (:func:`_sums`)."""
     ends = dict(zip(months.keys, months.periods, strict=True))
     grid = pd.DataFrame(
         [(i, m) for i in range(len(asked)) for m in months.keys], columns=["_i", "_m"]
@@ -616,11 +620,17 @@ def _source(t: Mapping[str, Table]) -> Table:
 
 
 @_once_per_call
-def _delinquent_book(t, months: Months) -> Table:
-    """Customers delinquent at the opening of each month, with what they paid during it."""
+def _delinquent(t, months: Months) -> Table:
+    """Customers delinquent at the opening of each month (an overdue balance then), with
+    their book then (:func:`customer_balances`; its columns can group a KPI)."""
     opening = _books(t, months, "opening")
-    opening = opening.filter(opening.overdue_balance > 0)
-    j = _join(opening, _paid_in(t, months).view())
+    return opening.filter(opening.overdue_balance > 0)
+
+
+@_once_per_call
+def _delinquent_book(t, months: Months) -> Table:
+    """:func:`_delinquent`, with what they paid during the month (``paid``, currency)."""
+    j = _join(_delinquent(t, months), _paid_in(t, months).view())
     return j.mutate(paid=j.paid.fill_null(0.0))
 
 
@@ -918,10 +928,9 @@ def promise_kept_rate(t, months: Months, tolerance: float = 0.01):
 
 @kpi("managed_rate", "fraction", needs=("contacts",), better="up")
 def managed_rate(t, months: Months):
-    book = _delinquent_book(t, months)
     c = _contacts_in(t, months)
     acted = c.select("customer_id", "_m").distinct().mutate(acted=ibis.literal(1.0)).view()
-    j = _join(book, acted)
+    j = _join(_delinquent(t, months), acted)
     return j, j.acted.fill_null(0.0), ibis.literal(1.0)
 
 
@@ -950,9 +959,11 @@ def cost_to_collect(tables, periods, by: Sequence[str] = (), groups=None) -> pd.
             paid=j.paid.fill_null(0.0),
         )
         k = REGISTRY["cost_to_collect"]
-        out = _sum_measures(t, months, [(k, j, j.cost, j.paid)], list(by))
-        v = j.view()  # a new relation: j ends in a join chain
-        costed = _sums(t, months, [(v, v.costed, ibis.literal(0.0))], list(by), k.name)
+        # the costed contacts per group beside the measure, from the same read
+        items = [(j, j.cost, j.paid), (j, j.costed, ibis.literal(0.0))]
+        sums = _sums(t, months, items, list(by), k.name)
+        out = _tidy(t, months, [(k, j, j.cost, j.paid)], sums[sums["_i"] == 0], list(by))
+    costed = sums[sums["_i"] == 1]
     costed = costed.assign(period=costed["_m"].map(
         {key: p.end for p, key in zip(months.periods, months.keys, strict=True)}
     ))[["period", *by, "numerator"]].rename(columns={"numerator": "_costed"})  # fmt: skip
@@ -1264,7 +1275,7 @@ def contact_intensity(
                 [_not_available(by, "contact_intensity", p.end, missing) for p in months.periods],
                 ignore_index=True,
             )
-        book = _delinquent_book(t, months).select("customer_id", "_m").view()
+        book = _delinquent(t, months).select("customer_id", "_m").view()
         c = _contacts_in(t, months)
         acted = c.semi_join(book, ["customer_id", "_m"])
         per = acted.group_by(["customer_id", "_m", *own]).aggregate(n=acted.count())
