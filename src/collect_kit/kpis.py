@@ -116,7 +116,7 @@ def kpi(
         if measure:
 
             def one(tables, period, by: Sequence[str] = (), groups=None, **options) -> pd.DataFrame:
-                return compute(tables, [period], [name], by, groups, **options)
+                return compute(tables, period, [name], by, groups, **options)
 
             one.__name__, one.__qualname__ = function.__name__, function.__qualname__
             one.__doc__ = function.__doc__

@@ -133,10 +133,10 @@ def bucket_contributions(
     """:func:`findings.contributions` of a KPI between the month before and ``month`` by
     DPD bucket at the start of the month (days past due at the opening)."""
     buckets = buckets or DEFAULT_DPD
-    frames = []
-    for m in (month, month - 1):
-        f = _by(name, tables, m, "max_days_past_due", groups)
-        frames.append(f.assign(dpd_bucket=buckets.cut(f.max_days_past_due)))
+    both = _by(name, tables, [month, month - 1], "max_days_past_due", groups)  # one query
+    both = both.assign(dpd_bucket=buckets.cut(both.max_days_past_due))
+    ends = [m.to_timestamp(how="end").normalize() for m in (month, month - 1)]
+    frames = [both[both.period == end].reset_index(drop=True) for end in ends]
     return findings.contributions(*frames, key="dpd_bucket")
 
 
