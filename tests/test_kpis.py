@@ -671,6 +671,10 @@ def test_compute_sums_every_measure_in_one_query_equal_to_each_kpi(sample_db, mo
     assert list(everything.kpi) == list(kpis.REGISTRY)
     with pytest.raises(InvalidParameterError, match="not KPIs"):
         kpis.compute(portfolio.tables, "2026-10", ["recovery"])
+    with pytest.raises(InvalidParameterError, match="at least one month"):
+        kpis.compute(portfolio.tables, [])
+    twice = kpis.compute(portfolio.tables, ["2026-10", "2026-09", "2026-10"], ["collected"])
+    assert list(twice.period.dt.strftime("%Y-%m")) == ["2026-10", "2026-09"]  # as asked, once
     del snap, groups  # the kept snapshot is dropped while its connection is open
     engine.release_shared()
     portfolio.close()

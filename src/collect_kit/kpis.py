@@ -466,14 +466,14 @@ def _not_available(by: Sequence[str], name: str, period_end, missing: str) -> pd
     return pd.DataFrame([row])
 
 
-def _months_of(periods) -> tuple[bool, Months]:
-    """(one period given, the :class:`Months`) of a ``periods`` argument: one month or a
-    list of them (``"YYYY-MM"``, month ends, Periods); each month once, in order."""
+def _months_of(periods) -> Months:
+    """The :class:`Months` of a ``periods`` argument: one month or a list of them
+    (``"YYYY-MM"``, month ends, Periods); each month once, in order."""
     one = not isinstance(periods, list | tuple)
     listed = [Period.of(p) for p in ([periods] if one else periods)]
     if not listed:
         raise InvalidParameterError("periods: at least one month is needed")
-    return one, Months(tuple(dict.fromkeys(listed)))
+    return Months(tuple(dict.fromkeys(listed)))
 
 
 def compute(
@@ -495,7 +495,7 @@ def compute(
     of the grouping source appears, an empty one with 0 / 0). ``options`` go to the
     measures that take them (``tolerance``, ``buckets``).
     """
-    _one, months = _months_of(periods)
+    months = _months_of(periods)
     names = list(REGISTRY if names is None else names)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -940,7 +940,7 @@ def managed_rate(t, months: Months):
 def cost_to_collect(tables, periods, by: Sequence[str] = (), groups=None) -> pd.DataFrame:
     """Cost of the month's contacts per unit collected in it (fraction); NaN for a group
     whose contacts carry no cost. ``periods``: one month or a list (rows per month)."""
-    _one, months = _months_of(periods)
+    months = _months_of(periods)
     with _inputs(tables, groups) as t:
         missing = first_missing(REGISTRY["cost_to_collect"].needs, t.absent)
         if missing:
@@ -1167,7 +1167,7 @@ def roll_rates(
     ``period``: one month, or a list of them (the matrices one under the other, in one
     query).
     """
-    _one, months = _months_of(period)
+    months = _months_of(period)
     buckets = buckets or DEFAULT_DPD
     with _inputs(tables, groups) as t:
         tr = _group_keys(t, _transitions(t, months, buckets), by)
@@ -1265,7 +1265,7 @@ def contact_intensity(
     """
     if cap < 0:
         raise InvalidParameterError(f"cap: must be >= 0 actions, got {cap}")
-    _one, months = _months_of(periods)
+    months = _months_of(periods)
     own = [c for c in by if c in schema.CONTACTS.column_names]
     customer_level = [b for b in by if b not in own]
     with _inputs(tables, groups) as t:
