@@ -20,6 +20,7 @@ Conventions (domain.md; where a source is ambiguous the choice is stated here):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,7 +41,6 @@ from .extract import book as extract_book
 from .periods import Period, parse_date
 from .snapshot import (
     DEFAULT_DPD,
-    Allocation,
     DpdBuckets,
     allocate_each,
     allocated,
@@ -322,16 +322,33 @@ def customer_balances_each(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, 
                 def part(e: dict) -> Table:
                     rec = e["receivables"]
                     rows = allocate_each(rec, e["payments"], e["adjustments"], todo).receivables
-                    return _book(rows, _in_book(rec, todo), "as_of", ("customer_id", "as_of"))
+                    return _dated_books(rows, rec, todo)
 
                 return per_customer(part, events, "books")
 
-            books = built_once(name, todo[-1], inputs, build)
-            if engine.kept(name, todo[-1], inputs) is not None:  # not for loaded tables
-                for d in todo:
-                    one = books.filter(books.as_of == _date(d)).drop("as_of")
-                    engine.keep_built("month_end_book", d, inputs, one)
+            _keep_each(name, todo, inputs, build, "month_end_book")
     return {d: customer_balances(t, d) for d in dates}
+
+
+def _dated_books(rows: Table, receivables: Table, dates) -> Table:
+    """The month-end books of ``dates`` (with ``as_of``) from the allocated receivables
+    of those dates (:func:`collect_kit.snapshot.allocate_each`)."""
+    return _book(rows, _in_book(receivables, dates), "as_of", ("customer_id", "as_of"))
+
+
+def _keep_each(
+    name: str, dates, inputs: Sequence[Table], build: Callable[[], Table], kind: str
+) -> Table | None:
+    """:func:`engine.built_once` of a result of several ``dates`` (its column ``as_of``),
+    and each date's rows kept as what ``built_once`` gives for ``kind`` and that date from
+    now on. None, and nothing kept, when the result cannot be kept (it reads a table
+    loaded for this call only): the dates are then computed one by one."""
+    result = built_once(name, dates[-1], inputs, build)
+    if engine.kept(name, dates[-1], inputs) is None:
+        return None
+    for d in dates:
+        engine.keep_built(kind, d, inputs, result.filter(result.as_of == _date(d)).drop("as_of"))
+    return result
 
 
 def dpd_bucket(max_days_past_due, buckets: DpdBuckets | None = None):
@@ -361,6 +378,11 @@ class Months:
     @property
     def keys(self) -> list[int]:
         return [_month_key(p.start) for p in self.periods]
+
+    @property
+    def by_key(self) -> dict[int, Period]:
+        """Each month by its key."""
+        return dict(zip(self.keys, self.periods, strict=True))
 
     def tag(self, table: Table, day: str) -> Table:
         """The rows of ``table`` whose date column ``day`` falls in one of the months, with
@@ -457,13 +479,14 @@ def _finish(
     return out[cols].sort_values(list(by) or ["kpi"], ignore_index=True)
 
 
-def _not_available(by: Sequence[str], name: str, period_end, missing: str) -> pd.DataFrame:
-    """The result of a KPI whose input ``missing`` is absent: one row, NaN figures, and
-    ``note`` saying what is missing (never a 0 that reads like a measured figure)."""
-    row = {"period": pd.Timestamp(period_end), **dict.fromkeys(by), "kpi": name,
-           "numerator": float("nan"), "denominator": float("nan"), "value": float("nan"),
-           "note": not_available(missing)}  # fmt: skip
-    return pd.DataFrame([row])
+def _not_available(by: Sequence[str], name: str, months: Months, missing: str) -> pd.DataFrame:
+    """The result of a KPI whose input ``missing`` is absent: a row per month, NaN
+    figures, and ``note`` saying what is missing (never a 0 that reads like a measured
+    figure)."""
+    rows = [{"period": p.end, **dict.fromkeys(by), "kpi": name, "numerator": float("nan"),
+             "denominator": float("nan"), "value": float("nan"), "note": not_available(missing)}
+            for p in months.periods]  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _months_of(periods) -> Months:
@@ -510,7 +533,7 @@ def compute(
             k = REGISTRY[name]
             missing = first_missing(k.needs, t.absent)
             if missing:
-                done += [_not_available(by, name, p.end, missing) for p in months.periods]
+                done.append(_not_available(by, name, months, missing))
             elif k.measure is None:  # a KPI with its own rules
                 done.append(k.function(tables, list(months.periods), by=by, groups=groups,
                                        **_accepted(k.function, options)))  # fmt: skip
@@ -580,7 +603,6 @@ def _sum_measures(t, months: Months, asked: list[tuple], by: list[str]) -> pd.Da
 
 def _tidy(t, months: Months, asked: list[tuple], sums: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """The tidy rows of :func:`_sum_measures` from the sums of ``asked`` (:func:`_sums`)."""
-    ends = dict(zip(months.keys, months.periods, strict=True))
     grid = pd.DataFrame(
         [(i, m) for i in range(len(asked)) for m in months.keys], columns=["_i", "_m"]
     )
@@ -603,7 +625,7 @@ def _tidy(t, months: Months, asked: list[tuple], sums: pd.DataFrame, by: list[st
     scale = rows["_i"].map([k.scale for k in kpi].__getitem__)
     total = rows["_i"].map([k.total for k in kpi].__getitem__).astype(bool)
     value = (num / den.where(den != 0)) * scale
-    out = pd.DataFrame({"period": rows["_m"].map(lambda m: ends[m].end)})
+    out = pd.DataFrame({"period": rows["_m"].map({k: p.end for k, p in months.by_key.items()})})
     for c in by:
         out[c] = rows[c].to_numpy()
     out["kpi"] = rows["_i"].map([k.name for k in kpi].__getitem__)
@@ -717,7 +739,7 @@ def _end_and_sales(t, months: Months) -> Table:
 
 def _days_in(months: Months, frame: Table) -> ibis.Value:
     """The number of days of the month of each row of ``frame`` (by its ``_m``)."""
-    days = {k: p.days for p, k in zip(months.periods, months.keys, strict=True)}
+    days = {k: p.days for k, p in months.by_key.items()}
     return frame._m.substitute(days).cast("float64")
 
 
@@ -793,6 +815,9 @@ def cei_cash(t, months: Months):
 #: the KPIs that read a month's settlements (:func:`_settled_in`)
 READS_SETTLEMENTS = ("average_collection_time", "average_days_late")
 
+#: what :func:`engine.built_once` keeps a month's settlements under (keyed by its end)
+MONTH_SETTLEMENTS = "month_settlements"
+
 
 def _settled_in_month(t, period: Period) -> Table:
     """Receivables settled by payment in the month, from the allocation of its end
@@ -805,7 +830,7 @@ def _settled_in_month(t, period: Period) -> Table:
         return b.select("receivable_id", "customer_id", "issued_at", "due_at", "settled_at")
 
     events = [t["receivables"], t["payments"], t["adjustments"]]
-    return built_once(f"settled since {period.start.date()}", period.end, events, build)
+    return built_once(MONTH_SETTLEMENTS, period.end, events, build)
 
 
 #: books of at most this many customers x month ends have the allocations of all the
@@ -826,7 +851,7 @@ def _settled_in(t, months: Months) -> Table:
     events = [t["receivables"], t["payments"], t["adjustments"]]
     todo = [
         p for p in months.periods
-        if engine.kept(f"settled since {p.start.date()}", p.end, events) is None
+        if engine.kept(MONTH_SETTLEMENTS, p.end, events) is None
     ]  # fmt: skip
     if len(todo) > 1 and customer_count(t) * (len(todo) + 1) <= TOGETHER_CUSTOMER_DATES:
         _settle_together(t, todo)
@@ -841,36 +866,31 @@ def _settle_together(t, periods: Sequence[Period]) -> None:
     """Keep the settlements of each of ``periods`` (:func:`_settled_in_month`) and the
     books of their openings and ends (:func:`customer_balances`), from one allocation of
     all those dates (:func:`collect_kit.snapshot.allocate_each`): three queries in all."""
-    events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
-    inputs = list(events.values())
+    inputs = [t["receivables"], t["payments"], t["adjustments"]]
     ends = [p.end for p in periods]
     dates = sorted({*ends, *[p.opening for p in periods]})
-    books_todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None]
-    alloc = allocate_each(*inputs, dates)
     name = " ".join(str(d.date()) for d in dates)
-    rows = built_once(f"allocations {name}", dates[-1], inputs, lambda: alloc.receivables)
-    alloc = Allocation(rows, alloc.on_account, alloc.keys)
+    joint = allocate_each(*inputs, dates)
+    rows = built_once(f"allocations {name}", dates[-1], inputs, lambda: joint.receivables)
+    if engine.kept(f"allocations {name}", dates[-1], inputs) is None:
+        return  # a table loaded for this call: month by month
+    joint = dataclasses.replace(joint, receivables=rows)
 
     def settlements() -> Table:
-        s = alloc.settlements(since=lambda rows: rows.as_of.truncate("M"))
+        s = joint.settlements(since=lambda rows: rows.as_of.truncate("M"))
         s = s.filter(s.as_of.isin([_date(d) for d in ends]) & (s.settled_at <= s.as_of))
         return s.select(
             "as_of", "receivable_id", "customer_id", "issued_at", "due_at", "settled_at"
         )
 
-    settled = built_once(f"settlements {name}", dates[-1], inputs, settlements)
-    for p in periods:
-        one = settled.filter(settled.as_of == _date(p.end)).drop("as_of")
-        engine.keep_built(f"settled since {p.start.date()}", p.end, inputs, one)
-    if books_todo:
-        present = _in_book(t["receivables"], books_todo)
-        books = built_once(
-            f"month_end_books {name}", dates[-1], inputs,
-            lambda: _book(rows, present, "as_of", ("customer_id", "as_of")),
-        )  # fmt: skip
-        for d in books_todo:
-            one = books.filter(books.as_of == _date(d)).drop("as_of")
-            engine.keep_built("month_end_book", d, inputs, one)
+    _keep_each(f"settlements {name}", ends, inputs, settlements, MONTH_SETTLEMENTS)
+    todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None]
+
+    def books() -> Table:
+        return _dated_books(rows, t["receivables"], todo)
+
+    if todo:
+        _keep_each(f"month_end_books {name}", todo, inputs, books, "month_end_book")
     engine.forget_built(f"allocations {name}")
 
 
@@ -944,10 +964,7 @@ def cost_to_collect(tables, periods, by: Sequence[str] = (), groups=None) -> pd.
     with _inputs(tables, groups) as t:
         missing = first_missing(REGISTRY["cost_to_collect"].needs, t.absent)
         if missing:
-            return pd.concat(
-                [_not_available(by, "cost_to_collect", p.end, missing) for p in months.periods],
-                ignore_index=True,
-            )
+            return _not_available(by, "cost_to_collect", months, missing)
         c = _contacts_in(t, months)
         cost = c.group_by("customer_id", "_m").aggregate(cost=c.cost.sum(), costed=c.cost.count())
         j = cost.outer_join(_paid_in(t, months).view(), ["customer_id", "_m"])
@@ -964,9 +981,9 @@ def cost_to_collect(tables, periods, by: Sequence[str] = (), groups=None) -> pd.
         sums = _sums(t, months, items, list(by), k.name)
         out = _tidy(t, months, [(k, j, j.cost, j.paid)], sums[sums["_i"] == 0], list(by))
     costed = sums[sums["_i"] == 1]
-    costed = costed.assign(period=costed["_m"].map(
-        {key: p.end for p, key in zip(months.periods, months.keys, strict=True)}
-    ))[["period", *by, "numerator"]].rename(columns={"numerator": "_costed"})  # fmt: skip
+    ends = {k: p.end for k, p in months.by_key.items()}
+    costed = costed.assign(period=costed["_m"].map(ends))[["period", *by, "numerator"]]
+    costed = costed.rename(columns={"numerator": "_costed"})
     out = out.merge(costed, on=["period", *by], how="left")
     out.loc[out["_costed"].fillna(0) == 0, ["numerator", "value"]] = float("nan")
     return out.drop(columns="_costed")
@@ -1181,7 +1198,7 @@ def roll_rates(
     agg["to_state"] = pd.Categorical(
         agg.to_state, (*buckets.labels, PAID_OFF, WRITTEN_OFF), ordered=True
     )
-    ends = {k: p.end for p, k in zip(months.periods, months.keys, strict=True)}
+    ends = {k: p.end for k, p in months.by_key.items()}
     agg.insert(0, "period", agg.pop("_m").map(ends))
     agg = agg.sort_values(["period", *by, "from_bucket", "to_state"])
     return agg.reset_index(drop=True)
@@ -1271,10 +1288,7 @@ def contact_intensity(
     with _inputs(tables, groups) as t:
         missing = first_missing(REGISTRY["contact_intensity"].needs, t.absent)
         if missing:
-            return pd.concat(
-                [_not_available(by, "contact_intensity", p.end, missing) for p in months.periods],
-                ignore_index=True,
-            )
+            return _not_available(by, "contact_intensity", months, missing)
         book = _delinquent(t, months).select("customer_id", "_m").view()
         c = _contacts_in(t, months)
         acted = c.semi_join(book, ["customer_id", "_m"])
@@ -1288,7 +1302,7 @@ def contact_intensity(
         dens = dens.group_by(["_m", *customer_level]).aggregate(denominator=dens.count())
         dens = pull(dens, "contact intensity", parts=len(months.keys))
     rows = []
-    for p, key in zip(months.periods, months.keys, strict=True):
+    for key, p in months.by_key.items():
         a = agg[agg["_m"] == key].drop(columns="_m")
         d = dens[dens["_m"] == key].drop(columns="_m")
         if customer_level:

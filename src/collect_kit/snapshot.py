@@ -272,9 +272,9 @@ class Allocation:
         covers it (:func:`_first_covering`), never before its issue date.
 
         ``since`` (an Ibis date, e.g. a month's start, or a function of a table giving
-        one from its ``as_of``): only the receivables settled on or after it. The pool's running sums are then
-        worked out only for customers with a pool event or a receivable issued since
-        then: the others' settlements all fall before it.
+        one from its ``as_of``): only the receivables settled on or after it. The pool's
+        running sums are then worked out only for customers with a pool event or a
+        receivable issued since then: the others' settlements all fall before it.
         """
         r = self.receivables
         carried = [c for c in ("product",) if c in r.columns]
