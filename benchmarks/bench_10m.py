@@ -120,9 +120,10 @@ def with_duckdb_block(sources: Path) -> None:
         f.write(f"duckdb: {{memory_limit: {DUCKDB_MEMORY}, temp_directory: '{spill}'}}\n")
 
 
-def scaled_plan(path: Path, sources: Path, customers: int) -> Path:
+def scaled_plan(path: Path, sources: Path, customers: int, out: Path | None = None) -> Path:
     """The packaged plan with its capacities scaled from the 20 000-customer sample to
-    ``customers`` (a team ten times larger has about ten times the agents and budget)."""
+    ``customers`` (a team ten times larger has about ten times the agents and budget),
+    written to ``out`` (default ``plan.yaml`` in the benchmark's folder)."""
     plan = yaml.safe_load(path.read_text(encoding="utf-8"))
     here, k = path.parent, customers / 20_000
     plan["sources"] = str(sources)
@@ -136,7 +137,7 @@ def scaled_plan(path: Path, sources: Path, customers: int) -> Path:
             cap[key] = cap[key] * k
     for key in ("budget", "actions"):
         cap[key] = {name: v * k for name, v in cap.get(key, {}).items()}
-    out = FOLDER / "plan.yaml"
+    out = out or FOLDER / "plan.yaml"
     out.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
     return out
 
