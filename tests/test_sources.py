@@ -463,7 +463,7 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml,
         parted = p.snapshot(when)
         assert parted.get_name().startswith("ibis_read_parquet")
         scratch = engine.scratch_folder(p.connection)
-        assert len(list(scratch.glob("parts-*/snapshot/part-*.parquet"))) == 3
+        assert len(list(scratch.glob("parts-*/snapshot-*/part-*.parquet"))) == 3
         a = parted.to_pandas().sort_values("customer_id", ignore_index=True)
         b = whole.sort_values("customer_id", ignore_index=True)
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
@@ -473,11 +473,68 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml,
         kept = kpis.results_beside(p.tables, when)
         assert len(allocated) == 3
         for name, frame in books.items():
-            assert len(list(scratch.glob(f"parts-*/{name}/part-*.parquet"))) == 3
+            assert len(list(scratch.glob(f"parts-*/{name}-*/part-*.parquet"))) == 3
             got = kept[name].to_pandas().sort_values(list(frame.columns), ignore_index=True)
             want = frame.sort_values(list(frame.columns), ignore_index=True)
             pd.testing.assert_frame_equal(got, want, check_dtype=False)
         del kept, parted
+    finally:
+        p.close()
+        engine.release_shared()
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_snapshots_of_several_dates_computed_together_are_each_dates_snapshot(
+    sources_yaml, monkeypatch, parts
+):
+    """A report run's month ends share one allocation (in parts: one per part, each part
+    writing every date's snapshot and books); each date's snapshot and books equal those
+    of that date computed alone."""
+    from collect_kit import engine, kpis
+    from collect_kit import snapshot as snapshot_module
+
+    dates = [pd.Timestamp(d) for d in ("2026-10-31", "2026-08-31", "2026-09-30")]
+    p = sources.load(sources_yaml, checks=False)
+    try:
+        alone = {}
+        for when in dates:
+            engine.release_shared()
+            alone[when] = {"snapshot": snapshot(p.tables, when, **p.snapshot_options).to_pandas()}
+            alone[when] |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+        engine.release_shared()
+        if parts > 1:
+            n = p.tables["customers"].count().to_pyarrow().as_py()
+            monkeypatch.setattr(snapshot_module, "PART_CUSTOMERS", -(-n // parts))
+            monkeypatch.setattr(snapshot_module, "_RANGES", {})
+        calls = {"wide": [], "one date": 0}
+        real_wide, real_one = snapshot_module._wide_allocation, snapshot_module.allocate
+
+        def wide(*a):
+            calls["wide"].append(a[-1])
+            return real_wide(*a)
+
+        def one(*a):
+            calls["one date"] += 1
+            return real_one(*a)
+
+        monkeypatch.setattr(snapshot_module, "_wide_allocation", wide)
+        monkeypatch.setattr(snapshot_module, "allocate", one)
+        p.compute_snapshots(dates)
+        assert calls["one date"] == 0 and len(calls["wide"]) == parts
+        assert all(sorted(d) == sorted(dates) for d in calls["wide"])
+        for when in dates:
+            got = {"snapshot": p.snapshot(when).to_pandas()}
+            got |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+            assert set(got) == set(alone[when])
+            for name, frame in alone[when].items():
+                keys = list(frame.columns) if name == "open_receivables" else ["customer_id"]
+                a = got[name].sort_values(keys, ignore_index=True)[list(frame.columns)]
+                b = frame.sort_values(keys, ignore_index=True)
+                assert len(b) > 100, name
+                pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False,
+                                              rtol=1e-12)  # fmt: skip
+        assert calls["one date"] == 0  # nothing allocated again for the books
+        del got
     finally:
         p.close()
         engine.release_shared()
@@ -488,13 +545,13 @@ def test_a_cached_snapshot_file_is_what_the_portfolio_reads_from_then_on(
 ):
     import logging
 
-    from collect_kit.reports.cache import cached_snapshot
+    from collect_kit.reports.cache import cached_snapshots
 
     monkeypatch.setenv("COLLECT_KIT_CACHE", str(tmp_path / "cache"))
     p = sources.load(sources_yaml, checks=False)
     try:
         when = pd.Timestamp("2026-10-31")
-        path = cached_snapshot(p, "key", when, logging.getLogger())
+        path = cached_snapshots(p, "key", [when], logging.getLogger())[when]
         whole = pd.read_parquet(path)
         # a file of ten customers with a p_pay column stands in for the cache's
         whole.head(10).assign(p_pay=0.5).to_parquet(path)
@@ -516,14 +573,14 @@ def test_the_books_cached_beside_a_snapshot_are_what_the_kpis_read(
     import logging
 
     from collect_kit import engine, kpis
-    from collect_kit.reports.cache import cached_snapshot
+    from collect_kit.reports.cache import cached_snapshots
 
     monkeypatch.setenv("COLLECT_KIT_CACHE", str(tmp_path / "cache"))
     when = pd.Timestamp("2026-10-31")
     p = sources.load(sources_yaml, checks=False)
     engine.release_shared()
     try:
-        path = cached_snapshot(p, "key", when, logging.getLogger())
+        path = cached_snapshots(p, "key", [when], logging.getLogger())[when]
         # the runner is done with the date's allocation once its files are written
         assert not [key for key in engine._BUILT if key[0] == "allocation"]
         computed = kpis.compute(p.tables, "2026-10", ["overdue_ratio", "cure_rate"])

@@ -799,9 +799,10 @@ def written_in_parts(
 
 
 def forget_built(name: str) -> None:
-    """Drop every result :func:`built_once` keeps under ``name``, for a process done with
-    them (the report runner, once a date's snapshot and books are written)."""
-    for key in [k for k in _BUILT if k[0] == name]:
+    """Drop every result :func:`built_once` keeps under ``name`` or a name that starts
+    with it and a space (``"allocation 2026-08-31 2026-09-30"``), for a process done with
+    them (the report runner, once the snapshots and books are written)."""
+    for key in [k for k in _BUILT if k[0] == name or k[0].startswith(name + " ")]:
         _forget(key)
 
 

@@ -23,7 +23,9 @@ credit note), has no settlement date.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -394,16 +396,71 @@ def _allocation_rows(
     receivables: Table, payments: Table, adjustments: Table, dates: list, with_date=False
 ) -> Table:
     """The allocated receivables as of each of ``dates`` (sorted); with an ``as_of``
-    column when ``with_date``, which then keys the pool and its running sums."""
+    column when ``with_date``, which then keys the pool and its running sums.
+
+    Worked out wide, one row per receivable with a set of columns per date
+    (:func:`_wide_allocation`): the payments and adjustments are summed per receivable
+    once, and one window sorts each customer's receivables once for every date's running
+    sums. Each receivable's row then gives a row per date it was issued by."""
+    wide = _wide_allocation(receivables, payments, adjustments, dates)
+    if len(dates) == 1:
+        return _of_date(wide, 0, dates[0], with_date)
     days = [ibis.date(d.date()) for d in dates]
-    last = days[-1]
+    w = wide.mutate(_k=ibis.literal(list(range(len(dates))), "array<int8>").unnest())
+
+    def at_k(column: str):
+        return ibis.cases(*[(w._k == k, w[f"{column}{k}"]) for k in range(len(dates) - 1)],
+                          else_=w[f"{column}{len(dates) - 1}"])  # fmt: skip
+
+    as_of = ibis.cases(*[(w._k == k, day) for k, day in enumerate(days[:-1])], else_=days[-1])
+    w = w.mutate(_as_of=as_of)
+    w = w.filter(w.issued_at <= w._as_of)
+    carried = [c for c in ("product",) if c in wide.columns]
+    return w.select(
+        "receivable_id", "customer_id", "issued_at", "due_at", "amount",
+        at_k("_last").name("last_linked_at"),
+        *carried,
+        *([w._as_of.name("as_of")] if with_date else []),
+        **{name: at_k(f"_{name}") for name in _DATED},
+    )  # fmt: skip
+
+
+def _of_date(wide: Table, k: int, day: pd.Timestamp, with_date: bool = False) -> Table:
+    """The allocated receivables as of the ``k``-th date of a :func:`_wide_allocation`
+    (``day``), its columns named as :attr:`Allocation.receivables` has them."""
+    date = ibis.date(pd.Timestamp(day).date())
+    w = wide.filter(wide.issued_at <= date)
+    carried = [c for c in ("product",) if c in wide.columns]
+    return w.select(
+        "receivable_id", "customer_id", "issued_at", "due_at", "amount",
+        w[f"_last{k}"].name("last_linked_at"),
+        *carried,
+        *([date.name("as_of")] if with_date else []),
+        **{name: w[f"_{name}{k}"] for name in _DATED},
+    )  # fmt: skip
+
+
+#: the allocation's columns that depend on the date, in their order
+_DATED = ("written_off", "linked_paid", "residual", "excess", "cum_through", "pool", "balance")
+
+
+def _wide_allocation(
+    receivables: Table, payments: Table, adjustments: Table, dates: list
+) -> Table:
+    """One row per receivable issued on or before the last of ``dates`` (sorted), with
+    ``_last{k}`` (last linked payment) and ``_written_off{k}``, ``_linked_paid{k}``,
+    ``_residual{k}``, ``_excess{k}``, ``_cum_through{k}``, ``_pool{k}``, ``_balance{k}``
+    as of the k-th date (the module docstring's allocation). A receivable issued after a
+    date has a residual and an excess of 0 then: it adds nothing to that date's sums."""
+    days = [ibis.date(d.date()) for d in dates]
+    n, last = len(days), days[-1]
     rec = receivables.filter(receivables.issued_at <= last)
     pay = payments.filter(payments.paid_at <= last)
     adj = adjustments.filter(adjustments.at <= last)
 
     def upto(at, k: int):
-        """Rows dated on or before the k-th date (all of them when there is one date)."""
-        return None if len(days) == 1 else at <= days[k]
+        """Rows dated on or before the k-th date (all of them for the last date)."""
+        return None if k == n - 1 else at <= days[k]
 
     signed = ibis.cases(
         (adj.kind.isin(schema.REDUCING_ADJUSTMENTS), adj.amount),
@@ -412,67 +469,83 @@ def _allocation_rows(
     )
     written_off = adj.kind == "write_off"
     adj_net = adj.group_by("receivable_id").aggregate(
-        **{f"_adjusted{k}": signed.sum(where=upto(adj.at, k)) for k in range(len(days))},
-        **{f"_written_off{k}": written_off.any(where=upto(adj.at, k)) for k in range(len(days))},
+        **{f"_adjusted{k}": signed.sum(where=upto(adj.at, k)) for k in range(n)},
+        **{f"_wo{k}": written_off.any(where=upto(adj.at, k)) for k in range(n)},
     )
     linked = pay.filter(pay.receivable_id.notnull())
     linked_sum = linked.group_by("receivable_id").aggregate(
-        **{f"_linked{k}": linked.amount.sum(where=upto(linked.paid_at, k)) for k in range(len(days))},
-        **{f"_last{k}": linked.paid_at.max(where=upto(linked.paid_at, k)) for k in range(len(days))},
+        **{f"_linked{k}": linked.amount.sum(where=upto(linked.paid_at, k)) for k in range(n)},
+        **{f"_last{k}": linked.paid_at.max(where=upto(linked.paid_at, k)) for k in range(n)},
     )  # fmt: skip
     adj_net = adj_net.rename(_adjusted_id="receivable_id")
     linked_sum = linked_sum.rename(_linked_id="receivable_id")
-    joined = rec.left_join(adj_net, rec.receivable_id == adj_net._adjusted_id)
-    joined = joined.left_join(linked_sum, joined.receivable_id == linked_sum._linked_id)
+    j = rec.left_join(adj_net, rec.receivable_id == adj_net._adjusted_id)
+    j = j.left_join(linked_sum, j.receivable_id == linked_sum._linked_id)
     carried = [c for c in ("product",) if c in rec.columns]  # for the main product
-    dated = ["as_of"] if with_date else []  # the date column, when there is one
-    parts = []
-    for k, day in enumerate(days):
-        j = joined if len(days) == 1 else joined.filter(joined.issued_at <= day)
-        parts.append(
-            j.select(
-                "receivable_id",
-                "customer_id",
-                "issued_at",
-                "due_at",
-                "amount",
-                j[f"_last{k}"].name("last_linked_at"),
-                *carried,
-                *[day.name(name) for name in dated],
-                written_off=j[f"_written_off{k}"].fill_null(False),
-                after_adj=ibis.greatest(j.amount - j[f"_adjusted{k}"].fill_null(0.0), 0.0),
-                linked_paid=j[f"_linked{k}"].fill_null(0.0),
-            )  # fmt: skip
-        )
-    r = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    r = r.mutate(
-        residual=ibis.greatest(r.after_adj - r.linked_paid, 0.0),
-        excess=ibis.greatest(r.linked_paid - r.after_adj, 0.0),
-    )
+    dated = {}
+    for k in range(n):
+        issued = j.issued_at <= days[k]
+        after_adj = ibis.greatest(j.amount - j[f"_adjusted{k}"].fill_null(0.0), 0.0)
+        linked_paid = j[f"_linked{k}"].fill_null(0.0)
+        residual = ibis.greatest(after_adj - linked_paid, 0.0)
+        excess = ibis.greatest(linked_paid - after_adj, 0.0)
+        if k < n - 1:  # not issued yet: nothing owed, nothing in the pool
+            residual = ibis.cases((issued, residual), else_=0.0)
+            excess = ibis.cases((issued, excess), else_=0.0)
+        dated |= {
+            f"_last{k}": j[f"_last{k}"],
+            f"_written_off{k}": j[f"_wo{k}"].fill_null(False),
+            f"_linked_paid{k}": linked_paid,
+            f"_residual{k}": residual,
+            f"_excess{k}": excess,
+        }
+    r = j.select("receivable_id", "customer_id", "issued_at", "due_at", "amount", *carried,
+                 **dated)  # fmt: skip
 
     # the pool: payments on account, plus linked money beyond a receivable's balance
-    keys = ["customer_id", *dated]
-    on_account = on_account_each(payments, dates) if with_date else _on_account(payments, dates[0])
-    excess = r.filter(r.excess > 0).select(*keys, amount=r.excess)
-    raw = on_account.select(*keys, "amount").union(excess)
-    pool = raw.group_by(keys).aggregate(pool=raw.amount.sum())
-
-    order = ibis.cumulative_window(group_by=keys, order_by=["due_at", "issued_at", "receivable_id"])
-    # the running sums over the receivables that still owe money only: one paid already
-    # adds nothing to them and is allocated nothing (on the 1 M-customer sample, the
-    # window sorts 3.6 M of 13.7 M rows)
-    owing = r.filter(r.residual > 0)
-    owing = owing.mutate(cum_through=owing.residual.sum().over(order))
-    paid = r.filter(~(r.residual > 0).fill_null(False)).mutate(cum_through=ibis.literal(0.0))
-    r = owing.union(paid)
-    r = r.left_join(pool, keys).drop(*[f"{k}_right" for k in keys])
-    r = r.mutate(pool=r.pool.fill_null(0.0))
-    allocated = ibis.least(ibis.greatest(r.pool - (r.cum_through - r.residual), 0.0), r.residual)
-    balance = r.residual - allocated
-    # half a cent absorbs floating-point error in the running sums
-    return r.drop("after_adj").mutate(
-        balance=ibis.cases((balance <= _CENT / 2, 0.0), else_=balance)
+    on_account = payments.filter(payments.receivable_id.isnull() & (payments.paid_at <= last))
+    held = on_account.group_by("customer_id").aggregate(
+        **{f"_pool{k}": on_account.amount.sum(where=upto(on_account.paid_at, k)) for k in range(n)}
+    )  # fmt: skip
+    excess_any = functools.reduce(operator.or_, [r[f"_excess{k}"] > 0 for k in range(n)])
+    beyond = r.filter(excess_any)
+    beyond = beyond.group_by("customer_id").aggregate(
+        **{f"_pool{k}": beyond[f"_excess{k}"].sum() for k in range(n)}
     )
+    raw = held.union(beyond)
+    pool = raw.group_by("customer_id").aggregate(
+        **{f"_pool{k}": raw[f"_pool{k}"].sum() for k in range(n)}
+    )
+
+    # the running sums over the receivables that still owe money at some date only: one
+    # paid already adds nothing to them and is allocated nothing (on the 1 M-customer
+    # sample, the window sorts 3.6 M of 13.7 M rows); one sort serves every date
+    order = ibis.cumulative_window(
+        group_by="customer_id", order_by=["due_at", "issued_at", "receivable_id"]
+    )
+    owing_any = functools.reduce(operator.or_, [r[f"_residual{k}"] > 0 for k in range(n)])
+    owing = r.filter(owing_any)
+    owing = owing.mutate(
+        **{f"_cum{k}": owing[f"_residual{k}"].sum().over(order) for k in range(n)}
+    )
+    paid = r.filter(~owing_any.fill_null(False)).mutate(
+        **{f"_cum{k}": ibis.literal(0.0) for k in range(n)}
+    )
+    r = owing.union(paid)
+    r = r.left_join(pool, "customer_id").drop("customer_id_right")
+    out = {}
+    for k in range(n):
+        residual, pool_k = r[f"_residual{k}"], r[f"_pool{k}"].fill_null(0.0)
+        cum = ibis.cases((residual > 0, r[f"_cum{k}"]), else_=0.0)
+        allocated = ibis.least(ibis.greatest(pool_k - (cum - residual), 0.0), residual)
+        balance = residual - allocated
+        # half a cent absorbs floating-point error in the running sums
+        out |= {
+            f"_cum_through{k}": cum,
+            f"_pool{k}": pool_k,
+            f"_balance{k}": ibis.cases((balance <= _CENT / 2, 0.0), else_=balance),
+        }
+    return r.mutate(**out).drop(*[f"_cum{k}" for k in range(n)])
 
 
 #: allocations :func:`allocated` keeps at once (each a row per receivable, a dozen per
@@ -498,6 +571,41 @@ def allocated(receivables: Table, payments: Table, adjustments: Table, as_of) ->
         "allocation", as_of, list(inputs.values()), build, most=KEPT_ALLOCATIONS
     )
     return Allocation(receivables=kept, on_account=_on_account(payments, as_of))
+
+
+def allocated_each(receivables: Table, payments: Table, adjustments: Table, dates) -> None:
+    """Keep the allocation of each of ``dates`` not kept yet, computed together: one
+    :func:`_wide_allocation` computed and kept on the engine, each date's
+    :func:`allocated` a view of it. For the snapshots a report run reads (at 1 M
+    customers, three month ends' allocations took 25.9 s together against 37.8 s one by
+    one). In parts of customers (:func:`per_customer`) when the book is large."""
+    inputs = {"receivables": receivables, "payments": payments, "adjustments": adjustments}
+    events = list(inputs.values())
+    dates = sorted({pd.Timestamp(d).normalize() for d in dates})
+    todo = [d for d in dates if engine.kept("allocation", d, events) is None]
+    if len(todo) < 2:
+        return
+    # forgotten with the dates' allocations (engine.forget_built("allocation"))
+    name = "allocation " + " ".join(str(d.date()) for d in todo)
+
+    def build() -> Table:
+        return per_customer(lambda t: _wide_allocation(*t.values(), todo), inputs, "allocations")
+
+    wide = engine.built_once(name, todo[-1], events, build)
+    for k, d in enumerate(todo):
+        engine.keep_built("allocation", d, events, _of_date(wide, k, d))
+
+
+def allocated_for(tables: Mapping[str, Table], dates) -> None:
+    """:func:`allocated_each` of the receivables, payments and adjustments of ``tables``
+    (Ibis tables of one connection, as :func:`snapshot` reads them; nothing for an
+    extract), for the snapshots of several ``dates`` computed together."""
+    events = {k: tables[k] for k in ("receivables", "payments", "adjustments") if k in tables}
+    if "receivables" not in events:
+        return  # an extract carries its balances
+    specs = {k: _SPECS[k] for k in ("receivables", "payments", "adjustments")}
+    with engine.inputs(events, specs, required=("receivables", "payments")) as t:
+        allocated_each(t["receivables"], t["payments"], t["adjustments"], dates)
 
 
 def _on_account(payments: Table, as_of) -> Table:

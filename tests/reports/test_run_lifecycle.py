@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from collect_kit import files, sources
 from collect_kit.cli import app
 from collect_kit.reports import processes, runner, runs, supervision
-from collect_kit.reports.cache import cached_snapshot
+from collect_kit.reports.cache import cached_snapshots
 from collect_kit.reports.notify import run_notify_command
 from collect_kit.reports.processes import is_kernel, process_start
 from collect_kit.reports.runs import (
@@ -335,7 +335,7 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
                 assert (con.execute(total).fetchone() == before) == (name != "one amount")
         portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=db, checks=False)
         keys.append(fingerprint(portfolio.tables))
-        cached_snapshot(portfolio, keys[-1], pd.Timestamp("2026-10-31"), logging.getLogger())
+        cached_snapshots(portfolio, keys[-1], ["2026-10-31"], logging.getLogger())
         portfolio.close()
     assert len(set(keys[:4])) == 4 and keys[4] == keys[0]
     assert len(list((tmp_path / "cache" / "snapshots").glob("*-2026-10-31.parquet"))) == 4

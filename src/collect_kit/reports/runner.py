@@ -43,7 +43,7 @@ from .. import __version__, catalogue, files
 from ..engine import SparkConfig
 from ..errors import CollectKitError, ConfigError
 from . import runs
-from .cache import cache_dir, cached_snapshot, readouts_dir, stored_readouts
+from .cache import cache_dir, cached_snapshots, readouts_dir, stored_readouts
 from .execute import cells_seconds, execute_notebook, export_notebook
 from .format import Formatter
 from .preflight import (
@@ -309,7 +309,8 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
     dates = snapshot_dates(ctx.when)
     say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
     t0 = time.perf_counter()
-    snapshots = {str(d.date()): str(cached_snapshot(portfolio, key, d, log, rules)) for d in dates}
+    paths = cached_snapshots(portfolio, key, dates, log, rules)
+    snapshots = {str(d.date()): str(path) for d, path in paths.items()}
     state.set(seconds_snapshots=time.perf_counter() - t0)
     paths = _readout_paths(plan)
     if paths:
