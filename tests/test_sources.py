@@ -500,7 +500,9 @@ def test_snapshots_of_several_dates_computed_together_are_each_dates_snapshot(
         for when in dates:
             engine.release_shared()
             alone[when] = {"snapshot": snapshot(p.tables, when, **p.snapshot_options).to_pandas()}
-            alone[when] |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+            alone[when] |= {
+                n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()
+            }
         engine.release_shared()
         if parts > 1:
             n = p.tables["customers"].count().to_pyarrow().as_py()

@@ -444,9 +444,7 @@ def _of_date(wide: Table, k: int, day: pd.Timestamp, with_date: bool = False) ->
 _DATED = ("written_off", "linked_paid", "residual", "excess", "cum_through", "pool", "balance")
 
 
-def _wide_allocation(
-    receivables: Table, payments: Table, adjustments: Table, dates: list
-) -> Table:
+def _wide_allocation(receivables: Table, payments: Table, adjustments: Table, dates: list) -> Table:
     """One row per receivable issued on or before the last of ``dates`` (sorted), with
     ``_last{k}`` (last linked payment) and ``_written_off{k}``, ``_linked_paid{k}``,
     ``_residual{k}``, ``_excess{k}``, ``_cum_through{k}``, ``_pool{k}``, ``_balance{k}``
@@ -525,9 +523,7 @@ def _wide_allocation(
     )
     owing_any = functools.reduce(operator.or_, [r[f"_residual{k}"] > 0 for k in range(n)])
     owing = r.filter(owing_any)
-    owing = owing.mutate(
-        **{f"_cum{k}": owing[f"_residual{k}"].sum().over(order) for k in range(n)}
-    )
+    owing = owing.mutate(**{f"_cum{k}": owing[f"_residual{k}"].sum().over(order) for k in range(n)})
     paid = r.filter(~owing_any.fill_null(False)).mutate(
         **{f"_cum{k}": ibis.literal(0.0) for k in range(n)}
     )

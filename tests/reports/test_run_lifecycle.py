@@ -20,7 +20,6 @@ from pathlib import Path
 
 import duckdb
 import nbformat
-import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
