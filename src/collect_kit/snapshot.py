@@ -231,7 +231,8 @@ class Allocation:
     """Payments allocated to receivables as of a date (the one place this is done).
 
     Build it with :func:`allocate` (an expression), :func:`allocated` (computed once per
-    date and kept on the engine) or :func:`allocate_each` (several dates at once).
+    date and kept on the engine; :func:`allocated_each` keeps several dates' at once) or
+    :func:`allocate_each` (several dates in one expression).
     ``receivables`` holds one row per receivable issued on or before ``as_of`` with the
     working columns of the allocation; ``on_account`` the payments without
     ``receivable_id`` dated on or before ``as_of`` (customer_id, at, amount, tiebreak).
