@@ -710,46 +710,45 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
         kpis.aging_receivables(portfolio.tables, "2026-10-31"), by_receivable
     )
     assert len(list(scratch.glob("parts-*/open/part-*.parquet"))) >= 4
-    # the vintages' month ends not computed yet: their books together, in parts too
+    # the vintages' month ends not computed yet: their overdue balances together, in parts too
     pd.testing.assert_frame_equal(kpis.vintage_curves(portfolio.tables, "2026-03", "2026-10"),
                                   vintages, check_exact=False, rtol=1e-12)  # fmt: skip
-    assert len(list(scratch.glob("parts-*/books/part-*.parquet"))) >= 4
+    assert len(list(scratch.glob("parts-*/overdue/part-*.parquet"))) >= 4
     del book
     portfolio.close()
     engine.release_shared()
 
 
-def test_books_of_several_month_ends_are_computed_together(sample_db, monkeypatch):
-    """customer_balances_each computes the books not kept yet in one query (one
-    allocate_each) and keeps each date's book: customer_balances then reads it. Each book
-    equals the book of its date computed alone; a date whose allocation is kept reads it."""
+def test_overdue_balances_of_several_month_ends_are_computed_together(sample_db, monkeypatch):
+    """overdue_balances computes the month ends without a kept book or result in one query
+    (one overdue_each) and keeps each date's; a date whose month-end book is kept reads
+    its book. Each equals the overdue balances of its date's month-end book."""
     from collect_kit import engine, snapshot, sources
     from collect_kit.demo import sample_config
 
     portfolio = sources.load(sample_config(), database=sample_db)
     t = portfolio.tables
-    events = [t["receivables"], t["payments"], t["adjustments"]]
     dates = [pd.Timestamp(d) for d in ("2026-04-30", "2026-06-30", "2026-07-31", "2026-09-30")]
     engine.release_shared()
-    alone = {}
+    books = {}
     for d in dates:
-        alone[d] = kpis.customer_balances(t, d).to_pandas()
+        books[d] = kpis.customer_balances(t, d).to_pandas()
         engine.release_shared()
-    snapshot.allocated(*events, dates[-1])  # kept: its book reads it, outside the query
-    together, single = [], []
-    real_each, real_one = kpis.allocate_each, snapshot.allocate
-    monkeypatch.setattr(kpis, "allocate_each", lambda *a: together.append(a[3]) or real_each(*a))
-    monkeypatch.setattr(snapshot, "allocate", lambda *a: single.append(a[3]) or real_one(*a))
-    books = kpis.customer_balances_each(t, [*reversed(dates), dates[0]])
-    assert together == [dates[:-1]] and single == []
-    assert list(books) == dates
+    kept = kpis.customer_balances(t, dates[-1])  # kept: read, not computed again
+    together = []
+    real = kpis.overdue_each
+    monkeypatch.setattr(kpis, "overdue_each", lambda *a: together.append(a[3]) or real(*a))
+    monkeypatch.setattr(snapshot, "allocate", lambda *a: pytest.fail("allocated again"))
+    owed = kpis.overdue_balances(t, [*reversed(dates), dates[0]])
+    assert together == [dates[:-1]] and list(owed) == dates
+    again = kpis.overdue_balances(t, dates[:2])  # kept: nothing computed again
+    assert together == [dates[:-1]] and again[dates[0]].equals(owed[dates[0]])
     for d in dates:
-        assert kpis.customer_balances(t, d) is books[d]
-        got = books[d].to_pandas().sort_values("customer_id", ignore_index=True)
-        want = alone[d].sort_values("customer_id", ignore_index=True)
+        got = owed[d].to_pandas().sort_values("customer_id", ignore_index=True)
+        want = books[d][["customer_id", "overdue_balance"]]
+        want = want.sort_values("customer_id", ignore_index=True)
         pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
-        assert want.overdue_balance.gt(0).sum() > 50 and want.balance.eq(0).any()
-    assert len(together) == 1 and single == []
-    del books  # the kept tables are dropped before their connection closes
+        assert want.overdue_balance.gt(0).sum() > 50 and want.overdue_balance.eq(0).any()
+    del owed, again, kept  # the kept tables are dropped before their connection closes
     engine.release_shared()
     portfolio.close()

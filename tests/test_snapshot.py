@@ -379,6 +379,54 @@ def _same_rows(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
 
 
 @pytest.mark.parametrize("source", ["tiny", "sample"])
+def test_overdue_balances_of_several_dates_sum_the_allocated_receivables(source, tiny, sample_db):
+    """overdue_each (sums per customer, no allocation receivable by receivable) gives for
+    each date (in any order) the overdue balance that the allocation of that date alone leaves on the
+    receivables due before it, summed per customer in pandas; every customer with a
+    receivable issued by then has a row (hand-made book: FIFO, a partial payment, a
+    write-off, a credit beyond all balances, payments on account; the sample)."""
+    import ibis
+
+    from collect_kit import sources
+    from collect_kit.demo import sample_config
+    from collect_kit.snapshot import allocate, overdue_each
+
+    if source == "tiny":
+        events = [ibis.memtable(tiny[n]) for n in ("receivables", "payments", "adjustments")]
+        events = [  # dates as the canonical tables have them
+            e.mutate(**{c: e[c].date() for c, k in e.schema().items() if k.is_timestamp()})
+            for e in events
+        ]
+        dates = ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
+    else:
+        portfolio = sources.load(sample_config(), database=sample_db)
+        events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
+        dates = ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
+    together = overdue_each(*events, dates).to_pandas()
+    days = sorted({pd.Timestamp(d) for d in dates})
+    assert [c for c in together.columns if c.startswith("_overdue")] == [
+        f"_overdue{k}" for k in range(len(days))
+    ]
+    receivables = events[0].to_pandas()
+    seen = []
+    for k, day in enumerate(days):
+        got = together[together._first_issued <= day].set_index("customer_id")[f"_overdue{k}"]
+        rows = allocate(*events, day).receivables.to_pandas()
+        overdue = rows[rows.due_at < day]
+        want = overdue.groupby("customer_id").balance.sum()
+        present = receivables[receivables.issued_at <= day].customer_id.unique()
+        want = want.reindex(present, fill_value=0.0)
+        assert sorted(got.index) == sorted(want.index) and len(want) > 0
+        assert np.allclose(got.sort_index(), want.sort_index(), rtol=1e-12, atol=1e-9)
+        partly_paid = (overdue.balance > 0) & (overdue.balance < overdue.residual)
+        seen.append([want.gt(0).any(), want.eq(0).any(), partly_paid.any()])
+    # owing and settled customers, and a receivable partly paid by the pool, do occur
+    assert np.any(seen, axis=0).tolist() == [True, True, True]
+    with pytest.raises(InvalidParameterError, match="dates"):
+        overdue_each(*events, [])
+
+
+@pytest.mark.parametrize("source", ["tiny", "sample"])
 def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, sample_db):
     """allocate_each gives, for each date, row for row the allocation of that date alone,
     in any order of the dates (hand-made book: FIFO, a write-off, a credit, payments

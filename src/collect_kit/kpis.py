@@ -49,6 +49,7 @@ from .snapshot import (
     customer_count,
     is_extract,
     live_promises,
+    overdue_each,
     per_customer,
     promise_kept,
 )  # fmt: skip
@@ -301,33 +302,49 @@ def _book(rows: Table, present: Table, as_of, keys: Sequence[str] = ("customer_i
     )
 
 
-def customer_balances_each(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, Table]:
-    """:func:`customer_balances` as of each of ``dates`` (month ends).
+#: what :func:`engine.built_once` keeps a date's overdue balances under (:func:`overdue_balances`)
+OVERDUE_BALANCES = "overdue_balances"
 
-    The books not computed yet, whose date's allocation is not kept either, are computed
-    together in one query (:func:`collect_kit.snapshot.allocate_each`, which sums each
-    receivable's payments and adjustments once for all the dates) and kept as each
-    date's book, so later :func:`customer_balances` calls read them.
-    """
+
+def overdue_balances(t: Mapping[str, Table], dates) -> dict[pd.Timestamp, Table]:
+    """The customers in the book of each of ``dates`` (month ends) with their
+    ``overdue_balance`` (currency): the month-end book's (:func:`customer_balances`) where
+    it is kept, as a report run's snapshot dates are, else computed together for the other
+    dates without allocating receivable by receivable
+    (:func:`collect_kit.snapshot.overdue_each`) and kept per date. For the delinquency
+    episodes of many month ends (vintages, time to first payment)."""
     dates = sorted({pd.Timestamp(d).normalize() for d in dates})
-    if not is_extract(t):
-        events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
-        inputs = list(events.values())
-        todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None
-                and engine.kept("allocation", d, inputs) is None]  # fmt: skip
-        if len(todo) > 1:
-            name = "month_end_books " + " ".join(str(d.date()) for d in todo)
+    if is_extract(t):
+        return {d: customer_balances(t, d).select("customer_id", "overdue_balance") for d in dates}
+    events = {k: t[k] for k in ("receivables", "payments", "adjustments")}
+    inputs = list(events.values())
+    todo = [d for d in dates if engine.kept("month_end_book", d, inputs) is None
+            and engine.kept(OVERDUE_BALANCES, d, inputs) is None]  # fmt: skip
+    out = {}
+    if todo:
 
-            def build() -> Table:
-                def part(e: dict) -> Table:
-                    rec = e["receivables"]
-                    rows = allocate_each(rec, e["payments"], e["adjustments"], todo).receivables
-                    return _dated_books(rows, rec, todo)
+        def build() -> Table:
+            def part(e: dict) -> Table:
+                return overdue_each(e["receivables"], e["payments"], e["adjustments"], todo)
 
-                return per_customer(part, events, "books")
+            return per_customer(part, events, "overdue")
 
-            _keep_each(name, todo, inputs, build, "month_end_book")
-    return {d: customer_balances(t, d) for d in dates}
+        name = f"{OVERDUE_BALANCES} " + " ".join(str(d.date()) for d in todo)
+        wide = built_once(name, todo[-1], inputs, build)
+        keepable = engine.kept(name, todo[-1], inputs) is not None
+        for k, d in enumerate(todo):
+            of_date = wide.filter(wide._first_issued <= _date(d)).select(
+                "customer_id", overdue_balance=wide[f"_overdue{k}"]
+            )
+            if keepable:
+                engine.keep_built(OVERDUE_BALANCES, d, inputs, of_date)
+            else:  # it reads a table loaded for this call
+                out[d] = of_date
+    for d in [d for d in dates if d not in out]:
+        book = engine.kept("month_end_book", d, inputs)
+        kept = engine.kept(OVERDUE_BALANCES, d, inputs) if book is None else book
+        out[d] = kept.select("customer_id", "overdue_balance")
+    return out
 
 
 def _dated_books(rows: Table, receivables: Table, dates) -> Table:
@@ -1340,9 +1357,9 @@ def _episodes(t, months: list[pd.Timestamp]) -> tuple[Table, Table]:
     (entries: customer_id, month, episode, entry_balance; states: customer_id, month,
     episode) with ``month`` the index into ``months``.
     """
-    books = customer_balances_each(t, months)  # those not computed yet, together
+    owed = overdue_balances(t, months)
     parts = [
-        books[m].select("customer_id", "overdue_balance", month=ibis.literal(i, "int32"))
+        owed[m].select("customer_id", "overdue_balance", month=ibis.literal(i, "int32"))
         for i, m in enumerate(months)
     ]
     states = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
