@@ -268,10 +268,10 @@ def _cache_key(customers: Table, region: str, max_customers: int) -> str:
     """Content digest of the customers' ids, phones and e-mails, with the settings."""
     import hashlib
 
-    from .snapshot import _table_digest
+    from .snapshot import table_digest
 
     cols = [c for c in ("customer_id", "phone", "email") if c in customers.columns]
-    digest = _table_digest(customers.select(*cols))
+    digest = table_digest(customers.select(*cols))
     text = f"{digest}|{','.join(cols)}|{region.upper()}|{max_customers}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

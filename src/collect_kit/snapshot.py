@@ -1159,24 +1159,36 @@ snapshot.__doc__ += "\n\n    Features:\n\n" + "\n".join(
 )
 
 
-def _row_hash(t: Table):
-    """A 64-bit hash of one row: the engine's hash of a struct of every column (typed
-    values, nulls included; about 4x faster than hashing the row cast to text)."""
-    return ibis.struct({c: t[c] for c in sorted(t.columns)}).hash()
+def _row_hash(t: Table, columns: Sequence[str] | None = None):
+    """A 64-bit hash of one row: the engine's hash of a struct of every column (or of
+    ``columns``; typed values, nulls included; about 4x faster than hashing the row cast
+    to text)."""
+    return ibis.struct({c: t[c] for c in sorted(columns or t.columns)}).hash()
 
 
-def _table_digest(t: Table) -> str:
-    """Rows, and the sums of the low and high 32 bits of every row's hash (order-free).
+def digest_sums(t: Table, columns: Sequence[str] | None = None) -> dict:
+    """The aggregates of a table's digest (:func:`table_digest`), over all its columns or
+    ``columns``: its rows, and the sums of the low and high 32 bits of every row's hash
+    (order-free). ``collect-kit validate`` computes them in the scan of its checks.
 
     Splitting the hash keeps each sum below 2^63 for up to 2^31 rows, so it cannot
     overflow on any engine that sums 64-bit integers.
     """
-    h = _row_hash(t)
+    h = _row_hash(t, columns)
     low = h % 4_294_967_296
     high = (h - low) // 4_294_967_296
-    row = t.aggregate(rows=t.count(), low=low.sum(), high=high.sum()).to_pandas().iloc[0]
-    values = [0 if pd.isna(row[k]) else int(row[k]) for k in ("rows", "low", "high")]
-    return f"{values[0]}:{values[1]}:{values[2]}"
+    return {"_digest_rows": t.count(), "_digest_low": low.sum(), "_digest_high": high.sum()}
+
+
+def digest_text(sums: Mapping) -> str:
+    """The digest from the values of :func:`digest_sums` ("rows:low:high")."""
+    values = [sums[k] for k in ("_digest_rows", "_digest_low", "_digest_high")]
+    return ":".join(str(0 if pd.isna(v) else int(v)) for v in values)
+
+
+def table_digest(t: Table) -> str:
+    """Rows, and the sums of the low and high 32 bits of every row's hash (one query)."""
+    return digest_text(t.aggregate(**digest_sums(t)).to_pandas().iloc[0])
 
 
 def _engine_name(t: Table) -> str:
@@ -1186,21 +1198,30 @@ def _engine_name(t: Table) -> str:
         return "unknown"
 
 
+def _columns_of(table: engine.TableLike) -> list[str]:
+    """The column names of a pandas DataFrame, an Arrow table or an Ibis table."""
+    return list(table.column_names if isinstance(table, pa.Table) else table.columns)
+
+
 def fingerprint(
     tables: Mapping[str, engine.TableLike],
     fields: Sequence[CustomField] = (),
     options: Sequence[object] = (),
+    digests: Mapping[str, tuple] | None = None,
 ) -> str:
     """A key that changes whenever the data a snapshot reads changes (32 hex digits).
 
     For each table of :data:`SNAPSHOT_TABLES` (absent optional tables count as empty), the
-    engine hashes every row over all its columns and sums the hashes, so the key covers
+    engine hashes every row over all the columns given and sums the hashes, so the key covers
     the content (a corrected amount, two amounts swapped between receivables, a payment
     moved by a day) and not the row order; it also covers each table's columns, the
     engine's name, the package version (a new version may compute snapshots
     differently), the declared ``fields`` (a changed rollup changes the snapshot) and
     ``options`` (such as the DPD buckets). One
-    aggregate query per table; nothing row-level leaves the engine.
+    aggregate query per table; nothing row-level leaves the engine. ``digests``: table
+    name -> (its Ibis schema, :func:`table_digest`) already computed, as ``collect-kit
+    validate`` does with its checks (``Portfolio.digests``); used for a table of that very
+    schema instead of a query.
     """
     from . import __version__
 
@@ -1211,5 +1232,11 @@ def fingerprint(
         parts += [f"field {f!r}" for f in fields] + [f"option {o!r}" for o in options]
         for name in SNAPSHOT_TABLES:
             columns = ",".join(sorted(t[name].columns))
-            parts.append(f"{name}({columns}) {_table_digest(t[name])}")
+            given = tables.get(name)
+            own = t[name]  # hashed over the columns given (not those added as null)
+            if given is not None:
+                own = own.select(*[c for c in own.columns if c in _columns_of(given)])
+            known = (digests or {}).get(name)
+            same = known is not None and known[0] == own.schema()
+            parts.append(f"{name}({columns}) {known[1] if same else table_digest(own)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

@@ -341,6 +341,9 @@ class Portfolio:
     source: engine.DataSource | None = field(default=None, repr=False)
     _first_date: pd.Timestamp | None = field(default=None, repr=False)
     _contact_flags_path: Path | None = field(default=None, repr=False)
+    #: table name -> (its schema, its digest) computed with the validation's checks, for
+    #: :func:`collect_kit.snapshot.fingerprint` (``digests=``)
+    digests: dict[str, tuple] = field(default_factory=dict, repr=False)
     #: snapshots computed or read once (:meth:`snapshot`), most recently used last
     _snapshots: OrderedDict = field(default_factory=OrderedDict, repr=False)
     #: Parquet files of snapshots (:meth:`read_snapshots`): month end -> path
@@ -648,11 +651,12 @@ def load(
             f"extraction_date not set: using the newest event date {extraction.date()}"
         )
     unique: set[str] = set()  # "table.column" keys found unique, parents before children
+    digests: dict[str, tuple] = {}
     for name in typed if checks else ():
         with _reading(files.get(name, db_path), name, cfg.tables.get(name, TableSource())):
             _row_checks(
                 wide[name], parsed[name], specs[name], origins[name], extraction,
-                cfg, typed, report, unique,
+                cfg, typed, report, unique, digests,
             )  # fmt: skip
     if checks and "receivables" in typed and "payments" in typed:
         with engine.reading(db_path or config_path, "portfolio data"):
@@ -666,6 +670,7 @@ def load(
         score_higher_is=cfg.score.higher_is if cfg.score else None,
         tables=typed,
         report=report,
+        digests=digests,
         connection=con,
         source=source,
         fields=tuple(cfg.fields),
@@ -991,13 +996,20 @@ def _row_checks(
     typed: dict[str, Table],
     report: ValidationReport,
     unique: set[str],
+    digests: dict[str, tuple],
 ) -> None:
     """Nulls, numbers, codes, dates, keys, references and currency of one typed table.
 
     ``t`` is the typed table with the parse flags of :func:`_map_and_type` (``wide``);
     every check, parse checks included, is counted in one aggregate query. A key found
-    unique is added to ``unique`` ("table.column") for the tables that reference it.
+    unique is added to ``unique`` ("table.column") for the tables that reference it. The
+    same query sums the typed table's digest (:func:`collect_kit.snapshot.digest_sums`),
+    kept in ``digests`` by table name with its schema: a report run's snapshot cache key
+    then needs no second scan (4.7 s of 15 s at 1 M customers).
     """
+    from .snapshot import digest_sums, digest_text
+
+    typed_table = typed[spec.name]
     t, known = _with_references(t, spec, typed, unique)
     parse_checks = {key: t[flag.get_name()] for key, flag in parse_checks.items()}
     id_col = t[spec.id_column]
@@ -1056,10 +1068,12 @@ def _row_checks(
     # a key of several columns counted as one struct (typed values, nulls equal): 20 %
     # faster than joining them as text (13 M scores at 1 M customers)
     key_value = t[key[0]] if len(key) == 1 else ibis.struct({k: t[k] for k in key})
+    digest = digest_sums(t, typed_table.columns)
     counts = _count_and_report(
         t, {**parse_checks, **checks}, id_col, spec.name, origin, report,
-        extra={"_rows": t.count(), "_keys": key_value.nunique()},
+        extra={"_rows": t.count(), "_keys": key_value.nunique(), **digest},
     )  # fmt: skip
+    digests[spec.name] = (typed_table.schema(), digest_text(counts))
     if int(counts["_rows"]) == int(counts["_keys"] or 0):
         if len(key) == 1:
             unique.add(f"{spec.name}.{key[0]}")

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from collect_kit import files, sources
+from collect_kit import files, snapshot, sources
 from collect_kit.cli import app
 from collect_kit.reports import processes, runner, runs, supervision
 from collect_kit.reports.cache import cached_snapshots
@@ -309,7 +309,8 @@ def test_notify_command_gets_folder_and_status(tmp_path):
 
 def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch):
     """A corrected amount, two amounts swapped (same sum), a payment moved by a day: each
-    is a new cache entry; the same data again reuses its entry."""
+    is a new cache entry; the same data again reuses its entry. The key from the digests
+    the validation sums is the same as from digests of their own."""
     edits = {
         "one amount": "update receivables set amount = amount + 1 where receivable_id = "
         "(select min(receivable_id) from receivables)",
@@ -332,8 +333,16 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
                 before = con.execute(total).fetchone()
                 con.execute(sql)
                 assert (con.execute(total).fetchone() == before) == (name != "one amount")
-        portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=db, checks=False)
+        portfolio = sources.load(CONFIGS / "sources" / "sample.yaml", database=db)
         keys.append(fingerprint(portfolio.tables))
+        # the digests the validation summed with its checks give the same key, and only
+        # the absent tables (empty) are scanned for it
+        scanned, real = [], snapshot.table_digest
+        with monkeypatch.context() as m:
+            m.setattr(snapshot, "table_digest", lambda t: scanned.append(t) or real(t))
+            assert fingerprint(portfolio.tables, digests=portfolio.digests) == keys[-1]
+        assert set(portfolio.digests) == set(portfolio.tables)
+        assert len(scanned) == len(set(snapshot.SNAPSHOT_TABLES) - set(portfolio.tables)) > 0
         cached_snapshots(portfolio, keys[-1], ["2026-10-31"], logging.getLogger())
         portfolio.close()
     assert len(set(keys[:4])) == 4 and keys[4] == keys[0]

@@ -304,6 +304,7 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
     key = fingerprint(
         portfolio.tables, portfolio.fields,
         [portfolio.dpd_buckets, rules.risk_model, f"contacts checked: {checked}"],
+        digests=portfolio.digests,  # summed with the validation's checks
     )  # fmt: skip
     state.set(data_fingerprint=key, seconds_validate=time.perf_counter() - t0)
     dates = snapshot_dates(ctx.when)
