@@ -339,7 +339,9 @@ def test_snapshot_cache_key_follows_the_content(tmp_path, sample_db, monkeypatch
         # the absent tables (empty) are scanned for it
         scanned, real = [], snapshot.table_digest
         with monkeypatch.context() as m:
-            m.setattr(snapshot, "table_digest", lambda t: scanned.append(t) or real(t))
+            m.setattr(
+                snapshot, "table_digest", lambda t, seen=scanned, f=real: seen.append(t) or f(t)
+            )
             assert fingerprint(portfolio.tables, digests=portfolio.digests) == keys[-1]
         assert set(portfolio.digests) == set(portfolio.tables)
         assert len(scanned) == len(set(snapshot.SNAPSHOT_TABLES) - set(portfolio.tables)) > 0
