@@ -693,6 +693,7 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     aging = kpis.aging(portfolio.tables, "2026-10-31")
     by_receivable = kpis.aging_receivables(portfolio.tables, "2026-10-31")
     vintages = kpis.vintage_curves(portfolio.tables, "2026-03", "2026-10")
+    paid = kpis.time_to_first_payment(portfolio.tables, "2026-04", "2026-09", by=["customer_type"])
     portfolio.close()
     monkeypatch.setattr(snapshot, "PART_CUSTOMERS", 600)
     monkeypatch.setattr(snapshot, "_RANGES", {})
@@ -714,6 +715,10 @@ def test_books_computed_in_parts_of_customers_give_the_same_kpis(sample_db, monk
     pd.testing.assert_frame_equal(kpis.vintage_curves(portfolio.tables, "2026-03", "2026-10"),
                                   vintages, check_exact=False, rtol=1e-12)  # fmt: skip
     assert len(list(scratch.glob("parts-*/overdue/part-*.parquet"))) >= 4
+    pd.testing.assert_frame_equal(
+        kpis.time_to_first_payment(portfolio.tables, "2026-04", "2026-09", by=["customer_type"]),
+        paid, check_exact=False, rtol=1e-12,
+    )  # fmt: skip
     del book
     portfolio.close()
     engine.release_shared()
