@@ -378,6 +378,27 @@ def _same_rows(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
 
 
+def _events_and_dates(source: str, frames: list, sample_db) -> tuple[list, list[str]]:
+    """The receivables, payments and adjustments of a hand-made book (``frames``, with
+    dates as the canonical tables have them) or of the sample (``source`` "sample"), and
+    four month ends for each (one given twice for the sample)."""
+    import ibis
+
+    from collect_kit import sources
+    from collect_kit.demo import sample_config
+
+    if source == "tiny":
+        events = [ibis.memtable(f) for f in frames]
+        events = [
+            e.mutate(**{c: e[c].date() for c, k in e.schema().items() if k.is_timestamp()})
+            for e in events
+        ]
+        return events, ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
+    portfolio = sources.load(sample_config(), database=sample_db)
+    events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
+    return events, ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
+
+
 @pytest.mark.parametrize("source", ["tiny", "sample"])
 def test_overdue_balances_of_several_dates_sum_the_allocated_receivables(source, tiny, sample_db):
     """overdue_each (sums per customer, no allocation receivable by receivable) gives for
@@ -385,23 +406,11 @@ def test_overdue_balances_of_several_dates_sum_the_allocated_receivables(source,
     receivables due before it, summed per customer in pandas; every customer with a
     receivable issued by then has a row (hand-made book: FIFO, a partial payment, a
     write-off, a credit beyond all balances, payments on account; the sample)."""
-    import ibis
 
-    from collect_kit import sources
-    from collect_kit.demo import sample_config
     from collect_kit.snapshot import allocate, overdue_each
 
-    if source == "tiny":
-        events = [ibis.memtable(tiny[n]) for n in ("receivables", "payments", "adjustments")]
-        events = [  # dates as the canonical tables have them
-            e.mutate(**{c: e[c].date() for c, k in e.schema().items() if k.is_timestamp()})
-            for e in events
-        ]
-        dates = ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
-    else:
-        portfolio = sources.load(sample_config(), database=sample_db)
-        events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
-        dates = ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
+    frames = [tiny[n] for n in ("receivables", "payments", "adjustments")]
+    events, dates = _events_and_dates(source, frames, sample_db)
     together = overdue_each(*events, dates).to_pandas()
     days = sorted({pd.Timestamp(d) for d in dates})
     assert [c for c in together.columns if c.startswith("_overdue")] == [
@@ -434,8 +443,6 @@ def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, s
     two dates; the 2 000-customer sample)."""
     import ibis
 
-    from collect_kit import sources
-    from collect_kit.demo import sample_config
     from collect_kit.snapshot import allocate, allocate_each
 
     if source == "tiny":
@@ -472,16 +479,9 @@ def test_an_allocation_of_several_dates_is_each_dates_allocation(source, tiny, s
         )
         pay["paid_at"] = pay.paid_at.astype("datetime64[s]")
         adj["at"] = adj["at"].astype("datetime64[s]")
-        events = [ibis.memtable(f) for f in (tiny["receivables"], pay, adj)]
-        events = [  # dates as the canonical tables have them
-            e.mutate(**{c: e[c].date() for c, k in e.schema().items() if k.is_timestamp()})
-            for e in events
-        ]
-        dates = ["2025-03-31", "2025-01-31", "2025-02-28", "2025-04-30"]
     else:
-        portfolio = sources.load(sample_config(), database=sample_db)
-        events = [portfolio.tables[n] for n in ("receivables", "payments", "adjustments")]
-        dates = ["2026-10-31", "2025-12-31", "2026-05-31", "2026-05-31"]
+        pay = adj = None
+    events, dates = _events_and_dates(source, [tiny["receivables"], pay, adj], sample_db)
     together = allocate_each(*events, dates).receivables.to_pandas()
     assert sorted(together.as_of.unique()) == sorted({pd.Timestamp(d) for d in dates})
     for day in sorted(set(dates)):
