@@ -598,7 +598,7 @@ def overdue_each(receivables: Table, payments: Table, adjustments: Table, dates)
     overdue at a date (due before it) are paid before any other: together they still owe
     their residual (after linked payments and adjustments) less the whole pool, when that is
     above half a cent. Conditional sums per customer, one per date, and no running sums: at
-    1 M customers, five month ends in 7.7 s against 19.2 s for their books
+    1 M customers, five month ends in 7.4 s against 18.3 s for their books
     (:func:`allocate_each`).
     """
     dates = sorted({pd.Timestamp(d).normalize() for d in dates})
