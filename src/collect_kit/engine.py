@@ -850,6 +850,13 @@ def disconnect(con) -> None:
     for kept in (_SHARED, _BUILT):
         for key in [k for k, (backend, _) in kept.items() if backend is con]:
             del kept[key]
+    if con.name != "pyspark":
+        # its temporary tables go with it: a cached table still referenced (by a
+        # traceback, at interpreter exit) is not dropped later on a closed connection
+        for entry in getattr(con, "_cache_name_to_entry", {}).values():
+            entry.finalizer.detach()
+        getattr(con, "_cache_name_to_entry", {}).clear()
+        getattr(con, "_cache_op_to_entry", {}).clear()
     con.disconnect()  # a no-op on Spark: the process's session outlives a portfolio
 
 

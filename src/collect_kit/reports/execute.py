@@ -33,11 +33,14 @@ def execute_notebook(
     cwd: Path,
     kernel_name: str,
     on_kernel_start: Callable[[int], None],
+    km=None,
 ) -> Failure | None:
     """Run the notebook ``source`` with papermill (``parameters`` injected, ``cwd`` its
     working folder) into a temporary file renamed to ``out`` when done, also when a cell
     failed: the executed notebook is the evidence. ``on_kernel_start(pid)`` is called for
-    the kernel it starts. Returns the failure, or None when every cell ran."""
+    the kernel it starts. ``km``: the manager of a kernel already started in ``cwd``
+    (:mod:`.kernels`; the caller stops it), else papermill starts one. Returns the failure,
+    or None when every cell ran."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -50,7 +53,8 @@ def execute_notebook(
                 pm.execute_notebook(
                     str(source), str(tmp), parameters=parameters,
                     kernel_name=kernel_name, progress_bar=False, cwd=str(cwd),
-                    kernel_manager_class=recording_kernel_manager(on_kernel_start),
+                    **({"km": km} if km is not None else
+                       {"kernel_manager_class": recording_kernel_manager(on_kernel_start)}),
                 )  # fmt: skip
         except pm.PapermillExecutionError as exc:
             failures.append(

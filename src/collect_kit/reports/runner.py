@@ -14,7 +14,8 @@
 3. the data's validation verdict, then each snapshot the notebooks read, computed once
    (:mod:`.cache`);
 4. each notebook executed and exported to HTML and PDF (:mod:`.execute`), every file
-   written whole or not at all; a notebook's export runs while the next one executes;
+   written whole or not at all; a notebook's export runs while the next one executes,
+   and its kernel starts with its imports while the one before executes (:mod:`.kernels`);
 5. ``latest`` switched to the run only when every notebook succeeded and the run had no
    overrides (a ``-p``, or an ``as_of`` other than the config's), unless ``publish``; then
    the report's old runs are pruned (``keep_runs``, ``keep_failed_days``).
@@ -46,6 +47,7 @@ from . import runs
 from .cache import cache_dir, cached_snapshots, readouts_dir, stored_readouts
 from .execute import cells_seconds, execute_notebook, export_notebook
 from .format import Formatter
+from .kernels import KernelStarter
 from .preflight import (
     Plan,
     StaleDataError,
@@ -253,7 +255,14 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
     try:
         with supervised(state):  # handlers stay until the final manifest is written
             try:
-                _run_body(ctx, state, result, report_dir, say, tell, t0)
+                try:
+                    _run_body(ctx, state, result, report_dir, say, tell, t0)
+                except BaseException as exc:
+                    # a signal that arrives in a query may come back as the engine's own
+                    # error (DuckDB: "Query interrupted"): the run was interrupted all the same
+                    if state.signalled is None or isinstance(exc, RunInterrupted):
+                        raise
+                    raise RunInterrupted(state.signalled) from exc
             except RunInterrupted as exc:
                 name = signal.Signals(exc.signum).name
                 log.error("run %s interrupted by %s", run_id, name)
@@ -281,7 +290,6 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
               say, tell, t0: float) -> None:  # fmt: skip
     """Validation verdict, snapshots, notebooks and exports; closes the run's state."""
     from ..snapshot import fingerprint
-    from .context import snapshot_dates
 
     plan, cfg, manifest, log = ctx.plan, ctx.plan.cfg, state.manifest, state.log
     log.info("run %s of %s started (as of %s)", result.run_id, cfg.name, ctx.when.date())
@@ -307,25 +315,12 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
         digests=portfolio.digests,  # summed with the validation's checks
     )  # fmt: skip
     state.set(data_fingerprint=key, seconds_validate=time.perf_counter() - t0)
-    dates = snapshot_dates(ctx.when)
-    say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
-    t0 = time.perf_counter()
-    paths = cached_snapshots(portfolio, key, dates, log, rules)
-    snapshots = {str(d.date()): str(path) for d, path in paths.items()}
-    state.set(seconds_snapshots=time.perf_counter() - t0)
-    paths = _readout_paths(plan)
-    if paths:
-        say("Reading out the experiments")
-        t0 = time.perf_counter()
-        readouts = stored_readouts(portfolio, ctx.when, paths, result.run_id, log)
-        state.set(seconds_readouts=time.perf_counter() - t0)
-    else:
-        readouts = {}
-    portfolio.close()
-    params = _notebook_parameters(ctx, result.run_id, snapshots, readouts)
-    state.set(parameters=_shown_parameters(plan, params))
-    state.save()
-    if not _run_notebooks(ctx, state, result, params, say):
+    # the first notebook's kernel starts (with its imports) while the snapshots compute
+    with KernelStarter(KERNEL, state.kernel_started) as kernels:
+        first = kernels.start(result.folder.absolute(), notebook_path(result.notebooks[0].name))
+        params = _snapshots_and_readouts(ctx, state, result, portfolio, key, rules, say)
+        executed = _run_notebooks(ctx, state, result, params, say, kernels, first)
+    if not executed:
         state.close("failed")
         return
     result.published = not ctx.overrides or ctx.publish
@@ -348,16 +343,51 @@ def _run_body(ctx: _RunContext, state: RunState, result: RunResult, report_dir: 
         log.info("pruned %s", ", ".join(result.pruned))
 
 
+def _snapshots_and_readouts(ctx: _RunContext, state: RunState, result: RunResult, portfolio,
+                            key: str, rules, say) -> dict:  # fmt: skip
+    """The run's snapshots (cached) and experiment readouts; the notebooks' parameters."""
+    from .context import snapshot_dates
+
+    log = state.log
+    dates = snapshot_dates(ctx.when)
+    say(f"Computing snapshots as of {', '.join(str(d.date()) for d in dates)}")
+    t0 = time.perf_counter()
+    paths = cached_snapshots(portfolio, key, dates, log, rules)
+    snapshots = {str(d.date()): str(path) for d, path in paths.items()}
+    state.set(seconds_snapshots=time.perf_counter() - t0)
+    paths = _readout_paths(ctx.plan)
+    if paths:
+        say("Reading out the experiments")
+        t0 = time.perf_counter()
+        readouts = stored_readouts(portfolio, ctx.when, paths, result.run_id, log)
+        state.set(seconds_readouts=time.perf_counter() - t0)
+    else:
+        readouts = {}
+    portfolio.close()
+    params = _notebook_parameters(ctx, result.run_id, snapshots, readouts)
+    state.set(parameters=_shown_parameters(ctx.plan, params))
+    state.save()
+    return params
+
+
 def _run_notebooks(ctx: _RunContext, state: RunState, result: RunResult, params: dict,
-                   say) -> bool:  # fmt: skip
+                   say, kernels: KernelStarter, ahead: Future) -> bool:  # fmt: skip
     """Execute the notebooks in order, each one's export (HTML, PDF, spreadsheets) running
     while the next executes: the export is the runner's own work, the execution a
-    kernel's. False (and the result's error set) when one failed; exports already started
-    finish first."""
+    kernel's. The next notebook's kernel starts, with its imports, while one executes
+    (``kernels``; ``ahead``: the first notebook's start). False (and the result's error
+    set) when one failed; exports already started finish first."""
+    folder = result.folder.absolute()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter:
         exporting: tuple[NotebookRun, Future] | None = None
-        for nb in result.notebooks:
-            executed = _execute(nb, ctx, state, result, params, say)
+        for i, nb in enumerate(result.notebooks):
+            km = kernels.take(ahead)
+            later = result.notebooks[i + 1 :]
+            ahead = kernels.start(folder, notebook_path(later[0].name)) if later else None
+            try:
+                executed = _execute(nb, ctx, state, result, params, say, km)
+            finally:
+                kernels.stop(km)
             if exporting is not None:
                 _exported(*exporting, state)
                 exporting = None
@@ -373,8 +403,9 @@ def _run_notebooks(ctx: _RunContext, state: RunState, result: RunResult, params:
 
 
 def _execute(nb: NotebookRun, ctx: _RunContext, state: RunState, result: RunResult,
-             params: dict, say) -> bool:  # fmt: skip
-    """Execute one notebook; False (and the result's error set) when it failed."""
+             params: dict, say, km=None) -> bool:  # fmt: skip
+    """Execute one notebook (``km``: its kernel, started ahead; None: papermill starts
+    one); False (and the result's error set) when it failed."""
     log, folder = state.log, result.folder.absolute()
     say(f"Running {nb.name}")
     nb.status = "running"
@@ -386,7 +417,7 @@ def _execute(nb: NotebookRun, ctx: _RunContext, state: RunState, result: RunResu
         wanted["report_title"] = title
     t0 = time.perf_counter()
     failure = execute_notebook(
-        notebook_path(nb.name), out, wanted, folder, KERNEL, state.kernel_started
+        notebook_path(nb.name), out, wanted, folder, KERNEL, state.kernel_started, km
     )
     nb.seconds_execute = time.perf_counter() - t0
     if failure is not None:
