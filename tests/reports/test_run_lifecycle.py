@@ -549,6 +549,26 @@ def test_sigterm_stops_the_kernels_and_marks_the_run_failed(
     assert not list(folder.glob("*.html")) and no_partial_files(out)
 
 
+def test_a_signal_that_a_query_turns_into_its_own_error_still_interrupts_the_run(
+    tmp_path, sample_db, stand_ins, monkeypatch
+):
+    """DuckDB checks for signals while a query runs and raises its own error ("Query
+    interrupted") instead of the handler's: the run still reads as interrupted by the
+    signal (exit 128 + signal), not as a crash."""
+    def interrupted(ctx, state, *args):
+        state.signalled = signal.SIGTERM
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(runner, "_run_body", interrupted)
+    out = tmp_path / "out"
+    done = cli(write_config(tmp_path), "--output-dir", out, "--database", sample_db)
+    assert done.exit_code == 128 + signal.SIGTERM, done.output
+    assert "interrupted by SIGTERM" in done.output and "Traceback" not in done.output
+    (folder,) = run_folders(out)
+    manifest = read_manifest(folder)
+    assert manifest["status"] == "failed" and "SIGTERM" in manifest["error"]
+
+
 def test_after_sigkill_the_next_run_stops_its_kernels_and_marks_it_failed(
     tmp_path, sample_db, cache, real_run_config, stand_ins
 ):
