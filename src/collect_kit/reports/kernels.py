@@ -1,6 +1,6 @@
 """Kernels started one notebook ahead: while a run's notebook executes, the kernel of the
-next one starts and runs that notebook's own import statements, so the notebook begins
-with its modules loaded.
+next one starts and loads the modules that notebook imports, so the notebook begins with
+them loaded.
 
 A kernel and the package's imports take about 4 s of one core per notebook (1.5-2 s to
 start, 2.5-3.5 s to import pandas, Ibis, matplotlib, seaborn and scipy). Started ahead,
@@ -8,9 +8,10 @@ that work overlaps the previous notebook's queries instead of adding to the run.
 
 The kernels are managed on a thread of their own with its own event loop: started,
 warmed and stopped there. Papermill receives a started kernel's manager (nbclient then
-only opens its own client to it). The import statements run silently (no output, no
-history, the execution count stays at 0), and importing a module twice is a no-op. So
-the executed notebook is what a cold kernel would have produced.
+only opens its own client to it). The modules load silently (no output, no history, the
+execution count stays at 0) and bind no name in the kernel's namespace; the notebook's
+own import statements then find them loaded. So the executed notebook is what a cold
+kernel would have produced.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from .processes import recording_kernel_manager
 WARM_UP_SECONDS = 120.0
 
 
-def import_statements(notebook: Path) -> str:
-    """The top-level ``import`` and ``from ... import`` statements of the code cells of
-    ``notebook``, one per line (a cell Python cannot parse, e.g. with a magic, is skipped)."""
+def imported_modules(notebook: Path) -> list[str]:
+    """The modules the top-level ``import`` and ``from ... import`` statements of the code
+    cells of ``notebook`` load, in order: ``import a.b`` gives ``a.b``; ``from a import b``
+    gives ``a`` and ``a.b`` (``b`` may be a submodule; when it is not, importing it fails
+    and is skipped). A cell Python cannot parse (e.g. with a magic) and relative imports
+    are skipped."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    lines = []
+    names = []
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
@@ -43,9 +47,28 @@ def import_statements(notebook: Path) -> str:
             tree = ast.parse("".join(cell.get("source", "")))
         except SyntaxError:
             continue
-        lines += [ast.unparse(node) for node in tree.body
-                  if isinstance(node, (ast.Import, ast.ImportFrom))]  # fmt: skip
-    return "\n".join(dict.fromkeys(lines))
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return list(dict.fromkeys(names))
+
+
+def warm_up_code(modules: list[str]) -> str:
+    """Code that imports ``modules`` (skipping any that fails) and leaves the kernel's
+    namespace as it found it: the notebook's own statements bind its names."""
+    return (
+        "def __collect_kit_warm_up(names):\n"
+        "    import importlib\n"
+        "    for name in names:\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "        except Exception:\n"
+        "            pass\n"
+        f"__collect_kit_warm_up({modules!r})\n"
+        "del __collect_kit_warm_up\n"
+    )
 
 
 class KernelStarter:
@@ -68,9 +91,9 @@ class KernelStarter:
         self.thread.start()
 
     def start(self, cwd: Path, notebook: Path) -> Future:
-        """A kernel started in ``cwd`` with ``notebook``'s imports run: a future of its
-        kernel manager (for papermill's ``km``)."""
-        code = import_statements(notebook)
+        """A kernel started in ``cwd`` with the modules ``notebook`` imports loaded
+        (:func:`imported_modules`): a future of its kernel manager (for papermill's ``km``)."""
+        code = warm_up_code(imported_modules(notebook))
         return asyncio.run_coroutine_threadsafe(self._start(cwd, code), self.loop)
 
     async def _start(self, cwd: Path, code: str):
