@@ -114,11 +114,9 @@ class KernelStarter:
             kc.stop_channels()
         return km
 
-    def take(self, ahead: Future | None):
+    def take(self, ahead: Future):
         """The kernel manager of a :meth:`start`, once ready; None when it could not start
         in :data:`WARM_UP_SECONDS` (the notebook then starts its own)."""
-        if ahead is None:
-            return None
         try:
             return ahead.result(timeout=WARM_UP_SECONDS)
         except Exception:  # noqa: BLE001 - papermill then starts a kernel and reports its error
