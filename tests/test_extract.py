@@ -188,3 +188,35 @@ def test_bad_dpd_buckets_are_refused(tmp_path, edges):
 
     with pytest.raises(ConfigError, match="dpd_buckets"):
         sources.read_config(write_extract(tmp_path, dpd_buckets=edges))
+
+
+def test_vintages_of_an_extract_count_the_payment_that_settles_an_account(tmp_path):
+    """Q enters delinquency in February and leaves the March extract, paid off by a March
+    payment; R enters in February and is still owing in March after paying part. Both
+    payments belong to their February episodes (an extract drops the accounts paid off)."""
+    mar = "2025-03-31"
+    rows = [
+        ("q1", "Q", JAN, 50, 0, 0, "", "current", "2024-06-01", "N"),
+        ("q1", "Q", FEB, 50, 50, 10, "", "delinquent", "2024-06-01", "N"),
+        ("r1", "R", JAN, 100, 0, 0, "", "current", "2024-06-01", "N"),
+        ("r1", "R", FEB, 100, 100, 10, "", "delinquent", "2024-06-01", "N"),
+        ("r1", "R", mar, 70, 70, 41, "", "delinquent", "2024-06-01", "N"),
+    ]
+    config = write_extract(tmp_path, rows)
+    pd.DataFrame(
+        {"payment_id": ["p1", "p2", "p3"], "customer_id": ["Q", "R", "R"],
+         "paid_at": ["2025-03-10", "2025-03-20", "2025-02-05"], "amount": [50.0, 30.0, 5.0]}
+    ).to_csv(tmp_path / "pagos.csv", index=False)  # fmt: skip
+    cfg = yaml.safe_load(Path(config).read_text())
+    cfg["tables"]["payments"] = {"path": "pagos.csv"}
+    Path(config).write_text(yaml.safe_dump(cfg))
+    portfolio = sources.load(config)
+    try:
+        v = kpis.vintage_curves(portfolio.tables, "2025-01", "2025-03", max_months=2)
+    finally:
+        portfolio.close()
+    # February's episodes, one month on; R's February payment came before its entry
+    assert v[["months_since", "episodes", "numerator", "denominator"]].values.tolist() == [
+        [1, 2, 80.0, 150.0]
+    ]
+    assert v.vintage.tolist() == [pd.Timestamp(FEB)]

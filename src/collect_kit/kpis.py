@@ -1349,25 +1349,30 @@ def _month_ends(first, last) -> list[pd.Timestamp]:
     )
 
 
-def _episodes(t, months: list[pd.Timestamp]) -> tuple[Table, Table]:
-    """Delinquency episodes and customer-month states over ``months`` (month ends).
+def _delinquency(t, months: list[pd.Timestamp]) -> Table:
+    """A row per customer delinquent at one of ``months`` (month ends), a set of columns
+    per month ``i``: ``_o{i}`` (the overdue balance, currency; null: none, or not in that
+    month's book), ``_n{i}`` (entered delinquency then) and ``_e{i}`` (the number of the
+    customer's episodes begun by then).
 
     A customer enters delinquency at month end m when it has an overdue balance then and had
     none at the previous month end (so the first month starts no episode: its history is
-    unknown). A customer who cures and relapses starts a new episode (DESIGN §9). Returns
-    (entries: customer_id, month, episode, entry_balance; states: customer_id, month,
-    episode) with ``month`` the index into ``months``.
+    unknown). A customer who cures and relapses starts a new episode (DESIGN §9).
+
+    Only the months a customer owes overdue money are read (at 10 M customers, a third of
+    the rows of every month's book).
     """
     owed = overdue_balances(t, months)
     parts = [
-        owed[m].select("customer_id", "overdue_balance", month=ibis.literal(i, "int32"))
+        owed[m]
+        .filter(owed[m].overdue_balance > 0)
+        .select("customer_id", "overdue_balance", month=ibis.literal(i, "int32"))
         for i, m in enumerate(months)
     ]
     long = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    # a row per customer, a column per month (null: not in that month's book): the
-    # episodes are sums across columns, not windows over a row per customer and month
-    # (at 1 M customers, the vintage curves' query 4.4 s against 5.0 s, the time to first
-    # payment's 1.4 s against 2.5 s)
+    # a row per customer, a column per month: the episodes are sums across columns, not
+    # windows over a row per customer and month (at 1 M customers, the vintage curves'
+    # query 4.4 s against 5.0 s, the time to first payment's 1.4 s against 2.5 s)
     n = len(months)
     w = long.group_by("customer_id").aggregate(
         **{f"_o{i}": long.overdue_balance.max(where=long.month == i) for i in range(n)}
@@ -1378,22 +1383,25 @@ def _episodes(t, months: list[pd.Timestamp]) -> tuple[Table, Table]:
     entered = [ibis.literal(False)] + [delinquent[i] & ~delinquent[i - 1] for i in range(1, n)]
     episode = [functools.reduce(operator.add, [e.cast("int32") for e in entered[: i + 1]])
                for i in range(n)]  # fmt: skip
-    w = w.mutate(
+    return w.mutate(
         **{f"_n{i}": entered[i] for i in range(n)}, **{f"_e{i}": episode[i] for i in range(n)}
     )
+
+
+def _entries(t, months: list[pd.Timestamp]) -> Table:
+    """The delinquency episodes' entries over ``months`` (:func:`_delinquency`):
+    ``customer_id``, ``month`` (the index into ``months``), ``episode``, ``entry_balance``."""
+    w = _delinquency(t, months)
+    n = len(months)
     index = ibis.memtable(pd.DataFrame({"month": np.arange(n, dtype="int32")}))
     rows = w.cross_join(index)
 
     def of_month(prefix: str):
         return ibis.cases(*[(rows.month == i, rows[f"{prefix}{i}"]) for i in range(n)])
 
-    rows = rows.select("customer_id", "month", overdue_balance=of_month("_o"),
+    rows = rows.select("customer_id", "month", entry_balance=of_month("_o"),
                        entered=of_month("_n"), episode=of_month("_e"))  # fmt: skip
-    states = rows.filter(rows.overdue_balance.notnull())
-    entries = states.filter(states.entered).select(
-        "customer_id", "month", "episode", entry_balance="overdue_balance"
-    )
-    return entries, states.select("customer_id", "month", "episode")
+    return rows.filter(rows.entered).select("customer_id", "month", "episode", "entry_balance")
 
 
 def vintage_curves(
@@ -1406,47 +1414,69 @@ def vintage_curves(
     the k months after entry by the episodes of that vintage (a customer's payments count for
     its current episode, each episode capped at its entry balance), ``denominator`` = their
     overdue balance at entry, ``value`` = the cumulative recovery rate (fraction). Cells whose
-    k months are not all within ``last`` are left out (not yet mature).
+    k months are not all within ``last`` are left out (not yet mature). An episode lasts
+    until the customer's next one begins, whether or not the customer is still in the later
+    months' books (an extract drops the accounts paid off).
+
+    One row per customer who enters delinquency, with a column per month for its overdue
+    balance, episode and payments (:func:`_delinquency`), and one aggregate of every cell:
+    no row per episode and month (at 10 M customers the query took 21 s against 75 s).
     """
     months = _month_ends(first, last)
+    n = len(months)
+    cells = [(i, k) for i in range(1, n) for k in range(1, max_months + 1) if i + k < n]
+    cols = ["vintage", *by, "months_since", "kpi", "episodes", "numerator", "denominator", "value"]
+    if not cells:
+        return _vintage_rows(pd.DataFrame(columns=[*by, "month", "k", "episodes", "numerator",
+                                                   "denominator"]), months, cols)  # fmt: skip
+    vintages = sorted({i for i, _k in cells})
     with _inputs(tables, groups) as t:
-        entries, states = _episodes(t, months)
-        p = t["payments"].filter(t["payments"].paid_at <= _date(months[-1]))
-        bounds = ibis.memtable(
-            pd.DataFrame(
-                {
-                    "month": range(len(months)),
-                    "m_start": [m.replace(day=1) for m in months],
-                    "m_end": months,
-                }
-            )  # fmt: skip
-        ).mutate(m_start=ibis._.m_start.date(), m_end=ibis._.m_end.date())
-        pm = p.join(bounds, [p.paid_at >= bounds.m_start, p.paid_at <= bounds.m_end])
-        pm = pm.group_by("customer_id", "month").aggregate(paid=pm.amount.sum())
-        pm = pm.join(states, ["customer_id", "month"]).select(
-            "customer_id", "month", "episode", "paid"
+        w = _delinquency(t, months)
+        w = w.filter(functools.reduce(operator.or_, [w[f"_n{i}"] for i in vintages]))
+        p = t["payments"]
+        p = p.filter((p.paid_at > _date(months[0])) & (p.paid_at <= _date(months[-1])))
+        j = _month_of(p.paid_at) - _month_key(months[0])
+        paid = p.group_by("customer_id").aggregate(
+            **{f"_p{m}": p.amount.sum(where=j == m) for m in range(1, n)}
         )
-        offsets = ibis.memtable(pd.DataFrame({"k": range(1, max_months + 1)}))
-        grid = entries.cross_join(offsets)
-        grid = grid.filter(grid.month + grid.k < len(months))
-        grid = grid.mutate(pay_month=grid.month + grid.k)
-        pmv = pm.view()
-        g = grid.left_join(pmv, [grid.customer_id == pmv.customer_id, grid.episode == pmv.episode,
-                                 grid.pay_month == pmv.month])  # fmt: skip
-        g = g.select(grid.customer_id, grid.month, grid.episode, grid.k, grid.entry_balance,
-                     paid=pmv.paid.fill_null(0.0))  # fmt: skip
-        cw = ibis.cumulative_window(group_by=["customer_id", "month"], order_by="k")
-        g = g.mutate(cum=ibis.least(g.paid.sum().over(cw), g.entry_balance))
-        g = _group_keys(t, g, by)
-        agg = g.group_by([*by, "month", "k"]).aggregate(
-            episodes=g.count(), numerator=g.cum.sum(), denominator=g.entry_balance.sum()
-        )
+        x = w.left_join(paid, "customer_id").drop("customer_id_right")
+        x = _group_keys(t, x, by)
+
+        def counted(i: int, m: int):
+            """Month m's payments when they belong to the episode begun at month i."""
+            return ibis.ifelse(x[f"_e{m}"] == x[f"_e{i}"], x[f"_p{m}"].fill_null(0.0), 0.0)
+
+        sums = {}
+        for i in vintages:
+            entered = x[f"_n{i}"]
+            sums[f"_x{i}"] = entered.cast("int64").sum()
+            sums[f"_d{i}"] = x[f"_o{i}"].sum(where=entered)
+        for i, k in cells:
+            cum = functools.reduce(operator.add, [counted(i, m) for m in range(i + 1, i + k + 1)])
+            sums[f"_c{i}_{k}"] = ibis.least(cum, x[f"_o{i}"]).sum(where=x[f"_n{i}"])
+        agg = x.group_by(list(by)).aggregate(**sums) if by else x.aggregate(**sums)
         agg = pull(agg, "vintages")
+    rows = [
+        agg[list(by)].assign(
+            month=i, k=k, episodes=agg[f"_x{i}"].fillna(0).astype("int64"),
+            numerator=agg[f"_c{i}_{k}"].astype(float).fillna(0.0),
+            denominator=agg[f"_d{i}"].astype(float).fillna(0.0),
+        )
+        for i, k in cells
+    ]  # fmt: skip
+    long = pd.concat(rows, ignore_index=True)
+    return _vintage_rows(long[long.episodes > 0], months, cols)
+
+
+def _vintage_rows(agg: pd.DataFrame, months: list[pd.Timestamp], cols: list[str]) -> pd.DataFrame:
+    """The tidy rows of :func:`vintage_curves` from its sums per (group, month, k)."""
+    agg = agg.copy()
     agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)
-    agg["vintage"] = [months[i] for i in agg.month]
+    agg["vintage"] = pd.to_datetime([months[i] for i in agg.month])
     agg = agg.rename(columns={"k": "months_since"}).drop(columns="month")
     agg.insert(0, "kpi", "vintage_recovery")
-    cols = ["vintage", *by, "months_since", "kpi", "episodes", "numerator", "denominator", "value"]
+    by = [c for c in cols if c not in ("vintage", "months_since", "kpi", "episodes",
+                                       "numerator", "denominator", "value")]  # fmt: skip
     return agg[cols].sort_values(["vintage", *by, "months_since"], ignore_index=True)
 
 
@@ -1466,7 +1496,7 @@ def time_to_first_payment(tables, first, last, by: Sequence[str] = (), groups=No
     months = _month_ends(first, last)
     end = months[-1]
     with _inputs(tables, groups) as t:
-        entries, _ = _episodes(t, months)
+        entries = _entries(t, months)
         bounds = ibis.memtable(
             pd.DataFrame({"month": range(len(months)), "entry_at": months})
         ).mutate(entry_at=ibis._.entry_at.date())

@@ -142,6 +142,8 @@ def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(fra
     def segments_at(when):
         return sg.assign(rules, snapshot(frames, when))[["customer_id", "segment"]]
 
+    by_bucket = bucket_contributions(frames, month, ["recovery_rate", "payer_rate"])
+    assert set(by_bucket) == {"recovery_rate", "payer_rate"}
     for name in ("recovery_rate", "payer_rate", "overdue_ratio", "collected"):
         k = kpis.REGISTRY[name]
         change = (
@@ -150,7 +152,7 @@ def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(fra
         by_segment = segment_contributions(frames, month, name, segments_at)
         assert by_segment.change.sum() == pytest.approx(change, rel=1e-9, abs=1e-9), name
         if name in ("recovery_rate", "payer_rate"):
-            c = bucket_contributions(frames, month, name)
+            c = by_bucket[name]
             assert c.change.sum() == pytest.approx(change, abs=1e-12), name
 
 

@@ -555,6 +555,7 @@ def test_a_signal_that_a_query_turns_into_its_own_error_still_interrupts_the_run
     """DuckDB checks for signals while a query runs and raises its own error ("Query
     interrupted") instead of the handler's: the run still reads as interrupted by the
     signal (exit 128 + signal), not as a crash."""
+
     def interrupted(ctx, state, *args):
         state.signalled = signal.SIGTERM
         raise RuntimeError("Query interrupted")

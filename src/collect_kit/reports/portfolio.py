@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,7 @@ def tiles(
     average = np.nan
     if {"recovery_rate", "payer_rate"} <= set(now_all):  # overdue money per delinquent customer
         average = now_all["recovery_rate"].denominator / max(now_all["payer_rate"].denominator, 1)
+    by_bucket = bucket_contributions(tables, month, [n for n in BY_BUCKET if n in shown], buckets)
     rows = []
     for name in TILES:
         k = kpis.REGISTRY[name]
@@ -98,11 +99,9 @@ def tiles(
             continue
         now, before = now_all[name], before_all[name]
         driver = None
-        if name in ("recovery_rate", "payer_rate"):
-            driver = findings.largest_driver(
-                bucket_contributions(tables, month, name, buckets), now.value - before.value,
-                "dpd_bucket",
-            )  # fmt: skip
+        if name in by_bucket:
+            driver = findings.largest_driver(by_bucket[name], now.value - before.value,
+                                             "dpd_bucket")  # fmt: skip
         f = findings.kpi_finding(
             name, now.value, before.value, now.denominator, k.unit, k.better, k.stake,
             scale=k.scale, average_balance=average, days_in_month=month.days_in_month,
@@ -127,17 +126,29 @@ def _marker(f: findings.Finding) -> str:
     return way if f.good is None else f"{way}_{'good' if f.good else 'bad'}"
 
 
+#: the KPIs whose tile finding is explained by DPD bucket (:func:`bucket_contributions`)
+BY_BUCKET = ("recovery_rate", "payer_rate")
+
+
 def bucket_contributions(
-    tables, month, name: str, buckets: DpdBuckets | None = None, groups=None
-) -> pd.DataFrame:
-    """:func:`findings.contributions` of a KPI between the month before and ``month`` by
-    DPD bucket at the start of the month (days past due at the opening)."""
+    tables, month, names: Sequence[str] = BY_BUCKET, buckets: DpdBuckets | None = None,
+    groups=None,
+) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """:func:`findings.contributions` of each KPI of ``names`` between the month before and
+    ``month`` by DPD bucket at the start of the month (days past due at the opening), by
+    KPI name: the KPIs of both months are computed in one query."""
+    if not names:
+        return {}
     buckets = buckets or DEFAULT_DPD
-    both = _by(name, tables, [month, month - 1], "max_days_past_due", groups)  # one query
+    both = kpis.compute(tables, [month, month - 1], names, by=["max_days_past_due"],
+                        groups=groups)  # fmt: skip
     both = both.assign(dpd_bucket=buckets.cut(both.max_days_past_due))
     ends = [m.to_timestamp(how="end").normalize() for m in (month, month - 1)]
-    frames = [both[both.period == end].reset_index(drop=True) for end in ends]
-    return findings.contributions(*frames, key="dpd_bucket")
+    out = {}
+    for name, rows in both.groupby("kpi", sort=False):
+        frames = [rows[rows.period == end].reset_index(drop=True) for end in ends]
+        out[name] = findings.contributions(*frames, key="dpd_bucket")
+    return out
 
 
 def segment_contributions(
