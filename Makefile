@@ -21,9 +21,11 @@ demo: setup
 	$(BIN)/collect-kit demo
 	$(BIN)/collect-kit report run configs/reports/monthly.yaml
 
+# the test files are shared among the cores (at most 4 workers; each file's tests and its
+# fixtures stay in one worker): 11 minutes on 2 cores against 19 one file after another
 test: setup
 	@bash scripts/test-deps.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: setup
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
