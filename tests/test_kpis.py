@@ -353,6 +353,9 @@ def test_vintages_by_hand(tiny):
         ("2025-01", 1): (1, 100, 100), ("2025-01", 2): (1, 100, 100), ("2025-01", 3): (1, 100, 100),
         ("2025-03", 1): (1, 600, 600),
     }  # fmt: skip
+    # a single month has no later month to recover in: no cell, the same columns and types
+    empty = kpis.vintage_curves(tiny, "2025-04", "2025-04")
+    assert empty.empty and empty.dtypes.to_dict() == v.dtypes.to_dict()
 
 
 def test_time_to_first_payment_by_hand_and_against_statsmodels(tiny):

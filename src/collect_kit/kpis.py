@@ -1433,10 +1433,12 @@ def vintage_curves(
     months = _month_ends(first, last)
     n = len(months)
     cells = [(i, k) for i in range(1, n) for k in range(1, max_months + 1) if i + k < n]
-    cols = ["vintage", *by, "months_since", "kpi", "episodes", "numerator", "denominator", "value"]
-    if not cells:
-        return _vintage_rows(pd.DataFrame(columns=[*by, "month", "k", "episodes", "numerator",
-                                                   "denominator"]), months, cols)  # fmt: skip
+    if not cells:  # no month has a later one within ``last`` and ``max_months``
+        empty = pd.DataFrame({**{c: pd.Series(dtype=object) for c in by},
+                              **{c: pd.Series(dtype="int64") for c in ("month", "k", "episodes")},
+                              "numerator": pd.Series(dtype=float),
+                              "denominator": pd.Series(dtype=float)})  # fmt: skip
+        return _vintage_rows(empty, months, by)
     vintages = sorted({i for i, _k in cells})
     with _inputs(tables, groups) as t:
         w = _delinquency(t, months)
@@ -1473,18 +1475,18 @@ def vintage_curves(
         for i, k in cells
     ]  # fmt: skip
     long = pd.concat(rows, ignore_index=True)
-    return _vintage_rows(long[long.episodes > 0], months, cols)
+    return _vintage_rows(long[long.episodes > 0], months, by)
 
 
-def _vintage_rows(agg: pd.DataFrame, months: list[pd.Timestamp], cols: list[str]) -> pd.DataFrame:
-    """The tidy rows of :func:`vintage_curves` from its sums per (group, month, k)."""
+def _vintage_rows(agg: pd.DataFrame, months: list[pd.Timestamp], by: Sequence[str]) -> pd.DataFrame:
+    """The tidy rows of :func:`vintage_curves` from its sums per ``by`` group, ``month``
+    (the index into ``months``) and ``k``."""
     agg = agg.copy()
     agg["value"] = agg.numerator / agg.denominator.where(agg.denominator != 0)
-    agg["vintage"] = pd.to_datetime([months[i] for i in agg.month])
+    agg["vintage"] = pd.DatetimeIndex([months[i] for i in agg.month]).as_unit("us")
     agg = agg.rename(columns={"k": "months_since"}).drop(columns="month")
     agg.insert(0, "kpi", "vintage_recovery")
-    by = [c for c in cols if c not in ("vintage", "months_since", "kpi", "episodes",
-                                       "numerator", "denominator", "value")]  # fmt: skip
+    cols = ["vintage", *by, "months_since", "kpi", "episodes", "numerator", "denominator", "value"]
     return agg[cols].sort_values(["vintage", *by, "months_since"], ignore_index=True)
 
 
