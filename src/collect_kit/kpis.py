@@ -457,9 +457,12 @@ def _once_per_call(build: Callable) -> Callable:
 
 
 @_once_per_call
-def _paid_in(t: Mapping[str, Table], months: Months) -> Table:
-    """Per customer and month: ``paid``, the payments dated in the month (currency)."""
+def _paid_in(t: Mapping[str, Table], months: Months, of: Table | None = None) -> Table:
+    """Per customer and month: ``paid``, the payments dated in the month (currency); only
+    those of the customers and months of ``of`` (``customer_id``, ``_m``) when given."""
     p = months.tag(t["payments"], "paid_at")
+    if of is not None:  # a semi join before the sum: fewer groups to sum
+        p = p.semi_join(of.select("customer_id", "_m"), ["customer_id", "_m"])
     return p.group_by("customer_id", "_m").aggregate(paid=p.amount.sum())
 
 
@@ -675,10 +678,7 @@ def _delinquent_book(t, months: Months) -> Table:
     not delinquent at its opening (at 10 M customers, two months' sums per customer and
     month 3.0 M against 11.3 M; the tiles' KPIs 11.0 s against 26.8 s)."""
     who = _delinquent(t, months)
-    p = months.tag(t["payments"], "paid_at")
-    p = p.semi_join(who.select("customer_id", "_m"), ["customer_id", "_m"])
-    paid = p.group_by("customer_id", "_m").aggregate(paid=p.amount.sum())
-    j = _join(who, paid.view())
+    j = _join(who, _paid_in(t, months, of=who).view())
     return j.mutate(paid=j.paid.fill_null(0.0))
 
 
