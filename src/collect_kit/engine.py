@@ -860,6 +860,19 @@ def disconnect(con) -> None:
     con.disconnect()  # a no-op on Spark: the process's session outlives a portfolio
 
 
+def interrupt(con) -> None:
+    """Stop the query running on ``con``: DuckDB interrupts it (the query raises
+    ``duckdb.InterruptException``); Spark cancels the session's jobs.
+
+    Needed after a signal even though DuckDB's Python client raises when a signal handler
+    does: it leaves the query's tasks running, and the next statement on the connection
+    (closing it included) first works them off to the end."""
+    if is_spark(con):
+        con._session.sparkContext.cancelAllJobs()
+    else:
+        con.con.interrupt()
+
+
 def release_shared() -> None:
     """Drop every result :func:`shared` and :func:`built_once` keep."""
     _BUILT.clear()
@@ -979,6 +992,12 @@ class DataSource:
         path = folder / f"{uuid.uuid4().hex}.parquet"
         table.to_parquet(path)
         return self.connection.read_parquet(str(path))
+
+    def interrupt(self) -> None:
+        """Stop the queries running on the source's connections (:func:`interrupt`)."""
+        for con in (self.connection, self._duck):
+            if con is not None:
+                interrupt(con)
 
     def close(self) -> None:
         """Close the connections (the process's Spark session stays up)."""

@@ -356,6 +356,14 @@ class Portfolio:
         kit's functions add them as nulls and say which figures are not available)."""
         return self.report.absent
 
+    def interrupt(self) -> None:
+        """Stop the queries running on the portfolio's connections (a run stopped by a
+        signal; :func:`collect_kit.engine.interrupt`)."""
+        if self.source is not None:
+            self.source.interrupt()
+        else:
+            engine.interrupt(self.connection)
+
     def close(self) -> None:
         """Close the portfolio's connections (and drop what the engine kept on them)."""
         self._snapshots.clear()

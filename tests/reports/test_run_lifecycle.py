@@ -570,6 +570,68 @@ def test_a_signal_that_a_query_turns_into_its_own_error_still_interrupts_the_run
     assert manifest["status"] == "failed" and "SIGTERM" in manifest["error"]
 
 
+#: the console script with an experiment's readout replaced by a query of minutes, which
+#: writes a file when it starts (argv: that file, the stand-in notebook, the CLI's args)
+SLOW_READOUT_RUN = """
+import sys
+from pathlib import Path
+
+from collect_kit.cli import app
+from collect_kit.experiments import stored
+from collect_kit.reports import runner
+
+started, notebook, *args = sys.argv[1:]
+
+
+def a_query_of_minutes(path, as_of, portfolio, target):
+    Path(started).touch()
+    portfolio.connection.con.execute(
+        "select count(*) from range(100000000000) t(a) where a % 7 = 3"
+    ).fetchall()
+
+
+stored.store = a_query_of_minutes
+runner.notebook_path = lambda name: Path(notebook)
+sys.argv = ["collect-kit", "report", "run", *args]
+app()
+"""
+
+
+def test_a_signal_during_a_step_that_logs_its_errors_still_stops_the_run(
+    tmp_path, sample_db, cache, tiny
+):
+    """SIGTERM arrives while an experiment's readout queries the engine: a step that logs
+    a failed readout and goes on. The engine turns the handler's exception into its own
+    error ("Query interrupted"); the run does not take it for a failed readout, stops
+    there and runs no notebook."""
+    script, started, out = tmp_path / "run.py", tmp_path / "started", tmp_path / "out"
+    script.write_text(SLOW_READOUT_RUN)
+    config = write_config(tmp_path, notebooks=["experiment_readout"])
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(started), str(tiny["ok"]), str(config),
+         "--output-dir", str(out), "--database", str(sample_db), "--quiet"],
+        env=dict(os.environ, COLLECT_KIT_CACHE=str(cache)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), proc.communicate(timeout=30)
+        time.sleep(0.3)  # in the query
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+    (folder,) = run_folders(out)
+    manifest = read_manifest(folder)
+    assert manifest["status"] == "failed" and "SIGTERM" in manifest["error"]
+    assert [n["status"] for n in manifest["notebooks"]] == ["pending"]
+    assert "readout of" not in (folder / "run.log").read_text()
+
+
 def test_after_sigkill_the_next_run_stops_its_kernels_and_marks_it_failed(
     tmp_path, sample_db, cache, real_run_config, stand_ins
 ):

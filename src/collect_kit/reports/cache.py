@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -77,10 +78,13 @@ def readouts_dir(run_id: str) -> Path:
     return files.cache_root() / "readouts" / run_id
 
 
-def stored_readouts(portfolio, as_of: pd.Timestamp, paths, run_id: str, log) -> dict[str, str]:
+def stored_readouts(portfolio, as_of: pd.Timestamp, paths, run_id: str, log,
+                    stop_if_interrupted: Callable[[], None]) -> dict[str, str]:  # fmt: skip
     """Read out each experiment config of ``paths`` once for the run (config path ->
     folder, :mod:`collect_kit.experiments.stored`). One that cannot be read out here is
-    left to the notebooks, which then fail with its error as evidence."""
+    left to the notebooks, which then fail with its error as evidence; unless the run was
+    stopped meanwhile (the error is then the interrupted query's):
+    ``stop_if_interrupted()`` raises then."""
     from ..experiments.stored import _key, store
 
     out: dict[str, str] = {}
@@ -92,6 +96,7 @@ def stored_readouts(portfolio, as_of: pd.Timestamp, paths, run_id: str, log) -> 
             files.make_folder(folder, "readout cache (COLLECT_KIT_CACHE)")
             store(path, as_of, portfolio, target)
         except Exception as exc:  # noqa: BLE001 - the notebook shows the error in full
+            stop_if_interrupted()
             log.warning("readout of %s not stored: %s", Path(path).name, str(exc)[:200])
             continue
         out[path] = str(target)

@@ -251,6 +251,7 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
     )  # fmt: skip
     # absolute: papermill runs each notebook with the run folder as working directory
     state = RunState(folder.absolute() / "manifest.json", manifest, result)
+    state.interrupters.append(ctx.portfolio.interrupt)
     log = state.log = _logger(folder.absolute() / "run.log")
     try:
         with supervised(state):  # handlers stay until the final manifest is written
@@ -355,12 +356,16 @@ def _snapshots_and_readouts(ctx: _RunContext, state: RunState, result: RunResult
     paths = cached_snapshots(portfolio, key, dates, log, rules)
     snapshots = {str(d.date()): str(path) for d, path in paths.items()}
     state.set(seconds_snapshots=time.perf_counter() - t0)
+    state.raise_if_signalled()
     paths = _readout_paths(ctx.plan)
     if paths:
         say("Reading out the experiments")
         t0 = time.perf_counter()
-        readouts = stored_readouts(portfolio, ctx.when, paths, result.run_id, log)
+        readouts = stored_readouts(
+            portfolio, ctx.when, paths, result.run_id, log, state.raise_if_signalled
+        )
         state.set(seconds_readouts=time.perf_counter() - t0)
+        state.raise_if_signalled()
     else:
         readouts = {}
     portfolio.close()
@@ -381,6 +386,7 @@ def _run_notebooks(ctx: _RunContext, state: RunState, result: RunResult, params:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter:
         exporting: tuple[NotebookRun, Future] | None = None
         for i, nb in enumerate(result.notebooks):
+            state.raise_if_signalled()
             km = kernels.take(ahead)
             later = result.notebooks[i + 1 :]
             ahead = kernels.start(folder, notebook_path(later[0].name)) if later else None
@@ -388,6 +394,7 @@ def _run_notebooks(ctx: _RunContext, state: RunState, result: RunResult, params:
                 executed = _execute(nb, ctx, state, result, params, say, km)
             finally:
                 kernels.stop(km)
+            state.raise_if_signalled()
             if exporting is not None:
                 _exported(*exporting, state)
                 exporting = None

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import runs
@@ -53,6 +53,8 @@ class RunState:
         self.closing = False
         self.closed = False
         self.signalled: int | None = None
+        #: what stops the run's queries in progress, called at a signal (callables)
+        self.interrupters: list[Callable[[], None]] = []
         self.log: logging.Logger | None = None
 
     def save(self, final: bool = False) -> None:
@@ -125,13 +127,24 @@ class RunState:
             self.closed = True
 
     def on_signal(self, signum: int, frame) -> None:
-        """SIGTERM/SIGINT: stop the kernels now, then unwind the run (marked failed)."""
-        if self.signalled is not None or self.closing:
+        """SIGTERM/SIGINT: stop the kernels and the queries (:attr:`interrupters`) now, then
+        unwind the run (marked failed); again at a second signal. One while the run is closing only is recorded: the close
+        finishes."""
+        if self.closing:
             self.signalled = self.signalled or signum
             return
         self.signalled = signum
         self.stop_kernels()
+        for interrupt in self.interrupters:
+            with contextlib.suppress(Exception):  # a closed connection: nothing runs on it
+                interrupt()
         raise RunInterrupted(signum)
+
+    def raise_if_signalled(self) -> None:
+        """Between two steps of the run (main thread): stop here if a signal came and its
+        exception was swallowed on the way (a library catching the engine's error)."""
+        if self.signalled is not None and not self.closing:
+            raise RunInterrupted(self.signalled)
 
     def at_exit(self) -> None:
         """Interpreter exit before the run closed: mark it failed."""
