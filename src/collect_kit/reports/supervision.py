@@ -127,9 +127,9 @@ class RunState:
             self.closed = True
 
     def on_signal(self, signum: int, frame) -> None:
-        """SIGTERM/SIGINT: stop the kernels and the queries (:attr:`interrupters`) now, then
-        unwind the run (marked failed); again at a second signal. One while the run is closing only is recorded: the close
-        finishes."""
+        """SIGTERM/SIGINT: stop the kernels and the queries (:attr:`interrupters`) now,
+        then unwind the run (marked failed); again at a second signal. A signal while the
+        run is closing is only recorded: the close finishes."""
         if self.closing:
             self.signalled = self.signalled or signum
             return
