@@ -251,7 +251,7 @@ def _run(ctx: _RunContext, say, tell, t0: float) -> RunResult:
     )  # fmt: skip
     # absolute: papermill runs each notebook with the run folder as working directory
     state = RunState(folder.absolute() / "manifest.json", manifest, result)
-    state.interrupters.append(ctx.portfolio.interrupt)
+    state.interrupt_queries = ctx.portfolio.interrupt
     log = state.log = _logger(folder.absolute() / "run.log")
     try:
         with supervised(state):  # handlers stay until the final manifest is written

@@ -53,8 +53,8 @@ class RunState:
         self.closing = False
         self.closed = False
         self.signalled: int | None = None
-        #: what stops the run's queries in progress, called at a signal (callables)
-        self.interrupters: list[Callable[[], None]] = []
+        #: what stops the run's queries in progress, called at a signal (None: nothing)
+        self.interrupt_queries: Callable[[], None] | None = None
         self.log: logging.Logger | None = None
 
     def save(self, final: bool = False) -> None:
@@ -127,7 +127,7 @@ class RunState:
             self.closed = True
 
     def on_signal(self, signum: int, frame) -> None:
-        """SIGTERM/SIGINT: stop the kernels and the queries (:attr:`interrupters`) now,
+        """SIGTERM/SIGINT: stop the kernels and the queries (:attr:`interrupt_queries`) now,
         then unwind the run (marked failed); again at a second signal. A signal while the
         run is closing is only recorded: the close finishes."""
         if self.closing:
@@ -135,9 +135,9 @@ class RunState:
             return
         self.signalled = signum
         self.stop_kernels()
-        for interrupt in self.interrupters:
+        if self.interrupt_queries is not None:
             with contextlib.suppress(Exception):  # a closed connection: nothing runs on it
-                interrupt()
+                self.interrupt_queries()
         raise RunInterrupted(signum)
 
     def raise_if_signalled(self) -> None:
