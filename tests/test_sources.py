@@ -621,3 +621,64 @@ def test_the_books_cached_beside_a_snapshot_are_what_the_kpis_read(
     finally:
         kernel.close()
         engine.release_shared()
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_run_caches_snapshots_computed_in_parts_by_moving_their_files(
+    sources_yaml, tmp_path, monkeypatch, parts
+):
+    """Snapshots and books computed in parts are cached by moving their part files into
+    the cache (a folder per result) rather than writing them again; one part is cached
+    as one file. Either way a kernel reads the dates' snapshots and books from the cache,
+    equal to those computed from the events, and a second run computes nothing."""
+    import logging
+
+    from collect_kit import engine, kpis
+    from collect_kit import snapshot as snapshot_module
+    from collect_kit.reports.cache import cached_snapshots
+
+    monkeypatch.setenv("COLLECT_KIT_CACHE", str(tmp_path / "cache"))
+    dates = [pd.Timestamp(d) for d in ("2026-10-31", "2026-09-30")]
+    p = sources.load(sources_yaml, checks=False)
+    try:
+        want = {}
+        for when in dates:
+            engine.release_shared()
+            want[when] = {"snapshot": snapshot(p.tables, when, **p.snapshot_options).to_pandas()}
+            want[when] |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+        engine.release_shared()
+        n = p.tables["customers"].count().to_pyarrow().as_py()
+        monkeypatch.setattr(snapshot_module, "PART_CUSTOMERS", -(-n // parts))
+        monkeypatch.setattr(snapshot_module, "_RANGES", {})
+        paths = cached_snapshots(p, "key", dates, logging.getLogger())
+    finally:
+        p.close()
+        engine.release_shared()
+    scratch = engine.scratch_folder(p.connection)
+    assert not list(scratch.glob("parts-*/*/part-*.parquet"))  # moved, not copied
+    kernel = sources.load(sources_yaml, checks=False)  # another process's portfolio
+    try:
+        kernel.read_snapshots(paths)
+        for when, path in paths.items():
+            entries = {"snapshot": path, **kpis.files_beside(path)}
+            for name, entry in entries.items():
+                if parts == 1:
+                    assert entry.is_file(), name
+                else:
+                    assert entry.is_dir() and len(list(entry.glob("part-*.parquet"))) == 3, name
+            got = {"snapshot": kernel.snapshot(when).to_pandas()}
+            got |= {n: r.to_pandas() for n, r in kpis.results_beside(kernel.tables, when).items()}
+            assert set(got) == set(want[when])
+            for name, frame in want[when].items():
+                keys = list(frame.columns) if name == "open_receivables" else ["customer_id"]
+                a = got[name].sort_values(keys, ignore_index=True)[list(frame.columns)]
+                b = frame.sort_values(keys, ignore_index=True)
+                assert len(b) > 100, name
+                pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False,
+                                              rtol=1e-12)  # fmt: skip
+        del got
+        monkeypatch.setattr(kernel, "compute_snapshots", lambda *a: pytest.fail("computed"))
+        assert cached_snapshots(kernel, "key", dates, logging.getLogger()) == paths
+    finally:
+        kernel.close()
+        engine.release_shared()

@@ -245,7 +245,7 @@ def read_beside(tables: Mapping[str, Table], as_of, snapshot_file: Path) -> None
     portfolio's Ibis tables)."""
     con = ibis.get_backend(next(iter(tables.values())))
     files = {n: path for n, path in files_beside(snapshot_file).items() if path.exists()}
-    keep_beside(tables, as_of, {n: con.read_parquet(str(path)) for n, path in files.items()})
+    keep_beside(tables, as_of, {n: engine.read_parquet(con, path) for n, path in files.items()})
 
 
 def keep_beside(tables: Mapping[str, Table], as_of, results: Mapping[str, Table]) -> None:

@@ -423,7 +423,7 @@ class Portfolio:
             if when in self._snapshots:
                 continue
             if path is not None and Path(path).exists():
-                kept = self.connection.read_parquet(str(path))
+                kept = engine.read_parquet(self.connection, path)
                 if "p_pay" in kept.columns:  # a segmentation's risk model adds its own
                     kept = kept.drop("p_pay")
                 self._keep(when, kept)

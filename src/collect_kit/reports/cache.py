@@ -53,8 +53,7 @@ def cached_snapshots(
         else:
             t0 = time.perf_counter()
             snap = portfolio_snapshot(segmentation, portfolio, as_of)
-            files.write_atomic(path, lambda tmp, s=snap: engine.write_parquet(s, tmp),
-                               "cached snapshot")  # fmt: skip
+            engine.save_parquet(snap, path, "cached snapshot")
             log.info("snapshot %s: written in %.1f s", as_of.date(), time.perf_counter() - t0)
         beside = kpis.files_beside(path)
         if "receivables" in portfolio.tables and not all(f.exists() for f in beside.values()):
@@ -62,8 +61,8 @@ def cached_snapshots(
             # allocating again
             t0 = time.perf_counter()
             for name, result in kpis.results_beside(portfolio.tables, as_of).items():
-                files.write_atomic(beside[name], lambda tmp, r=result: engine.write_parquet(r, tmp),
-                                   f"cached {name}")  # fmt: skip
+                if not beside[name].exists():
+                    engine.save_parquet(result, beside[name], f"cached {name}")
             log.info("books %s: %.1f s", as_of.date(), time.perf_counter() - t0)
         portfolio.read_snapshots({as_of: path})  # the run's experiments read it there too
     # the allocations are done with here (the notebooks read the files); kept, they slow

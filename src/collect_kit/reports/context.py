@@ -156,7 +156,7 @@ def snapshot_table(
         # every snapshot date of the run, with the books cached beside them: a KPI of this
         # date reads the book of the month end before it, often another snapshot date
         portfolio.read_snapshots({d: p for d, p in snapshots.items() if _cached(snapshots, d)})
-        return portfolio.connection.read_parquet(path)
+        return engine.read_parquet(portfolio.connection, path)
     return portfolio_snapshot(segmentation, portfolio, as_of)
 
 
