@@ -130,7 +130,7 @@ def test_change_sentence_names_its_driver_only_when_the_figure_moved():
 
 
 def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(frames):
-    from collect_kit import kpis
+    from collect_kit import findings, kpis
     from collect_kit import segmentation as sg
     from collect_kit.reports.context import example_segmentation
     from collect_kit.reports.portfolio import bucket_contributions, segment_contributions
@@ -144,13 +144,26 @@ def test_bucket_and_segment_contributions_add_up_to_the_change_on_the_sample(fra
 
     by_bucket = bucket_contributions(frames, month, ["recovery_rate", "payer_rate"])
     assert set(by_bucket) == {"recovery_rate", "payer_rate"}
-    for name in ("recovery_rate", "payer_rate", "overdue_ratio", "collected"):
+    names = ("recovery_rate", "payer_rate", "overdue_ratio", "collected")
+    together = segment_contributions(frames, month, names, segments_at)
+    assert set(together) == set(names)
+    for name in names:
         k = kpis.REGISTRY[name]
         change = (
             k.function(frames, month).value.iloc[0] - k.function(frames, month - 1).value.iloc[0]
         )
-        by_segment = segment_contributions(frames, month, name, segments_at)
+        by_segment = together[name]
         assert by_segment.change.sum() == pytest.approx(change, rel=1e-9, abs=1e-9), name
+        # each KPI by the segments of its own dates, computed alone
+        ends = [
+            (m - 1 if name in ("recovery_rate", "payer_rate") else m) for m in (month, month - 1)
+        ]
+        alone = [k.function(frames, m, by=["segment"], groups=segments_at(e.to_timestamp(how="end").normalize()))
+                 for m, e in zip((month, month - 1), ends, strict=True)]  # fmt: skip
+        want = findings.contributions(*alone, key="segment", scale=k.scale,
+                                      total=k.stake == "total")  # fmt: skip
+        pd.testing.assert_frame_equal(by_segment, want)
+        assert by_segment.now.abs().sum() > 0, name
         if name in ("recovery_rate", "payer_rate"):
             c = by_bucket[name]
             assert c.change.sum() == pytest.approx(change, abs=1e-12), name
