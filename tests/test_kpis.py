@@ -760,3 +760,34 @@ def test_overdue_balances_of_several_month_ends_are_computed_together(sample_db,
     del owed, again, kept  # the kept tables are dropped before their connection closes
     engine.release_shared()
     portfolio.close()
+
+
+def test_concentration_by_group_against_pandas_on_the_book(frames):
+    """The top fractions' customers and balances and the HHI per group (a missing group
+    is a group too) equal pandas on the snapshot's balances: sorted by balance, largest first,
+    ties by customer_id, the top ceil(top x owing) of each group."""
+    import math
+
+    from collect_kit.snapshot import snapshot
+
+    when = pd.Timestamp("2026-10-31")
+    book = snapshot(frames, when)[["customer_id", "balance"]]
+    groups = frames["customers"][["customer_id"]].copy()
+    i = np.arange(len(groups))
+    groups["g"] = np.where(i % 3 == 0, None, np.where(i % 3 == 1, "a", "b"))
+    got = kpis.concentration(frames, when, tops=(0.01, 0.2, 1.0), by=["g"], groups=groups)
+    owing = book[book.balance > 0].merge(groups, on="customer_id", how="left")
+    assert owing.g.isna().any() and owing.g.notna().any()
+    for g, rows in owing.groupby("g", dropna=False):
+        rows = rows.sort_values(["balance", "customer_id"], ascending=[False, True])
+        mine = got[got.g.isna()] if g != g or g is None else got[got.g == g]
+        total = rows.balance.sum()
+        for top in (0.01, 0.2, 1.0):
+            k = math.ceil(top * len(rows))
+            r = mine[mine.top == top].iloc[0]
+            assert r.customers == k
+            assert r.numerator == pytest.approx(rows.balance.iloc[:k].sum(), rel=1e-12)
+            assert r.denominator == pytest.approx(total, rel=1e-12)
+        hhi = mine[mine.top.isna()].iloc[0]
+        assert hhi.customers == len(rows)
+        assert hhi.value == pytest.approx(((rows.balance / total) ** 2).sum(), rel=1e-9)
