@@ -52,10 +52,6 @@ def _show(value, unit: str, fmt: Formatter) -> str:
 AT_START = ("recovery_rate", "payer_rate")
 
 
-def _by(name: str, tables, month, key: str, groups=None) -> pd.DataFrame:
-    return kpis.REGISTRY[name].function(tables, month, by=[key], groups=groups)
-
-
 def tiles(
     tables, as_of, fmt: Formatter, absent=(), buckets: DpdBuckets | None = None,
     targets: dict | None = None,
