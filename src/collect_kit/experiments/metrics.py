@@ -267,12 +267,15 @@ def _owed_before(a: Table, tables: Mapping[str, Table]) -> Table:
             else_=0.0,
         )
         adj = adj.select("receivable_id", "customer_id", "at", signed=signed)
-        # the customer key as well: without it a join-order optimizer that lacks statistics
-        # (DuckDB over Parquet) may join adjustments to assignments on the date alone first
-        keys = [ra.receivable_id == adj.receivable_id, ra.customer_id == adj.customer_id]
-        j = ra.join(adj, [*keys, adj.at < ra.assigned_at])
-        net = j.group_by(j.receivable_id).aggregate(adjusted=j.signed.sum())
-        ra = ra.left_join(net, "receivable_id").drop("receivable_id_right")
+        # the assigned customers' adjustments dated before assignment, summed per
+        # receivable, then joined to its receivables: joined to those receivables first,
+        # DuckDB over Parquet read all the receivables a second time for it (at 10 M
+        # customers a readout's query took 25.6 s so)
+        j = adj.join(a.select("customer_id", "assigned_at"),
+                     [adj.customer_id == a.customer_id, adj.at < a.assigned_at])  # fmt: skip
+        net = j.group_by("receivable_id", "customer_id").aggregate(adjusted=j.signed.sum())
+        ra = ra.left_join(net, ["receivable_id", "customer_id"])
+        ra = ra.drop("receivable_id_right", "customer_id_right")
         after = ibis.greatest(ra.amount - ra.adjusted.fill_null(0.0), 0.0)
     else:
         after = ra.amount
