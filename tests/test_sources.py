@@ -483,6 +483,32 @@ def test_a_snapshot_computed_in_parts_of_customers_is_the_snapshot(sources_yaml,
         engine.release_shared()
 
 
+def snapshot_and_books_alone(portfolio, when) -> dict:
+    """The snapshot, month-end book and open receivables of ``portfolio`` as of ``when``,
+    each computed on its own from the events (nothing kept before), as pandas frames."""
+    from collect_kit import engine, kpis
+
+    engine.release_shared()
+    out = {"snapshot": snapshot(portfolio.tables, when, **portfolio.snapshot_options).to_pandas()}
+    return out | {n: r.to_pandas() for n, r in kpis.results_beside(portfolio.tables, when).items()}
+
+
+def assert_snapshot_and_books(portfolio, when, want: dict) -> None:
+    """``portfolio``'s snapshot, month-end book and open receivables as of ``when`` equal
+    ``want`` (by name, pandas frames computed another way), row for row to 1e-12."""
+    from collect_kit import kpis
+
+    got = {"snapshot": portfolio.snapshot(when).to_pandas()}
+    got |= {n: r.to_pandas() for n, r in kpis.results_beside(portfolio.tables, when).items()}
+    assert set(got) == set(want)
+    for name, frame in want.items():
+        keys = list(frame.columns) if name == "open_receivables" else ["customer_id"]
+        a = got[name].sort_values(keys, ignore_index=True)[list(frame.columns)]
+        b = frame.sort_values(keys, ignore_index=True)
+        assert len(b) > 100, name
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-12)
+
+
 @pytest.mark.parametrize("parts", [1, 3])
 def test_snapshots_of_several_dates_computed_together_are_each_dates_snapshot(
     sources_yaml, monkeypatch, parts
@@ -490,19 +516,13 @@ def test_snapshots_of_several_dates_computed_together_are_each_dates_snapshot(
     """A report run's month ends share one allocation (in parts: one per part, each part
     writing every date's snapshot and books); each date's snapshot and books equal those
     of that date computed alone."""
-    from collect_kit import engine, kpis
+    from collect_kit import engine
     from collect_kit import snapshot as snapshot_module
 
     dates = [pd.Timestamp(d) for d in ("2026-10-31", "2026-08-31", "2026-09-30")]
     p = sources.load(sources_yaml, checks=False)
     try:
-        alone = {}
-        for when in dates:
-            engine.release_shared()
-            alone[when] = {"snapshot": snapshot(p.tables, when, **p.snapshot_options).to_pandas()}
-            alone[when] |= {
-                n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()
-            }
+        alone = {when: snapshot_and_books_alone(p, when) for when in dates}
         engine.release_shared()
         if parts > 1:
             n = p.tables["customers"].count().to_pyarrow().as_py()
@@ -525,18 +545,8 @@ def test_snapshots_of_several_dates_computed_together_are_each_dates_snapshot(
         assert calls["one date"] == 0 and len(calls["wide"]) == parts
         assert all(sorted(d) == sorted(dates) for d in calls["wide"])
         for when in dates:
-            got = {"snapshot": p.snapshot(when).to_pandas()}
-            got |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
-            assert set(got) == set(alone[when])
-            for name, frame in alone[when].items():
-                keys = list(frame.columns) if name == "open_receivables" else ["customer_id"]
-                a = got[name].sort_values(keys, ignore_index=True)[list(frame.columns)]
-                b = frame.sort_values(keys, ignore_index=True)
-                assert len(b) > 100, name
-                pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False,
-                                              rtol=1e-12)  # fmt: skip
+            assert_snapshot_and_books(p, when, alone[when])
         assert calls["one date"] == 0  # nothing allocated again for the books
-        del got
     finally:
         p.close()
         engine.release_shared()
@@ -641,11 +651,7 @@ def test_a_run_caches_snapshots_computed_in_parts_by_moving_their_files(
     dates = [pd.Timestamp(d) for d in ("2026-10-31", "2026-09-30")]
     p = sources.load(sources_yaml, checks=False)
     try:
-        want = {}
-        for when in dates:
-            engine.release_shared()
-            want[when] = {"snapshot": snapshot(p.tables, when, **p.snapshot_options).to_pandas()}
-            want[when] |= {n: r.to_pandas() for n, r in kpis.results_beside(p.tables, when).items()}
+        want = {when: snapshot_and_books_alone(p, when) for when in dates}
         engine.release_shared()
         n = p.tables["customers"].count().to_pyarrow().as_py()
         monkeypatch.setattr(snapshot_module, "PART_CUSTOMERS", -(-n // parts))
@@ -666,17 +672,7 @@ def test_a_run_caches_snapshots_computed_in_parts_by_moving_their_files(
                     assert entry.is_file(), name
                 else:
                     assert entry.is_dir() and len(list(entry.glob("part-*.parquet"))) == 3, name
-            got = {"snapshot": kernel.snapshot(when).to_pandas()}
-            got |= {n: r.to_pandas() for n, r in kpis.results_beside(kernel.tables, when).items()}
-            assert set(got) == set(want[when])
-            for name, frame in want[when].items():
-                keys = list(frame.columns) if name == "open_receivables" else ["customer_id"]
-                a = got[name].sort_values(keys, ignore_index=True)[list(frame.columns)]
-                b = frame.sort_values(keys, ignore_index=True)
-                assert len(b) > 100, name
-                pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False,
-                                              rtol=1e-12)  # fmt: skip
-        del got
+            assert_snapshot_and_books(kernel, when, want[when])
         monkeypatch.setattr(kernel, "compute_snapshots", lambda *a: pytest.fail("computed"))
         assert cached_snapshots(kernel, "key", dates, logging.getLogger()) == paths
     finally:
