@@ -52,6 +52,10 @@ def _show(value, unit: str, fmt: Formatter) -> str:
 AT_START = ("recovery_rate", "payer_rate")
 
 
+def _by(name: str, tables, month, key: str, groups=None) -> pd.DataFrame:
+    return kpis.REGISTRY[name].function(tables, month, by=[key], groups=groups)
+
+
 def tiles(
     tables, as_of, fmt: Formatter, absent=(), buckets: DpdBuckets | None = None,
     targets: dict | None = None,
@@ -148,29 +152,18 @@ def bucket_contributions(
 
 
 def segment_contributions(
-    tables, month, names: Sequence[str], segments_at: Callable[[pd.Timestamp], pd.DataFrame]
-) -> dict[str, pd.DataFrame]:
-    """:func:`findings.contributions` of each KPI of ``names`` between the month before
-    and ``month`` by segment, by KPI name: segments at the start of each month for
-    :data:`AT_START` KPIs, else at its end (``segments_at``: month end -> ``customer_id``,
-    ``segment``). The KPIs of one month grouped by the segments of one date are computed
-    together (:func:`kpis.compute`: one query per frame they read)."""
-    asked: dict[tuple, list[str]] = {}  # (month, date of the segments) -> KPI names
-    for name in names:
-        for m in (month, month - 1):
-            when = (m - 1 if name in AT_START else m).to_timestamp(how="end").normalize()
-            asked.setdefault((m, when), []).append(name)
-    frames: dict[tuple, pd.DataFrame] = {}
-    for (m, when), these in asked.items():
-        got = kpis.compute(tables, m, these, by=["segment"], groups=segments_at(when))
-        frames |= {(name, m): got[got.kpi == name] for name in these}
-    out = {}
-    for name in names:
-        k = kpis.REGISTRY[name]
-        out[name] = findings.contributions(frames[(name, month)], frames[(name, month - 1)],
-                                           key="segment", scale=k.scale,
-                                           total=k.stake == "total")  # fmt: skip
-    return out
+    tables, month, name: str, segments_at: Callable[[pd.Timestamp], pd.DataFrame]
+) -> pd.DataFrame:
+    """:func:`findings.contributions` of a KPI between the month before and ``month`` by
+    segment: at the start of each month for :data:`AT_START` KPIs, else at its end.
+    ``segments_at``: month end -> ``customer_id``, ``segment``."""
+    frames = []
+    for m in (month, month - 1):
+        when = (m - 1 if name in AT_START else m).to_timestamp(how="end").normalize()
+        frames.append(_by(name, tables, m, "segment", segments_at(when)))
+    k = kpis.REGISTRY[name]
+    return findings.contributions(*frames, key="segment", scale=k.scale,
+                                  total=k.stake == "total")  # fmt: skip
 
 
 def driver_words(driver: tuple[str, str, float] | None, unit: str, fmt: Formatter) -> str | None:
@@ -644,15 +637,10 @@ def month_findings(
         found += findings.risk_findings(*risk_bands)
     found += findings.quality_findings(quality_notes)
     month = pd.Timestamp(as_of).to_period("M")
-    ranked = findings.rank(found, most)
-    moved = [f.subject for f in ranked if f.source == "kpi" and f.kind in ("rise", "fall")]
-    by_segment = {}
-    if moved and segments_at is not None:
-        by_segment = segment_contributions(tables, month, moved, segments_at)
     out = []
-    for f in ranked:
-        if f.source == "kpi" and f.kind in ("rise", "fall") and f.subject in by_segment:
-            c = by_segment[f.subject]
+    for f in findings.rank(found, most):
+        if f.source == "kpi" and f.kind in ("rise", "fall") and segments_at is not None:
+            c = segment_contributions(tables, month, f.subject, segments_at)
             f = findings.with_driver(f, findings.largest_driver(c, f.change, "segment"))
         out.append(f)
     return out
@@ -767,6 +755,8 @@ def variants_table(tables, as_of, fmt: Formatter, absent=()) -> str:
     shown = [n for n in VARIANTS if not first_missing(kpis.REGISTRY[n].needs, absent)]
     if not shown:
         return ""
+    # both months of every variant in one kpis.compute: at 10 M customers 6.8-8.6 s
+    # against 14.3-14.5 s one KPI and month at a time
     both = kpis.compute(tables, [month, month - 1], shown).set_index(["period", "kpi"]).value
     for name in shown:
         k = kpis.REGISTRY[name]
