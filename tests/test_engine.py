@@ -256,6 +256,33 @@ def test_duckdb_settings_from_the_sources_yaml(tmp_path):
         sources.load(written.sources)
 
 
+def _gib(setting: str) -> float:
+    """A DuckDB size setting ("11.2 GiB", "512.0 MiB") in GiB."""
+    number, unit = setting.split()
+    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}[unit]
+
+
+def test_duckdb_keeps_room_for_python_without_a_memory_limit(sample_yaml, sample_db):
+    """Without ``duckdb: memory_limit`` every DuckDB connection of the kit may hold half
+    of the machine's memory, not DuckDB's own 80 %: the Python process (and a report's
+    kernel) needs the rest, and a machine without swap froze when both filled it."""
+    import duckdb
+
+    alone = duckdb.connect()  # DuckDB's own default: 80 % of the machine's memory
+    machine = _gib(alone.execute("SELECT current_setting('memory_limit')").fetchone()[0]) / 0.8
+    alone.close()
+    portfolio = sources.load(sample_yaml, database=sample_db, validate=False)
+    own = [portfolio.connection.con, engine.session().con, engine.connect().con]
+    for con in own:
+        limit = _gib(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        assert limit == pytest.approx(machine * engine.DUCKDB_MEMORY_SHARE, rel=0.02)
+    portfolio.close()
+    given = engine.connect(duckdb=engine.DuckDBConfig(memory_limit="700MB"))
+    limit = given.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert _gib(limit) == pytest.approx(0.7 / 1.073741824, rel=0.01)
+    given.disconnect()
+
+
 def test_spark_folders_of_ended_processes_are_removed(tmp_path):
     # a kernel stopped after its grace period leaves its Spark folder (staged Parquet)
     import subprocess
