@@ -111,7 +111,7 @@ def generate(n: int) -> Path:
 
 def with_duckdb_block(sources: Path) -> None:
     """Add the ``duckdb:`` block (memory limit, spill in the benchmark's folder) to the
-    sample's sources YAML unless it has one (without it DuckDB takes 80 % of the RAM)."""
+    sample's sources YAML unless it has one (without it each connection takes half the RAM)."""
     cfg = yaml.safe_load(sources.read_text(encoding="utf-8"))
     if "duckdb" in cfg:
         return

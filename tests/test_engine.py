@@ -283,6 +283,19 @@ def test_duckdb_keeps_room_for_python_without_a_memory_limit(sample_yaml, sample
     given.disconnect()
 
 
+def test_a_containers_memory_limit_bounds_duckdbs(tmp_path, monkeypatch):
+    """In a container, half of its memory limit (cgroup), not of the host's memory."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = tmp_path / "memory.max"
+    monkeypatch.setattr(engine, "_CGROUP_LIMITS", (str(limit), str(tmp_path / "absent")))
+    limit.write_text("4294967296\n")  # a 4 GiB container
+    assert engine.default_memory_limit() == "2048MiB"
+    limit.write_text("max\n")  # no limit: the machine's
+    assert engine.machine_memory() == physical
+    limit.write_text(f"{physical * 4}\n")  # a limit above the machine's memory
+    assert engine.machine_memory() == physical
+
+
 def test_spark_folders_of_ended_processes_are_removed(tmp_path):
     # a kernel stopped after its grace period leaves its Spark folder (staged Parquet)
     import subprocess

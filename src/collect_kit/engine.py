@@ -81,9 +81,9 @@ class DuckDBConfig(BaseModel):
     computes (DuckDB's defaults where not given).
 
     ``memory_limit``: what DuckDB may hold before it spills to disk (``8GB``; default
-    :data:`DUCKDB_MEMORY_SHARE` of the machine's memory). ``temp_directory``: where it spills (a folder, relative
-    to the sources YAML; default ``.tmp`` in the working folder). ``threads``: the cores
-    it uses (default all).
+    :func:`default_memory_limit`, half of the machine's memory). ``temp_directory``:
+    where it spills (a folder, relative to the sources YAML; default ``.tmp`` in the
+    working folder). ``threads``: the cores it uses (default all).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -115,12 +115,29 @@ class DuckDBConfig(BaseModel):
 DUCKDB_MEMORY_SHARE = 0.5
 
 
-def default_memory_limit() -> str | None:
-    """:data:`DUCKDB_MEMORY_SHARE` of the machine's physical memory, as a DuckDB size
-    (``"12075MiB"``); ``None`` (DuckDB's own default) where the system does not say."""
+#: where a container's memory limit is (cgroup v2, then v1)
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def machine_memory() -> int | None:
+    """The memory this process's machine or container has, in bytes: the physical memory,
+    or the container's (cgroup) limit where that is lower; ``None`` where the system does
+    not say (not a POSIX system)."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system
+    except (AttributeError, ValueError, OSError):
+        return None
+    for path in _CGROUP_LIMITS:
+        with contextlib.suppress(OSError, ValueError):  # absent, or "max" (no limit)
+            total = min(total, int(Path(path).read_text().strip()))
+    return total
+
+
+def default_memory_limit() -> str | None:
+    """:data:`DUCKDB_MEMORY_SHARE` of :func:`machine_memory`, as a DuckDB size
+    (``"12075MiB"``); ``None`` (DuckDB's own default) where the system does not say."""
+    total = machine_memory()
+    if total is None:
         return None
     return f"{max(int(total * DUCKDB_MEMORY_SHARE) // 2**20, 256)}MiB"
 
