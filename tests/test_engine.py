@@ -276,6 +276,10 @@ def test_duckdb_keeps_room_for_python_without_a_memory_limit(sample_yaml, sample
     for con in own:
         limit = _gib(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         assert limit == pytest.approx(machine * engine.DUCKDB_MEMORY_SHARE, rel=0.02)
+    # an analyst's own connection to the same file in the same process still opens
+    mine = duckdb.connect(str(sample_db), read_only=True)
+    assert mine.execute("SELECT count(*) FROM customers").fetchone()[0] > 0
+    mine.close()
     portfolio.close()
     given = engine.connect(duckdb=engine.DuckDBConfig(memory_limit="700MB"))
     limit = given.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -144,10 +144,17 @@ def default_memory_limit() -> str | None:
 
 def _duckdb_connect(path: str | None = None, **settings):
     """An Ibis DuckDB connection with ``settings`` (DuckDB's configuration keys), held to
-    :func:`default_memory_limit` unless they give a ``memory_limit``."""
+    :func:`default_memory_limit` unless they give a ``memory_limit``.
+
+    The default is set on the open connection, not given as a configuration: DuckDB
+    refuses a second connection to a file open in the same process with a different
+    configuration, so an analyst's own ``duckdb.connect`` to the portfolio's file would
+    fail beside the kit's.
+    """
+    con = ibis.duckdb.connect(path, **settings) if path else ibis.duckdb.connect(**settings)
     if "memory_limit" not in settings and (limit := default_memory_limit()):
-        settings["memory_limit"] = limit
-    return ibis.duckdb.connect(path, **settings) if path else ibis.duckdb.connect(**settings)
+        con.con.execute(f"SET memory_limit = '{limit}'")
+    return con
 
 
 def _own_spill_folder(parent: Path) -> Path:
