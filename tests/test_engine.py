@@ -281,9 +281,13 @@ def test_duckdb_keeps_room_for_python_without_a_memory_limit(sample_yaml, sample
     assert mine.execute("SELECT count(*) FROM customers").fetchone()[0] > 0
     mine.close()
     portfolio.close()
-    given = engine.connect(duckdb=engine.DuckDBConfig(memory_limit="700MB"))
+    given = engine.connect("duckdb", sample_db, duckdb=engine.DuckDBConfig(memory_limit="700MB"))
     limit = given.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert _gib(limit) == pytest.approx(0.7 / 1.073741824, rel=0.01)
+    # a limit from the YAML does not lock the analyst out either
+    mine = duckdb.connect(str(sample_db), read_only=True)
+    assert mine.execute("SELECT count(*) FROM customers").fetchone()[0] > 0
+    mine.close()
     given.disconnect()
 
 

@@ -142,17 +142,17 @@ def default_memory_limit() -> str | None:
     return f"{max(int(total * DUCKDB_MEMORY_SHARE) // 2**20, 256)}MiB"
 
 
-def _duckdb_connect(path: str | None = None, **settings):
+def _duckdb_connect(path: str = ":memory:", memory_limit: str | None = None, **settings):
     """An Ibis DuckDB connection with ``settings`` (DuckDB's configuration keys), held to
-    :func:`default_memory_limit` unless they give a ``memory_limit``.
+    ``memory_limit`` (a DuckDB size), else :func:`default_memory_limit`.
 
-    The default is set on the open connection, not given as a configuration: DuckDB
-    refuses a second connection to a file open in the same process with a different
+    The limit is set on the open connection, not given as a configuration: DuckDB refuses
+    a second connection to a file open in the same process with a different
     configuration, so an analyst's own ``duckdb.connect`` to the portfolio's file would
-    fail beside the kit's.
+    fail beside the kit's. (``memory_limit`` is a size checked by :class:`DuckDBConfig`.)
     """
-    con = ibis.duckdb.connect(path, **settings) if path else ibis.duckdb.connect(**settings)
-    if "memory_limit" not in settings and (limit := default_memory_limit()):
+    con = ibis.duckdb.connect(path, **settings)
+    if limit := memory_limit or default_memory_limit():
         con.con.execute(f"SET memory_limit = '{limit}'")
     return con
 
